@@ -1,0 +1,158 @@
+"""Writing video files: H.264 video with an optional AAC audio track, through PyAV.
+
+Used by the synthetic dataset generator, by tests that need real media files, and by the live
+mode's annotated output.
+"""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+import av
+import numpy as np
+
+
+class VideoWriter:
+    """Incremental mp4 writer: ``with VideoWriter(path, fps=15, size=(w, h)) as w: w.write(frame)``.
+
+    Frames are ``(H, W, 3)`` uint8 RGB. ``audio`` (optional, given up front or via
+    :meth:`write_audio`) is float32 in [-1, 1], shape ``(N,)`` mono or ``(channels, N)``.
+    Encoding is single-threaded with fixed options, so the same input gives byte-identical files.
+    The file is written to a temporary name and renamed into place on a clean close, so a killed
+    writer never leaves a truncated file under the final name.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        fps: float,
+        size: tuple[int, int],
+        sample_rate: int | None = None,
+        audio_channels: int = 1,
+        crf: int = 23,
+        audio_bitrate: int = 96_000,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp.mp4")
+        width, height = size
+        if width % 2 or height % 2:
+            raise ValueError(f"{self.path}: H.264 needs even width and height, got {width}x{height}")
+        # bitexact flags keep the muxer from writing encoder version strings, so outputs are
+        # reproducible across runs.
+        self._container = av.open(str(self._tmp), mode="w", format="mp4",
+                                  options={"fflags": "+bitexact"})
+        rate = Fraction(fps).limit_denominator(1001)
+        self._video = self._container.add_stream("libx264", rate=rate)
+        self._video.width, self._video.height = width, height
+        self._video.pix_fmt = "yuv420p"
+        self._video.codec_context.thread_count = 1
+        self._video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        self._audio = None
+        if sample_rate is not None:
+            layout = "mono" if audio_channels == 1 else "stereo"
+            self._audio = self._container.add_stream("aac", rate=sample_rate, layout=layout)
+            self._audio.bit_rate = audio_bitrate
+            self._audio_channels = audio_channels
+        self._size = (width, height)
+        self._closed = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one ``(H, W, 3)`` uint8 RGB frame."""
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"{self.path}: frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        if (frame.shape[1], frame.shape[0]) != self._size:
+            raise ValueError(f"{self.path}: frame size {frame.shape[1]}x{frame.shape[0]} != {self._size}")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in self._video.encode(vf):
+            self._container.mux(packet)
+
+    def write_audio(self, audio: np.ndarray) -> None:
+        """Encode the whole audio track: float32 ``(N,)`` or ``(channels, N)`` in [-1, 1]."""
+        if self._audio is None:
+            raise ValueError(f"{self.path}: writer was opened without sample_rate, cannot add audio")
+        samples = np.asarray(audio, dtype=np.float32)
+        if samples.ndim == 1:
+            samples = samples[None, :]
+        if samples.shape[0] != self._audio_channels:
+            raise ValueError(f"{self.path}: audio has {samples.shape[0]} channels, writer expects {self._audio_channels}")
+        samples = np.clip(samples, -1.0, 1.0)
+        layout = "mono" if self._audio_channels == 1 else "stereo"
+        frame_size = self._audio.codec_context.frame_size or 1024
+        pts = 0
+        for start in range(0, samples.shape[1], frame_size):
+            chunk = np.ascontiguousarray(samples[:, start:start + frame_size])
+            # planar float, one row per channel
+            af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+            af.sample_rate = self._audio.rate
+            af.pts = pts
+            pts += chunk.shape[1]
+            for packet in self._audio.encode(af):
+                self._container.mux(packet)
+
+    def close(self) -> None:
+        """Flush encoders and move the finished file into place."""
+        if self._closed:
+            return
+        for packet in self._video.encode():
+            self._container.mux(packet)
+        if self._audio is not None:
+            for packet in self._audio.encode():
+                self._container.mux(packet)
+        self._container.close()
+        os.replace(self._tmp, self.path)
+        self._closed = True
+
+    def abort(self) -> None:
+        """Close without publishing: the temporary file is removed."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._container.close()
+        finally:
+            if self._tmp.exists():
+                self._tmp.unlink()
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_mp4(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float,
+    audio: np.ndarray | None = None,
+    sample_rate: int | None = None,
+    crf: int = 23,
+) -> Path:
+    """Write ``frames`` ((H, W, 3) uint8 RGB each) and optional ``audio`` (float32, ``(N,)`` or
+    ``(channels, N)`` at ``sample_rate`` Hz) to an H.264/AAC mp4 at ``path``. Returns the path."""
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    channels = 1
+    if audio is not None:
+        if sample_rate is None:
+            raise ValueError(f"{path}: audio given without sample_rate")
+        channels = 1 if np.ndim(audio) == 1 else int(np.shape(audio)[0])
+    with VideoWriter(path, fps=fps, size=(first.shape[1], first.shape[0]),
+                     sample_rate=sample_rate if audio is not None else None,
+                     audio_channels=channels, crf=crf) as writer:
+        writer.write(first)
+        for frame in frames:
+            writer.write(frame)
+        if audio is not None:
+            writer.write_audio(audio)
+    return Path(path)

@@ -1,0 +1,96 @@
+"""YAML recipes and command-line overrides.
+
+A recipe is one YAML file. It may name at most one ``base:`` file (a path relative to itself)
+whose keys it overrides; the base itself may not have a base (no deep inheritance). Overrides
+from the command line use dotted keys, ``--set optim.lr=0.001 data.batch_size=8``, and the value
+is parsed as YAML (so ``8`` is an int, ``[1, 2]`` a list, ``null`` None).
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe file or override that cannot be used; the message names the file or key."""
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Read one YAML mapping from ``path`` (no ``base:`` handling)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, anything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> dict:
+    """Load a recipe, apply its optional single ``base:`` and then ``key.sub=value`` overrides."""
+    path = Path(path)
+    cfg = load_yaml(path)
+    base_name = cfg.pop("base", None)
+    if base_name is not None:
+        base_path = (path.parent / base_name).resolve()
+        base = load_yaml(base_path)
+        if "base" in base:
+            raise ConfigError(f"{base_path}: a base file may not have a base of its own (one level only)")
+        cfg = merge(base, cfg)
+    for item in overrides:
+        apply_override(cfg, item)
+    return cfg
+
+
+def apply_override(cfg: dict, item: str) -> None:
+    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.sub=value")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override {item!r}: empty key part")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {item!r}: value is not valid YAML: {e}") from None
+    node = cfg
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is not a mapping in the config")
+        node = child
+    node[parts[-1]] = value
+
+
+def get_path(cfg: dict, dotted: str, default: Any = None) -> Any:
+    """Read ``cfg['a']['b']`` as ``get_path(cfg, 'a.b')``; ``default`` when absent."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
