@@ -165,3 +165,27 @@ def iter_chunks(items: Iterable[T], size: int) -> Iterable[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+class StorageError(ValueError):
+    """A stored file that cannot be used; the message names the file."""
+
+
+def safe_child(root: str | os.PathLike, relative_id: str) -> Path:
+    """``root/<relative_id>`` for a '/'-separated id; refuses ids that would escape ``root``."""
+    parts = relative_id.replace("\\", "/").split("/")
+    if not relative_id or relative_id.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"id {relative_id!r} is not a safe relative path inside {root}")
+    return Path(root).joinpath(*parts)
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """A JSON file's object, ``None`` if absent; a corrupt file raises ``StorageError`` naming it."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise StorageError(f"{path}: corrupt JSON ({e.msg} at line {e.lineno})") from None

@@ -1,0 +1,114 @@
+"""The sentiment scorer: a torchvision ResNet-50 with a C-way head (positive / neutral / negative
+for GroupEmoW), used to rate how much group emotion each frame carries.
+
+Weights come only from local files: an ImageNet state dict (``pretrained: PATH``) to start
+training, or a trained run's checkpoint (``SentimentScorer.from_checkpoint``) to score frames.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+
+from training.checkpoints import load_checkpoint
+from training.weights import load_into, load_state_file
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+_RESNETS = {
+    18: torchvision.models.resnet18,
+    34: torchvision.models.resnet34,
+    50: torchvision.models.resnet50,
+    101: torchvision.models.resnet101,
+    152: torchvision.models.resnet152,
+}
+_warned_random_init = False
+
+
+def create_scorer(*, num_classes: int, depth: int = 50, pretrained: str | os.PathLike | None = None) -> nn.Module:
+    """Build a torchvision ResNet-``depth`` with a ``num_classes`` head.
+
+    ``pretrained``: path to a local torchvision-format ImageNet state dict (or a checkpoint with
+    ``state_dict``/``model`` inside); the 1000-way ``fc`` is skipped on purpose and every key that
+    does not load is reported by name. ``None`` starts from random init (said once per process).
+    Input ``(B, 3, H, W)`` normalised RGB, output logits ``(B, num_classes)``.
+    """
+    if depth not in _RESNETS:
+        raise ValueError(f"scorer depth must be one of {sorted(_RESNETS)}, got {depth}")
+    model = _RESNETS[depth](weights=None, num_classes=num_classes)
+    if pretrained:
+        report = load_into(model, load_state_file(pretrained), skip_prefixes=("fc.",))
+        log.info("scorer initialised from %s\n%s", pretrained, report.summary())
+    else:
+        global _warned_random_init
+        if not _warned_random_init:
+            log.warning("scorer: no pretrained file given (pretrained: PATH in the config); "
+                        "starting ResNet-%d from random init", depth)
+            _warned_random_init = True
+    return model
+
+
+def frames_to_tensor(frames: Sequence[np.ndarray], short_side: int | None) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 RGB frames (same size) -> normalised ``(N, 3, H', W')`` float32, the
+    short side resized to ``short_side`` (aspect kept; ``None`` keeps the size)."""
+    out = []
+    for f in frames:
+        if short_side is not None:
+            h, w = f.shape[:2]
+            s = short_side / min(h, w)
+            if s != 1.0:
+                f = cv2.resize(f, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        out.append(f)
+    batch = np.stack(out).astype(np.float32) / 255.0
+    batch = (batch - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+
+
+class SentimentScorer:
+    """Scores frames: ``probs = scorer.score(frames)`` with ``probs`` ``(N, C)`` summing to 1.
+
+    The whole frame is scored (short side resized to ``input_size``, no crop: a group scene's
+    people are often at the edges); the network's adaptive pooling takes any aspect ratio.
+    """
+
+    def __init__(self, model: nn.Module, class_names: Sequence[str], *, input_size: int,
+                 batch_size: int = 32, device: str | torch.device = "cpu") -> None:
+        self.model = model.eval().to(device)
+        self.class_names = tuple(class_names)
+        self.input_size = int(input_size)
+        self.batch_size = int(batch_size)
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, *, input_size: int | None = None,
+                        batch_size: int = 32, device: str = "cpu") -> "SentimentScorer":
+        """Load a trained scorer from a run directory or checkpoint directory (safetensors, no pickle)."""
+        state, meta = load_checkpoint(path)
+        cfg = meta.get("config", {})
+        model_cfg = dict(cfg.get("model", {}))
+        model_cfg.pop("pretrained", None)
+        class_names = meta["class_names"]
+        model = create_scorer(num_classes=len(class_names), depth=int(model_cfg.get("depth", 50)))
+        model.load_state_dict(state)
+        size = input_size or int(cfg.get("data", {}).get("score_size", cfg.get("data", {}).get("input_size", 224)))
+        return cls(model, class_names, input_size=size, batch_size=batch_size, device=device)
+
+    @torch.inference_mode()
+    def score(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """``frames``: (H, W, 3) uint8 RGB, all the same size. Returns ``(N, C)`` float32 probabilities."""
+        if len(frames) == 0:
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        out = []
+        for start in range(0, len(frames), self.batch_size):
+            x = frames_to_tensor(frames[start:start + self.batch_size], self.input_size).to(self.device)
+            out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)

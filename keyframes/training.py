@@ -1,0 +1,28 @@
+"""Training the sentiment scorer on GroupEmoW-format image folders, with the shared loop."""
+from __future__ import annotations
+
+import os
+
+from media.datasets import read_groupemow
+from training.loop import fit
+from keyframes.data import ImageFolderDataset
+from keyframes.scorer import create_scorer
+
+
+def train_scorer(cfg: dict, data_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
+    """Fine-tune the scorer described by the recipe ``cfg`` (sections model, data, train) on
+    ``data_root/{train,val}``; returns the run's metrics (see :func:`training.loop.fit`)."""
+    train_records = read_groupemow(data_root, "train")
+    val_records = read_groupemow(data_root, "val")
+    class_names = train_records[0].class_names
+    model_cfg = dict(cfg.get("model", {}))
+    data_cfg = dict(cfg.get("data", {}))
+    seed = int(cfg.get("train", {}).get("seed", 0))
+    size = int(data_cfg.get("input_size", 224))
+    model = create_scorer(num_classes=len(class_names), depth=int(model_cfg.get("depth", 50)),
+                          pretrained=model_cfg.get("pretrained"))
+    return fit(model=model,
+               train_dataset=ImageFolderDataset(train_records, input_size=size, train=True, seed=seed),
+               val_dataset=ImageFolderDataset(val_records, input_size=size, train=False, seed=seed),
+               class_names=class_names, cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh,
+               recipe={k: v for k, v in cfg.items() if k != "train"})

@@ -1,0 +1,28 @@
+"""Training one stream from the preprocessing cache with the shared loop."""
+from __future__ import annotations
+
+import os
+
+from training.loop import fit
+from streams.data import build_stream_datasets
+from streams.models import STREAM_BUILDERS, StreamRecognizer
+
+
+def build_stream_model(cfg: dict, num_classes: int) -> StreamRecognizer:
+    """The stream named by ``cfg['stream']`` built from ``cfg['model']`` (the builder's keyword
+    arguments, see :data:`streams.models.STREAM_BUILDERS`)."""
+    stream = cfg.get("stream")
+    if stream not in STREAM_BUILDERS:
+        raise ValueError(f"config 'stream' must be one of {sorted(STREAM_BUILDERS)}, got {stream!r}")
+    return STREAM_BUILDERS[stream](num_classes=num_classes, **dict(cfg.get("model", {})))
+
+
+def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
+    """Train the stream of recipe ``cfg`` on ``cache_root``'s train split, validating on val."""
+    seed = int(cfg.get("train", {}).get("seed", 0))
+    train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed)
+    model = build_stream_model(cfg, len(class_names))
+    recipe = {k: v for k, v in cfg.items() if k != "train"}
+    recipe["cache"] = str(cache_root)
+    return fit(model=model, train_dataset=train_ds, val_dataset=val_ds, class_names=class_names,
+               cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh, recipe=recipe)

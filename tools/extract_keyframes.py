@@ -1,0 +1,40 @@
+#!/usr/bin/env python
+"""Extract the sentiment keyframes of every clip (the keyframes-only subset of preprocessing).
+
+    python tools/extract_keyframes.py --config configs/preprocess/default.yaml --videos DIR_OR_VGAF_ROOT \
+        --scorer runs/scorer --out CACHE [--workers K] [--shard i/N] [--contact-sheet]
+
+Writes CACHE/<clip_id>/keyframes.npy (N, H, W, 3) uint8 and keyframes.json; failures go to
+CACHE/errors.jsonl and the run goes on. Re-running skips clips already done with this config.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+from media.batch import add_batch_arguments, exit_code, run_batch, select_records
+from training.config import load_config
+from keyframes.extraction import build_keyframe_job
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_batch_arguments(parser)
+    parser.add_argument("--scorer", required=True, help="scorer run directory (uses its best checkpoint) or checkpoint")
+    parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
+    args = parser.parse_args(argv)
+
+    cfg = load_config(args.config, args.set)
+    records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
+    print(f"{len(records)} clips from {args.videos} -> {args.out}")
+    make_job = functools.partial(build_keyframe_job, cfg, args.scorer, args.out, args.contact_sheet)
+    summary = run_batch(records, make_job, errors_log=Path(args.out) / "errors.jsonl", workers=args.workers,
+                        desc="keyframes")
+    print(summary.format())
+    return exit_code(summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

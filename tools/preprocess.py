@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Preprocess a dataset into the four streams' inputs, decoding each clip once.
+
+    python tools/preprocess.py --config configs/preprocess/default.yaml --videos VGAF_ROOT \
+        --scorer runs/scorer --out CACHE [--workers 4] [--shard 0/8] [--streams visual,flow,face,audio]
+    python tools/preprocess.py --verify --config ... --videos VGAF_ROOT --out CACHE [--scorer ...]
+
+Per clip: CACHE/<clip_id>/{keyframes.npy, keyframes.json, flow.npy, faces.npy, mel.npy, meta.json}
+(see README "Cache format"). Failures go to CACHE/errors.jsonl and the run goes on; a re-run
+redoes only arrays whose part of the config changed. --verify checks that a (sharded) cache is
+complete and consistent for this config and exits non-zero if not.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+from media.batch import add_batch_arguments, exit_code, run_batch, select_records
+from training.config import load_config
+from streams.preprocessing import build_preprocess_job, parse_streams, verify_cache
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_batch_arguments(parser)
+    parser.add_argument("--scorer", default=None, help="scorer run directory or checkpoint (needed for visual/face)")
+    parser.add_argument("--streams", default=None, help="comma list of visual,flow,face,audio (default: all)")
+    parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
+    parser.add_argument("--verify", action="store_true", help="check the cache is complete and consistent, then exit")
+    args = parser.parse_args(argv)
+
+    cfg = load_config(args.config, args.set)
+    try:
+        streams = parse_streams(args.streams)
+    except ValueError as e:
+        parser.error(str(e))
+    if {"visual", "face"} & set(streams) and not args.scorer:
+        parser.error("--scorer is required for the visual and face streams")
+    records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
+    make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
+    if args.verify:
+        report = verify_cache(records, make_job())
+        print(report.format())
+        return 0 if report.ok else 1
+    print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})")
+    summary = run_batch(records, make_job, errors_log=Path(args.out) / "errors.jsonl", workers=args.workers,
+                        desc="preprocess")
+    print(summary.format())
+    return exit_code(summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
