@@ -119,3 +119,19 @@ def load_entries(cache_root: str | os.PathLike, *, split: str | None = None,
         if all(e.has(s) for s in require):
             out.append(e)
     return out
+
+
+class MemoryEntry(CacheEntry):
+    """A clip's inputs held in memory (prediction on raw video): same interface as a cache
+    entry, without files. ``arrays`` maps stream -> array as it would be stored."""
+
+    def __init__(self, clip_id: str, arrays: dict, meta: dict) -> None:
+        meta = dict(meta)
+        meta.setdefault("arrays", {s: "memory" for s in arrays})
+        super().__init__(clip_id=clip_id, directory=Path("."), meta=meta)
+        self.arrays = arrays
+
+    def load(self, stream: str, *, mmap: bool = True) -> np.ndarray:
+        if stream not in self.arrays:
+            raise CacheError(f"{self.clip_id}: no {stream} input")
+        return self.arrays[stream]

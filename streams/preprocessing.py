@@ -342,3 +342,17 @@ def verify_cache(records: Iterable[ClipRecord], preprocessor: ClipPreprocessor) 
     if preprocessor.cache_root.is_dir():
         report.unexpected = [e.clip_id for e in iter_entries(preprocessor.cache_root) if e.clip_id not in ids]
     return report
+
+
+def write_pipeline_record(cache_root: str | os.PathLike, cfg: dict, scorer_path: str | None) -> None:
+    """``CACHE/pipeline.json``: the preprocessing config and scorer that made this cache, so that
+    later stages (prediction on raw video) can rebuild the same preprocessing."""
+    from media.storage import atomic_write_json
+    from training.checkpoints import checkpoint_hash
+
+    Path(cache_root).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(cache_root) / "pipeline.json", {
+        "config": cfg,
+        "scorer": str(Path(scorer_path).resolve()) if scorer_path else None,
+        "scorer_hash": checkpoint_hash(scorer_path) if scorer_path else None,
+    })

@@ -26,3 +26,21 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     recipe["cache"] = str(cache_root)
     return fit(model=model, train_dataset=train_ds, val_dataset=val_ds, class_names=class_names,
                cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh, recipe=recipe)
+
+
+def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu"):
+    """A trained stream from its run directory (best checkpoint) or a checkpoint directory.
+
+    Returns ``(model in eval mode, recipe dict, class_names, checkpoint_hash)``. The recipe is the
+    one recorded in the checkpoint, so the model is rebuilt exactly as trained; weights load from
+    safetensors (no pickle)."""
+    from training.checkpoints import checkpoint_hash, load_checkpoint
+
+    state, meta = load_checkpoint(run)
+    recipe = dict(meta.get("config", {}))
+    class_names = list(meta["class_names"])
+    model_cfg = dict(recipe.get("model", {}))
+    model_cfg.pop("pretrained", None)  # the trained weights replace any initialisation
+    model = build_stream_model({**recipe, "model": model_cfg}, len(class_names))
+    model.load_state_dict(state)
+    return model.eval().to(device), recipe, class_names, checkpoint_hash(run)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from media.batch import add_batch_arguments, exit_code, run_batch, select_records
 from training.config import load_config
-from streams.preprocessing import build_preprocess_job, parse_streams, verify_cache
+from streams.preprocessing import build_preprocess_job, parse_streams, verify_cache, write_pipeline_record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.format())
         return 0 if report.ok else 1
     print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})")
+    write_pipeline_record(args.out, cfg, args.scorer)
     summary = run_batch(records, make_job, errors_log=Path(args.out) / "errors.jsonl", workers=args.workers,
                         desc="preprocess")
     print(summary.format())

@@ -1,0 +1,133 @@
+"""Prediction on raw videos: decode once -> keyframes -> stream inputs -> four streams -> fusion.
+
+``Predictor.from_run(FUSION_RUN).predict(path)`` returns, per video, the fused label and class
+probabilities, each stream's probabilities, which modalities were missing, the keyframe times
+used and the time per stage. A fusion run is self-describing: it records the stream runs (with
+checkpoint hashes), the preprocessing config and the scorer, and :meth:`Predictor.from_run`
+refuses with a clear message when one is absent or changed since training.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from media.decoding import MediaError
+from training.checkpoints import CheckpointError, checkpoint_hash
+from keyframes.extraction import KeyframeSettings
+from keyframes.scorer import SentimentScorer
+from streams.cache import MemoryEntry
+from streams.data import StreamDataSettings, StreamDataset
+from streams.preprocessing import ClipPreprocessor
+from streams.training import load_trained_stream
+from fusion.training import load_fusion_head
+
+
+class PipelineError(RuntimeError):
+    """The fusion run's pipeline cannot be rebuilt (a piece is missing or changed)."""
+
+
+def _check_piece(kind: str, path: str | None, expected_hash: str | None) -> None:
+    if not path or not Path(path).exists():
+        raise PipelineError(f"{kind} {path!r} recorded by the fusion run does not exist (moved or deleted?)")
+    if expected_hash is not None:
+        try:
+            actual = checkpoint_hash(path)
+        except CheckpointError as e:
+            raise PipelineError(f"{kind} {path}: {e}") from None
+        if actual != expected_hash:
+            raise PipelineError(f"{kind} {path} changed since the fusion run was trained "
+                                f"(checkpoint hash {actual} != recorded {expected_hash}); "
+                                "re-extract features and retrain fusion, or restore the original")
+
+
+class Predictor:
+    """The whole trained system, ready to run on video files."""
+
+    def __init__(self, *, preprocessor: ClipPreprocessor, streams: dict, head, class_names: list[str],
+                 stream_order: tuple[str, ...]) -> None:
+        self.preprocessor = preprocessor
+        self.streams = streams            # name -> (model, StreamDataset for the eval view)
+        self.head = head
+        self.class_names = class_names
+        self.stream_order = stream_order
+
+    @classmethod
+    def from_run(cls, run: str | os.PathLike, *, device: str = "cpu") -> "Predictor":
+        """Rebuild the pipeline recorded by fusion run ``run`` (see the module docstring)."""
+        head, recipe, class_names = load_fusion_head(run)
+        pipeline = recipe.get("pipeline") or {}
+        pre = pipeline.get("preprocess")
+        if not pre:
+            raise PipelineError(f"{run}: the fusion run records no preprocessing config (was the cache made by "
+                                "tools/preprocess.py?)")
+        stream_order = tuple(recipe["streams"])
+        for s in stream_order:
+            info = pipeline["streams"][s]
+            _check_piece(f"{s} stream run", info["run"], info["checkpoint_hash"])
+        scorer = None
+        if {"visual", "face"} & set(stream_order):
+            _check_piece("keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
+            settings = KeyframeSettings.from_config(pre["config"].get("keyframes"))
+            scorer = SentimentScorer.from_checkpoint(pre["scorer"], input_size=settings.score_size,
+                                                     batch_size=settings.batch_size, device=device)
+        preprocessor = ClipPreprocessor(pre["config"], cache_root=".", scorer=scorer,
+                                        scorer_hash=pre.get("scorer_hash") or "none", streams=stream_order)
+        streams = {}
+        for s in stream_order:
+            model, srecipe, _, _ = load_trained_stream(pipeline["streams"][s]["run"], device=device)
+            streams[s] = (model, StreamDataset([], s, StreamDataSettings.from_config(srecipe.get("data", {})), train=False))
+        return cls(preprocessor=preprocessor, streams=streams, head=head.to(device), class_names=class_names,
+                   stream_order=stream_order)
+
+    @torch.inference_mode()
+    def predict(self, path: str | os.PathLike) -> dict:
+        """Predict one video. Raises :class:`media.decoding.MediaError` for an unreadable file."""
+        t0 = time.perf_counter()
+        inputs = self.preprocessor.compute(path, self.stream_order)
+        timings = dict(inputs.timings)
+        entry = MemoryEntry(str(path), inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in self.stream_order}})
+        feats, per_stream, mask = {}, {}, []
+        for s in self.stream_order:
+            model, view = self.streams[s]
+            t = time.perf_counter()
+            if entry.available(s):
+                f = model.features(view.load_input(entry)[None])
+                feats[s] = f
+                per_stream[s] = dict(zip(self.class_names, torch.softmax(model.head(f), 1)[0].tolist()))
+                mask.append(1.0)
+            else:
+                feats[s] = torch.zeros(1, self.head.stream_dims[s])
+                per_stream[s] = None
+                mask.append(0.0)
+            timings[f"stream_{s}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        probs = torch.softmax(self.head({**feats, "mask": torch.tensor([mask])}), 1)[0].numpy()
+        timings["fusion"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        kf = inputs.meta.get("keyframes", {})
+        return {
+            "video": str(path),
+            "label": self.class_names[int(probs.argmax())],
+            "probs": {c: round(float(p), 6) for c, p in zip(self.class_names, probs)},
+            "streams": per_stream,
+            "missing": [s for s, m in zip(self.stream_order, mask) if m == 0.0],
+            "n_faces": int(inputs.meta.get("n_faces", 0)),
+            "has_audio": bool(inputs.meta.get("has_audio", False)),
+            "keyframe_times": kf.get("times", []),
+            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        }
+
+    def predict_many(self, paths: Iterable[str | os.PathLike]) -> list[dict]:
+        """Predict each video; an unreadable one yields ``{"video", "error"}`` and the rest go on."""
+        out = []
+        for p in paths:
+            try:
+                out.append(self.predict(p))
+            except (MediaError, OSError) as e:
+                out.append({"video": str(p), "error": f"{type(e).__name__}: {e}"})
+        return out

@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny scorer checkpoint and a writer of small real clips."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+CLASSES = ("Positive", "Neutral", "Negative")
+
+
+@pytest.fixture(scope="session")
+def tiny_scorer_run(tmp_path_factory) -> Path:
+    """A run directory with a random-init ResNet-18 scorer checkpoint (best/), 3 classes."""
+    from training.checkpoints import save_checkpoint
+    from keyframes.scorer import create_scorer
+
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("scorer_run")
+    model = create_scorer(num_classes=3, depth=18)
+    save_checkpoint(run / "best", state_dict=model.state_dict(),
+                    meta={"config": {"model": {"depth": 18}, "data": {"input_size": 64}},
+                          "class_names": list(CLASSES), "epoch": 1, "metrics": {}})
+    return run
+
+
+def make_scene_clip(path: Path, *, n_frames: int = 30, fps: float = 15.0, size=(320, 180), faces: int = 3,
+                    audio: bool = True, sample_rate: int = 16000, seed: int = 0, motion=(0, 2)) -> Path:
+    """A small group scene: textured background, ``faces`` cartoon faces drifting by ``motion``
+    px/frame, optional tone audio. Returns ``path``."""
+    from media.encoding import write_mp4
+    from media.synthetic import draw_cartoon_face
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    bg = (rng.integers(60, 200, (h // 8 + 1, w // 8 + 1, 3))).astype(np.uint8)
+    bg = np.kron(bg, np.ones((8, 8, 1), np.uint8))[:h, :w]
+    xs = np.linspace(w * 0.18, w * 0.82, max(faces, 1))
+    frames = []
+    for t in range(n_frames):
+        img = bg.copy()
+        for k in range(faces):
+            draw_cartoon_face(img, (int(xs[k] + motion[0] * t), int(h * 0.45 + motion[1] * t % 10)),
+                              int(h * 0.38), 0.8)
+        frames.append(img)
+    tone = None
+    if audio:
+        n = int(n_frames / fps * sample_rate)
+        tone = (0.2 * np.sin(2 * np.pi * 330 * np.arange(n) / sample_rate)).astype(np.float32)
+    write_mp4(path, frames, fps=fps, audio=tone, sample_rate=sample_rate if audio else None)
+    return path
+
+
+@pytest.fixture
+def scene_clip():
+    return make_scene_clip

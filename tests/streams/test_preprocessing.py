@@ -1,0 +1,146 @@
+"""One-pass preprocessing into the cache: shapes, missing modalities, resume, kill safety."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media.datasets import ClipRecord
+from media.decoding import MediaError
+from training.config import load_config
+from streams.cache import load_entries
+from streams.preprocessing import ClipPreprocessor, build_preprocess_job, verify_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ("Positive", "Neutral", "Negative")
+
+
+def cfg(**over):
+    c = load_config(ROOT / "configs/preprocess/demo.yaml")
+    for k, v in over.items():
+        section, key = k.split("__")
+        c[section][key] = v
+    return c
+
+
+def record(path: Path, clip_id: str, label: int = 0, split: str = "train") -> ClipRecord:
+    return ClipRecord(clip_id=clip_id, path=path, label=label, class_names=CLASSES, split=split)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    from tests.conftest import make_scene_clip
+
+    d = tmp_path_factory.mktemp("clips")
+    return {
+        "good": make_scene_clip(d / "good.mp4", faces=3, audio=True),
+        "silent": make_scene_clip(d / "silent.mp4", faces=2, audio=False, seed=1),
+        "nofaces": make_scene_clip(d / "nofaces.mp4", faces=0, audio=True, seed=2),
+        "short": make_scene_clip(d / "short.mp4", n_frames=10, faces=1, audio=True, seed=3),
+    }
+
+
+def test_clip_with_faces_and_audio_gives_all_files(tmp_path, clips, tiny_scorer_run):
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    assert job(record(clips["good"], "Train/good")) == "done"
+    d = tmp_path / "Train" / "good"
+    kf, flow, faces, mel = (np.load(d / f) for f in ("keyframes.npy", "flow.npy", "faces.npy", "mel.npy"))
+    assert kf.dtype == np.uint8 and kf.shape[0] == 16 and kf.shape[3] == 3 and min(kf.shape[1:3]) == 64
+    assert flow.dtype == np.uint8 and flow.shape[:2] == (8, 2) and min(flow.shape[2:]) == 64
+    assert faces.dtype == np.uint8 and faces.shape == (16, 48, 48, 3)
+    assert mel.dtype == np.float16 and mel.shape[0] == 128 and mel.shape[1] > 10
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["has_audio"] is True
+    assert meta["n_faces"] >= 3  # three people, several keyframes
+    assert meta["flow"]["bound"] == 20.0 and meta["flow"]["algorithm"] == "dis"
+    assert len(meta["keyframes"]["times"]) == 16
+    assert set(meta["arrays"]) == {"visual", "flow", "face", "audio"}
+    assert "torch" in meta["package_versions"]
+    kf_json = json.loads((d / "keyframes.json").read_text())
+    assert [k["time"] for k in kf_json["keyframes"]] == sorted(k["time"] for k in kf_json["keyframes"])
+    # memory-mappable for training
+    assert isinstance(np.load(d / "flow.npy", mmap_mode="r"), np.memmap)
+
+
+def test_faces_found_match_people_drawn(tmp_path, clips, tiny_scorer_run):
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path), streams=("face",))
+    job(record(clips["silent"], "silent"))
+    meta = json.loads((tmp_path / "silent" / "meta.json").read_text())
+    per_frame = [len(b) for b in meta["faces"]["boxes"]]
+    assert max(per_frame) == 2 and np.median(per_frame) == 2
+
+
+def test_missing_audio_and_missing_faces_are_recorded_not_faked(tmp_path, clips, tiny_scorer_run):
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    job(record(clips["silent"], "silent"))
+    job(record(clips["nofaces"], "nofaces"))
+    silent = json.loads((tmp_path / "silent" / "meta.json").read_text())
+    assert silent["has_audio"] is False and not (tmp_path / "silent" / "mel.npy").exists()
+    nof = json.loads((tmp_path / "nofaces" / "meta.json").read_text())
+    assert nof["n_faces"] == 0
+    assert np.load(tmp_path / "nofaces" / "faces.npy").shape[0] == 0
+    entries = {e.clip_id: e for e in load_entries(tmp_path)}
+    assert not entries["silent"].available("audio") and entries["silent"].available("face")
+    assert not entries["nofaces"].available("face") and entries["nofaces"].available("audio")
+
+
+def test_ten_frame_clip_repeats_keyframes_and_says_so(tmp_path, clips, tiny_scorer_run):
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    assert job(record(clips["short"], "short")) == "done"
+    meta = json.loads((tmp_path / "short" / "meta.json").read_text())
+    assert meta["keyframes"]["duplicated"] is True
+    assert np.load(tmp_path / "short" / "keyframes.npy").shape[0] == 16
+    assert np.load(tmp_path / "short" / "flow.npy").shape[0] == 8
+
+
+def test_corrupt_file_raises_media_error_naming_it(tmp_path, tiny_scorer_run):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video at all" * 50)
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path / "cache"))
+    with pytest.raises(MediaError, match="bad.mp4"):
+        job(record(bad, "bad"))
+    assert not (tmp_path / "cache" / "bad" / "meta.json").exists()
+
+
+def test_changed_flow_setting_recomputes_only_flow(tmp_path, clips, tiny_scorer_run):
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    rec = record(clips["good"], "good")
+    job(rec)
+    d = tmp_path / "good"
+    before = {f: (d / f).stat().st_mtime_ns for f in ("keyframes.npy", "faces.npy", "mel.npy", "flow.npy")}
+    assert job(rec) == "skipped"
+    job2 = build_preprocess_job(cfg(flow__algorithm="farneback"), str(tiny_scorer_run), str(tmp_path))
+    assert job2.todo(d, json.loads((d / "meta.json").read_text())) == ["flow"]
+    assert job2(rec) == "done"
+    after = {f: (d / f).stat().st_mtime_ns for f in before}
+    assert after["flow.npy"] != before["flow.npy"]
+    assert all(after[f] == before[f] for f in ("keyframes.npy", "faces.npy", "mel.npy"))
+    assert json.loads((d / "meta.json").read_text())["flow"]["algorithm"] == "farneback"
+
+
+def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tiny_scorer_run, monkeypatch):
+    import streams.preprocessing as pp
+
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    rec = record(clips["good"], "good")
+    real_save = pp.atomic_save_npy
+    calls = {"n": 0}
+
+    def dying_save(path, array):
+        calls["n"] += 1
+        if calls["n"] == 2:  # after keyframes, while writing the second array
+            raise KeyboardInterrupt
+        real_save(path, array)
+
+    monkeypatch.setattr(pp, "atomic_save_npy", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        job(rec)
+    monkeypatch.setattr(pp, "atomic_save_npy", real_save)
+    d = tmp_path / "good"
+    assert not (d / "meta.json").exists()  # nothing claims to be complete
+    assert not list(d.glob("*.tmp"))      # no half-written files
+    assert verify_cache([rec], job).missing == ["good"]
+    assert job(rec) == "done"             # the re-run finishes the entry
+    assert verify_cache([rec], job).ok

@@ -1,0 +1,80 @@
+"""Recipe loading: one level of ``base:``, dotted ``--set`` overrides parsed as YAML, errors naming files."""
+from pathlib import Path
+
+import pytest
+
+from training.config import ConfigError, apply_override, get_path, load_config, load_yaml, merge
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_base_is_merged_and_recipe_wins(tmp_path):
+    write(tmp_path / "common" / "base.yaml",
+          "train: {epochs: 5, optimizer: {name: sgd, lr: 0.1}}\nmodel: {width: 8}\n")
+    recipe = write(tmp_path / "visual.yaml", "base: common/base.yaml\ntrain: {optimizer: {lr: 0.01}}\n")
+    cfg = load_config(recipe)
+    assert cfg == {"train": {"epochs": 5, "optimizer": {"name": "sgd", "lr": 0.01}}, "model": {"width": 8}}
+    assert "base" not in cfg
+
+
+def test_base_of_base_is_refused_naming_the_base_file(tmp_path):
+    write(tmp_path / "root.yaml", "a: 1\n")
+    write(tmp_path / "mid.yaml", "base: root.yaml\nb: 2\n")
+    recipe = write(tmp_path / "leaf.yaml", "base: mid.yaml\nc: 3\n")
+    with pytest.raises(ConfigError, match="mid.yaml.*one level only"):
+        load_config(recipe)
+
+
+def test_missing_base_names_the_missing_file(tmp_path):
+    recipe = write(tmp_path / "leaf.yaml", "base: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="nowhere.yaml.*not found"):
+        load_config(recipe)
+
+
+def test_set_overrides_are_parsed_as_yaml(tmp_path):
+    recipe = write(tmp_path / "r.yaml", "train: {epochs: 5, grad_clip: 1.0}\n")
+    cfg = load_config(recipe, ["train.epochs=3", "train.milestones=[1, 2]", "train.grad_clip=null",
+                               "train.nesterov=true", "data.root=/data/vgaf", "train.lr=1.0e-3"])
+    assert cfg["train"]["epochs"] == 3 and isinstance(cfg["train"]["epochs"], int)
+    assert cfg["train"]["milestones"] == [1, 2]
+    assert cfg["train"]["grad_clip"] is None
+    assert cfg["train"]["nesterov"] is True
+    assert cfg["data"]["root"] == "/data/vgaf"
+    assert cfg["train"]["lr"] == pytest.approx(1e-3)
+    assert get_path(cfg, "train.milestones") == [1, 2]
+    assert get_path(cfg, "train.missing.deeper", "dflt") == "dflt"
+
+
+@pytest.mark.parametrize("item, message", [
+    ("train.epochs", "key.sub=value"),
+    ("train..epochs=3", "empty key part"),
+    ("train.epochs.value=3", "'epochs' is not a mapping"),
+    ("train.x=[1, 2", "not valid YAML"),
+])
+def test_bad_overrides_are_explained(item, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_override({"train": {"epochs": 5}}, item)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="absent.yaml"):
+        load_yaml(tmp_path / "absent.yaml")
+    bad = write(tmp_path / "bad.yaml", "train: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml.*not valid YAML"):
+        load_yaml(bad)
+    listy = write(tmp_path / "list.yaml", "- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="list.yaml.*mapping"):
+        load_yaml(listy)
+    assert load_yaml(write(tmp_path / "empty.yaml", "")) == {}
+
+
+def test_merge_does_not_modify_its_inputs():
+    base = {"a": {"b": 1, "c": [1]}}
+    out = merge(base, {"a": {"b": 2}})
+    assert out == {"a": {"b": 2, "c": [1]}} and base == {"a": {"b": 1, "c": [1]}}
+    out["a"]["c"].append(2)
+    assert base["a"]["c"] == [1]

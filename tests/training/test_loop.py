@@ -1,0 +1,268 @@
+"""The shared training loop on a tiny toy task: learning, run directory, exact resume, reuse,
+refusal of a changed config, NaN handling, gradient accumulation, bf16 on CPU, evaluation."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.checkpoints import load_checkpoint
+from training.config import ConfigError
+from training.loop import (EpochShuffleSampler, NonFiniteLossError, RunConfigMismatchError, evaluate, fit,
+                           plan_batches, resolve_train_config)
+
+
+def _helper():
+    name = "tests_training_toy_training_data"
+    if name not in sys.modules:  # the suite runs with --import-mode=importlib: load the helper by path
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("toy_training_data.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+toy = _helper()
+NAMES = ["Positive", "Neutral", "Negative"]
+BASE_CFG = {"epochs": 4, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+            "schedule": {"name": "step", "step_size": 2, "gamma": 0.5}, "seed": 3}
+
+
+def run(out_dir, cfg=None, *, model=None, train=None, val=None, **kw):
+    return fit(model=model if model is not None else toy.make_model(0, dropout=0.2),
+               train_dataset=train if train is not None else toy.ToyDataset(64, augment=True),
+               val_dataset=val if val is not None else toy.ToyDataset(30, data_seed=1),
+               class_names=NAMES, cfg=cfg or BASE_CFG, out_dir=out_dir, **kw)
+
+
+def weights(path, which="last"):
+    return load_checkpoint(path, which=which)[0]
+
+
+def test_learns_the_toy_task_and_writes_the_run_dir(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    val = toy.ToyDataset(30, data_seed=1)
+    model = toy.make_model(0, dropout=0.2)
+    before = evaluate(model=model, dataset=val, batch_size=8, class_names=NAMES)["report"]["accuracy"]
+    metrics = run(run_dir, model=model, val=val)
+    assert metrics["finished"] is True and len(metrics["history"]) == 4
+    assert metrics["best_val_acc"] >= 0.9 > before  # chance is 1/3
+    h = metrics["history"]
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    assert [r["lr"] for r in h] == pytest.approx([0.05, 0.05, 0.025, 0.025])  # step schedule per epoch
+    assert set(h[0]) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"}
+
+    for name in ("config.yaml", "metrics.json", "train.log", "best/model.safetensors", "best/meta.json",
+                 "last/model.safetensors", "last/meta.json", "state/progress.json"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    log_lines = [line for line in (run_dir / "train.log").read_text().splitlines() if " INFO epoch " in line]
+    assert len(log_lines) == 4 and "val_acc" in log_lines[0]
+
+    # the best checkpoint reproduces the recorded best accuracy
+    state, meta = load_checkpoint(run_dir)
+    assert meta["epoch"] == metrics["best_epoch"] and meta["class_names"] == NAMES
+    assert meta["config"]["train"]["batch_size"] == 16
+    fresh_model = toy.make_model(7)
+    fresh_model.load_state_dict(state)
+    result = evaluate(model=fresh_model, dataset=val, batch_size=7, class_names=NAMES)
+    assert result["report"]["accuracy"] == pytest.approx(metrics["best_val_acc"])
+
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "train/loss_step"} <= scalars
+    assert [e.step for e in events.Scalars("val/acc")] == [1, 2, 3, 4]
+    images = events.Images("val/confusion_matrix")
+    assert len(images) == 4 and images[0].width > 50
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
+    cfg = {**BASE_CFG, "grad_accum_steps": 2}
+    reference = run(tmp_path / "straight", cfg)
+
+    def kill_after_epoch_2(epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed", cfg, callbacks=[kill_after_epoch_2])
+    progress = json.loads((tmp_path / "killed" / "state" / "progress.json").read_text())
+    assert progress["epoch"] == 2
+    assert json.loads((tmp_path / "killed" / "metrics.json").read_text())["finished"] is False
+
+    # a kill in the middle of swapping in a new state: the previous state is still found
+    killed = tmp_path / "killed"
+    (killed / "state").rename(killed / ".state.old")
+    (killed / ".state.tmp").mkdir()
+    (killed / ".state.tmp" / "model.safetensors").write_bytes(b"partial")
+
+    seen = []
+    resumed = run(tmp_path / "killed", cfg, model=toy.make_model(123, dropout=0.2),  # other init: state wins
+                  callbacks=[lambda e, r: seen.append(e)])
+    assert seen == [3, 4]
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "killed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["history"] == reference["history"]
+    assert "resuming after epoch 2" in (tmp_path / "killed" / "train.log").read_text()
+
+    # the augmentation and shuffling are really in play: another seed ends elsewhere
+    other = run(tmp_path / "other_seed", {**cfg, "seed": 4})
+    c = weights(tmp_path / "other_seed")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert other["history"] != reference["history"]
+
+
+def test_finished_run_is_reused_and_can_be_extended(tmp_path):
+    cfg = {**BASE_CFG, "epochs": 2}
+    first = run(tmp_path / "run", cfg)
+    mtime = (tmp_path / "run" / "last" / "meta.json").stat().st_mtime_ns
+    calls = []
+    again = run(tmp_path / "run", cfg, callbacks=[lambda e, r: calls.append(e)])
+    assert again == json.loads(json.dumps(first)) and calls == []
+    assert (tmp_path / "run" / "last" / "meta.json").stat().st_mtime_ns == mtime
+    assert "already finished" in (tmp_path / "run" / "train.log").read_text()
+
+    longer = run(tmp_path / "run", {**cfg, "epochs": 3}, callbacks=[lambda e, r: calls.append(e)])
+    assert calls == [3] and len(longer["history"]) == 3 and longer["finished"]
+    assert load_checkpoint(tmp_path / "run", which="last")[1]["epoch"] == 3
+    with pytest.raises(RunConfigMismatchError, match="completed 3 epochs"):
+        run(tmp_path / "run", {**cfg, "epochs": 1})
+
+
+def test_without_validation_best_falls_back_to_last_and_eval_every(tmp_path):
+    cfg = {**BASE_CFG, "epochs": 1}
+    metrics = fit(model=toy.make_model(0), train_dataset=toy.ToyDataset(32), val_dataset=None, class_names=NAMES,
+                  cfg=cfg, out_dir=tmp_path / "noval")
+    assert metrics["best_epoch"] is None and metrics["history"][0]["val_acc"] is None
+    assert not (tmp_path / "noval" / "best").exists()
+    assert load_checkpoint(tmp_path / "noval")[1]["epoch"] == 1  # best -> last
+
+    every = run(tmp_path / "every", {**BASE_CFG, "epochs": 3, "eval_every": 2}, train=toy.ToyDataset(32))
+    assert [r["val_acc"] is not None for r in every["history"]] == [False, True, True]  # and always the last
+    assert every["best_epoch"] in (2, 3)
+
+
+def test_changed_config_is_refused_unless_fresh(tmp_path):
+    cfg = {**BASE_CFG, "epochs": 1}
+    run(tmp_path / "run", cfg)
+    changed = {**cfg, "optimizer": {"name": "sgd", "lr": 0.01}}
+    with pytest.raises(RunConfigMismatchError, match=r"(?s)config\.yaml.*train\.optimizer\.lr: 0\.05 -> 0\.01.*--fresh"):
+        run(tmp_path / "run", changed)
+    with pytest.raises(RunConfigMismatchError, match="model.width"):
+        run(tmp_path / "run", cfg, recipe={"model": {"width": 8}})
+    (tmp_path / "run" / "keep.txt").write_text("not part of the run")
+    metrics = run(tmp_path / "run", changed, fresh=True)
+    assert metrics["history"][0]["lr"] == pytest.approx(0.01)
+    assert (tmp_path / "run" / "keep.txt").exists()  # fresh removes only the run's own files
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    train = toy.ToyDataset(64, augment=True, nan_from_epoch=2)
+    with pytest.raises(NonFiniteLossError, match="epoch 2, batch 1") as info:
+        run(tmp_path / "run", model=toy.make_model(0), train=train)
+    assert info.value.epoch == 2 and info.value.step == 1
+    state, meta = load_checkpoint(tmp_path / "run", which="last")
+    assert meta["epoch"] == 1 and all(torch.isfinite(t).all() for t in state.values())
+    assert json.loads((tmp_path / "run" / "state" / "progress.json").read_text())["epoch"] == 1
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["finished"] is False
+
+
+def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
+    # momentum-free SGD, no dropout, no augmentation: accumulating 2 x 8 equals one batch of 16
+    cfg = {"epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.0}, "seed": 1}
+    whole = run(tmp_path / "whole", cfg, model=toy.make_model(0), train=toy.ToyDataset(64))
+    auto = run(tmp_path / "auto", {**cfg, "grad_accum_steps": "auto", "max_device_batch": 8},
+               model=toy.make_model(0), train=toy.ToyDataset(64))
+    assert auto["batch_plan"]["grad_accum_steps"] == 2 and auto["batch_plan"]["per_device_batch"] == 8
+    assert "accumulated over 2 step(s)" in (tmp_path / "auto" / "train.log").read_text()
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "auto")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert whole["history"][0]["train_loss"] == pytest.approx(auto["history"][0]["train_loss"], abs=1e-6)
+
+
+def test_set_epoch_reaches_dataloader_workers(tmp_path):
+    log = tmp_path / "epochs.txt"
+    cfg = {**BASE_CFG, "epochs": 2, "num_workers": 2}
+    run(tmp_path / "run", cfg, train=toy.ToyDataset(32, augment=True, epoch_log=log))
+    assert sorted(set(log.read_text().split())) == ["1", "2"]
+
+
+def test_bf16_mixed_precision_on_cpu(tmp_path):
+    if not torch.amp.is_autocast_available("cpu"):
+        pytest.skip("this torch build has no CPU autocast")
+    torch.manual_seed(0)
+    model = toy.TinyConv()
+    metrics = run(tmp_path / "run", {**BASE_CFG, "epochs": 2, "mixed_precision": "bf16"}, model=model,
+                  train=toy.ToyDataset(32, augment=True))
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in metrics["history"])
+    assert metrics["best_val_acc"] > 0.5
+    assert "_original_forward" not in model.__dict__  # the caller's model is no longer autocast-wrapped
+    assert model(torch.randn(2, 8)).dtype == torch.float32
+    assert all(t.dtype == torch.float32 for t in weights(tmp_path / "run").values() if t.is_floating_point())
+
+
+def test_evaluate_dict_inputs_in_dataset_order():
+    ds = toy.DictToyDataset(23, data_seed=5)
+    torch.manual_seed(0)
+    model = toy.DictMLP()
+    out = evaluate(model=model, dataset=ds, batch_size=4, class_names=NAMES)
+    assert out["indices"].tolist() == list(range(23))
+    assert out["labels"].tolist() == ds.y.tolist()
+    with torch.no_grad():
+        expected = model({"a": ds.x[:, :3], "b": ds.x[:, 3:]})
+    assert torch.allclose(torch.from_numpy(out["logits"]), expected, atol=1e-5)
+    assert out["predictions"].tolist() == expected.argmax(1).tolist()
+    assert out["report"]["accuracy"] == pytest.approx((expected.argmax(1) == ds.y).float().mean().item())
+
+
+def test_epoch_shuffle_sampler_depends_only_on_seed_and_epoch():
+    a, b = EpochShuffleSampler(50, seed=1), EpochShuffleSampler(50, seed=1)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    assert list(a) == list(b) and sorted(a) == list(range(50))
+    b.set_epoch(4)
+    assert list(a) != list(b)
+    assert list(EpochShuffleSampler(5, seed=1, shuffle=False)) == [0, 1, 2, 3, 4]
+
+
+def test_batch_plan():
+    assert plan_batches(32, 1, 1)[:2] == (1, 32)
+    assert plan_batches(32, 2, 2)[:2] == (2, 8)
+    assert plan_batches(64, 1, "auto", 24)[:2] == (4, 16)  # 3 steps would not divide 64 evenly
+    accum, per_device, text = plan_batches(30, 1, "auto", 8)
+    assert (accum, per_device) == (5, 6) and "accumulated over 5" in text
+    accum, per_device, text = plan_batches(17, 2, 1)
+    assert per_device == 8 and "effective global batch is 16" in text
+    with pytest.raises(ConfigError, match="nothing left per device"):
+        plan_batches(2, 2, 2)
+    with pytest.raises(ConfigError, match="exceeds max_device_batch"):
+        plan_batches(32, 1, 1, 8)
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"lr": 0.1}, r"unknown key\(s\) \['lr'\]"),
+    ({"mixed_precision": "fp8"}, "train.mixed_precision"),
+    ({"optimizer": {"name": "adam"}}, "train.optimizer.name"),
+    ({"optimizer": {"name": "sgd", "betas": [0.9, 0.99]}}, r"train.optimizer: unknown key\(s\) \['betas'\]"),
+    ({"optimizer": {"name": "sgd", "lr": "1e-3"}}, "train.optimizer.lr must be a positive number"),
+    ({"grad_accum_steps": "auto"}, "max_device_batch"),
+    ({"epochs": 0}, "train.epochs"),
+    ({"schedule": {"name": "step", "step_size": 0}}, "train.schedule.step_size"),
+])
+def test_bad_train_config_names_the_key(cfg, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_train_config(cfg)
+
+
+def test_resolved_config_fills_defaults():
+    tc = resolve_train_config({"optimizer": {"name": "adamw"}, "schedule": "cosine"})
+    assert tc["optimizer"] == {"name": "adamw", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
+    assert tc["schedule"] == {"name": "cosine", "min_lr": 0.0}
+    assert tc["epochs"] == 10 and tc["mixed_precision"] == "no" and tc["grad_clip"] is None

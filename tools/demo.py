@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""The main job: the whole method end to end on the embedded synthetic dataset.
+
+    python tools/demo.py [--out runs/demo] [--fresh] [--train 90 --val 45 --test 6] [--cue-noise 0.3]
+
+Steps (each is the real tool with a demo config; a re-run reuses finished steps):
+  1. synthetic VGAF-format set + GroupEmoW-format stills      -> OUT/data
+  2. keyframe scorer (ResNet-50) trained on the stills          -> OUT/scorer
+  3. preprocessing cache (keyframes, flow, faces, log-mel)      -> OUT/cache
+  4. the four streams trained (tiny configs, same code)         -> OUT/streams/{visual,audio,flow,face}
+  5. stream features extracted                                  -> OUT/features
+  6. Concat-FC fusion trained                                   -> OUT/fusion
+  7. evaluation on the val split                                -> OUT/fusion/eval_val
+  8. prediction on a held-out test clip
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent
+ROOT = TOOLS.parent
+STREAM_NAMES = ("visual", "audio", "flow", "face")
+
+
+def run_tool(name: str, argv: list[str]) -> int:
+    """Run ``tools/<name>.py``'s ``main(argv)`` in this process (the same code as the CLI)."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rc = module.main(argv)
+    if rc:
+        raise SystemExit(f"demo: step tools/{name}.py failed with exit code {rc}")
+    return rc
+
+
+def step(n: int, title: str) -> float:
+    print(f"\n=== [{n}/8] {title}", flush=True)
+    return time.perf_counter()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/demo", help="where everything lands (default runs/demo)")
+    parser.add_argument("--fresh", action="store_true", help="delete OUT and start over")
+    parser.add_argument("--train", type=int, default=90)
+    parser.add_argument("--val", type=int, default=45)
+    parser.add_argument("--test", type=int, default=6)
+    parser.add_argument("--duration", type=float, default=3.0, help="clip length (s)")
+    parser.add_argument("--cue-noise", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stream-epochs", type=int, default=None, help="override the tiny stream configs' epochs")
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    if args.fresh and out.exists():
+        print(f"--fresh: removing {out}")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = ROOT / "configs"
+    t_all = time.perf_counter()
+    times = {}
+
+    t = step(1, "synthetic dataset")
+    data = out / "data"
+    run_tool("make_synthetic", ["--out", str(data), "--train", str(args.train), "--val", str(args.val),
+                                "--test", str(args.test), "--seed", str(args.seed), "--cue-noise", str(args.cue_noise),
+                                "--duration", str(args.duration)])
+    times["data"] = time.perf_counter() - t
+
+    t = step(2, "keyframe scorer (ResNet-50 on the GroupEmoW-format stills)")
+    run_tool("train_keyframe_scorer", ["--config", str(cfg / "keyframes/scorer_demo.yaml"),
+                                       "--data", str(data / "groupemow"), "--out", str(out / "scorer"),
+                                       "--set", f"train.seed={args.seed}"])
+    times["scorer"] = time.perf_counter() - t
+
+    t = step(3, "preprocessing: keyframes, optical flow, faces, log-mel (one decode per clip)")
+    run_tool("preprocess", ["--config", str(cfg / "preprocess/demo.yaml"), "--videos", str(data),
+                            "--scorer", str(out / "scorer"), "--out", str(out / "cache"), "--contact-sheet"])
+    times["preprocess"] = time.perf_counter() - t
+
+    t = step(4, "the four streams")
+    for s in STREAM_NAMES:
+        print(f"--- {s} stream")
+        sets = [f"train.seed={args.seed}"] + ([f"train.epochs={args.stream_epochs}"] if args.stream_epochs else [])
+        run_tool("train_stream", ["--config", str(cfg / f"streams/{s}_tiny.yaml"), "--cache", str(out / "cache"),
+                                  "--out", str(out / "streams" / s), "--set", *sets])
+    times["streams"] = time.perf_counter() - t
+
+    t = step(5, "stream features for fusion")
+    run_tool("extract_features", ["--streams", ",".join(f"{s}={out / 'streams' / s}" for s in STREAM_NAMES),
+                                  "--cache", str(out / "cache"), "--out", str(out / "features")])
+    times["features"] = time.perf_counter() - t
+
+    t = step(6, "Concat-FC fusion")
+    run_tool("train_fusion", ["--config", str(cfg / "fusion/concat_fc.yaml"), "--features", str(out / "features"),
+                              "--out", str(out / "fusion"), "--set", f"train.seed={args.seed}"])
+    times["fusion"] = time.perf_counter() - t
+
+    t = step(7, "evaluation (val split)")
+    run_tool("evaluate", ["--run", str(out / "fusion"), "--split", "val"])
+    times["evaluate"] = time.perf_counter() - t
+
+    t = step(8, "prediction on a held-out clip")
+    test_clips = sorted((data / "Test").glob("*.mp4"))
+    if test_clips:
+        run_tool("predict", [str(test_clips[0]), "--run", str(out / "fusion")])
+    times["predict"] = time.perf_counter() - t
+
+    metrics = json.loads((out / "fusion" / "eval_val" / "metrics.json").read_text())
+    print_summary(out, metrics, times, time.perf_counter() - t_all)
+    return 0
+
+
+def print_summary(out: Path, metrics: dict, times: dict, total: float) -> None:
+    rows = [(f"{s} stream", v["accuracy_when_available"]) for s, v in metrics["streams"].items()]
+    rows += [(f"late fusion: {k}", v["accuracy"]) for k, v in metrics["late_fusion"].items()]
+    rows.append(("Concat-FC fusion (the method)", metrics["accuracy"]))
+    w = max(len(r[0]) for r in rows)
+    print("\n" + "=" * 60)
+    print(f"Val accuracy on the synthetic set ({metrics['clips']} clips)")
+    for name, acc in rows:
+        print(f"  {name.ljust(w)}  {'n/a' if acc is None else f'{acc:.3f}'}")
+    best_stream = max((v["accuracy_when_available"] or 0.0) for v in metrics["streams"].values())
+    print(f"  fusion gain over the best stream: {100 * (metrics['accuracy'] - best_stream):+.1f} points")
+    sheets = sorted((out / "cache").rglob("contact_sheet.png"))
+    print("\nWhere things are:")
+    print(f"  run directory      {out}")
+    print(f"  TensorBoard        tensorboard --logdir {out}  (scorer/, streams/*/, fusion/ each have tb/)")
+    print(f"  metrics.json       {out / 'fusion' / 'eval_val' / 'metrics.json'}")
+    print(f"  confusion matrix   {out / 'fusion' / 'eval_val' / 'confusion_matrix.png'}")
+    if sheets:
+        print(f"  keyframe sheet     {sheets[0]}")
+    print(f"  predict any video  python tools/predict.py VIDEO --run {out / 'fusion'}")
+    print("\nStep times: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()) + f"; total {total:.0f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

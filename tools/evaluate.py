@@ -1,0 +1,29 @@
+#!/usr/bin/env python
+"""Evaluate a fusion run: Concat-FC, each stream, late-fusion baselines, availability breakdown.
+
+    python tools/evaluate.py --run runs/fusion --split val
+
+Writes RUN/eval_<split>/{metrics.json, confusion_matrix.png, predictions.jsonl} and prints tables.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fusion.evaluation import evaluate_run, format_summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="fusion run directory")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--weights-split", default="val", help="split the late-fusion weights are searched on")
+    args = parser.parse_args(argv)
+    metrics = evaluate_run(args.run, args.split, weights_split=args.weights_split)
+    print(format_summary(metrics))
+    print(f"\nwrote {args.run}/eval_{args.split}/metrics.json, confusion_matrix.png, predictions.jsonl")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

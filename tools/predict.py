@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Predict the group emotion of raw videos with a trained pipeline.
+
+    python tools/predict.py clip1.mp4 clip2.mp4 --run runs/fusion [--json]
+
+Per video: label, class probabilities, each stream's probabilities, missing modalities, the
+keyframe times used and time per stage. An unreadable video gets an error entry and the others
+go on; the exit code is non-zero only when no video could be predicted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from fusion.prediction import PipelineError, Predictor
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("videos", nargs="+")
+    parser.add_argument("--run", required=True, help="fusion run directory")
+    parser.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
+    args = parser.parse_args(argv)
+    try:
+        predictor = Predictor.from_run(args.run)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = predictor.predict_many(args.videos)
+    for r in results:
+        if args.json:
+            print(json.dumps(r))
+        elif "error" in r:
+            print(f"{r['video']}: ERROR {r['error']}")
+        else:
+            probs = "  ".join(f"{c} {p:.2f}" for c, p in r["probs"].items())
+            missing = f"  (missing: {', '.join(r['missing'])})" if r["missing"] else ""
+            print(f"{r['video']}: {r['label']}  [{probs}]{missing}  {r['timings_s']['total']:.2f} s")
+    return 0 if any("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
