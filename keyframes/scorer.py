@@ -97,7 +97,10 @@ class SentimentScorer:
         model_cfg = dict(cfg.get("model", {}))
         model_cfg.pop("pretrained", None)
         class_names = meta["class_names"]
-        model = create_scorer(num_classes=len(class_names), depth=int(model_cfg.get("depth", 50)))
+        depth = int(model_cfg.get("depth", 50))
+        if depth not in _RESNETS:
+            raise ValueError(f"{path}: checkpoint records scorer depth {depth}, expected one of {sorted(_RESNETS)}")
+        model = _RESNETS[depth](weights=None, num_classes=len(class_names))  # weights come from the checkpoint
         model.load_state_dict(state)
         size = input_size or int(cfg.get("data", {}).get("score_size", cfg.get("data", {}).get("input_size", 224)))
         return cls(model, class_names, input_size=size, batch_size=batch_size, device=device)
