@@ -13,6 +13,7 @@ is skipped entirely when only the audio needs redoing.
 from __future__ import annotations
 
 import importlib.metadata
+from contextlib import nullcontext
 import os
 import time
 from dataclasses import dataclass, field
@@ -121,15 +122,19 @@ class ClipPreprocessor:
                 out.append(s)
         return out
 
-    def compute(self, path: str | os.PathLike, todo: Iterable[str]) -> "ClipInputs":
-        """Decode ``path`` once and compute the inputs of the streams in ``todo``, in memory."""
+    def compute(self, source, todo: Iterable[str]) -> "ClipInputs":
+        """Decode ``source`` once and compute the inputs of the streams in ``todo``, in memory.
+
+        ``source`` is a video path, or an open reader with the :class:`media.decoding.VideoReader`
+        interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames."""
         todo = [s for s in STREAMS if s in set(todo)]
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
         need_kf = bool({"visual", "face"} & set(todo))
         need_frames = need_kf or "flow" in todo
         out = ClipInputs(streams=tuple(todo))
-        with VideoReader(path) as reader:
+        opened = isinstance(source, (str, os.PathLike))
+        with (VideoReader(source) if opened else nullcontext(source)) as reader:
             info = out.info = reader.info
             sample = result = None
             if need_frames:
