@@ -9,7 +9,7 @@ from typing import Callable
 from streams.models.audio import create_audio_stream
 from streams.models.face import create_face_stream
 from streams.models.flow import create_flow_stream
-from streams.models.recognizer import StreamRecognizer, create_stream_model
+from streams.models.recognizer import StreamRecognizer, create_resnet3d_stream, create_stream_model
 from streams.models.visual import create_visual_stream
 
 STREAM_BUILDERS: dict[str, Callable[..., StreamRecognizer]] = {
@@ -25,6 +25,7 @@ __all__ = [
     "create_audio_stream",
     "create_face_stream",
     "create_flow_stream",
+    "create_resnet3d_stream",
     "create_stream_model",
     "create_visual_stream",
 ]

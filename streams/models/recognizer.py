@@ -5,7 +5,7 @@ One class and one builder serve all four streams; ``visual.py``, ``audio.py``, `
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -117,3 +117,41 @@ def create_stream_model(
         num_classes=num_classes,
         input_adapter=input_adapter,
     )
+
+
+def create_resnet3d_stream(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    depth: int = 50,
+    stem_dim_out: int = 64,
+    attention: bool | Callable[[int], nn.Module] = False,
+    dropout: float = 0.5,
+    pretrained: Mapping[str, str] | None = None,
+) -> StreamRecognizer:
+    """The one builder of the 3D-ResNet streams (visual, flow, face; they differ only in these
+    arguments, see :mod:`streams.models.visual`, ``flow``, ``face``).
+
+    Args:
+        num_classes: number of emotion classes.
+        in_channels: input channels (3 for RGB keyframes and faces, 2 for x/y flow).
+        depth: 3D ResNet depth (50, 101, 152).
+        stem_dim_out: stem width; features have ``32 * stem_dim_out`` dims (2048 at 64).
+        attention: True for spatial + channel attention on the last-stage map, False for none,
+            or a callable ``channels -> nn.Module``.
+        dropout: dropout before the classifier.
+        pretrained: optional ``{"path", "format"}`` with format ``pytorchvideo3d``, ``inflate2d``
+            (a 2-channel stem is built from RGB weights averaged over channels) or ``stream``;
+            see :mod:`streams.models.pretrained`.
+
+    Returns:
+        A StreamRecognizer: ``(B, in_channels, T, H, W)`` -> logits ``(B, num_classes)``;
+        ``features`` ``(B, 32 * stem_dim_out)``.
+    """
+    # imported here: pretrained.py needs StreamRecognizer from this module
+    from streams.models.backbones import create_resnet3d_backbone
+    from streams.models.pretrained import apply_pretrained
+
+    backbone = create_resnet3d_backbone(depth=depth, in_channels=in_channels, stem_dim_out=stem_dim_out)
+    model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention, dropout=dropout)
+    return apply_pretrained(model, pretrained)
