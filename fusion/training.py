@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+
+import torch
 from pathlib import Path
 
 from media.storage import read_json
@@ -27,6 +29,7 @@ def train_fusion(cfg: dict, feats_dir: str | os.PathLike, out_dir: str | os.Path
     streams = fusion_streams(cfg, feats_dir)
     train_fs = FeatureSet(feats_dir, "train", streams)
     val_fs = FeatureSet(feats_dir, "val", streams)
+    torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
     model = create_concat_fusion(stream_dims={s: train_fs.features[s].shape[1] for s in streams},
                                  num_classes=len(train_fs.class_names), **dict(cfg.get("model", {})))
     model.set_normalisation(train_fs.features, train_fs.available)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 from media.datasets import read_groupemow
 from training.loop import fit
 from keyframes.data import ImageFolderDataset
@@ -19,6 +21,7 @@ def train_scorer(cfg: dict, data_root: str | os.PathLike, out_dir: str | os.Path
     data_cfg = dict(cfg.get("data", {}))
     seed = int(cfg.get("train", {}).get("seed", 0))
     size = int(data_cfg.get("input_size", 224))
+    torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
     model = create_scorer(num_classes=len(class_names), depth=int(model_cfg.get("depth", 50)),
                           pretrained=model_cfg.get("pretrained"))
     return fit(model=model,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 from training.loop import fit
 from streams.data import build_stream_datasets
 from streams.models import STREAM_BUILDERS, StreamRecognizer
@@ -21,6 +23,7 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     """Train the stream of recipe ``cfg`` on ``cache_root``'s train split, validating on val."""
     seed = int(cfg.get("train", {}).get("seed", 0))
     train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed)
+    torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
     model = build_stream_model(cfg, len(class_names))
     recipe = {k: v for k, v in cfg.items() if k != "train"}
     recipe["cache"] = str(cache_root)

@@ -9,6 +9,8 @@ import argparse
 import logging
 import sys
 
+from accelerate import PartialState
+
 from training.config import load_config
 from fusion.training import train_fusion
 
@@ -23,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     metrics = train_fusion(load_config(args.config, args.set), args.features, args.out, fresh=args.fresh)
-    print(f"best val accuracy {metrics['best_val_acc']:.3f} at epoch {metrics['best_epoch']} -> {args.out}/best")
+    if PartialState().is_main_process:  # under accelerate launch, say it once
+        print(f"best val accuracy {metrics['best_val_acc']:.3f} at epoch {metrics['best_epoch']} -> {args.out}/best")
     return 0
 
 

@@ -31,7 +31,10 @@ schedule               learning-rate factor per epoch ``e`` (0-based count of co
   {name: constant}                     [default] factor 1
   {name: step, step_size [10], gamma [0.1]}   lr * gamma ** (e // step_size)
   {name: cosine, min_lr [0.0]}         min_lr + (lr - min_lr) * (1 + cos(pi * e / epochs)) / 2
-mixed_precision [no]   ``no`` | ``bf16`` | ``fp16`` (fp16 needs a GPU; bf16 also runs on CPU).
+mixed_precision [no]   ``no`` | ``bf16`` | ``fp16`` (fp16 needs a GPU; bf16 also runs on CPU). The
+                       recipe decides, not the Accelerate config's ``mixed_precision`` (it is
+                       recorded in the run and checked on resume); a warning is logged when
+                       ``accelerate launch`` asks for a different one.
 grad_clip [null]       max global L2 norm of the gradients (clipped at each optimizer step).
 seed [0]               seeds Python/NumPy/torch (``accelerate.utils.set_seed``), the shuffling
                        order (from (seed, epoch)) and, re-derived each epoch, the global RNGs.
@@ -43,6 +46,20 @@ eval_every [1]         validate every N epochs (and always after the last epoch)
 Epochs are numbered from 1. Before epoch ``e`` the loop calls ``train_dataset.set_epoch(e)`` if the
 dataset has it, so datasets that seed their augmentation from (seed, epoch, index) make a
 killed-and-resumed run reach exactly the weights of an uninterrupted one.
+
+Several processes (``accelerate launch`` / ``torchrun``, see ``configs/accelerate/``)
+----------------------------------------------------------------------------------------
+Every process builds the same model and datasets and runs ``fit``; DDP keeps the weights equal.
+Each process trains on its share of every global batch (the shuffled order depends only on
+(seed, epoch), so all processes agree on it; Accelerate deals out the batches). Dropout and other
+global-RNG draws are seeded per (seed, epoch, process). Only the main process writes the run
+directory (config.yaml, checkpoints, train.log, tb/, metrics.json; ``state/`` also gets one RNG
+file per process from Accelerate); the other processes log warnings only. On resume every
+process loads the same ``state/`` (also with a different number of processes: the global batch
+stays the same). Validation gathers the predictions of all processes and drops the samples
+Accelerate repeats to even out the last batch, so the metrics equal those of one process. Processes
+launched on a machine without a GPU run on the CPU (gloo); the run dir must be on a filesystem
+that every node sees.
 """
 from __future__ import annotations
 
@@ -62,7 +79,7 @@ import torch.nn.functional as F
 import yaml
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
-from accelerate.utils import parse_flag_from_env, set_seed
+from accelerate.utils import get_int_from_env, parse_flag_from_env, set_seed
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from tqdm.auto import tqdm
 
@@ -314,9 +331,35 @@ def _make_accelerator(mixed_precision: str | None, grad_accum_steps: int, projec
                        step_scheduler_with_optimizer=False)  # the schedules here are per epoch
 
 
+def _launched_processes() -> int:
+    """How many processes the launcher started (``WORLD_SIZE`` of torchrun/accelerate launch, or MPI's)."""
+    return get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
+
+
 def _partial_state() -> PartialState:
-    """Process info before the Accelerator exists, honouring ``ACCELERATE_USE_CPU`` as Accelerate does."""
-    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    """Process info before the Accelerator exists, honouring ``ACCELERATE_USE_CPU`` as Accelerate does.
+
+    Processes launched together on a machine without an accelerator are put on the CPU (gloo):
+    Accelerate's launcher does not pass ``use_cpu`` on to them, and without it each would train
+    alone and overwrite the others' files. Raises ``RuntimeError`` when the launcher started
+    several processes but they did not join one process group.
+    """
+    launched = _launched_processes()
+    cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or (launched > 1 and not torch.accelerator.is_available())
+    state = PartialState(cpu=cpu)
+    if launched > 1 and state.num_processes != launched:
+        raise RuntimeError(
+            f"launched as {launched} processes (WORLD_SIZE) but Accelerate set up {state.num_processes} "
+            f"({state.distributed_type}); they would overwrite each other's run files. Launch with "
+            "`accelerate launch --config_file configs/accelerate/...` or torchrun, and set ACCELERATE_USE_CPU=1 "
+            "to train on the CPU.")
+    return state
+
+
+def _launcher_mixed_precision() -> str | None:
+    """The precision ``accelerate launch`` asked for (from its config file or --mixed_precision), if any."""
+    value = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    return value.lower() if value else None
 
 
 # ------------------------------------------------------------------------------------------------ fit
@@ -372,7 +415,14 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
         log.addHandler(handler)
         if log.getEffectiveLevel() > logging.INFO:
             log.setLevel(logging.INFO)
+    else:
+        log.setLevel(logging.WARNING)  # the main process tells the story once; the others only warn
     try:
+        launcher_mp = _launcher_mixed_precision()
+        if is_main and launcher_mp not in (None, "no", tc["mixed_precision"]):
+            log.warning("accelerate launch asked for mixed_precision=%s, but the recipe says train.mixed_precision=%s, "
+                        "which is used (pass --set train.mixed_precision=%s to follow the launcher)",
+                        launcher_mp, tc["mixed_precision"], launcher_mp)
         reused = _check_existing_run(out_dir, run_config, tc)
         if reused is not None:
             log.info("%s: already finished (%d epochs), reusing the stored metrics", out_dir, tc["epochs"])
@@ -400,7 +450,7 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
-            log.setLevel(old_level)
+        log.setLevel(old_level)
         accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the autocast wrapper on the caller's model
         accelerator.free_memory()
 

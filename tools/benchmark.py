@@ -1,0 +1,196 @@
+#!/usr/bin/env python
+"""Measure how fast keyframe extraction, preprocessing and stream training run on this machine.
+
+    python tools/benchmark.py keyframes [VIDEO] [--config configs/preprocess/default.yaml] [--scorer RUN] [--json]
+    python tools/benchmark.py preprocess [VIDEO] [--config ...] [--scorer RUN] [--json]
+    python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--json]
+
+Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s, 1280x720, 25 fps,
+three faces, with audio (--size, --seconds, --fps change it). Without --scorer the keyframe
+scorer is a random-init ResNet-50 (same cost; its scores, and so the selection overlap, mean
+nothing). Every number is the median of --repeats runs after --warmup runs, wall clock and CPU
+time of this process; cheap setting and reference/baseline are measured in the same run.
+With --json the result is ONE JSON object on stdout (progress goes to stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from media.decoding import probe
+from training.config import load_config
+from streams.benchmarking import (
+    format_report, keyframe_benchmark, load_scorer_model, preprocess_benchmark, training_benchmark, write_scene_clip,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"size must be at least 16x16, got {text!r}")
+    return w, h
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _clip_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("video", nargs="?", default=None, help="clip to measure (default: generate one)")
+    p.add_argument("--make-clip", action="store_true", help="generate the clip even if VIDEO is given")
+    p.add_argument("--size", type=_size, default=(1280, 720), help="generated clip size WxH [1280x720]")
+    p.add_argument("--seconds", type=float, default=5.0, help="generated clip length [5]")
+    p.add_argument("--fps", type=float, default=25.0, help="generated clip frame rate [25]")
+    p.add_argument("--config", default=str(ROOT / "configs/preprocess/default.yaml"), help="preprocessing recipe")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
+    p.add_argument("--scorer", default=None, help="scorer run/checkpoint (default: random-init ResNet)")
+    p.add_argument("--scorer-depth", type=int, default=50, help="depth of the random-init scorer [50]")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    _common_args(p)
+
+
+def _common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's choice, one per core); 1 is faster on an overloaded machine")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _clip(args, tmp: Path, name: str = "clip.mp4", seconds: float | None = None,
+          size: tuple[int, int] | None = None) -> tuple[Path, bool]:
+    if args.video and not args.make_clip and seconds is None:
+        probe(args.video)  # fail early, naming the file, before any model is built
+        return Path(args.video), False
+    seconds = args.seconds if seconds is None else seconds
+    size = size or args.size
+    _say(f"generating a {seconds:g} s {size[0]}x{size[1]} {args.fps:g} fps clip ...")
+    return write_scene_clip(tmp / name, seconds=seconds, size=size, fps=args.fps), True
+
+
+def cmd_keyframes(args) -> dict:
+    cfg = load_config(args.config, args.set)
+    with tempfile.TemporaryDirectory(prefix="bench_clips_") as tmp:
+        video, generated = _clip(args, Path(tmp))
+        model, names, desc = load_scorer_model(args.scorer, depth=args.scorer_depth)
+        _say("measuring keyframe extraction ...")
+        result = keyframe_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
+                                    repeats=args.repeats, warmup=args.warmup, reference=not args.no_reference,
+                                    reference_size=args.reference_size, reference_repeats=args.reference_repeats,
+                                    tolerance=args.tolerance)
+    result["config"], result["generated_clip"] = args.config, generated
+    return result
+
+
+def cmd_preprocess(args) -> dict:
+    cfg = load_config(args.config, args.set)
+    with tempfile.TemporaryDirectory(prefix="bench_clips_") as tmp:
+        video, generated = _clip(args, Path(tmp))
+        model, names, desc = load_scorer_model(args.scorer, depth=args.scorer_depth)
+        memory = None
+        if not args.no_memory:
+            long_size = args.long_size or args.size
+            long_clip, _ = _clip(args, Path(tmp), "long.mp4", seconds=args.long_seconds, size=long_size)
+            memory = {_label(args.seconds if generated else None, "short"): video,
+                      _label(args.long_seconds, "long"): long_clip}
+        _say("measuring preprocessing (ours, then the naive baseline, then memory in fresh processes) ...")
+        result = preprocess_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
+                                      repeats=args.repeats, warmup=args.warmup, baseline=not args.no_baseline,
+                                      baseline_repeats=args.baseline_repeats, memory_clips=memory,
+                                      scorer=args.scorer, scorer_depth=args.scorer_depth)
+    result["config"], result["generated_clip"] = args.config, generated
+    return result
+
+
+def _label(seconds: float | None, fallback: str) -> str:
+    return f"{seconds:g}s".replace(".", "p") if seconds is not None else fallback
+
+
+def cmd_train(args) -> dict:
+    suffix = "_tiny" if args.tiny else ""
+    stream_cfg = load_config(args.config or ROOT / f"configs/streams/{args.stream}{suffix}.yaml", args.set)
+    pre_cfg = load_config(args.preprocess_config or ROOT / ("configs/preprocess/demo.yaml" if args.tiny
+                                                            else "configs/preprocess/default.yaml"))
+    knobs = [k.strip() for k in args.compare_knobs.split(",") if k.strip()] if args.compare_knobs else []
+    _say(f"measuring {args.stream} training steps ({'tiny' if args.tiny else 'full'} recipe) and the loader ...")
+    result = training_benchmark(args.stream, stream_cfg=stream_cfg, preprocess_cfg=pre_cfg, batch_size=args.batch,
+                                steps=args.steps, warmup=args.warmup, cache=args.cache, n_clips=args.clips,
+                                loader_clips=args.loader_clips, loader_workers=args.workers,
+                                clip_size=args.clip_size or ((320, 180) if args.tiny else (1280, 720)),
+                                channels_last=args.channels_last, bf16=args.bf16, compile=args.compile,
+                                compare_knobs=knobs)
+    result["recipe"] = "tiny" if args.tiny else "full"
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    kf = sub.add_parser("keyframes", help="seconds per clip of keyframe extraction, and selection overlap")
+    _clip_args(kf)
+    kf.add_argument("--reference-size", type=int, default=224, help="score size of the reference [224]")
+    kf.add_argument("--reference-repeats", type=int, default=1)
+    kf.add_argument("--tolerance", type=int, default=2, help="frames of slack in the tolerant overlap [2]")
+    kf.add_argument("--no-reference", action="store_true", help="skip scoring every frame")
+    kf.set_defaults(func=cmd_keyframes)
+
+    pp = sub.add_parser("preprocess", help="seconds per clip of preprocessing vs a naive baseline, peak memory")
+    _clip_args(pp)
+    pp.add_argument("--baseline-repeats", type=int, default=1)
+    pp.add_argument("--no-baseline", action="store_true")
+    pp.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
+    pp.add_argument("--long-seconds", type=float, default=60.0, help="length of the long memory clip [60]")
+    pp.add_argument("--long-size", type=_size, default=None, help="size of the long clip [same as --size]")
+    pp.set_defaults(func=cmd_preprocess)
+
+    tr = sub.add_parser("train", help="training step with vs without attention, and the loader")
+    tr.add_argument("stream", choices=("visual", "flow", "face", "audio"))
+    size = tr.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="the method's recipe configs/streams/STREAM.yaml [default]")
+    size.add_argument("--tiny", action="store_true", help="configs/streams/STREAM_tiny.yaml and small arrays")
+    tr.add_argument("--config", default=None, help="stream recipe (overrides --full/--tiny)")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    tr.add_argument("--preprocess-config", default=None, help="recipe giving the fabricated arrays' sizes")
+    tr.add_argument("--clip-size", type=_size, default=None, help="source clip size for the array sizes")
+    tr.add_argument("--cache", default=None, help="read inputs from this cache instead of fabricating one")
+    tr.add_argument("--clips", type=int, default=8, help="fabricated cache entries [8]")
+    tr.add_argument("--loader-clips", type=int, default=32, help="clips read per loader measurement [32]")
+    tr.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loader measurement [0]")
+    tr.add_argument("--batch", type=int, default=1)
+    tr.add_argument("--steps", type=int, default=2, help="timed steps per model [2]")
+    tr.add_argument("--warmup", type=int, default=1)
+    tr.add_argument("--channels-last", action="store_true")
+    tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+    tr.add_argument("--compile", action="store_true", help="torch.compile the models")
+    tr.add_argument("--compare-knobs", default="", metavar="LIST",
+                    help="also time the attention model with each of channels_last,bf16,compile alone")
+    _common_args(tr)
+    tr.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    result = args.func(args)
+    print(json.dumps(result, indent=None if args.json else 2) if args.json else format_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
