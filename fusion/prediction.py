@@ -22,7 +22,7 @@ from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer
 from streams.cache import MemoryEntry
 from streams.data import StreamDataSettings, StreamDataset
-from streams.preprocessing import ClipPreprocessor
+from streams.preprocessing import ClipInputs, ClipPreprocessor
 from streams.training import load_trained_stream
 from fusion.training import load_fusion_head
 
@@ -87,10 +87,19 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, path: str | os.PathLike) -> dict:
         """Predict one video. Raises :class:`media.decoding.MediaError` for an unreadable file."""
-        t0 = time.perf_counter()
         inputs = self.preprocessor.compute(path, self.stream_order)
+        return self.predict_inputs(inputs, str(path))
+
+    @torch.inference_mode()
+    def predict_inputs(self, inputs: ClipInputs, name: str) -> dict:
+        """Run the streams and the fusion head on already computed ``inputs`` (what
+        ``self.preprocessor.compute(source, self.stream_order)`` returns for a file or for a live
+        window). ``name`` goes into the result's ``"video"`` field. Returns the dict documented in
+        the module docstring; ``timings_s["total"]`` includes the preprocessing time recorded in
+        ``inputs.timings``."""
+        t0 = time.perf_counter()
         timings = dict(inputs.timings)
-        entry = MemoryEntry(str(path), inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in self.stream_order}})
+        entry = MemoryEntry(name, inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in self.stream_order}})
         feats, per_stream, mask = {}, {}, []
         for s in self.stream_order:
             model, view = self.streams[s]
@@ -108,10 +117,10 @@ class Predictor:
         t = time.perf_counter()
         probs = torch.softmax(self.head({**feats, "mask": torch.tensor([mask])}), 1)[0].numpy()
         timings["fusion"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
+        timings["total"] = float(inputs.timings.get("compute_total", 0.0)) + time.perf_counter() - t0
         kf = inputs.meta.get("keyframes", {})
         return {
-            "video": str(path),
+            "video": name,
             "label": self.class_names[int(probs.argmax())],
             "probs": {c: round(float(p), 6) for c, p in zip(self.class_names, probs)},
             "streams": per_stream,

@@ -55,3 +55,47 @@ def make_scene_clip(path: Path, *, n_frames: int = 30, fps: float = 15.0, size=(
 @pytest.fixture
 def scene_clip():
     return make_scene_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_run(tmp_path_factory, tiny_scorer_run) -> Path:
+    """A complete but UNTRAINED fusion run that :meth:`fusion.prediction.Predictor.from_run` can
+    rebuild: random-init tiny stream runs (configs/streams/*_tiny.yaml), a random-init Concat-FC
+    head over their features, and the pipeline record ``train_fusion`` would write (stream runs
+    with checkpoint hashes, configs/preprocess/demo.yaml, the tiny scorer). Returns the fusion
+    run directory. Its predictions mean nothing; it exercises the whole code path quickly."""
+    from training.checkpoints import checkpoint_hash, save_checkpoint
+    from training.config import load_config
+    from streams.training import build_stream_model
+    from fusion.head import create_concat_fusion
+
+    root = Path(__file__).resolve().parents[1]
+    base = tmp_path_factory.mktemp("tiny_pipeline")
+    torch.manual_seed(0)
+    streams = ("visual", "audio", "flow", "face")
+    dims, pipeline_streams = {}, {}
+    for s in streams:
+        recipe = {k: v for k, v in load_config(root / f"configs/streams/{s}_tiny.yaml").items() if k != "train"}
+        model = build_stream_model(recipe, len(CLASSES))
+        run = base / f"{s}_run"
+        save_checkpoint(run / "best", state_dict=model.state_dict(),
+                        meta={"config": recipe, "class_names": list(CLASSES), "epoch": 1, "metrics": {}})
+        dims[s] = int(model.feature_dim)
+        pipeline_streams[s] = {"run": str(run), "checkpoint_hash": checkpoint_hash(run)}
+    fusion_cfg = load_config(root / "configs/fusion/concat_fc.yaml")
+    head = create_concat_fusion(stream_dims=dims, num_classes=len(CLASSES), **dict(fusion_cfg["model"]))
+    recipe = {
+        "streams": list(streams),
+        "model": dict(fusion_cfg["model"]),
+        "features": str(base / "features"),
+        "pipeline": {
+            "streams": pipeline_streams,
+            "cache": None,
+            "preprocess": {"config": load_config(root / "configs/preprocess/demo.yaml"),
+                           "scorer": str(tiny_scorer_run), "scorer_hash": checkpoint_hash(tiny_scorer_run)},
+        },
+    }
+    run = base / "fusion_run"
+    save_checkpoint(run / "best", state_dict=head.state_dict(),
+                    meta={"config": recipe, "class_names": list(CLASSES), "epoch": 1, "metrics": {}})
+    return run

@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=6)
     parser.add_argument("--duration", type=float, default=3.0, help="clip length (s)")
     parser.add_argument("--cue-noise", type=float, default=0.3)
+    parser.add_argument("--audio-fraction", type=float, default=1.0,
+                        help="fraction of clips that get an audio track (the rest test missing audio)")
+    parser.add_argument("--faceless-fraction", type=float, default=0.0,
+                        help="fraction of clips without people's faces (tests missing faces)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stream-epochs", type=int, default=None, help="override the tiny stream configs' epochs")
     args = parser.parse_args(argv)
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     data = out / "data"
     run_tool("make_synthetic", ["--out", str(data), "--train", str(args.train), "--val", str(args.val),
                                 "--test", str(args.test), "--seed", str(args.seed), "--cue-noise", str(args.cue_noise),
-                                "--duration", str(args.duration)])
+                                "--duration", str(args.duration), "--audio-fraction", str(args.audio_fraction),
+                                "--faceless-fraction", str(args.faceless_fraction)])
     times["data"] = time.perf_counter() - t
 
     t = step(2, "keyframe scorer (ResNet-50 on the GroupEmoW-format stills)")
