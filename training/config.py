@@ -58,10 +58,14 @@ def load_yaml(path: str | os.PathLike) -> dict:
 
 
 def merge(base: dict, override: dict) -> dict:
-    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, anything else replaces)."""
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, anything else
+    replaces). A mapping that names a different ``name:`` (another optimizer or schedule type)
+    replaces the base mapping instead of inheriting its now meaningless keys."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        switches_kind = (isinstance(value, dict) and isinstance(out.get(key), dict)
+                         and "name" in value and value.get("name") != out[key].get("name"))
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not switches_kind:
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

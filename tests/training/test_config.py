@@ -78,3 +78,15 @@ def test_merge_does_not_modify_its_inputs():
     assert out == {"a": {"b": 2, "c": [1]}} and base == {"a": {"b": 1, "c": [1]}}
     out["a"]["c"].append(2)
     assert base["a"]["c"] == [1]
+
+
+def test_switching_the_kind_of_a_section_replaces_it(tmp_path):
+    from training.config import load_config
+
+    (tmp_path / "base.yaml").write_text("train:\n  optimizer: {name: sgd, lr: 0.1, momentum: 0.9}\n"
+                                        "  schedule: {name: step, step_size: 3}\n")
+    (tmp_path / "r.yaml").write_text("base: base.yaml\ntrain:\n  optimizer: {name: adamw, lr: 1e-3}\n"
+                                     "  schedule: {step_size: 5}\n")
+    cfg = load_config(tmp_path / "r.yaml")
+    assert cfg["train"]["optimizer"] == {"name": "adamw", "lr": 0.001}   # no sgd momentum carried over
+    assert cfg["train"]["schedule"] == {"name": "step", "step_size": 5}  # same kind: merged

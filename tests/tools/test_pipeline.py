@@ -1,0 +1,152 @@
+"""The whole method on a small synthetic set, through the real tools (tools/demo.py), then what
+each stage promises: outputs exist, the scorer and every stream learn, features are cached once,
+fusion beats the best single stream, missing modalities are handled, evaluation numbers can be
+recomputed, prediction on raw files behaves."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STREAMS = ("visual", "audio", "flow", "face")
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    rc = load_tool("demo").main(["--out", str(out), "--train", "36", "--val", "30", "--test", "2",
+                                 "--duration", "2.0", "--audio-fraction", "0.9", "--faceless-fraction", "0.1"])
+    assert rc == 0
+    return out
+
+
+def test_every_stage_writes_its_outputs(demo_run):
+    out = demo_run
+    assert (out / "data" / "Train_labels.txt").exists() and (out / "data" / "groupemow").is_dir()
+    assert (out / "scorer" / "best" / "model.safetensors").exists()
+    assert (out / "cache" / "pipeline.json").exists()
+    metas = list((out / "cache").rglob("meta.json"))
+    assert len(metas) == 36 + 30 + 2
+    for s in STREAMS:
+        assert (out / "streams" / s / "best" / "meta.json").exists()
+        assert json.loads((out / "streams" / s / "metrics.json").read_text())["finished"]
+        assert list((out / "streams" / s / "tb").iterdir())
+    for split in ("train", "val"):
+        index = json.loads((out / "features" / split / "index.json").read_text())
+        assert set(index["streams"]) == set(STREAMS)
+    assert (out / "fusion" / "eval_val" / "metrics.json").exists()
+    assert list((out / "cache").rglob("contact_sheet.png"))
+
+
+def test_scorer_and_every_stream_learn(demo_run):
+    scorer = json.loads((demo_run / "scorer" / "metrics.json").read_text())
+    assert scorer["best_val_acc"] >= 0.6  # chance is 1/3
+    metrics = json.loads((demo_run / "fusion" / "eval_val" / "metrics.json").read_text())
+    for s in STREAMS:
+        assert metrics["streams"][s]["accuracy_when_available"] >= 0.5, s
+
+
+def test_fusion_beats_the_best_single_stream(demo_run):
+    metrics = json.loads((demo_run / "fusion" / "eval_val" / "metrics.json").read_text())
+    best_stream = max(v["accuracy_when_available"] for v in metrics["streams"].values())
+    assert metrics["accuracy"] > best_stream
+
+
+def test_missing_modalities_are_counted_in_the_availability_breakdown(demo_run):
+    metrics = json.loads((demo_run / "fusion" / "eval_val" / "metrics.json").read_text())
+    by = metrics["by_availability"]
+    assert by["audio"]["without"]["clips"] >= 1 and by["face"]["without"]["clips"] >= 1
+    for s in ("audio", "face"):
+        assert by[s]["with"]["clips"] + by[s]["without"]["clips"] == metrics["clips"]
+        assert by[s]["without"]["accuracy"] is not None  # those clips got predictions
+
+
+def test_metrics_match_a_recomputation_from_saved_predictions(demo_run):
+    ev = demo_run / "fusion" / "eval_val"
+    metrics = json.loads((ev / "metrics.json").read_text())
+    rows = [json.loads(l) for l in (ev / "predictions.jsonl").read_text().splitlines()]
+    labels = np.array([r["label"] for r in rows])
+    preds = np.array([r["pred"] for r in rows])
+    assert metrics["clips"] == len(rows)
+    assert metrics["accuracy"] == pytest.approx(float((labels == preds).mean()))
+    cm = np.zeros((3, 3), int)
+    np.add.at(cm, (labels, preds), 1)
+    assert cm.tolist() == metrics["confusion_matrix"]
+    assert all(abs(sum(r["probs"]) - 1) < 1e-4 and int(np.argmax(r["probs"])) == r["pred"] for r in rows)
+    png = cv2.imread(str(ev / "confusion_matrix.png"))
+    assert png is not None and png.ndim == 3 and png.shape[0] > 50
+
+
+def test_features_are_cached_once_and_reused(demo_run):
+    from fusion.features import extract_features
+
+    runs = {s: str(demo_run / "streams" / s) for s in STREAMS}
+    status = extract_features(runs, demo_run / "cache", demo_run / "features")
+    assert all(v == "reused" for split in status.values() for v in split.values())
+
+
+def test_rerun_reuses_finished_steps(demo_run, capsys):
+    from fusion.training import train_fusion
+    from training.config import load_config
+
+    metrics = train_fusion(load_config(ROOT / "configs/fusion/concat_fc.yaml"), demo_run / "features",
+                           demo_run / "fusion")
+    assert metrics["finished"]
+    log = (demo_run / "fusion" / "train.log").read_text()
+    assert "reusing" in log
+
+
+def test_predict_on_good_corrupt_and_silent_files_in_one_call(demo_run, tmp_path, capsys):
+    from media.synthetic import make_clip
+
+    good = sorted((demo_run / "data" / "Test").glob("*.mp4"))[0]
+    silent = tmp_path / "silent.mp4"
+    make_clip(silent, label=0, rng=np.random.default_rng(5), duration=2.0, with_audio=False)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(good.read_bytes()[:2000])
+    rc = load_tool("predict").main([str(good), str(corrupt), str(silent), "--run", str(demo_run / "fusion"),
+                                    "--json"])
+    assert rc == 0
+    results = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+    assert [Path(r["video"]).name for r in results] == [good.name, "corrupt.mp4", "silent.mp4"]
+    ok, bad, quiet = results
+    assert ok["label"] in ("Positive", "Neutral", "Negative")
+    assert abs(sum(ok["probs"].values()) - 1) < 1e-4
+    assert set(ok["streams"]) == set(STREAMS) and len(ok["keyframe_times"]) == 16
+    assert "total" in ok["timings_s"]
+    assert "error" in bad and "corrupt.mp4" in bad["error"]
+    assert quiet["missing"] == ["audio"] and quiet["streams"]["audio"] is None
+    assert abs(sum(quiet["probs"].values()) - 1) < 1e-4
+
+
+def test_predict_refuses_when_a_stream_checkpoint_changed(demo_run, tmp_path):
+    import shutil
+
+    from fusion.prediction import PipelineError, Predictor
+
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_run / "streams", copy / "streams")
+    shutil.copytree(demo_run / "fusion", copy / "fusion")
+    recipe_path = copy / "fusion" / "best" / "meta.json"
+    meta = json.loads(recipe_path.read_text())
+    meta["config"]["pipeline"]["streams"]["flow"]["run"] = str(copy / "streams" / "flow")
+    recipe_path.write_text(json.dumps(meta))
+    # the flow checkpoint is not the one fusion was trained on any more
+    flow_meta = copy / "streams" / "flow" / "best" / "meta.json"
+    fm = json.loads(flow_meta.read_text())
+    fm["sha256"] = "0" * 64
+    flow_meta.write_text(json.dumps(fm))
+    with pytest.raises(PipelineError, match="changed"):
+        Predictor.from_run(copy / "fusion")
