@@ -2,19 +2,24 @@
 """Measure how fast keyframe extraction, preprocessing and stream training run on this machine.
 
     python tools/benchmark.py keyframes [VIDEO] [--config configs/preprocess/default.yaml] [--scorer RUN] [--json]
-    python tools/benchmark.py preprocess [VIDEO] [--config ...] [--scorer RUN] [--json]
-    python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--json]
+    python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN] [--json]
+    python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
+                                           [--json]
 
 Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s, 1280x720, 25 fps,
 three faces, with audio (--size, --seconds, --fps change it). Without --scorer the keyframe
 scorer is a random-init ResNet-50 (same cost; its scores, and so the selection overlap, mean
 nothing). Every number is the median of --repeats runs after --warmup runs, wall clock and CPU
 time of this process; cheap setting and reference/baseline are measured in the same run.
+`preprocess` also measures the peak memory (VmHWM) of a fresh process preprocessing the 5 s clip
+and a 60 s one (--long-video, or generated; --clips-dir keeps generated clips for re-use).
+--threads 1 avoids torch's thread spinning on a machine shared with other busy processes.
 With --json the result is ONE JSON object on stdout (progress goes to stderr).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -52,6 +57,7 @@ def _clip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_size, default=(1280, 720), help="generated clip size WxH [1280x720]")
     p.add_argument("--seconds", type=float, default=5.0, help="generated clip length [5]")
     p.add_argument("--fps", type=float, default=25.0, help="generated clip frame rate [25]")
+    p.add_argument("--clips-dir", default=None, help="keep generated clips here (default: a temp dir, deleted)")
     p.add_argument("--config", default=str(ROOT / "configs/preprocess/default.yaml"), help="preprocessing recipe")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--scorer", default=None, help="scorer run/checkpoint (default: random-init ResNet)")
@@ -67,6 +73,13 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _clips_dir(args):
+    if args.clips_dir:
+        Path(args.clips_dir).mkdir(parents=True, exist_ok=True)
+        return contextlib.nullcontext(args.clips_dir)
+    return tempfile.TemporaryDirectory(prefix="bench_clips_")
+
+
 def _clip(args, tmp: Path, name: str = "clip.mp4", seconds: float | None = None,
           size: tuple[int, int] | None = None) -> tuple[Path, bool]:
     if args.video and not args.make_clip and seconds is None:
@@ -74,13 +87,14 @@ def _clip(args, tmp: Path, name: str = "clip.mp4", seconds: float | None = None,
         return Path(args.video), False
     seconds = args.seconds if seconds is None else seconds
     size = size or args.size
-    _say(f"generating a {seconds:g} s {size[0]}x{size[1]} {args.fps:g} fps clip ...")
-    return write_scene_clip(tmp / name, seconds=seconds, size=size, fps=args.fps), True
+    path = tmp / f"{Path(name).stem}_{seconds:g}s_{size[0]}x{size[1]}_{args.fps:g}fps.mp4"
+    _say(f"generating a {seconds:g} s {size[0]}x{size[1]} {args.fps:g} fps clip -> {path} ...")
+    return write_scene_clip(path, seconds=seconds, size=size, fps=args.fps), True
 
 
 def cmd_keyframes(args) -> dict:
     cfg = load_config(args.config, args.set)
-    with tempfile.TemporaryDirectory(prefix="bench_clips_") as tmp:
+    with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
         model, names, desc = load_scorer_model(args.scorer, depth=args.scorer_depth)
         _say("measuring keyframe extraction ...")
@@ -94,15 +108,20 @@ def cmd_keyframes(args) -> dict:
 
 def cmd_preprocess(args) -> dict:
     cfg = load_config(args.config, args.set)
-    with tempfile.TemporaryDirectory(prefix="bench_clips_") as tmp:
+    with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
         model, names, desc = load_scorer_model(args.scorer, depth=args.scorer_depth)
         memory = None
         if not args.no_memory:
-            long_size = args.long_size or args.size
-            long_clip, _ = _clip(args, Path(tmp), "long.mp4", seconds=args.long_seconds, size=long_size)
-            memory = {_label(args.seconds if generated else None, "short"): video,
-                      _label(args.long_seconds, "long"): long_clip}
+            if args.long_video:
+                long_clip = probe(args.long_video).path
+            else:
+                long_clip, _ = _clip(args, Path(tmp), "long.mp4", seconds=args.long_seconds,
+                                     size=args.long_size or args.size)
+            short_label, long_label = _label(probe(video).duration), _label(probe(long_clip).duration)
+            if short_label == long_label:
+                short_label, long_label = f"{short_label}_a", f"{long_label}_b"
+            memory = {short_label: video, long_label: long_clip}
         _say("measuring preprocessing (ours, then the naive baseline, then memory in fresh processes) ...")
         result = preprocess_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
                                       repeats=args.repeats, warmup=args.warmup, baseline=not args.no_baseline,
@@ -112,8 +131,9 @@ def cmd_preprocess(args) -> dict:
     return result
 
 
-def _label(seconds: float | None, fallback: str) -> str:
-    return f"{seconds:g}s".replace(".", "p") if seconds is not None else fallback
+def _label(seconds: float) -> str:
+    """Memory-result label of a clip: its length in whole seconds, e.g. ``5s``, ``60s``."""
+    return f"{round(seconds)}s"
 
 
 def cmd_train(args) -> dict:
@@ -152,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
     pp.add_argument("--long-seconds", type=float, default=60.0, help="length of the long memory clip [60]")
     pp.add_argument("--long-size", type=_size, default=None, help="size of the long clip [same as --size]")
+    pp.add_argument("--long-video", default=None, help="use this clip as the long memory clip instead of generating one")
     pp.set_defaults(func=cmd_preprocess)
 
     tr = sub.add_parser("train", help="training step with vs without attention, and the loader")

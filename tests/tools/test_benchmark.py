@@ -1,0 +1,93 @@
+"""tools/benchmark.py at tiny sizes: each subcommand prints ONE JSON object with the documented
+keys and finite, positive numbers (no timing assertions); the selection-overlap measure; a
+missing video is reported by name."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from streams.benchmarking import selection_overlap
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = str(ROOT / "configs/preprocess/demo.yaml")
+TINY_CLIP = ["--make-clip", "--size", "160x90", "--seconds", "1", "--fps", "10", "--config", DEMO,
+             "--repeats", "1", "--warmup", "0", "--threads", "1", "--json"]
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_json(argv, capsys) -> dict:
+    assert load_tool("benchmark").main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1, lines  # one JSON object, nothing else on stdout
+    return json.loads(lines[0])
+
+
+def assert_positive(result: dict, keys) -> None:
+    for key in keys:
+        value = result[key]
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+        assert math.isfinite(value) and value > 0, (key, value)
+
+
+def test_selection_overlap_exact_and_tolerant():
+    ref = [0, 10, 20, 30]
+    assert selection_overlap(ref, ref) == 1.0
+    assert selection_overlap([1, 10, 22, 33], ref) == 0.25
+    assert selection_overlap([1, 10, 22, 33], ref, tolerance=2) == 0.75
+    # one-to-one: two chosen frames near the same reference frame count once
+    assert selection_overlap([9, 10, 11, 50], ref, tolerance=2) == 0.25
+    assert selection_overlap([], []) == 1.0
+
+
+def test_keyframes_subcommand_json(capsys, tiny_scorer_run):
+    r = run_json(["keyframes", *TINY_CLIP, "--scorer", str(tiny_scorer_run), "--reference-size", "64"], capsys)
+    assert_positive(r, ["decode_s", "scoring_s", "selection_s", "write_s", "total_s", "cpu_s",
+                        "reference_total_s", "reference_scoring_s", "frames_scored", "speedup_vs_reference"])
+    assert r["reference_frames_scored"] == 10  # every frame of the 1 s, 10 fps clip
+    assert 0.0 <= r["selection_overlap"] <= r["selection_overlap_tolerant"] <= 1.0
+    assert len(r["keyframe_indices"]) == len(r["reference_keyframe_indices"]) == 16
+    assert r["reference_settings"]["candidate_fps"] == 10.0 and r["reference_settings"]["score_size"] == 64
+    assert r["scorer"].startswith("trained scorer")
+    assert r["clip"]["width"] == 160 and r["clip"]["frames"] == 10 and r["generated_clip"] is True
+
+
+def test_preprocess_subcommand_json(capsys):
+    r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--long-seconds", "2"], capsys)
+    assert_positive(r, ["decode_s", "scoring_s", "faces_s", "flow_s", "mel_s", "write_s", "total_s", "cpu_s",
+                        "baseline_total_s", "baseline_scoring_s", "baseline_flow_s", "speedup",
+                        "peak_rss_mb", "peak_rss_mb_1s", "peak_rss_mb_2s", "rss_before_mb_1s"])
+    assert r["peak_rss_mb"] == r["peak_rss_mb_1s"] >= r["rss_before_mb_1s"]
+    assert r["speedup"] == pytest.approx(r["baseline_total_s"] / r["total_s"])
+    assert r["has_audio"] is True
+    assert r["memory_clip_2s"]["frames"] == 20
+    assert "random-init ResNet-18" in r["scorer"]
+
+
+@pytest.mark.parametrize("stream, shape", [("visual", [2, 3, 8, 56, 56]), ("audio", [2, 1, 64, 64]),
+                                           ("flow", [2, 2, 8, 56, 56]), ("face", [2, 3, 8, 40, 40])])
+def test_train_subcommand_json(capsys, stream, shape):
+    r = run_json(["train", stream, "--tiny", "--steps", "1", "--warmup", "0", "--batch", "2", "--clips", "2",
+                  "--loader-clips", "4", "--threads", "1", "--json"], capsys)
+    assert_positive(r, ["step_s", "bare_step_s", "ratio", "loader_clips_per_s", "step_clips_per_s",
+                        "loader_vs_step", "step_cpu_s"])
+    assert r["input_shape"] == shape  # what the stream's dataset feeds the model
+    assert r["ratio"] == pytest.approx(r["step_s"] / r["bare_step_s"])
+    assert r["attention_in_recipe"] is (stream == "visual")
+
+
+def test_missing_video_is_named(tmp_path):
+    from media.decoding import MediaFileNotFoundError
+
+    missing = tmp_path / "nope.mp4"
+    with pytest.raises(MediaFileNotFoundError, match="nope.mp4"):
+        load_tool("benchmark").main(["keyframes", str(missing), "--scorer-depth", "18", "--json"])
