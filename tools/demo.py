@@ -44,6 +44,24 @@ def step(n: int, title: str) -> float:
     return time.perf_counter()
 
 
+def existing_dataset_matches(data: Path, wanted: dict, stills: int) -> bool:
+    """True when ``data/synthetic.json`` exists and was written with the ``wanted`` parameters.
+
+    A dataset written with other parameters is an error (the rest of the run was built on it):
+    the caller is told to pass ``--fresh`` rather than having finished steps silently mixed.
+    """
+    meta = data / "synthetic.json"
+    if not meta.exists():
+        return False
+    params = json.loads(meta.read_text())["params"]
+    have = {k: params.get(k) for k in wanted}
+    have_stills = params.get("n_stills_per_class", {})
+    if any(float(have[k]) != float(v) for k, v in wanted.items()) or any(v != stills for v in have_stills.values()):
+        raise SystemExit(f"demo: {meta} was generated with other parameters ({have}, stills {have_stills}); "
+                         f"run with --fresh to start over with {wanted}, stills {stills}")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/demo", help="where everything lands (default runs/demo)")
@@ -57,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="fraction of clips that get an audio track (the rest test missing audio)")
     parser.add_argument("--faceless-fraction", type=float, default=0.0,
                         help="fraction of clips without people's faces (tests missing faces)")
+    parser.add_argument("--stills", type=int, default=40, help="GroupEmoW-format stills per class and split")
+    parser.add_argument("--workers", type=int, default=2, help="processes for data generation and preprocessing")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stream-epochs", type=int, default=None, help="override the tiny stream configs' epochs")
     args = parser.parse_args(argv)
@@ -72,10 +92,18 @@ def main(argv: list[str] | None = None) -> int:
 
     t = step(1, "synthetic dataset")
     data = out / "data"
-    run_tool("make_synthetic", ["--out", str(data), "--train", str(args.train), "--val", str(args.val),
-                                "--test", str(args.test), "--seed", str(args.seed), "--cue-noise", str(args.cue_noise),
-                                "--duration", str(args.duration), "--audio-fraction", str(args.audio_fraction),
-                                "--faceless-fraction", str(args.faceless_fraction)])
+    wanted = {"n_train": args.train, "n_val": args.val, "n_test": args.test, "seed": args.seed,
+              "cue_noise": args.cue_noise, "duration": args.duration, "audio_fraction": args.audio_fraction,
+              "faceless_fraction": args.faceless_fraction}
+    if existing_dataset_matches(data, wanted, args.stills):
+        print(f"reusing the synthetic dataset in {data} (same parameters)")
+    else:
+        run_tool("make_synthetic", ["--out", str(data), "--train", str(args.train), "--val", str(args.val),
+                                    "--test", str(args.test), "--seed", str(args.seed),
+                                    "--cue-noise", str(args.cue_noise), "--duration", str(args.duration),
+                                    "--audio-fraction", str(args.audio_fraction),
+                                    "--faceless-fraction", str(args.faceless_fraction), "--stills", str(args.stills),
+                                    "--workers", str(args.workers)])
     times["data"] = time.perf_counter() - t
 
     t = step(2, "keyframe scorer (ResNet-50 on the GroupEmoW-format stills)")
@@ -86,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t = step(3, "preprocessing: keyframes, optical flow, faces, log-mel (one decode per clip)")
     run_tool("preprocess", ["--config", str(cfg / "preprocess/demo.yaml"), "--videos", str(data),
-                            "--scorer", str(out / "scorer"), "--out", str(out / "cache"), "--contact-sheet"])
+                            "--scorer", str(out / "scorer"), "--out", str(out / "cache"), "--contact-sheet",
+                            "--workers", str(args.workers)])
     times["preprocess"] = time.perf_counter() - t
 
     t = step(4, "the four streams")
