@@ -640,5 +640,21 @@ def read_dataset(
     if not splits:
         raise DatasetError(f"{root_path}: no {layout} split folders found")
     reader = read_vgaf if layout == "vgaf" else read_groupemow
-    records = [rec for s in splits for rec in reader(root_path, s, **kw)]
+    records = []
+    for s in splits:
+        if layout == "vgaf" and split is None and _empty_unlabelled_vgaf_split(root_path, s):
+            # e.g. a Test/ folder created for later: nothing to read, nothing wrong with the rest
+            warnings.warn(f"{root_path}: the VGAF {s} folder holds no .mp4 and has no label file; skipped",
+                          DatasetWarning, stacklevel=2)
+            continue
+        records += reader(root_path, s, **kw)
+    if not records:
+        raise DatasetError(f"{root_path}: no usable {layout} videos in any split")
     return _sorted(records)
+
+
+def _empty_unlabelled_vgaf_split(root: Path, split: str) -> bool:
+    video_dir = _find_child(root, _VGAF_DIRS[split], is_dir=True)
+    if video_dir is None or _find_child(root, _VGAF_LABEL_NAMES[split], is_dir=False) is not None:
+        return False
+    return not any(p.suffix.lower() == ".mp4" and not p.name.startswith(".") for p in video_dir.iterdir())

@@ -426,3 +426,14 @@ def test_read_dataset_vgaf_label_file_without_folder_is_reported(tmp_path):
     (vgaf / "Val").rmdir()
     with pytest.raises(DatasetError, match="val video folder not found"):
         read_dataset(vgaf)
+
+
+def test_read_dataset_vgaf_skips_an_empty_unlabelled_test_folder_with_a_warning(tmp_path):
+    vgaf = make_vgaf(tmp_path, test=())
+    (vgaf / "Test").mkdir()
+    with pytest.warns(DatasetWarning, match="test folder holds no .mp4"):
+        records = read_dataset(vgaf)
+    assert {r.split for r in records} == {"train", "val"}
+    # asked for explicitly, the empty split is still an error
+    with pytest.raises(DatasetError, match="no usable VGAF test videos"):
+        read_dataset(vgaf, "test")
