@@ -8,9 +8,10 @@ dropout marks available streams as missing at random (never all of a clip's stre
 head learns to predict from any subset, as it must on real group video where faces are often
 not found.
 
-Each stream's features are standardised with the train split's mean and standard deviation
-(stored as buffers, so checkpoints carry them); streams with very different scales then start
-on equal footing, which only rescales the linear layer's input.
+Each stream's features are centred with the train split's per-dimension mean and divided by
+the stream's overall standard deviation (stored as buffers, so checkpoints carry them); streams
+with very different scales then start on equal footing, which only rescales the linear layer's
+input.
 """
 from __future__ import annotations
 
@@ -43,13 +44,21 @@ class ConcatFusionHead(nn.Module):
         self.num_classes = num_classes
 
     def set_normalisation(self, features: Mapping[str, np.ndarray], available: Mapping[str, np.ndarray]) -> None:
-        """Standardise each stream with the mean/std of its available training features."""
+        """Standardise each stream with its available training features: per-dimension mean,
+        one standard deviation for the whole stream.
+
+        One scale per stream (not per dimension) on purpose: post-ReLU features have dimensions
+        that are (almost) constant on the training clips, and dividing those by their tiny std
+        turns any val/test deviation into a huge input that swamps the linear layer.
+        """
         for s in self.streams:
             f = np.asarray(features[s], dtype=np.float32)[np.asarray(available[s], dtype=bool)]
             if len(f) == 0:
                 continue
-            getattr(self, f"mean_{s}").copy_(torch.from_numpy(f.mean(0)))
-            getattr(self, f"std_{s}").copy_(torch.from_numpy(f.std(0) + 1e-5))
+            mean = f.mean(0)
+            scale = float((f - mean).std()) + 1e-6
+            getattr(self, f"mean_{s}").copy_(torch.from_numpy(mean))
+            getattr(self, f"std_{s}").fill_(scale)
 
     def drop_modalities(self, mask: torch.Tensor) -> torch.Tensor:
         """Training-time modality dropout: each available stream is dropped with probability

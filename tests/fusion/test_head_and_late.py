@@ -59,6 +59,18 @@ def test_normalisation_uses_available_training_features_only():
     assert torch.allclose(head.mean_a, torch.tensor([2.0, 4.0]))
 
 
+def test_normalisation_keeps_a_dead_dimension_bounded():
+    """A feature that is constant on the training clips (a dead ReLU) must not blow up a val clip
+    where it is slightly active: the scale is the stream's, not the dimension's."""
+    head = create_concat_fusion(stream_dims={"a": 3}, num_classes=3)
+    rng = np.random.default_rng(0)
+    train = np.concatenate([rng.normal(0, 2, (50, 2)), np.zeros((50, 1))], axis=1).astype(np.float32)
+    head.set_normalisation({"a": train}, {"a": np.ones(50, bool)})
+    val = torch.tensor([[0.0, 0.0, 0.5]])
+    scaled = (val - head.mean_a) / head.std_a
+    assert scaled.abs().max() < 1.0
+
+
 def test_weighted_score_renormalises_over_available_streams():
     probs = {"face": np.array([[0.9, 0.1], [0.9, 0.1]]), "audio": np.array([[0.2, 0.8], [0.2, 0.8]])}
     avail = {"face": np.array([True, False]), "audio": np.array([True, True])}
