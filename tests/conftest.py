@@ -1,13 +1,37 @@
-"""Shared fixtures: a tiny scorer checkpoint and a writer of small real clips."""
+"""Shared fixtures: a tiny scorer checkpoint and a writer of small real clips; loaders for the
+tools (scripts, not a package) and for test helper modules by path."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
 
 CLASSES = ("Positive", "Neutral", "Negative")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str) -> ModuleType:
+    """``tools/<name>.py`` as a module, to call its ``main(argv)`` in-process."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_helper(path: Path, name: str) -> ModuleType:
+    """A helper module next to the tests, loaded once by path (the suite runs with
+    ``--import-mode=importlib``, so test folders are not packages on ``sys.path``)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="session")

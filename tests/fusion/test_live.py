@@ -2,7 +2,6 @@
 generated clips (annotated video, JSON-lines log, missing audio, Ctrl-C)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,15 +15,11 @@ from fusion.live import (
     AudioRing, AudioChunk, FrameRing, LiveFrame, LiveRunner, LiveSettings, SimulatedClock, TemporalSmoother,
     WallClock, WindowPacer, WindowReader, training_clip_seconds,
 )
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def total_variation(rows: np.ndarray) -> np.ndarray:

@@ -3,7 +3,6 @@ keys and finite, positive numbers (no timing assertions); the selection-overlap 
 missing video is reported by name."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from streams.benchmarking import selection_overlap
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = str(ROOT / "configs/preprocess/demo.yaml")
@@ -18,11 +18,6 @@ TINY_CLIP = ["--make-clip", "--size", "160x90", "--seconds", "1", "--fps", "10",
              "--repeats", "1", "--warmup", "0", "--threads", "1", "--json"]
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def run_json(argv, capsys) -> dict:

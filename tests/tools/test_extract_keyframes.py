@@ -2,23 +2,18 @@
 good ones, shards, exit codes; scorer checkpoint round trip."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "configs/preprocess/demo.yaml")
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,18 @@ fusion beats the best single stream, missing modalities are handled, evaluation 
 recomputed, prediction on raw files behaves."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMS = ("visual", "audio", "flow", "face")
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 refusal of a changed config, NaN handling, gradient accumulation, bf16 on CPU, evaluation."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,13 +15,9 @@ from training.loop import (EpochShuffleSampler, NonFiniteLossError, RunConfigMis
 
 
 def _helper():
-    name = "tests_training_toy_training_data"
-    if name not in sys.modules:  # the suite runs with --import-mode=importlib: load the helper by path
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("toy_training_data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    from tests.conftest import load_helper
+
+    return load_helper(Path(__file__).with_name("toy_training_data.py"), "tests_training_toy_training_data")
 
 
 toy = _helper()

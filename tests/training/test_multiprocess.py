@@ -355,15 +355,9 @@ def test_processes_launched_without_a_gpu_go_to_the_cpu_and_must_form_one_group(
 
 
 def _toy():
-    import importlib.util
+    from tests.conftest import load_helper
 
-    name = "tests_training_toy_training_data"
-    if name not in sys.modules:  # the suite runs with --import-mode=importlib: load the helper by path
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("toy_training_data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_helper(Path(__file__).with_name("toy_training_data.py"), "tests_training_toy_training_data")
 
 
 def test_recipe_precision_wins_over_the_launcher_and_the_log_says_so(tmp_path, monkeypatch):
