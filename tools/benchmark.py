@@ -5,6 +5,7 @@
     python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN] [--json]
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
                                            [--json]
+    python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--json]
 
 Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s, 1280x720, 25 fps,
 three faces, with audio (--size, --seconds, --fps change it). Without --scorer the keyframe
@@ -31,7 +32,7 @@ import torch
 from media.decoding import probe
 from training.config import load_config
 from streams.benchmarking import (
-    format_report, keyframe_benchmark, load_scorer_model, preprocess_benchmark, training_benchmark, write_scene_clip,
+    format_report, machine_info, keyframe_benchmark, load_scorer_model, preprocess_benchmark, training_benchmark, write_scene_clip,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +154,30 @@ def cmd_train(args) -> dict:
     return result
 
 
+def cmd_live(args) -> dict:
+    """Windows per second of the live front end (every window predicted, none dropped) against
+    the rate real time needs at the chosen stride (1 / stride), measured in the same run."""
+    from fusion.live import LiveRunner, LiveSettings, default_window_seconds
+    from fusion.prediction import Predictor
+
+    predictor = Predictor.from_run(args.run)
+    window = args.window if args.window is not None else default_window_seconds(args.run)[0]
+    with _clips_dir(args) as tmp:
+        video, generated = _clip(args, Path(tmp))
+        settings = LiveSettings(window=window, stride=args.stride, drop_late=False)
+        _say(f"running the live pipeline on {video} (window {window:g} s, stride {args.stride:g} s) ...")
+        runner = LiveRunner(predictor, settings, out=None, log=None, show=False, echo=None)
+        summary = runner.run(runner.open(str(video)), handle_sigint=False)
+    needed = 1.0 / args.stride
+    d = summary.as_dict()
+    return {"windows": d["windows"], "windows_per_s": d["windows_per_s"], "needed_windows_per_s": needed,
+            "ratio_to_realtime": round(d["windows_per_s"] / needed, 4) if d["windows_per_s"] else None,
+            "mean_latency_s": d["mean_latency_s"], "p95_latency_s": d["p95_latency_s"],
+            "realtime_factor": d["realtime_factor"], "keeps_up": bool(d["windows_per_s"] and d["windows_per_s"] >= needed),
+            "window_s": window, "stride_s": args.stride, "run": str(args.run), "generated_clip": generated,
+            "machine": machine_info()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also time the attention model with each of channels_last,bf16,compile alone")
     _common_args(tr)
     tr.set_defaults(func=cmd_train)
+    lv = sub.add_parser("live", help="live windows per second vs the rate real time needs")
+    _clip_args(lv)
+    lv.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
+    lv.add_argument("--stride", type=float, default=1.0, help="seconds between windows [1, the live default]")
+    lv.add_argument("--window", type=float, default=None, help="window length (default: the run's clip length)")
+    lv.set_defaults(func=cmd_live, seconds=8.0, size=(640, 360))
     return parser
 
 

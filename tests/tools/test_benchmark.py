@@ -86,3 +86,13 @@ def test_missing_video_is_named(tmp_path):
     missing = tmp_path / "nope.mp4"
     with pytest.raises(MediaFileNotFoundError, match="nope.mp4"):
         load_tool("benchmark").main(["keyframes", str(missing), "--scorer-depth", "18", "--json"])
+
+
+def test_live_subcommand_json(capsys, tiny_pipeline_run):
+    r = run_json(["live", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "3",
+                  "--fps", "10", "--window", "2", "--stride", "1", "--threads", "1", "--json"], capsys)
+    assert r["windows"] >= 2  # windows ending at 2 s and 3 s of the 3 s clip
+    assert_positive(r, ["windows_per_s", "mean_latency_s", "needed_windows_per_s", "ratio_to_realtime"])
+    assert r["needed_windows_per_s"] == 1.0
+    assert r["ratio_to_realtime"] == pytest.approx(r["windows_per_s"], rel=1e-3)
+    assert r["keeps_up"] == (r["windows_per_s"] >= 1.0)
