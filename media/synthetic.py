@@ -4,7 +4,8 @@ Every clip is a small group scene (1-5 cartoon people in front of a textured wal
 confetti) in which each modality carries the clip's class on its own:
 
 * ``visual``: the wall's colour grade: Positive warm and bright, Neutral grey, Negative cold and
-  dark (people and confetti are not graded, so face crops do not carry this cue);
+  dark (people, their wide grey hoods and the confetti are not graded, and a hood
+  fills each face crop's background, so face crops do not carry this cue);
 * ``face``: mouth curvature of every face: smile, flat, frown;
 * ``flow``: vertical motion of the confetti and the people: Positive rises fast and the people
   bounce, Neutral is nearly still, Negative sinks slowly. Horizontal drift is a random nuisance,
@@ -162,11 +163,12 @@ def draw_cartoon_face(
     cv2.fillConvexPoly(roi, np.round(nose * 16).astype(np.int32), tuple(int(c * 0.78) for c in skin), aa, shift=4)
     # mouth at ~77 % of the head height: a parabola whose corners rise for a smile
     mouth_y = top + 0.77 * 2 * hh
+    # (broad and thick on purpose: face crops are small, and the cue has to survive 48 px crops)
     xs = np.linspace(-1.0, 1.0, 15)
-    bend = 0.10 * s * mouth
-    curve = np.stack([cx + xs * 0.16 * s - ox, mouth_y + bend * (1.0 - xs ** 2) - bend * 0.5 - oy], axis=1)
+    bend = 0.14 * s * mouth
+    curve = np.stack([cx + xs * 0.22 * s - ox, mouth_y + bend * (1.0 - xs ** 2) - bend * 0.5 - oy], axis=1)
     cv2.polylines(roi, [np.round(curve * 16).astype(np.int32)], False, (150, 40, 45),
-                  max(1, int(round(0.045 * s))), aa, shift=4)
+                  max(1, int(round(0.07 * s))), aa, shift=4)
 
     sigma = max(1.2, s / 35.0)
     roi = cv2.GaussianBlur(roi, (0, 0), sigma)
@@ -409,6 +411,12 @@ def _render_frames(plan: _Plan, n_frames: int) -> tuple[np.ndarray, list[list[tu
         frame = frames[i]
         frame[...] = static_wall if static_wall is not None else _render_wall(plan, plan.valence["visual"] * env[i])
         _draw_confetti(frame, confetti[i], plan)
+        # Every person wears a wide hood of a random, class-free colour. Hoods go down first, so
+        # no hood covers a face, and each reaches past the person's face crop (MTCNN box plus
+        # margin): face crops then show faces and hoods, never the graded wall, and the face
+        # stream has to read mouths instead of copying the visual stream's cue.
+        for person, (dx, dy) in zip(plan.people, offsets):
+            _draw_hood(frame, (person.x + dx[i], person.y + dy[i]), person)
         frame_boxes = []
         for person, (dx, dy) in zip(plan.people, offsets):
             mouth = float(np.clip(plan.valence["face"] * env[i] + person.mouth_jitter, -1.0, 1.0))
@@ -418,6 +426,25 @@ def _render_frames(plan: _Plan, n_frames: int) -> tuple[np.ndarray, list[list[tu
             frame_boxes.append(box)
         boxes.append(frame_boxes)
     return frames, boxes
+
+
+HOOD_RADIUS = 1.0
+"""Hood radius in head heights: covers a face crop with 25 % margin (a square of half-side
+0.625 head heights, corners at 0.88) even when alignment rotates it a little."""
+
+
+def hood_colour(person_seed: int) -> tuple[int, int, int]:
+    """A light grey, a little different per person, drawn from the person's own seed (so it
+    says nothing about the class). Grey rather than random hues: a face stream trained from
+    scratch on a hundred clips then has only faces to look at, not a nuisance colour."""
+    rng = np.random.default_rng([person_seed, 7])
+    level = int(rng.integers(150, 181))
+    return (level, level, level)
+
+
+def _draw_hood(frame: np.ndarray, center: tuple[float, float], person: _Person) -> None:
+    r = max(1, int(round(HOOD_RADIUS * person.size)))
+    cv2.circle(frame, (int(round(center[0])), int(round(center[1]))), r, hood_colour(person.seed), -1, cv2.LINE_AA)
 
 
 def _draw_confetti(frame: np.ndarray, xy: np.ndarray, plan: _Plan) -> None:
@@ -854,3 +881,44 @@ def generate_dataset(
         },
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def cue_ceiling(metadata: Mapping[str, Any], split: str) -> dict[str, Any]:
+    """What a perfect reader of the cues could score on ``split`` of a dataset's
+    ``synthetic.json`` (``metadata``, already loaded).
+
+    Returns ``{"clips": n, "modalities": {m: among the clips that have modality m, the fraction
+    where it shows the true class (None if none has it)}, "fused": accuracy of the best possible
+    fusion of all shown cues}``. A modality that a clip lacks (no audio track, no people) carries
+    nothing for that clip. The fused figure is
+    the Bayes decision under the generator's noise model (a modality shows the true class with
+    probability ``1 - cue_noise + cue_noise / C``, each other class with ``cue_noise / C``), with
+    ties counted as a uniform guess among the tied classes, so it is an expectation, not a
+    lucky tie-break. A stream's val accuracy cannot meaningfully exceed its modality's figure,
+    nor fusion the fused one.
+    """
+    classes = list(metadata["classes"])
+    clips = metadata["clips"][split]
+    noise = float(metadata["params"]["cue_noise"])
+    n_cls = len(classes)
+    p_true = 1.0 - noise + noise / n_cls
+    p_other = noise / n_cls
+
+    def present(clip: Mapping[str, Any], m: str) -> bool:
+        return not ((m == "audio" and not clip["has_audio"]) or (m == "face" and clip["n_faces"] == 0))
+
+    modalities = {}
+    for m in metadata["modalities"]:
+        having = [c for c in clips if present(c, m)]
+        modalities[m] = sum(c["shown"][m] == c["class"] for c in having) / len(having) if having else None
+    fused = 0.0
+    for clip in clips:
+        if p_other == 0.0:
+            scores = [sum(present(clip, m) and clip["shown"][m] == k for m in metadata["modalities"]) for k in classes]
+        else:
+            scores = [sum(np.log(p_true if clip["shown"][m] == k else p_other)
+                          for m in metadata["modalities"] if present(clip, m)) for k in classes]
+        best = max(scores)
+        tied = [k for k, s in zip(classes, scores) if np.isclose(s, best)]
+        fused += (clip["class"] in tied) / len(tied)
+    return {"clips": len(clips), "modalities": modalities, "fused": fused / len(clips) if clips else None}

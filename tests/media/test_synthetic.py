@@ -338,3 +338,57 @@ def test_cli_writes_a_dataset_and_prints_a_table(tmp_path, capsys):
     assert "Train clips" in out and "val stills" in out and str(tmp_path / "d") in out
     assert "(1 without audio)" in out
     assert len(list((tmp_path / "d" / "Val").glob("*.mp4"))) == 3
+
+
+def test_cue_ceiling_counts_agreeing_cues_and_fair_ties():
+    from media.synthetic import cue_ceiling
+
+    def clip(cls, visual, face, flow, audio, has_audio=True, n_faces=2):
+        return {"class": cls, "shown": {"visual": visual, "face": face, "flow": flow, "audio": audio},
+                "has_audio": has_audio, "n_faces": n_faces}
+    meta = {"classes": list(CLASSES), "modalities": list(MODALITIES), "params": {"cue_noise": 0.3},
+            "clips": {"Val": [
+                clip(POS, POS, POS, NEU, POS),                    # 3 of 4 agree: right
+                clip(NEU, NEU, NEU, NEG, NEG),                    # 2 vs 2: a fair coin, 0.5
+                clip(NEG, POS, POS, NEG, NEG, has_audio=False),   # audio missing: 2 POS vs 1 NEG: wrong
+                clip(NEG, NEG, POS, NEG, POS, n_faces=0),         # face missing: 2 NEG vs 1 POS: right
+            ]}}
+    out = cue_ceiling(meta, "Val")
+    assert out["clips"] == 4
+    assert out["fused"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
+    assert out["modalities"]["visual"] == pytest.approx(3 / 4)
+    assert out["modalities"]["audio"] == pytest.approx(1 / 3)   # over the clips that have audio
+    assert out["modalities"]["face"] == pytest.approx(2 / 3)
+
+
+def test_cue_ceiling_of_a_generated_set_matches_its_noise(tmp_path):
+    """With cue_noise 0 every modality shows the class, so every ceiling is 1."""
+    from media.synthetic import cue_ceiling
+    generate_dataset(tmp_path, n_train=0, n_val=3, seed=1, cue_noise=0.0, duration=1.0, width=96, height=64,
+                     n_stills_per_class=0)
+    out = cue_ceiling(json.loads((tmp_path / "synthetic.json").read_text()), "Val")
+    assert out["fused"] == 1.0 and all(v == 1.0 for v in out["modalities"].values())
+
+
+def test_face_crops_do_not_show_the_wall_grade():
+    """The same scene with the visual cue Positive vs Negative: whole frames differ a lot (the
+    wall), the face crops the preprocessing would cut (head box + 25 % margin) barely do, so the
+    face stream cannot copy the visual stream's cue."""
+    frames = {}
+    for shown_visual in (POS, NEG):
+        shown = {"visual": CLASSES.index(shown_visual), "face": 1, "flow": 1, "audio": 1}
+        f, _, record = render_clip(label=1, rng=np.random.default_rng(11), duration=0.2, fps=5, n_faces=3,
+                                   shown=shown, with_audio=False, cue_jitter=0.0)
+        frames[shown_visual] = (f[0].astype(float), record)
+    (pos, rec), (neg, _) = frames[POS], frames[NEG]
+    whole = np.abs(pos - neg).mean()
+    crop_diffs = []
+    for face in rec["faces"]:
+        x0, y0, x1, y1 = face["box"]
+        side = 1.25 * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        ys = slice(max(0, int(cy - side / 2)), int(cy + side / 2))
+        xs = slice(max(0, int(cx - side / 2)), int(cx + side / 2))
+        crop_diffs.append(np.abs(pos[ys, xs] - neg[ys, xs]).mean())
+    assert whole > 20
+    assert max(crop_diffs) < 0.1 * whole, (whole, crop_diffs)
