@@ -42,6 +42,14 @@ label_smoothing [0.0]  for the default cross-entropy training loss. ``val/loss``
                        plain cross-entropy, comparable across recipes.
 eval_every [1]         validate every N epochs (and always after the last epoch). Only validated
                        epochs can become ``best``.
+precise_bn_batches [0] before each validation (and so before each checkpoint), recompute the
+                       BatchNorm running statistics with the epoch's final weights as a plain
+                       average over this many training batches (no gradients, dropout off),
+                       averaged over processes: SlowFast's "precise BN". The running averages
+                       lag the weights when an epoch has few steps or the weights move fast, and
+                       a model whose class cue is a shift of the input mean (the synthetic flow)
+                       then predicts one class in eval mode. 0 = off. Costs that many forward
+                       passes per validation.
 
 Epochs are numbered from 1. Before epoch ``e`` the loop calls ``train_dataset.set_epoch(e)`` if the
 dataset has it, so datasets that seed their augmentation from (seed, epoch, index) make a
@@ -109,6 +117,7 @@ DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
     "seed": 0,
     "label_smoothing": 0.0,
     "eval_every": 1,
+    "precise_bn_batches": 0,
 }
 OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False},
@@ -160,6 +169,7 @@ def resolve_train_config(cfg: Mapping[str, Any] | None) -> dict:
     need_int("batch_size", 1)
     need_int("num_workers", 0)
     need_int("eval_every", 1)
+    need_int("precise_bn_batches", 0)
     need_int("seed", 0)
     if out["grad_accum_steps"] != "auto":
         need_int("grad_accum_steps", 1)
@@ -524,7 +534,10 @@ def _train(*, accelerator: Accelerator, model, train_dataset, val_dataset, class
             record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                                       "val_loss": None, "val_acc": None, "val_macro_f1": None, "lr": lr}
             report = None
-            if val_loader is not None and (epoch % tc["eval_every"] == 0 or epoch == epochs):
+            validate = val_loader is not None and (epoch % tc["eval_every"] == 0 or epoch == epochs)
+            if tc["precise_bn_batches"] and (validate or val_loader is None):
+                recompute_bn_statistics(accelerator, model, train_loader, tc["precise_bn_batches"], epoch=epoch)
+            if validate:
                 val_loader.set_epoch(0)  # validation data do not depend on the epoch
                 _, logits, labels = _predict(accelerator, model, val_loader)
                 report = _check_and_report(logits, labels, class_names)
@@ -610,6 +623,55 @@ def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, crit
     totals = accelerator.reduce(torch.stack([loss_sum, correct, count]), reduction="sum").cpu()
     n_total = float(totals[2])
     return float(totals[0]) / n_total, float(totals[1]) / n_total, global_step
+
+
+def recompute_bn_statistics(accelerator: Accelerator, model: torch.nn.Module, loader: Iterable,
+                            num_batches: int, *, epoch: int | None = None) -> int:
+    """Replace every training-mode BatchNorm layer's running mean/var by the plain average of the
+    batch statistics over the first ``num_batches`` batches of ``loader`` (``(inputs, labels)``
+    items), computed with the current weights under ``no_grad`` with dropout off, then averaged
+    over processes so all of them hold the same statistics. Layers in eval mode (frozen BN) and
+    the weights are untouched; the model's train/eval modes are restored. Returns the number of
+    batches used on this process (0 if the model has no such layer). With ``epoch`` the loader
+    (and its dataset) is set to that epoch first, so the batches are that epoch's, augmentation
+    included (an Accelerate loader otherwise moves on to the next epoch at each iteration)."""
+    net = accelerator.unwrap_model(model)  # forward without DDP: it would broadcast rank 0's buffers
+    was_training = {m: m.training for m in net.modules()}
+    net.train()
+    layers = [m for m in net.modules()
+              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    layers = [m for m in layers if was_training[m]]
+    if not layers:
+        return 0
+    momenta = {m: m.momentum for m in layers}
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.dropout._DropoutNd):
+            m.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches seen since the reset
+    used = 0
+    if epoch is not None and hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    try:
+        with torch.no_grad():
+            for inputs, _ in loader:
+                if used >= num_batches:
+                    break
+                with accelerator.autocast():
+                    net(inputs)
+                used += 1
+    finally:
+        if hasattr(loader, "end"):
+            loader.end()  # leaving an Accelerate loader early keeps it registered in GradientState
+        for m in layers:
+            m.momentum = momenta[m]
+        for m, training in was_training.items():
+            m.train(training)
+    for m in layers:
+        m.running_mean.copy_(accelerator.reduce(m.running_mean.clone(), reduction="mean"))
+        m.running_var.copy_(accelerator.reduce(m.running_var.clone(), reduction="mean"))
+    return used
 
 
 def _ensure_finite(accelerator: Accelerator, loss: torch.Tensor, *, epoch: int, step: int, out_dir: Path) -> None:

@@ -143,6 +143,39 @@ def test_without_validation_best_falls_back_to_last_and_eval_every(tmp_path):
     assert every["best_epoch"] in (2, 3)
 
 
+def _lagging_bn_model() -> torch.nn.Sequential:
+    torch.manual_seed(0)  # momentum 0.001: the running statistics barely move in 16 steps
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16, momentum=0.001), torch.nn.ReLU(),
+                               torch.nn.Dropout(0.5), torch.nn.Linear(16, 3))
+
+
+def test_precise_bn_sets_the_statistics_of_the_final_weights(tmp_path):
+    from training.loop import EpochShuffleSampler
+
+    cfg = {**BASE_CFG, "precise_bn_batches": 100}  # more than an epoch has: all 4 batches
+    train, val = toy.ToyDataset(64, augment=True), toy.ToyDataset(30, data_seed=1)
+    metrics = run(tmp_path / "precise", cfg, model=_lagging_bn_model(), train=train, val=val)
+    state = weights(tmp_path / "precise")
+    model = _lagging_bn_model()
+    model.load_state_dict(state)
+    # what the statistics must be: per-batch moments of the last epoch's batches, averaged
+    train.set_epoch(4)
+    sampler = EpochShuffleSampler(len(train), seed=BASE_CFG["seed"])
+    sampler.set_epoch(4)
+    order = list(sampler)
+    with torch.no_grad():
+        h = model[0](torch.stack([train[i][0] for i in order]))
+    batches = h.view(4, 16, 16)
+    assert torch.allclose(state["1.running_mean"], batches.mean(1).mean(0), atol=1e-5)
+    assert torch.allclose(state["1.running_var"], batches.var(1, unbiased=True).mean(0), rtol=1e-4)
+    # validation ran with those statistics: re-evaluating the checkpoint gives the logged accuracy
+    again = evaluate(model=model, dataset=val, batch_size=8, class_names=NAMES)["report"]["accuracy"]
+    assert again == metrics["history"][-1]["val_acc"] >= 0.9
+
+    lagging = weights(run(tmp_path / "plain", BASE_CFG, model=_lagging_bn_model(), train=train, val=val)["run_dir"])
+    assert not torch.allclose(lagging["1.running_mean"], batches.mean(1).mean(0), atol=0.1)
+
+
 def test_changed_config_is_refused_unless_fresh(tmp_path):
     cfg = {**BASE_CFG, "epochs": 1}
     run(tmp_path / "run", cfg)
