@@ -736,13 +736,19 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(saved: Mapping[str, Any], new: Mapping[str, Any],
-                       ignore: Iterable[str] = ()) -> list[str]:
-    """Dotted keys whose values differ between two configs, as ``'key: saved -> new'`` lines."""
+                       ignore: Iterable[str] = (), defaults: Mapping[str, Any] | None = None) -> list[str]:
+    """Dotted keys whose values differ between two configs, as ``'key: saved -> new'`` lines.
+
+    ``defaults`` (dotted key -> value): a key the saved config lacks counts as equal when the new
+    value is its default, so a run written before a key existed still matches."""
     a, b = _flatten(dict(saved)), _flatten(dict(new))
     ignore = set(ignore)
+    defaults = defaults or {}
     out = []
     for key in sorted(set(a) | set(b)):
         if key in ignore:
+            continue
+        if key not in a and key in defaults and b[key] == defaults[key]:
             continue
         if key not in a:
             out.append(f"{key}: (absent) -> {b[key]!r}")
@@ -759,7 +765,8 @@ def _check_existing_run(out_dir: Path, run_config: dict, tc: dict) -> dict | Non
     if not cfg_path.exists():
         return None
     saved = load_yaml(cfg_path)
-    diffs = config_differences(saved, run_config, ignore=_RESUMABLE_KEYS)
+    diffs = config_differences(saved, run_config, ignore=_RESUMABLE_KEYS,
+                               defaults=_flatten({"train": DEFAULT_TRAIN_CONFIG}))
     if diffs:
         raise RunConfigMismatchError(
             f"{cfg_path}: this run directory was started with a different config:\n  " + "\n  ".join(diffs)

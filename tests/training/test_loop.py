@@ -190,6 +190,19 @@ def test_changed_config_is_refused_unless_fresh(tmp_path):
     assert (tmp_path / "run" / "keep.txt").exists()  # fresh removes only the run's own files
 
 
+def test_run_from_before_a_new_train_key_is_reused_while_the_key_keeps_its_default(tmp_path):
+    import yaml
+
+    cfg = {**BASE_CFG, "epochs": 1}
+    first = run(tmp_path / "run", cfg)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    del saved["train"]["precise_bn_batches"]  # as written by a version without the key
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert run(tmp_path / "run", cfg)["history"] == first["history"]  # reused, not refused
+    with pytest.raises(RunConfigMismatchError, match=r"precise_bn_batches: \(absent\) -> 4"):
+        run(tmp_path / "run", {**cfg, "precise_bn_batches": 4})
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     train = toy.ToyDataset(64, augment=True, nan_from_epoch=2)
     with pytest.raises(NonFiniteLossError, match="epoch 2, batch 1") as info:
