@@ -71,6 +71,7 @@ that every node sees.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -502,7 +503,8 @@ def _train(*, accelerator: Accelerator, model, train_dataset, val_dataset, class
     state_dir = out_dir / "state"
     if progress is not None:
         try:
-            accelerator.load_state(str(state_dir))
+            with _accelerate_quiet():
+                accelerator.load_state(str(state_dir))
         except (RuntimeError, OSError, ValueError, KeyError) as e:
             raise ValueError(f"{state_dir}: cannot resume from this saved state ({type(e).__name__}: {e}); "
                              "use --fresh to start over") from e
@@ -796,13 +798,26 @@ def _read_progress(state_dir: Path) -> dict | None:
     return progress
 
 
+@contextlib.contextmanager
+def _accelerate_quiet() -> Iterator[None]:
+    """Accelerate logs every file of a state save/load at INFO; the loop logs the epoch instead."""
+    logger = logging.getLogger("accelerate")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
     """Accelerate ``save_state`` into a temp dir, then swap it in, so a kill keeps the previous state."""
     tmp, state, old = out_dir / ".state.tmp", out_dir / "state", out_dir / ".state.old"
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    with _accelerate_quiet():
+        accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(tmp / "progress.json", progress)
