@@ -14,15 +14,15 @@ from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMS = ("visual", "audio", "flow", "face")
-
-
+# the demo at test size: fewer, shorter clips; some without audio or people (missing modalities)
+DEMO_ARGS = ("--train", "60", "--val", "60", "--test", "2", "--duration", "2.0", "--audio-fraction", "0.9",
+             "--faceless-fraction", "0.1")
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    rc = load_tool("demo").main(["--out", str(out), "--train", "36", "--val", "30", "--test", "2",
-                                 "--duration", "2.0", "--audio-fraction", "0.9", "--faceless-fraction", "0.1"])
+    rc = load_tool("demo").main(["--out", str(out), *DEMO_ARGS])
     assert rc == 0
     return out
 
@@ -33,7 +33,7 @@ def test_every_stage_writes_its_outputs(demo_run):
     assert (out / "scorer" / "best" / "model.safetensors").exists()
     assert (out / "cache" / "pipeline.json").exists()
     metas = list((out / "cache").rglob("meta.json"))
-    assert len(metas) == 36 + 30 + 2
+    assert len(metas) == 60 + 60 + 2
     for s in STREAMS:
         assert (out / "streams" / s / "best" / "meta.json").exists()
         assert json.loads((out / "streams" / s / "metrics.json").read_text())["finished"]
@@ -101,6 +101,22 @@ def test_rerun_reuses_finished_steps(demo_run, capsys):
     assert metrics["finished"]
     log = (demo_run / "fusion" / "train.log").read_text()
     assert "reusing" in log
+
+
+def test_demo_rerun_reuses_every_step_and_says_so(demo_run, capsys):
+    def stamps():
+        files = [demo_run / "scorer" / "best" / "model.safetensors", demo_run / "fusion" / "best" / "model.safetensors",
+                 *sorted((demo_run / "cache").rglob("meta.json")), *sorted((demo_run / "features").rglob("*.npy"))]
+        files += [demo_run / "streams" / s / "best" / "model.safetensors" for s in STREAMS]
+        return {f: f.stat().st_mtime_ns for f in files}
+
+    before = stamps()
+    capsys.readouterr()
+    rc = load_tool("demo").main(["--out", str(demo_run), *DEMO_ARGS])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "reusing the synthetic dataset" in out and "Concat-FC fusion (the method)" in out
+    assert stamps() == before  # nothing was recomputed or rewritten
 
 
 def test_predict_on_good_corrupt_and_silent_files_in_one_call(demo_run, tmp_path, capsys):
