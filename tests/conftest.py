@@ -34,6 +34,15 @@ def load_helper(path: Path, name: str) -> ModuleType:
     return sys.modules[name]
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_unchanged():
+    """Fail a test that leaves torch's thread count changed: later tests (the seeded demo pipeline)
+    would run slower and reach other numbers."""
+    before = torch.get_num_threads()
+    yield
+    assert torch.get_num_threads() == before, f"the test changed torch's thread count {before} -> {torch.get_num_threads()}"
+
+
 @pytest.fixture(scope="session")
 def tiny_scorer_run(tmp_path_factory) -> Path:
     """A run directory with a random-init ResNet-18 scorer checkpoint (best/), 3 classes."""

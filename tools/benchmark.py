@@ -235,11 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+    threads = torch.get_num_threads()
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    finally:
+        torch.set_num_threads(threads)  # main() is also called in-process (tests): leave torch as found
     print(json.dumps(result, indent=None if args.json else 2) if args.json else format_report(result))
     return 0
 

@@ -18,8 +18,6 @@ TINY_CLIP = ["--make-clip", "--size", "160x90", "--seconds", "1", "--fps", "10",
              "--repeats", "1", "--warmup", "0", "--threads", "1", "--json"]
 
 
-
-
 def run_json(argv, capsys) -> dict:
     assert load_tool("benchmark").main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
