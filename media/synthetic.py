@@ -580,29 +580,11 @@ def render_clip(
     return frames, audio, record
 
 
-def make_clip(
-    path: str | os.PathLike,
-    *,
-    label: int,
-    rng: np.random.Generator,
-    duration: float = 3.0,
-    width: int = 320,
-    height: int = 180,
-    fps: float = 15,
-    sample_rate: int = 16000,
-    shown: Mapping[str, int] | None = None,
-    with_audio: bool = True,
-    with_faces: bool = True,
-    n_faces: int | None = None,
-    peak: bool = False,
-    cue_jitter: float = 0.2,
-) -> dict[str, Any]:
-    """Render a scene (see :func:`render_clip`) and write it to ``path`` as an H.264 mp4 with an
-    AAC mono track (no audio stream when ``with_audio=False``). Returns the clip's record."""
-    frames, audio, record = render_clip(
-        label=label, rng=rng, duration=duration, width=width, height=height, fps=fps,
-        sample_rate=sample_rate, shown=shown, with_audio=with_audio, with_faces=with_faces,
-        n_faces=n_faces, peak=peak, cue_jitter=cue_jitter)
+def make_clip(path: str | os.PathLike, *, fps: float = 15, sample_rate: int = 16000, **scene: Any) -> dict[str, Any]:
+    """Render a scene and write it to ``path`` as an H.264 mp4 with an AAC mono track (no audio
+    stream when ``with_audio=False``). ``scene``: the other keyword arguments of
+    :func:`render_clip` (``label`` and ``rng`` required). Returns the clip's record."""
+    frames, audio, record = render_clip(fps=fps, sample_rate=sample_rate, **scene)
     write_mp4(path, frames, fps=fps, audio=audio, sample_rate=sample_rate if audio is not None else None)
     return record
 
