@@ -9,29 +9,16 @@ Re-running on the same --out resumes from the last completed epoch (or reuses a 
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 
-from accelerate import PartialState
-
-from training.config import load_config
+from training.command_line import run_training, training_parser
 from streams.training import train_stream
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="configs/streams/<stream>.yaml")
-    parser.add_argument("--cache", required=True, help="preprocessing cache (tools/preprocess.py --out)")
-    parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--fresh", action="store_true", help="delete the run directory's contents and start over")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    metrics = train_stream(load_config(args.config, args.set), args.cache, args.out, fresh=args.fresh)
-    if PartialState().is_main_process:  # under accelerate launch, say it once
-        print(f"best val accuracy {metrics['best_val_acc']:.3f} at epoch {metrics['best_epoch']} -> {args.out}/best")
-    return 0
+    parser = training_parser(__doc__, data_flag="--cache", data_help="preprocessing cache (tools/preprocess.py --out)",
+                             config_help="configs/streams/<stream>.yaml")
+    return run_training(train_stream, parser.parse_args(argv))
 
 
 if __name__ == "__main__":
