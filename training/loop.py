@@ -42,14 +42,14 @@ label_smoothing [0.0]  for the default cross-entropy training loss. ``val/loss``
                        plain cross-entropy, comparable across recipes.
 eval_every [1]         validate every N epochs (and always after the last epoch). Only validated
                        epochs can become ``best``.
-precise_bn_batches [0] before each validation (and so before each checkpoint), recompute the
+precise_bn_batches [0] after each epoch (so before its validation and checkpoint), recompute the
                        BatchNorm running statistics with the epoch's final weights as a plain
                        average over this many training batches (no gradients, dropout off),
                        averaged over processes: SlowFast's "precise BN". The running averages
                        lag the weights when an epoch has few steps or the weights move fast, and
                        a model whose class cue is a shift of the input mean (the synthetic flow)
                        then predicts one class in eval mode. 0 = off. Costs that many forward
-                       passes per validation.
+                       passes per epoch.
 
 Epochs are numbered from 1. Before epoch ``e`` the loop calls ``train_dataset.set_epoch(e)`` if the
 dataset has it, so datasets that seed their augmentation from (seed, epoch, index) make a
@@ -536,10 +536,9 @@ def _train(*, accelerator: Accelerator, model, train_dataset, val_dataset, class
             record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                                       "val_loss": None, "val_acc": None, "val_macro_f1": None, "lr": lr}
             report = None
-            validate = val_loader is not None and (epoch % tc["eval_every"] == 0 or epoch == epochs)
-            if tc["precise_bn_batches"] and (validate or val_loader is None):
+            if tc["precise_bn_batches"]:  # every epoch writes a checkpoint, validated or not
                 recompute_bn_statistics(accelerator, model, train_loader, tc["precise_bn_batches"], epoch=epoch)
-            if validate:
+            if val_loader is not None and (epoch % tc["eval_every"] == 0 or epoch == epochs):
                 val_loader.set_epoch(0)  # validation data do not depend on the epoch
                 _, logits, labels = _predict(accelerator, model, val_loader)
                 report = _check_and_report(logits, labels, class_names)
@@ -638,13 +637,12 @@ def recompute_bn_statistics(accelerator: Accelerator, model: torch.nn.Module, lo
     (and its dataset) is set to that epoch first, so the batches are that epoch's, augmentation
     included (an Accelerate loader otherwise moves on to the next epoch at each iteration)."""
     net = accelerator.unwrap_model(model)  # forward without DDP: it would broadcast rank 0's buffers
-    was_training = {m: m.training for m in net.modules()}
-    net.train()
     layers = [m for m in net.modules()
-              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    layers = [m for m in layers if was_training[m]]
+              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.training]
     if not layers:
         return 0
+    was_training = {m: m.training for m in net.modules()}
+    net.train()
     momenta = {m: m.momentum for m in layers}
     for m in net.modules():
         if isinstance(m, torch.nn.modules.dropout._DropoutNd):
