@@ -10,8 +10,10 @@ import torch
 
 from training.checkpoints import load_checkpoint
 from training.config import ConfigError
-from training.loop import (EpochShuffleSampler, NonFiniteLossError, RunConfigMismatchError, evaluate, fit,
-                           plan_batches, resolve_train_config)
+from training.loop import NonFiniteLossError, evaluate, fit
+from training.processes import EpochShuffleSampler
+from training.run_directory import RunConfigMismatchError
+from training.train_config import plan_batches, resolve_train_config
 
 
 def _helper():
@@ -150,7 +152,7 @@ def _lagging_bn_model() -> torch.nn.Sequential:
 
 
 def test_precise_bn_sets_the_statistics_of_the_final_weights(tmp_path):
-    from training.loop import EpochShuffleSampler
+    from training.processes import EpochShuffleSampler
 
     cfg = {**BASE_CFG, "precise_bn_batches": 100}  # more than an epoch has: all 4 batches
     train, val = toy.ToyDataset(64, augment=True), toy.ToyDataset(30, data_seed=1)

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.loop import evaluate, plan_batches
+from training.loop import evaluate
+from training.train_config import plan_batches
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_2PROC = REPO / "configs" / "accelerate" / "cpu_2proc.yaml"
@@ -334,7 +335,7 @@ def test_global_batch_plan(processes, max_device_batch, accum, per_device):
 def test_processes_launched_without_a_gpu_go_to_the_cpu_and_must_form_one_group(monkeypatch):
     from types import SimpleNamespace
 
-    import training.loop as loop
+    import training.processes as processes
 
     asked = []
 
@@ -342,15 +343,15 @@ def test_processes_launched_without_a_gpu_go_to_the_cpu_and_must_form_one_group(
         asked.append(cpu)
         return SimpleNamespace(num_processes=1, distributed_type="NO")
 
-    monkeypatch.setattr(loop, "PartialState", fake_state)
+    monkeypatch.setattr(processes, "PartialState", fake_state)
     monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
     monkeypatch.setenv("WORLD_SIZE", "1")
-    loop._partial_state()
+    processes.partial_state()
     monkeypatch.setenv("WORLD_SIZE", "2")
     # two processes that did not join one group would overwrite each other's run files
     with pytest.raises(RuntimeError, match="launched as 2 processes .* set up 1"):
-        loop._partial_state()
+        processes.partial_state()
     assert asked == [False, True]  # several processes and no GPU: Accelerate is asked for the CPU (gloo)
 
 

@@ -1,0 +1,164 @@
+"""The run directory of a training (layout in :mod:`training.checkpoints`): the config it records
+and compares on resume, the Accelerate state swapped in atomically, the progress file, and the
+``metrics.json`` record."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from accelerate import Accelerator
+
+from media.storage import atomic_write_json
+from training.config import ConfigError, load_yaml
+from training.train_config import DEFAULT_TRAIN_CONFIG
+
+RUN_ENTRIES = ("config.yaml", "best", "last", "state", ".state.tmp", ".state.old", "tb", "metrics.json",
+               "train.log")
+_RESUMABLE_KEYS = {"train.epochs", "train.num_workers"}  # may differ between a run and its resume
+
+
+
+class RunConfigMismatchError(ConfigError):
+    """The run directory was started with a different config; resuming it would mix two runs."""
+
+
+
+def metrics_record(progress: dict, class_names: list[str], batch_plan: dict, out_dir: Path, *, finished: bool) -> dict:
+    return {"history": progress["history"], "best_epoch": progress.get("best_epoch"),
+            "best_val_acc": progress.get("best_val_acc"), "best_val_report": progress.get("best_val_report"),
+            "class_names": class_names, "batch_plan": batch_plan, "run_dir": str(out_dir), "finished": finished}
+
+
+
+def run_config_record(tc: dict, class_names: list[str], recipe: Mapping[str, Any] | None) -> dict:
+    cfg = {**dict(recipe or {}), "train": tc, "class_names": class_names}
+    # JSON round trip: tuples -> lists, Paths -> str, so it compares equal to what YAML reads back
+    return json.loads(json.dumps(cfg, default=str))
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: d}
+
+
+def config_differences(saved: Mapping[str, Any], new: Mapping[str, Any],
+                       ignore: Iterable[str] = (), defaults: Mapping[str, Any] | None = None) -> list[str]:
+    """Dotted keys whose values differ between two configs, as ``'key: saved -> new'`` lines.
+
+    ``defaults`` (dotted key -> value): a key the saved config lacks counts as equal when the new
+    value is its default, so a run written before a key existed still matches."""
+    a, b = _flatten(dict(saved)), _flatten(dict(new))
+    ignore = set(ignore)
+    defaults = defaults or {}
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key in ignore:
+            continue
+        if key not in a and key in defaults and b[key] == defaults[key]:
+            continue
+        if key not in a:
+            out.append(f"{key}: (absent) -> {b[key]!r}")
+        elif key not in b:
+            out.append(f"{key}: {a[key]!r} -> (absent)")
+        elif a[key] != b[key]:
+            out.append(f"{key}: {a[key]!r} -> {b[key]!r}")
+    return out
+
+
+def check_existing_run(out_dir: Path, run_config: dict, tc: dict) -> dict | None:
+    """Refuse a different config; return the stored metrics if the same run already finished."""
+    cfg_path = out_dir / "config.yaml"
+    if not cfg_path.exists():
+        return None
+    saved = load_yaml(cfg_path)
+    diffs = config_differences(saved, run_config, ignore=_RESUMABLE_KEYS,
+                               defaults=_flatten({"train": DEFAULT_TRAIN_CONFIG}))
+    if diffs:
+        raise RunConfigMismatchError(
+            f"{cfg_path}: this run directory was started with a different config:\n  " + "\n  ".join(diffs)
+            + "\nRe-run with --fresh (fresh=True) to start over, or choose a new out dir.")
+    metrics_path = out_dir / "metrics.json"
+    if metrics_path.exists():
+        try:
+            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{metrics_path}: not valid JSON ({e.msg}); use --fresh to start over") from None
+        done = len(metrics.get("history", []))
+        if metrics.get("finished") and done == tc["epochs"]:
+            return metrics
+    return None
+
+
+def read_progress(state_dir: Path) -> dict | None:
+    path = state_dir / "progress.json"
+    if not path.exists():
+        return None
+    try:
+        progress = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg}); use --fresh to start over") from None
+    if not isinstance(progress, dict) or not isinstance(progress.get("epoch"), int) or "history" not in progress:
+        raise ValueError(f"{path}: missing 'epoch'/'history'; use --fresh to start over")
+    return progress
+
+
+@contextlib.contextmanager
+def accelerate_quiet() -> Iterator[None]:
+    """Accelerate logs every file of a state save/load at INFO; the loop logs the epoch instead."""
+    logger = logging.getLogger("accelerate")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
+    """Accelerate ``save_state`` into a temp dir, then swap it in, so a kill keeps the previous state."""
+    tmp, state, old = out_dir / ".state.tmp", out_dir / "state", out_dir / ".state.old"
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    with accelerate_quiet():
+        accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        atomic_write_json(tmp / "progress.json", progress)
+        if old.exists():
+            shutil.rmtree(old)
+        if state.exists():
+            os.replace(state, old)
+        os.replace(tmp, state)
+        if old.exists():
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def recover_state_dir(out_dir: Path) -> None:
+    """Finish an interrupted state swap (see :func:`_save_state`)."""
+    tmp, state, old = out_dir / ".state.tmp", out_dir / "state", out_dir / ".state.old"
+    if not state.exists() and old.exists():
+        os.replace(old, state)
+    if old.exists():
+        shutil.rmtree(old)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+
+
+def clear_run_dir(out_dir: Path) -> None:
+    for name in RUN_ENTRIES:
+        p = out_dir / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
