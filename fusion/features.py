@@ -6,9 +6,10 @@
 * ``<s>_probs.npy``  float32 (N, C) the stream's own class probabilities (zeros where missing),
 
 and ``index.json`` with the clip ids, labels, class names and per stream its availability mask,
-run directory and checkpoint hash. A stream whose checkpoint hash or clip list changed is
-recomputed; the others are reused. Fusion epochs then cost milliseconds instead of stream
-forwards.
+run directory, checkpoint hash and the hash of the cache arrays it read (their config hashes, clip
+by clip). A stream is recomputed when its checkpoint, the clip list or any of those arrays changed
+(e.g. the cache was re-made with other flow settings); the others are reused. Fusion epochs then
+cost milliseconds instead of stream forwards.
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from typing import Mapping
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from media.storage import atomic_save_npy, atomic_write_json, read_json
-from streams.cache import STREAMS, load_entries
-from streams.data import StreamDataSettings, StreamDataset
+from media.storage import atomic_save_npy, atomic_write_json, config_hash, read_json
+from streams.cache import CacheEntry, load_entries
+from streams.data import StreamDataset
+from streams.specs import STREAM_SPECS
 from streams.training import load_trained_stream
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ INDEX_FILE = "index.json"
 
 
 def parse_stream_runs(spec: str) -> dict[str, str]:
-    """``"visual=RUN,audio=RUN"`` -> ``{"visual": "RUN", ...}``; names must be known streams."""
+    """``"NAME=RUN,NAME=RUN"`` -> ``{NAME: RUN, ...}``; names must be streams of the spec table."""
     out = {}
     for part in spec.split(","):
         if not part.strip():
@@ -39,12 +40,18 @@ def parse_stream_runs(spec: str) -> dict[str, str]:
         if "=" not in part:
             raise ValueError(f"--streams entry {part!r} must look like name=RUN_DIR")
         name, run = (x.strip() for x in part.split("=", 1))
-        if name not in STREAMS:
-            raise ValueError(f"--streams: unknown stream {name!r}; choose from {', '.join(STREAMS)}")
+        if name not in STREAM_SPECS:
+            raise ValueError(f"--streams: unknown stream {name!r}; choose from {', '.join(STREAM_SPECS)}")
         out[name] = run
     if not out:
         raise ValueError("--streams: no stream given")
     return out
+
+
+def cache_arrays_hash(entries: list[CacheEntry], stream: str) -> str:
+    """Hash of the config hashes of ``stream``'s arrays over ``entries`` (in order): it changes
+    when any of those arrays was recomputed with other settings."""
+    return config_hash([[e.clip_id, e.array_hash(stream)] for e in entries])
 
 
 @torch.inference_mode()
@@ -92,15 +99,17 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
                 loaded[stream] = load_trained_stream(run)
             model, recipe, class_names, ckpt_hash = loaded[stream]
             old = streams_meta.get(stream)
-            if old and old.get("checkpoint_hash") == ckpt_hash and (split_dir / f"{stream}.npy").exists():
+            inputs_hash = cache_arrays_hash(entries, stream)
+            if (old and old.get("checkpoint_hash") == ckpt_hash and old.get("inputs_hash") == inputs_hash
+                    and (split_dir / f"{stream}.npy").exists()):
                 status[split][stream] = "reused"
                 continue
-            settings = StreamDataSettings.from_config(recipe.get("data", {}))
-            dataset = StreamDataset([], stream, settings, train=False)
+            dataset = StreamDataset([], stream, recipe.get("data", {}), train=False)
             feats, probs, available = stream_outputs(model, dataset, entries, batch_size=batch_size)
             atomic_save_npy(split_dir / f"{stream}.npy", feats)
             atomic_save_npy(split_dir / f"{stream}_probs.npy", probs)
             streams_meta[stream] = {"run": str(Path(run).resolve()), "checkpoint_hash": ckpt_hash,
+                                    "inputs_hash": inputs_hash,
                                     "dim": int(feats.shape[1]), "class_names": class_names,
                                     "available": available.tolist()}
             status[split][stream] = "computed"
@@ -128,7 +137,7 @@ class FeatureSet:
         if index is None:
             raise FileNotFoundError(f"{split_dir / INDEX_FILE}: no features for split {split!r} "
                                     "(run tools/extract_features.py)")
-        names = tuple(streams) if streams else tuple(s for s in STREAMS if s in index["streams"])
+        names = tuple(streams) if streams else tuple(s for s in STREAM_SPECS if s in index["streams"])
         missing = [s for s in names if s not in index["streams"]]
         if missing:
             raise ValueError(f"{split_dir / INDEX_FILE}: no features for streams {missing}")

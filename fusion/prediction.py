@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import torch
 
 from media.decoding import MediaError
@@ -21,7 +20,8 @@ from training.checkpoints import CheckpointError, checkpoint_hash
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer
 from streams.cache import MemoryEntry
-from streams.data import StreamDataSettings, StreamDataset
+from streams.data import StreamDataset
+from streams.specs import STREAM_SPECS
 from streams.preprocessing import ClipInputs, ClipPreprocessor
 from streams.training import load_trained_stream
 from fusion.training import load_fusion_head
@@ -70,7 +70,7 @@ class Predictor:
             info = pipeline["streams"][s]
             _check_piece(f"{s} stream run", info["run"], info["checkpoint_hash"])
         scorer = None
-        if {"visual", "face"} & set(stream_order):
+        if any(STREAM_SPECS[s].uses_keyframes for s in stream_order):
             _check_piece("keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
             settings = KeyframeSettings.from_config(pre["config"].get("keyframes"))
             scorer = SentimentScorer.from_checkpoint(pre["scorer"], input_size=settings.score_size,
@@ -80,7 +80,7 @@ class Predictor:
         streams = {}
         for s in stream_order:
             model, srecipe, _, _ = load_trained_stream(pipeline["streams"][s]["run"], device=device)
-            streams[s] = (model, StreamDataset([], s, StreamDataSettings.from_config(srecipe.get("data", {})), train=False))
+            streams[s] = (model, StreamDataset([], s, srecipe.get("data", {}), train=False))
         return cls(preprocessor=preprocessor, streams=streams, head=head.to(device), class_names=class_names,
                    stream_order=stream_order)
 

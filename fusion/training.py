@@ -12,6 +12,10 @@ from fusion.features import FeatureSet
 from fusion.head import FeatureDataset, create_concat_fusion
 
 
+#: the streams the method fuses (the fusion recipes' default, the demo's streams)
+METHOD_STREAMS: tuple[str, ...] = ("visual", "audio", "flow", "face")
+
+
 def fusion_streams(cfg: dict, feats_dir: str | os.PathLike) -> tuple[str, ...]:
     """The streams to fuse: ``cfg['streams']`` or every stream with cached features."""
     if cfg.get("streams"):

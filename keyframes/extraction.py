@@ -1,32 +1,26 @@
 """The keyframe stage of preprocessing: candidates from one decoding pass, scored by the
-sentiment scorer, selected by :func:`keyframes.selection.select_keyframes`, written to the cache.
+sentiment scorer, selected by :func:`keyframes.selection.select_keyframes`, and the record of the
+selection (``keyframes.json``; the cache itself is written by :mod:`streams.cache`).
 
 Candidates are sampled at ``candidate_fps`` plus ``num_keyframes`` evenly spaced times (so a
 clip with enough frames always has at least N distinct candidates and top-up never has to
 repeat frames). The scorer sees each candidate with its short side at ``score_size``; the
-keyframes are kept at other sizes (``visual.short_side`` for the visual stream, a larger one for
-face detection) from the same decoded frame.
+keyframes are kept at the other sizes the streams ask for (e.g. the visual stream's short side, a
+larger one for face detection), converted from the same decoded frame.
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from media.decoding import VideoInfo, VideoReader
-from media.datasets import ClipRecord
-from media.sampling import FrameRequest, FrameSample, sample_video
-from media.storage import atomic_save_npy, atomic_write_json, config_hash, read_json, safe_child
+from media.decoding import VideoInfo
+from media.sampling import FrameRequest, FrameSample
+from media.storage import config_hash
 from keyframes.scorer import SentimentScorer
-from keyframes.selection import Candidate, Selection, select_keyframes
-
-KEYFRAMES_FILE = "keyframes.npy"
-KEYFRAMES_JSON = "keyframes.json"
-
+from keyframes.selection import Candidate, Keyframe, Selection, select_keyframes
 
 @dataclass(frozen=True)
 class KeyframeSettings:
@@ -120,80 +114,25 @@ def keyframes_record(result: KeyframeResult, info: VideoInfo, *, clip_id: str, s
     }
 
 
-def keyframes_hash(settings: KeyframeSettings, visual_short_side: int, scorer_hash: str) -> str:
-    return config_hash({"keyframes": asdict(settings), "short_side": visual_short_side, "scorer": scorer_hash})
+def keyframes_hash(settings: KeyframeSettings, scorer_hash: str) -> str:
+    """Hash of what determines a clip's keyframe selection: the settings and the scorer."""
+    return config_hash({"keyframes": asdict(settings), "scorer": scorer_hash})
 
 
-class KeyframeExtractor:
-    """Keyframes-only preprocessing of one clip into ``CACHE/<clip_id>/keyframes.{npy,json}``.
-
-    ``extractor(record)`` returns ``"skipped"`` when the entry is up to date for this config and
-    scorer, else decodes, selects, writes atomically and returns ``"done"``.
-    """
-
-    def __init__(self, *, settings: KeyframeSettings, scorer: SentimentScorer, scorer_hash: str,
-                 cache_root: str | os.PathLike, short_side: int = 256, contact_sheet: bool = False) -> None:
-        self.settings = settings
-        self.scorer = scorer
-        self.scorer_hash = scorer_hash
-        self.cache_root = Path(cache_root)
-        self.short_side = short_side
-        self.contact_sheet = contact_sheet
-        self.hash = keyframes_hash(settings, short_side, scorer_hash)
-        self.last_timings: dict[str, float] = {}
-
-    def up_to_date(self, directory: Path) -> bool:
-        rec = read_json(directory / KEYFRAMES_JSON)
-        return bool(rec) and rec.get("config_hash") == self.hash and (directory / KEYFRAMES_FILE).exists()
-
-    def extract(self, reader: VideoReader, keep: Sequence[tuple[str, int | None, int | None]]) -> tuple[FrameSample, KeyframeResult]:
-        """Sample, score and select from an open reader; ``keep`` lists the extra sizes to return."""
-        t0 = time.perf_counter()
-        sample = sample_video(reader, [candidate_request(reader.info.duration, self.settings, keep)],
-                              motion_width=self.settings.motion_width)
-        t1 = time.perf_counter()
-        result = select_from_sample(sample, self.scorer, self.settings, [k[0] for k in keep])
-        result.timings = {"decode": t1 - t0, **result.timings}
-        return sample, result
-
-    def __call__(self, record: ClipRecord) -> str:
-        directory = safe_child(self.cache_root, record.clip_id)
-        if self.up_to_date(directory):
-            return "skipped"
-        with VideoReader(record.path) as reader:
-            sample, result = self.extract(reader, [("visual", self.short_side, None)])
-        t0 = time.perf_counter()
-        write_keyframes(directory, np.stack(result.images["visual"]),
-                        keyframes_record(result, sample.info, clip_id=record.clip_id,
-                                         settings_hash=self.hash, scorer_hash=self.scorer_hash))
-        if self.contact_sheet:
-            from keyframes.contact_sheet import write_contact_sheet
-
-            write_contact_sheet(directory / "contact_sheet.png", result.images["visual"], result.selection, result.class_names)
-        self.last_timings = {**result.timings, "write": time.perf_counter() - t0}
-        return "done"
-
-
-def write_keyframes(directory: Path, images: np.ndarray, record: dict) -> None:
-    """Write ``keyframes.npy`` (N, H, W, 3) uint8 then ``keyframes.json``, each atomically; the JSON
-    (which carries the config hash) goes last, so a kill in between leaves the entry stale, never
-    wrongly up to date."""
-    directory.mkdir(parents=True, exist_ok=True)
-    stale = directory / KEYFRAMES_JSON
-    if stale.exists():
-        stale.unlink()
-    atomic_save_npy(directory / KEYFRAMES_FILE, images)
-    atomic_write_json(directory / KEYFRAMES_JSON, record)
-
-
-def build_keyframe_job(cfg: dict, scorer_path: str, cache_root: str, contact_sheet: bool = False) -> KeyframeExtractor:
-    """A :class:`KeyframeExtractor` from a preprocessing recipe and a scorer run/checkpoint (a
-    module-level function, so worker processes can build their own)."""
-    from training.checkpoints import checkpoint_hash
-
-    settings = KeyframeSettings.from_config(cfg.get("keyframes"))
-    scorer = SentimentScorer.from_checkpoint(scorer_path, input_size=settings.score_size,
-                                             batch_size=settings.batch_size)
-    return KeyframeExtractor(settings=settings, scorer=scorer, scorer_hash=checkpoint_hash(scorer_path),
-                             cache_root=cache_root, short_side=int(cfg.get("visual", {}).get("short_side", 256)),
-                             contact_sheet=contact_sheet)
+def stored_selection(record: dict, sample: FrameSample, request: str) -> KeyframeResult:
+    """A :class:`KeyframeResult` from a stored ``keyframes.json`` ``record`` (see
+    :func:`keyframes_record`) and a pass that decoded its frames by index (request ``request``
+    asked for ``[k["index"] for k in record["keyframes"]]``), without scoring anything again."""
+    class_names = tuple(record["class_names"])
+    keyframes = [Keyframe(int(k["index"]), float(k["time"]), float(k["score"]),
+                          tuple(float(k["probs"][c]) for c in class_names), str(k["reason"]))
+                 for k in record["keyframes"]]
+    groups = sample.picks[request]
+    if len(groups) != len(keyframes):
+        raise ValueError(f"{record.get('clip_id')}: the stored selection has {len(keyframes)} keyframes, "
+                         f"the decoding pass returned {len(groups)}")
+    names = groups[0][0].images.keys() if groups else ()
+    images = {name: [g[0].images[name] for g in groups] for name in names}
+    selection = Selection(keyframes=keyframes, duplicated=bool(record.get("duplicated", False)),
+                          counts=dict(record.get("counts", {})))
+    return KeyframeResult(selection, images, class_names, {"scoring": 0.0, "selection": 0.0})

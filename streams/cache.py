@@ -1,19 +1,14 @@
-"""The preprocessing cache: one directory per clip, plain ``.npy`` arrays and JSON, readable
-without this code.
+"""The preprocessing cache: its layout, and the one place that reads and writes it.
 
-``CACHE/<clip_id>/`` holds
+::
 
-==============  =========================  =================================================
-file            dtype, shape               content
-==============  =========================  =================================================
-keyframes.npy   uint8 (N, H, W, 3)         the N keyframes, RGB, short side ``visual.short_side``
-keyframes.json  JSON                       timestamps, frame indices, scores, class probs, why
-flow.npy        uint8 (P, 2, H, W)         x/y flow at P points, quantised: v = (f + b) * 255 / 2b
-faces.npy       uint8 (F, S, S, 3)         aligned face crops in temporal order (F = 0: none)
-mel.npy         float16 (n_mels, T)        log-mel spectrogram in dB (absent: no audio track)
-meta.json       JSON                       everything about the clip, incl. per-array config hashes
-==============  =========================  =================================================
+    CACHE/pipeline.json          the preprocessing config and scorer that made the cache
+    CACHE/errors.jsonl           clips that failed, one JSON object each
+    CACHE/<clip_id>/meta.json    everything about the clip, incl. the config hash of each array
+    CACHE/<clip_id>/keyframes.json   the keyframe selection (times, scores, why each was chosen)
+    CACHE/<clip_id>/<array>      one array per stream, named by its spec (``StreamSpec.array_file``)
 
+Everything is plain ``.npy`` and JSON, readable without this code (README "Cache format").
 ``meta.json`` is written last; an array counts as present only when ``meta["arrays"][stream]``
 records its config hash, so a killed run never leaves an entry that looks complete.
 """
@@ -22,16 +17,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from media.storage import StorageError, atomic_write_json, read_json, safe_child
+from media.storage import StorageError, atomic_save_npy, atomic_write_json, read_json, safe_child
+from streams.specs import STREAM_SPECS, StreamSpec
 
-STREAMS = ("visual", "flow", "face", "audio")
-ARRAY_FILES = {"visual": "keyframes.npy", "flow": "flow.npy", "face": "faces.npy", "audio": "mel.npy"}
 META_FILE = "meta.json"
 KEYFRAMES_JSON = "keyframes.json"
+PIPELINE_FILE = "pipeline.json"
+ERRORS_FILE = "errors.jsonl"
+CONTACT_SHEET = "contact_sheet.png"
 
 
 class CacheError(StorageError):
@@ -43,8 +40,53 @@ def entry_dir(cache_root: str | os.PathLike, clip_id: str) -> Path:
     return safe_child(cache_root, clip_id)
 
 
+def array_path(directory: Path, stream: str) -> Path:
+    """Where stream ``stream``'s array of the entry at ``directory`` lives."""
+    return directory / STREAM_SPECS[stream].array_file
+
+
+def read_meta(directory: Path) -> dict | None:
+    """The entry's ``meta.json`` (``None`` when there is none); a corrupt one raises naming it."""
+    return read_json(directory / META_FILE)
+
+
 def write_meta(directory: Path, meta: dict) -> None:
     atomic_write_json(directory / META_FILE, meta)
+
+
+def write_array(directory: Path, stream: str, array: np.ndarray) -> None:
+    atomic_save_npy(array_path(directory, stream), array)
+
+
+def remove_array(directory: Path, stream: str) -> None:
+    path = array_path(directory, stream)
+    if path.exists():
+        path.unlink()
+
+
+def read_keyframes_record(directory: Path) -> dict | None:
+    return read_json(directory / KEYFRAMES_JSON)
+
+
+def write_keyframes_record(directory: Path, record: dict) -> None:
+    atomic_write_json(directory / KEYFRAMES_JSON, record)
+
+
+def pipeline_path(cache_root: str | os.PathLike) -> Path:
+    return Path(cache_root) / PIPELINE_FILE
+
+
+def errors_path(cache_root: str | os.PathLike) -> Path:
+    return Path(cache_root) / ERRORS_FILE
+
+
+def array_intact(path: Path) -> bool:
+    """Whether ``path`` is a readable ``.npy`` whose size matches its header (not truncated)."""
+    try:
+        np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -67,30 +109,35 @@ class CacheEntry:
     def class_names(self) -> tuple[str, ...]:
         return tuple(self.meta.get("class_names", ()))
 
+    def array_hash(self, stream: str) -> str | None:
+        """The config hash of the stream's array (``None``: not computed)."""
+        return self.meta.get("arrays", {}).get(stream)
+
     def has(self, stream: str) -> bool:
         """The array for ``stream`` was computed (it may still be an empty/missing modality)."""
-        return stream in self.meta.get("arrays", {})
+        return self.array_hash(stream) is not None
 
     def available(self, stream: str) -> bool:
-        """The modality is really there: computed, and for faces at least one face, for audio a
-        track."""
-        if not self.has(stream):
-            return False
-        if stream == "face":
-            return int(self.meta.get("n_faces", 0)) > 0
-        if stream == "audio":
-            return bool(self.meta.get("has_audio", False))
-        return True
+        """The modality is really there: computed, and present for this clip (e.g. faces found)."""
+        return self.has(stream) and _spec(stream).available(self.meta)
 
     def load(self, stream: str, *, mmap: bool = True) -> np.ndarray:
-        """The stream's array (memory-mapped by default). Raises ``CacheError`` when missing."""
-        path = self.directory / ARRAY_FILES[stream]
+        """The stream's array (memory-mapped by default). Raises ``CacheError`` naming the file when
+        it is missing or unreadable (e.g. truncated)."""
+        path = array_path(self.directory, stream)
         if not self.has(stream) or not path.exists():
             raise CacheError(f"{path}: no {stream} array in the cache for clip {self.clip_id}")
         try:
             return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except ValueError as e:
-            raise CacheError(f"{path}: unreadable array ({e})") from None
+        except (OSError, ValueError) as e:
+            raise CacheError(f"{path}: unreadable array of clip {self.clip_id} ({e}); re-run tools/preprocess.py "
+                             "to recompute it") from None
+
+
+def _spec(stream: str) -> StreamSpec:
+    if stream not in STREAM_SPECS:
+        raise CacheError(f"unknown stream {stream!r}; known streams: {', '.join(STREAM_SPECS)}")
+    return STREAM_SPECS[stream]
 
 
 def iter_entries(cache_root: str | os.PathLike) -> Iterator[CacheEntry]:
@@ -107,9 +154,10 @@ def iter_entries(cache_root: str | os.PathLike) -> Iterator[CacheEntry]:
 
 
 def load_entries(cache_root: str | os.PathLike, *, split: str | None = None,
-                 require: tuple[str, ...] = (), labelled: bool = False) -> list[CacheEntry]:
+                 require: Iterable[str] = (), labelled: bool = False) -> list[CacheEntry]:
     """Entries of one ``split`` (None: all) that have computed arrays for every stream in
     ``require``; ``labelled`` keeps only clips with a label."""
+    require = tuple(require)
     out = []
     for e in iter_entries(cache_root):
         if split is not None and (e.split or "").lower() != split.lower():
@@ -122,8 +170,8 @@ def load_entries(cache_root: str | os.PathLike, *, split: str | None = None,
 
 
 class MemoryEntry(CacheEntry):
-    """A clip's inputs held in memory (prediction on raw video): same interface as a cache
-    entry, without files. ``arrays`` maps stream -> array as it would be stored."""
+    """A clip's inputs held in memory (prediction on raw video, live windows): same interface as
+    a cache entry, without files. ``arrays`` maps stream -> array as it would be stored."""
 
     def __init__(self, clip_id: str, arrays: dict, meta: dict) -> None:
         meta = dict(meta)

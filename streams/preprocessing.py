@@ -1,41 +1,42 @@
-"""One-pass preprocessing of a clip into the four streams' inputs.
+"""One-pass preprocessing of a clip into the streams' inputs.
 
-The clip is decoded once (:func:`media.sampling.sample_video`); from that pass come the keyframe
-candidates (scored small, kept at the visual size and at a larger size for face detection), the
-grey frame pairs for optical flow, and the per-frame motion used by the keyframe rule. The audio
-track is decoded from the same open container. Output: ``CACHE/<clip_id>/`` as documented in
-:mod:`streams.cache`.
+The clip is decoded once (:func:`media.sampling.sample_video`). Each stream's spec
+(:mod:`streams.specs`) says what it needs from that pass: keyframe images at some size, other
+frames (flow pairs), the audio track at some rate. When a stream needs keyframes, the candidates
+are scored and selected once (:mod:`keyframes.extraction`) and every such stream gets its images
+of the same frames; when the entry already holds a selection made with the same keyframe settings
+and scorer, its frames are taken again without re-scoring (a face-only re-run). Output:
+``CACHE/<clip_id>/`` as documented in :mod:`streams.cache`.
 
-Each array carries the hash of the config that produced it (its own section plus upstream ones:
-faces depend on the keyframes), so a re-run recomputes only what changed, and the decode pass
-is skipped entirely when only the audio needs redoing.
+Each array carries the hash of the config that produced it (its own section plus the keyframe
+selection for the streams that read keyframes), so a re-run recomputes only what changed, and
+the decoding pass is skipped entirely when only audio needs redoing.
 """
 from __future__ import annotations
 
 import importlib.metadata
-from contextlib import nullcontext
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
 from media.datasets import ClipRecord
 from media.decoding import VideoReader
 from media.sampling import FrameRequest, sample_video
-from media.storage import atomic_save_npy, config_hash, read_json, safe_child
+from media.storage import atomic_write_json
 from keyframes.extraction import (
-    KeyframeSettings, candidate_request, keyframes_hash, keyframes_record, select_from_sample, write_keyframes,
+    KeyframeResult, KeyframeSettings, candidate_request, keyframes_hash, keyframes_record, select_from_sample,
+    stored_selection,
 )
 from keyframes.scorer import SentimentScorer
-from streams.cache import ARRAY_FILES, META_FILE, STREAMS, write_meta
-from streams.inputs.faces import FaceExtractor
-from streams.inputs.optical_flow import compute_flow_stack, create_flow_estimator, flow_positions, quantise_flow
-from streams.inputs.spectrogram import log_mel_spectrogram
+from streams import cache
+from streams.specs import STREAM_SPECS, DecodedClip, StreamSpec, parse_streams
 
 _VERSIONED_PACKAGES = ("torch", "torchvision", "opencv-contrib-python", "av", "librosa", "numpy", "facenet-pytorch")
+_SHEET = "contact_sheet"   # name of the small keyframe copy the contact sheet is drawn from
+_SHEET_SIDE = 128
 
 
 def package_versions() -> dict[str, str]:
@@ -48,181 +49,143 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def parse_streams(spec: str | Iterable[str] | None) -> tuple[str, ...]:
-    """``"visual,flow"`` -> ``("visual", "flow")``; ``None`` -> all four. Unknown names raise."""
-    if spec is None:
-        return STREAMS
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
-    bad = [n for n in names if n not in STREAMS]
-    if bad or not names:
-        raise ValueError(f"--streams: unknown {bad or 'empty list'}; choose from {','.join(STREAMS)}")
-    return tuple(n for n in STREAMS if n in names)
+@dataclass
+class ClipInputs:
+    """The in-memory result of :meth:`ClipPreprocessor.compute`: ``arrays`` (stream -> array, as
+    stored in the cache; a missing modality has no entry), the ``meta`` fields, the keyframe
+    result (``None`` when no stream read keyframes, or the stored selection was reused:
+    ``keyframes_reused``) and per-stage ``timings`` (s)."""
+
+    streams: tuple[str, ...]
+    arrays: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    info: object = None
+    keyframes: KeyframeResult | None = None
+    keyframes_reused: bool = False
+    timings: dict = field(default_factory=dict)
 
 
 class ClipPreprocessor:
     """``ClipPreprocessor(cfg, ...)(record) -> "done" | "skipped"``: brings ``CACHE/<clip_id>/`` up
-    to date for the requested ``streams``. ``cfg`` is a preprocessing recipe (sections keyframes,
-    visual, flow, faces, audio). ``scorer`` may be ``None`` only when neither visual nor face is
-    requested."""
+    to date for the requested ``streams`` (default: those the config enables). ``cfg`` is a
+    preprocessing recipe (a ``keyframes`` section plus one section per stream). ``scorer`` may be
+    ``None`` only when no requested stream reads keyframes."""
 
     def __init__(self, cfg: dict, *, cache_root: str | os.PathLike, scorer: SentimentScorer | None,
-                 scorer_hash: str, streams: Iterable[str] = STREAMS, contact_sheet: bool = False) -> None:
+                 scorer_hash: str, streams: Iterable[str] | None = None, contact_sheet: bool = False) -> None:
         self.cfg = cfg
         self.cache_root = Path(cache_root)
-        self.streams = tuple(streams)
+        self.streams = parse_streams(streams, cfg)
+        self.specs: tuple[StreamSpec, ...] = tuple(STREAM_SPECS[s] for s in self.streams)
         self.scorer = scorer
+        self.scorer_hash = scorer_hash
         self.contact_sheet = contact_sheet
         self.settings = KeyframeSettings.from_config(cfg.get("keyframes"))
-        self.visual_cfg = dict(cfg.get("visual", {}))
-        self.flow_cfg = dict(cfg.get("flow", {}))
-        self.faces_cfg = dict(cfg.get("faces", {}))
-        self.audio_cfg = dict(cfg.get("audio", {}))
-        if scorer is None and {"visual", "face"} & set(self.streams):
-            raise ValueError("visual and face inputs need the keyframe scorer (--scorer RUN_OR_CHECKPOINT)")
-        kf_hash = keyframes_hash(self.settings, int(self.visual_cfg.get("short_side", 256)), scorer_hash)
-        self.hashes = {
-            "visual": kf_hash,
-            "face": config_hash({"faces": self.faces_cfg, "keyframes": kf_hash}),
-            "flow": config_hash({"flow": self.flow_cfg}),
-            "audio": config_hash({"audio": self.audio_cfg}),
-        }
-        self.scorer_hash = scorer_hash
-        self._faces: FaceExtractor | None = None
-        self._flow = None
+        if scorer is None and any(s.uses_keyframes for s in self.specs):
+            raise ValueError(f"streams {[s.name for s in self.specs if s.uses_keyframes]} read keyframes and "
+                             "need the keyframe scorer (--scorer RUN_OR_CHECKPOINT)")
+        self.keyframes_hash = keyframes_hash(self.settings, scorer_hash)
+        self.hashes = {s.name: s.config_hash(cfg, self.keyframes_hash) for s in self.specs}
+        self.steps = {s.name: s.make_step(cfg) for s in self.specs}
         self.last_timings: dict[str, float] = {}
 
-    # -- lazily built, so a worker that only does audio never loads MTCNN
-    @property
-    def faces(self) -> FaceExtractor:
-        if self._faces is None:
-            f = self.faces_cfg
-            self._faces = FaceExtractor(
-                detect_max_side=int(f.get("detect_max_side", 640)), min_confidence=float(f.get("min_confidence", 0.9)),
-                min_size=int(f.get("min_size", 20)), num_faces=int(f.get("num_faces", 16)),
-                crop_size=int(f.get("crop_size", 112)), margin=float(f.get("margin", 0.25)))
-        return self._faces
-
-    @property
-    def flow(self):
-        if self._flow is None:
-            self._flow = create_flow_estimator(str(self.flow_cfg.get("algorithm", "dis")))
-        return self._flow
-
     def todo(self, directory: Path, meta: dict | None) -> list[str]:
-        """Requested streams whose array is missing or was made with another config."""
+        """Requested streams whose array is missing, unreadable or was made with another config."""
         arrays = (meta or {}).get("arrays", {})
         out = []
-        for s in self.streams:
-            present = arrays.get(s) == self.hashes[s]
-            if present and s != "audio" and not (directory / ARRAY_FILES[s]).exists():
-                present = False
-            if present and s == "audio" and (meta or {}).get("has_audio") and not (directory / ARRAY_FILES[s]).exists():
-                present = False
+        for spec in self.specs:
+            present = arrays.get(spec.name) == self.hashes[spec.name]
+            if present and spec.stores_array(meta or {}):
+                present = cache.array_intact(cache.array_path(directory, spec.name))
             if not present:
-                out.append(s)
+                out.append(spec.name)
         return out
 
-    def compute(self, source, todo: Iterable[str]) -> "ClipInputs":
+    def compute(self, source, todo: Iterable[str], *, stored_keyframes: dict | None = None) -> ClipInputs:
         """Decode ``source`` once and compute the inputs of the streams in ``todo``, in memory.
 
         ``source`` is a video path, or an open reader with the :class:`media.decoding.VideoReader`
-        interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames."""
-        todo = [s for s in STREAMS if s in set(todo)]
+        interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames.
+        ``stored_keyframes``: a ``keyframes.json`` record whose selection is reused when it was
+        made with this preprocessor's keyframe settings and scorer (no re-scoring)."""
+        todo_specs = [s for s in self.specs if s.name in set(todo)]
+        kf_specs = [s for s in todo_specs if s.uses_keyframes]
+        reuse = (stored_keyframes if kf_specs and stored_keyframes
+                 and stored_keyframes.get("config_hash") == self.keyframes_hash else None)
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
-        need_kf = bool({"visual", "face"} & set(todo))
-        need_frames = need_kf or "flow" in todo
-        out = ClipInputs(streams=tuple(todo))
+        out = ClipInputs(streams=tuple(s.name for s in todo_specs), keyframes_reused=reuse is not None)
         opened = isinstance(source, (str, os.PathLike))
         with (VideoReader(source) if opened else nullcontext(source)) as reader:
             info = out.info = reader.info
-            sample = result = None
-            if need_frames:
-                requests = []
-                if need_kf:
-                    keep = [("visual", int(self.visual_cfg.get("short_side", 256)), None),
-                            ("face_source", None, int(self.faces_cfg.get("source_max_side", 1280)))]
-                    requests.append(candidate_request(info.duration, self.settings, keep))
-                if "flow" in todo:
-                    step = int(self.flow_cfg.get("step", 1))
-                    n_frames = max(info.frame_count, step + 1)
-                    positions = flow_positions(n_frames, int(self.flow_cfg.get("positions", 8)), step)
-                    requests.append(FrameRequest(name="flow", indices=tuple(positions), following=step,
-                                                 sizes=(("gray", int(self.flow_cfg.get("short_side", 256)), None, True),)))
+            clip = DecodedClip(info=info)
+            kf_sizes = tuple(size for s in kf_specs for size in s.keyframe_sizes(self.cfg))
+            if self.contact_sheet and kf_specs and reuse is None:
+                kf_sizes += ((_SHEET, _SHEET_SIDE, None),)
+            requests: list[FrameRequest] = []
+            if reuse is not None:
+                requests.append(FrameRequest(name="keyframes", indices=tuple(k["index"] for k in reuse["keyframes"]),
+                                             sizes=tuple((n, s, m, False) for n, s, m in kf_sizes)))
+            elif kf_specs:
+                requests.append(candidate_request(info.duration, self.settings, kf_sizes))
+            frame_specs = [s for s in todo_specs if s.frame_requests(info.frame_count, self.cfg)]
+            for spec in frame_specs:
+                requests.extend(spec.frame_requests(info.frame_count, self.cfg))
+            if requests:
                 t0 = time.perf_counter()
-                sample = sample_video(reader, requests, motion_width=self.settings.motion_width if need_kf else None)
+                motion = self.settings.motion_width if kf_specs and reuse is None else None
+                clip.sample = sample_video(reader, requests, motion_width=motion)
+                # Frame positions follow the DECODED frame count: a container's header count can be
+                # wrong (variable frame rate, truncation); in that rare case decode again for them.
+                redo = [r for s in frame_specs for r in s.frame_requests(clip.sample.num_frames, self.cfg)
+                        if r not in requests]
+                if redo:
+                    again = sample_video(reader, redo, motion_width=None)
+                    clip.sample.picks.update(again.picks)
                 timings["decode"] = time.perf_counter() - t0
-                if need_kf:
-                    result = out.keyframes = select_from_sample(sample, self.scorer, self.settings, ["visual", "face_source"])
-                    timings.update(result.timings)
-            audio = None
-            if "audio" in todo and info.has_audio:
+                if reuse is not None:
+                    clip.keyframes = stored_selection(reuse, clip.sample, "keyframes")
+                elif kf_specs:
+                    clip.keyframes = select_from_sample(clip.sample, self.scorer, self.settings,
+                                                        [name for name, _, _ in kf_sizes])
+                    timings.update(clip.keyframes.timings)
+                out.keyframes = None if reuse is not None else clip.keyframes
+            rates = sorted({r for s in todo_specs if (r := s.audio_rate(self.cfg)) is not None})
+            if rates:
                 t0 = time.perf_counter()
-                audio = reader.read_audio(sample_rate=int(self.audio_cfg.get("sample_rate", 16000)))
+                clip.audio = {r: reader.read_audio(sample_rate=r) if info.has_audio else None for r in rates}
                 timings["audio_decode"] = time.perf_counter() - t0
             decode_warning = getattr(reader, "decode_warning", None)
 
         meta = out.meta
-        meta.update({
-            "width": info.width, "height": info.height, "fps": info.fps, "duration": info.duration,
-            "frame_count": sample.num_frames if sample is not None else info.frame_count,
-            "has_audio": bool(info.has_audio),
-        })
+        meta.update({"width": info.width, "height": info.height, "fps": info.fps, "duration": info.duration,
+                     "frame_count": clip.sample.num_frames if clip.sample is not None else info.frame_count})
         if decode_warning:
             meta["decode_warning"] = decode_warning
-        if need_kf:
-            sel = result.selection
+        if clip.keyframes is not None:
+            sel = clip.keyframes.selection
             meta["keyframes"] = {
                 "times": [round(k.time, 6) for k in sel.keyframes],
                 "indices": [k.index for k in sel.keyframes],
                 "scores": [round(k.score, 6) for k in sel.keyframes],
                 "duplicated": sel.duplicated,
-                "scorer_classes": list(result.class_names),
+                "scorer_classes": list(clip.keyframes.class_names),
+                "reused": reuse is not None,
             }
-            out.arrays["visual"] = np.stack(result.images["visual"])
-            if "face" in todo:
-                t0 = time.perf_counter()
-                faces = self.faces.extract(result.images["face_source"], [k.time for k in sel.keyframes])
-                timings["faces"] = time.perf_counter() - t0
-                out.arrays["face"] = faces.crops
-                meta["n_faces"] = int(faces.n_faces)
-                meta["faces"] = {
-                    "repeated": bool(faces.repeated),
-                    "boxes": [[[round(float(v), 1) for v in b] for b in frame] for frame in faces.boxes],
-                    "confidences": [[round(float(c), 4) for c in frame] for frame in faces.confidences],
-                    "selected": [list(map(int, s)) for s in faces.selected],
-                    "crop_size": int(self.faces_cfg.get("crop_size", 112)),
-                }
-        if "flow" in todo:
+        for spec in todo_specs:
             t0 = time.perf_counter()
-            bound = float(self.flow_cfg.get("bound", 20.0))
-            pairs = [(g[0].images["gray"], g[-1].images["gray"]) for g in sample.picks["flow"]]
-            out.arrays["flow"] = quantise_flow(compute_flow_stack(pairs, self.flow), bound)
-            meta["flow"] = {"algorithm": str(self.flow_cfg.get("algorithm", "dis")), "bound": bound,
-                            "quantised": "uint8: v = round((clip(f, -bound, bound) + bound) * 255 / (2 * bound))",
-                            "frame_indices": [[f.index for f in g] for g in sample.picks["flow"]]}
-            timings["flow"] = time.perf_counter() - t0
-        if "audio" in todo:
-            t0 = time.perf_counter()
-            sr = int(self.audio_cfg.get("sample_rate", 16000))
-            if audio is not None and audio.size > 0:
-                mel = log_mel_spectrogram(audio, sr, n_mels=int(self.audio_cfg.get("n_mels", 128)),
-                                          n_fft=int(self.audio_cfg.get("n_fft", 1024)),
-                                          hop_length=int(self.audio_cfg.get("hop_length", 512)))
-                out.arrays["audio"] = mel.astype(np.float16)
-                meta["audio"] = {"sample_rate": sr, "source_sample_rate": info.audio_sample_rate,
-                                 "n_mels": int(mel.shape[0]), "frames": int(mel.shape[1]), "unit": "dB"}
-            else:
-                meta["has_audio"] = False  # store nothing fake
-                meta["audio"] = {"sample_rate": sr, "source_sample_rate": None}
-            timings["mel"] = time.perf_counter() - t0
+            result = self.steps[spec.name](clip)
+            if result.array is not None:
+                out.arrays[spec.name] = result.array
+            meta.update(result.meta)
+            timings[spec.name] = time.perf_counter() - t0
         timings["compute_total"] = time.perf_counter() - t_start
         out.timings = timings
         return out
 
     def __call__(self, record: ClipRecord) -> str:
-        directory = safe_child(self.cache_root, record.clip_id)
-        meta = read_json(directory / META_FILE)
+        directory = cache.entry_dir(self.cache_root, record.clip_id)
+        meta = cache.read_meta(directory)
         todo = self.todo(directory, meta)
         if not todo:
             return "skipped"
@@ -234,71 +197,58 @@ class ClipPreprocessor:
             for s in todo:
                 arrays.pop(s, None)
             meta["arrays"] = arrays
-            write_meta(directory, meta)
-        directory.mkdir(parents=True, exist_ok=True)
-        inputs = self.compute(record.path, todo)
+            cache.write_meta(directory, meta)
+        stored = cache.read_keyframes_record(directory) if directory.is_dir() else None
+        inputs = self.compute(record.path, todo, stored_keyframes=stored)
         t0 = time.perf_counter()
+        directory.mkdir(parents=True, exist_ok=True)  # only now: a clip that fails leaves no directory
         meta.update({"clip_id": record.clip_id, "source": str(record.path), "split": record.split,
                      "label": record.label, "class_names": list(record.class_names),
                      "package_versions": package_versions()})
         meta.update(inputs.meta)
-        if "visual" in todo:
-            result = inputs.keyframes
-            write_keyframes(directory, inputs.arrays["visual"],
-                            keyframes_record(result, inputs.info, clip_id=record.clip_id,
-                                             settings_hash=self.hashes["visual"], scorer_hash=self.scorer_hash))
+        if inputs.keyframes is not None:  # a fresh selection: record it, and draw it if asked
+            cache.write_keyframes_record(directory, keyframes_record(
+                inputs.keyframes, inputs.info, clip_id=record.clip_id, settings_hash=self.keyframes_hash,
+                scorer_hash=self.scorer_hash))
             if self.contact_sheet:
-                from keyframes.contact_sheet import write_contact_sheet
-
-                write_contact_sheet(directory / "contact_sheet.png", result.images["visual"], result.selection,
-                                    result.class_names)
-        for stream in ("face", "flow", "audio"):
-            if stream not in todo:
-                continue
-            path = directory / ARRAY_FILES[stream]
-            if stream in inputs.arrays:
-                atomic_save_npy(path, inputs.arrays[stream])
-            elif path.exists():
-                path.unlink()  # e.g. the clip has no audio track (any more)
+                write_contact_sheet(directory / cache.CONTACT_SHEET, inputs.keyframes)
+        for spec in (STREAM_SPECS[s] for s in inputs.streams):
+            if spec.name in inputs.arrays:
+                cache.write_array(directory, spec.name, inputs.arrays[spec.name])
+            else:
+                cache.remove_array(directory, spec.name)  # e.g. the clip has no audio track (any more)
         for stream in todo:
             arrays[stream] = self.hashes[stream]
-        meta.setdefault("n_faces", 0)
         meta["arrays"] = arrays
-        meta["config_hashes"] = dict(self.hashes)
+        meta["config_hashes"] = {**meta.get("config_hashes", {}), **self.hashes}
         timings = {**inputs.timings, "write": time.perf_counter() - t0}
         meta["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
-        write_meta(directory, meta)  # last: marks the arrays above as complete
+        cache.write_meta(directory, meta)  # last: marks the arrays above as complete
         self.last_timings = timings
         return "done"
 
 
-@dataclass
-class ClipInputs:
-    """The in-memory result of :meth:`ClipPreprocessor.compute`: ``arrays`` (stream -> array, as
-    stored in the cache; a missing modality has no entry), the ``meta`` fields, the keyframe
-    result and per-stage ``timings`` (s)."""
+def write_contact_sheet(path: Path, result: KeyframeResult) -> None:
+    """The contact sheet of a fresh keyframe selection (drawn from its small copies)."""
+    from keyframes.contact_sheet import write_contact_sheet as draw
 
-    streams: tuple[str, ...]
-    arrays: dict = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
-    info: object = None
-    keyframes: object = None
-    timings: dict = field(default_factory=dict)
+    draw(path, result.images[_SHEET], result.selection, result.class_names)
 
 
-def build_preprocess_job(cfg: dict, scorer_path: str | None, cache_root: str, streams: Iterable[str] = STREAMS,
+def build_preprocess_job(cfg: dict, scorer_path: str | None, cache_root: str, streams: Iterable[str] | None = None,
                          contact_sheet: bool = False) -> ClipPreprocessor:
     """A :class:`ClipPreprocessor` from a recipe and a scorer run/checkpoint (module-level, so each
     worker process builds its own models)."""
     from training.checkpoints import checkpoint_hash
 
+    names = parse_streams(streams, cfg)
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     scorer, scorer_hash = None, "none"
-    if scorer_path and {"visual", "face"} & set(streams):
+    if scorer_path and any(STREAM_SPECS[s].uses_keyframes for s in names):
         scorer = SentimentScorer.from_checkpoint(scorer_path, input_size=settings.score_size,
                                                  batch_size=settings.batch_size)
         scorer_hash = checkpoint_hash(scorer_path)
-    return ClipPreprocessor(cfg, cache_root=cache_root, scorer=scorer, scorer_hash=scorer_hash, streams=streams,
+    return ClipPreprocessor(cfg, cache_root=cache_root, scorer=scorer, scorer_hash=scorer_hash, streams=names,
                             contact_sheet=contact_sheet)
 
 
@@ -319,23 +269,21 @@ class VerifyReport:
         if self.missing:
             lines.append("  missing: " + ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else ""))
         for clip_id, streams in list(self.stale.items())[:5]:
-            lines.append(f"  stale or incomplete {clip_id}: {','.join(streams)}")
+            lines.append(f"  stale, incomplete or unreadable {clip_id}: {','.join(streams)}")
         lines.append("OK: cache is complete and consistent" if self.ok else
                      "NOT OK: re-run tools/preprocess.py (for all shards) to fill the gaps")
         return "\n".join(lines)
 
 
 def verify_cache(records: Iterable[ClipRecord], preprocessor: ClipPreprocessor) -> VerifyReport:
-    """Check every record has an up-to-date cache entry for the preprocessor's streams and config
-    (what a merged, sharded cache must satisfy before training)."""
-    from streams.cache import iter_entries
-
+    """Check every record has an up-to-date, readable cache entry for the preprocessor's streams and
+    config (what a merged, sharded cache must satisfy before training)."""
     report = VerifyReport()
     ids = set()
     for record in records:
         ids.add(record.clip_id)
-        directory = safe_child(preprocessor.cache_root, record.clip_id)
-        meta = read_json(directory / META_FILE)
+        directory = cache.entry_dir(preprocessor.cache_root, record.clip_id)
+        meta = cache.read_meta(directory)
         if meta is None:
             report.missing.append(record.clip_id)
             continue
@@ -345,18 +293,17 @@ def verify_cache(records: Iterable[ClipRecord], preprocessor: ClipPreprocessor) 
         else:
             report.complete.append(record.clip_id)
     if preprocessor.cache_root.is_dir():
-        report.unexpected = [e.clip_id for e in iter_entries(preprocessor.cache_root) if e.clip_id not in ids]
+        report.unexpected = [e.clip_id for e in cache.iter_entries(preprocessor.cache_root) if e.clip_id not in ids]
     return report
 
 
 def write_pipeline_record(cache_root: str | os.PathLike, cfg: dict, scorer_path: str | None) -> None:
     """``CACHE/pipeline.json``: the preprocessing config and scorer that made this cache, so that
     later stages (prediction on raw video) can rebuild the same preprocessing."""
-    from media.storage import atomic_write_json
     from training.checkpoints import checkpoint_hash
 
     Path(cache_root).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(Path(cache_root) / "pipeline.json", {
+    atomic_write_json(cache.pipeline_path(cache_root), {
         "config": cfg,
         "scorer": str(Path(scorer_path).resolve()) if scorer_path else None,
         "scorer_hash": checkpoint_hash(scorer_path) if scorer_path else None,

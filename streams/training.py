@@ -5,18 +5,19 @@ import os
 
 import torch
 
+from training.config import ConfigError
 from training.loop import fit
 from streams.data import build_stream_datasets
-from streams.models import STREAM_BUILDERS, StreamRecognizer
+from streams.specs import STREAM_SPECS
 
 
-def build_stream_model(cfg: dict, num_classes: int) -> StreamRecognizer:
-    """The stream named by ``cfg['stream']`` built from ``cfg['model']`` (the builder's keyword
-    arguments, see :data:`streams.models.STREAM_BUILDERS`)."""
+def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
+    """The stream named by ``cfg['stream']`` built from ``cfg['model']`` (the keyword arguments of
+    its spec's :meth:`~streams.specs.base.StreamSpec.create_model`)."""
     stream = cfg.get("stream")
-    if stream not in STREAM_BUILDERS:
-        raise ValueError(f"config 'stream' must be one of {sorted(STREAM_BUILDERS)}, got {stream!r}")
-    return STREAM_BUILDERS[stream](num_classes=num_classes, **dict(cfg.get("model", {})))
+    if stream not in STREAM_SPECS:
+        raise ConfigError(f"config 'stream' must be one of {', '.join(STREAM_SPECS)}, got {stream!r}")
+    return STREAM_SPECS[stream].create_model(num_classes=num_classes, **dict(cfg.get("model", {})))
 
 
 def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
@@ -37,13 +38,16 @@ def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu"):
     Returns ``(model in eval mode, recipe dict, class_names, checkpoint_hash)``. The recipe is the
     one recorded in the checkpoint, so the model is rebuilt exactly as trained; weights load from
     safetensors (no pickle)."""
-    from training.checkpoints import checkpoint_hash, load_checkpoint
+    from training.checkpoints import CheckpointError, checkpoint_hash, load_checkpoint
 
     state, meta = load_checkpoint(run)
     recipe = dict(meta.get("config", {}))
     class_names = list(meta["class_names"])
-    model_cfg = dict(recipe.get("model", {}))
-    model_cfg.pop("pretrained", None)  # the trained weights replace any initialisation
+    stream = recipe.get("stream")
+    if stream not in STREAM_SPECS:
+        raise CheckpointError(f"{run}: the checkpoint's recipe names stream {stream!r}, not one of "
+                              f"{', '.join(STREAM_SPECS)}")
+    model_cfg = STREAM_SPECS[stream].trained_model_config(recipe.get("model", {}))
     model = build_stream_model({**recipe, "model": model_cfg}, len(class_names))
     model.load_state_dict(state)
     return model.eval().to(device), recipe, class_names, checkpoint_hash(run)

@@ -10,8 +10,9 @@
 Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s, 1280x720, 25 fps,
 three faces, with audio (--size, --seconds, --fps change it). Without --scorer the keyframe
 scorer is a random-init ResNet-50 (same cost; its scores, and so the selection overlap, mean
-nothing). Every number is the median of --repeats runs after --warmup runs, wall clock and CPU
-time of this process; cheap setting and reference/baseline are measured in the same run.
+nothing). The cheap setting and its reference/baseline are measured in the same run, interleaved
+(A B A B ...) --repeats times each after --warmup rounds: medians, spreads (min, max, IQR) and
+the ratio per round, wall clock and CPU time of this process.
 `preprocess` also measures the peak memory (VmHWM) of a fresh process preprocessing the 5 s clip
 and a 60 s one (--long-video, or generated; --clips-dir keeps generated clips for re-use).
 --threads 1 avoids torch's thread spinning on a machine shared with other busy processes.
@@ -31,9 +32,12 @@ import torch
 
 from media.decoding import probe
 from training.config import load_config
-from streams.benchmarking import (
-    format_report, machine_info, keyframe_benchmark, load_scorer_model, preprocess_benchmark, training_benchmark, write_scene_clip,
-)
+from streams.specs import STREAM_SPECS, get_spec
+from benchmarks.inputs import load_scorer_model, write_scene_clip
+from benchmarks.keyframes import keyframe_benchmark
+from benchmarks.preprocessing import preprocess_benchmark
+from benchmarks.timing import format_report
+from benchmarks.training import training_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +67,7 @@ def _clip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--scorer", default=None, help="scorer run/checkpoint (default: random-init ResNet)")
     p.add_argument("--scorer-depth", type=int, default=50, help="depth of the random-init scorer [50]")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds of each setting [5]")
     p.add_argument("--warmup", type=int, default=1)
     _common_args(p)
 
@@ -101,8 +105,7 @@ def cmd_keyframes(args) -> dict:
         _say("measuring keyframe extraction ...")
         result = keyframe_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
                                     repeats=args.repeats, warmup=args.warmup, reference=not args.no_reference,
-                                    reference_size=args.reference_size, reference_repeats=args.reference_repeats,
-                                    tolerance=args.tolerance)
+                                    reference_size=args.reference_size, tolerance=args.tolerance)
     result["config"], result["generated_clip"] = args.config, generated
     return result
 
@@ -126,7 +129,7 @@ def cmd_preprocess(args) -> dict:
         _say("measuring preprocessing (ours, then the naive baseline, then memory in fresh processes) ...")
         result = preprocess_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
                                       repeats=args.repeats, warmup=args.warmup, baseline=not args.no_baseline,
-                                      baseline_repeats=args.baseline_repeats, memory_clips=memory,
+                                      memory_clips=memory,
                                       scorer=args.scorer, scorer_depth=args.scorer_depth)
     result["config"], result["generated_clip"] = args.config, generated
     return result
@@ -138,8 +141,7 @@ def _label(seconds: float) -> str:
 
 
 def cmd_train(args) -> dict:
-    suffix = "_tiny" if args.tiny else ""
-    stream_cfg = load_config(args.config or ROOT / f"configs/streams/{args.stream}{suffix}.yaml", args.set)
+    stream_cfg = load_config(args.config or get_spec(args.stream).recipe_path(tiny=args.tiny), args.set)
     pre_cfg = load_config(args.preprocess_config or ROOT / ("configs/preprocess/demo.yaml" if args.tiny
                                                             else "configs/preprocess/default.yaml"))
     knobs = [k.strip() for k in args.compare_knobs.split(",") if k.strip()] if args.compare_knobs else []
@@ -157,25 +159,18 @@ def cmd_train(args) -> dict:
 def cmd_live(args) -> dict:
     """Windows per second of the live front end (every window predicted, none dropped) against
     the rate real time needs at the chosen stride (1 / stride), measured in the same run."""
-    from fusion.live import LiveRunner, LiveSettings, default_window_seconds
+    from fusion.live import default_window_seconds
     from fusion.prediction import Predictor
+    from benchmarks.live import live_benchmark
 
     predictor = Predictor.from_run(args.run)
     window = args.window if args.window is not None else default_window_seconds(args.run)[0]
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
-        settings = LiveSettings(window=window, stride=args.stride, drop_late=False)
         _say(f"running the live pipeline on {video} (window {window:g} s, stride {args.stride:g} s) ...")
-        runner = LiveRunner(predictor, settings, out=None, log=None, show=False, echo=None)
-        summary = runner.run(runner.open(str(video)), handle_sigint=False)
-    needed = 1.0 / args.stride
-    d = summary.as_dict()
-    return {"windows": d["windows"], "windows_per_s": d["windows_per_s"], "needed_windows_per_s": needed,
-            "ratio_to_realtime": round(d["windows_per_s"] / needed, 4) if d["windows_per_s"] else None,
-            "mean_latency_s": d["mean_latency_s"], "p95_latency_s": d["p95_latency_s"],
-            "realtime_factor": d["realtime_factor"], "keeps_up": bool(d["windows_per_s"] and d["windows_per_s"] >= needed),
-            "window_s": window, "stride_s": args.stride, "run": str(args.run), "generated_clip": generated,
-            "machine": machine_info()}
+        result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride)
+    result.update({"run": str(args.run), "generated_clip": generated})
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,14 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     kf = sub.add_parser("keyframes", help="seconds per clip of keyframe extraction, and selection overlap")
     _clip_args(kf)
     kf.add_argument("--reference-size", type=int, default=224, help="score size of the reference [224]")
-    kf.add_argument("--reference-repeats", type=int, default=1)
     kf.add_argument("--tolerance", type=int, default=2, help="frames of slack in the tolerant overlap [2]")
     kf.add_argument("--no-reference", action="store_true", help="skip scoring every frame")
     kf.set_defaults(func=cmd_keyframes)
 
     pp = sub.add_parser("preprocess", help="seconds per clip of preprocessing vs a naive baseline, peak memory")
     _clip_args(pp)
-    pp.add_argument("--baseline-repeats", type=int, default=1)
     pp.add_argument("--no-baseline", action="store_true")
     pp.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
     pp.add_argument("--long-seconds", type=float, default=60.0, help="length of the long memory clip [60]")
@@ -201,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.set_defaults(func=cmd_preprocess)
 
     tr = sub.add_parser("train", help="training step with vs without attention, and the loader")
-    tr.add_argument("stream", choices=("visual", "flow", "face", "audio"))
+    tr.add_argument("stream", choices=tuple(STREAM_SPECS))
     size = tr.add_mutually_exclusive_group()
     size.add_argument("--full", action="store_true", help="the method's recipe configs/streams/STREAM.yaml [default]")
     size.add_argument("--tiny", action="store_true", help="configs/streams/STREAM_tiny.yaml and small arrays")
@@ -214,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--loader-clips", type=int, default=32, help="clips read per loader measurement [32]")
     tr.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loader measurement [0]")
     tr.add_argument("--batch", type=int, default=1)
-    tr.add_argument("--steps", type=int, default=2, help="timed steps per model [2]")
+    tr.add_argument("--steps", type=int, default=5, help="interleaved timed steps per model [5]")
     tr.add_argument("--warmup", type=int, default=1)
     tr.add_argument("--channels-last", action="store_true")
     tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")

@@ -23,9 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from streams.specs import get_spec
+from fusion.training import METHOD_STREAMS
+
 TOOLS = Path(__file__).resolve().parent
 ROOT = TOOLS.parent
-STREAM_NAMES = ("visual", "audio", "flow", "face")
 
 
 def run_tool(name: str, argv: list[str]) -> int:
@@ -119,15 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     times["preprocess"] = time.perf_counter() - t
 
     t = step(4, "the four streams")
-    for s in STREAM_NAMES:
+    for s in METHOD_STREAMS:
         print(f"--- {s} stream")
         sets = [f"train.seed={args.seed}"] + ([f"train.epochs={args.stream_epochs}"] if args.stream_epochs else [])
-        run_tool("train_stream", ["--config", str(cfg / f"streams/{s}_tiny.yaml"), "--cache", str(out / "cache"),
+        run_tool("train_stream", ["--config", str(get_spec(s).recipe_path(tiny=True)), "--cache", str(out / "cache"),
                                   "--out", str(out / "streams" / s), "--set", *sets])
     times["streams"] = time.perf_counter() - t
 
     t = step(5, "stream features for fusion")
-    run_tool("extract_features", ["--streams", ",".join(f"{s}={out / 'streams' / s}" for s in STREAM_NAMES),
+    run_tool("extract_features", ["--streams", ",".join(f"{s}={out / 'streams' / s}" for s in METHOD_STREAMS),
                                   "--cache", str(out / "cache"), "--out", str(out / "features")])
     times["features"] = time.perf_counter() - t
 

@@ -4,19 +4,23 @@
     python tools/extract_keyframes.py --config configs/preprocess/default.yaml --videos DIR_OR_VGAF_ROOT \
         --scorer runs/scorer --out CACHE [--workers K] [--shard i/N] [--contact-sheet]
 
-Writes CACHE/<clip_id>/keyframes.npy (N, H, W, 3) uint8 and keyframes.json; failures go to
-CACHE/errors.jsonl and the run goes on. Re-running skips clips already done with this config.
+Writes CACHE/<clip_id>/keyframes.json (the selection: times, scores, why each frame was chosen),
+the keyframe images (keyframes.npy (N, H, W, 3) uint8) and meta.json, exactly as
+tools/preprocess.py does for these streams, so a later preprocess run on the same CACHE reuses
+them; failures go to CACHE/errors.jsonl and the run goes on. Re-running skips clips already done
+with this config.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import sys
-from pathlib import Path
 
 from media.batch import add_batch_arguments, exit_code, run_batch, select_records
 from training.config import load_config
-from keyframes.extraction import build_keyframe_job
+from streams.cache import errors_path
+from streams.preprocessing import build_preprocess_job
+from streams.specs import STREAM_SPECS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config, args.set)
+    streams = tuple(name for name, spec in STREAM_SPECS.items() if spec.stores_keyframes)
     records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
     print(f"{len(records)} clips from {args.videos} -> {args.out}")
-    make_job = functools.partial(build_keyframe_job, cfg, args.scorer, args.out, args.contact_sheet)
-    summary = run_batch(records, make_job, errors_log=Path(args.out) / "errors.jsonl", workers=args.workers,
-                        desc="keyframes")
+    make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
+    summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers, desc="keyframes")
     print(summary.format())
     return exit_code(summary)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Preprocess a dataset into the four streams' inputs, decoding each clip once.
+"""Preprocess a dataset into the streams' inputs, decoding each clip once.
 
     python tools/preprocess.py --config configs/preprocess/default.yaml --videos VGAF_ROOT \
         --scorer runs/scorer --out CACHE [--workers 4] [--shard 0/8] [--streams visual,flow,face,audio]
@@ -15,29 +15,32 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from pathlib import Path
 
 from media.batch import add_batch_arguments, exit_code, run_batch, select_records
 from training.config import load_config
-from streams.preprocessing import build_preprocess_job, parse_streams, verify_cache, write_pipeline_record
+from streams.cache import errors_path
+from streams.preprocessing import build_preprocess_job, verify_cache, write_pipeline_record
+from streams.specs import STREAM_SPECS, parse_streams
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_batch_arguments(parser)
     parser.add_argument("--scorer", default=None, help="scorer run directory or checkpoint (needed for visual/face)")
-    parser.add_argument("--streams", default=None, help="comma list of visual,flow,face,audio (default: all)")
+    parser.add_argument("--streams", default=None,
+                        help=f"comma list of {','.join(STREAM_SPECS)} (default: the streams the config enables)")
     parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
     parser.add_argument("--verify", action="store_true", help="check the cache is complete and consistent, then exit")
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config, args.set)
     try:
-        streams = parse_streams(args.streams)
+        streams = parse_streams(args.streams, cfg)
     except ValueError as e:
         parser.error(str(e))
-    if {"visual", "face"} & set(streams) and not args.scorer:
-        parser.error("--scorer is required for the visual and face streams")
+    readers = [s for s in streams if STREAM_SPECS[s].uses_keyframes]
+    if readers and not args.scorer:
+        parser.error(f"--scorer is required for the streams that read keyframes ({', '.join(readers)})")
     records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
     make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
     if args.verify:
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if report.ok else 1
     print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})")
     write_pipeline_record(args.out, cfg, args.scorer)
-    summary = run_batch(records, make_job, errors_log=Path(args.out) / "errors.jsonl", workers=args.workers,
+    summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers,
                         desc="preprocess")
     print(summary.format())
     return exit_code(summary)

@@ -9,8 +9,8 @@ from torch import nn
 class GlobalAveragePool(nn.Module):
     """Adaptive average pooling to one position, flattened: (B, C, *S) -> (B, C).
 
-    Works for 3D maps (B, C, T', H', W') and 2D maps (B, C, H', W') of any size, including the
-    1x1 maps that tiny test inputs produce.
+    Works for 3D maps (B, C, T', H', W'), 2D maps (B, C, H', W') and sequences (B, C, L) of any
+    size, including the 1x1 maps that tiny test inputs produce.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -18,7 +18,9 @@ class GlobalAveragePool(nn.Module):
             return F.adaptive_avg_pool3d(x, 1).flatten(1)
         if x.dim() == 4:
             return F.adaptive_avg_pool2d(x, 1).flatten(1)
-        raise ValueError(f"expected a (B, C, T, H, W) or (B, C, H, W) feature map, got {tuple(x.shape)}")
+        if x.dim() == 3:
+            return F.adaptive_avg_pool1d(x, 1).flatten(1)
+        raise ValueError(f"expected a (B, C, T, H, W), (B, C, H, W) or (B, C, L) feature map, got {tuple(x.shape)}")
 
 
 class ClassificationHead(nn.Module):

@@ -130,7 +130,7 @@ def create_resnet3d_stream(
     pretrained: Mapping[str, str] | None = None,
 ) -> StreamRecognizer:
     """The one builder of the 3D-ResNet streams (visual, flow, face; they differ only in these
-    arguments, see :mod:`streams.models.visual`, ``flow``, ``face``).
+    arguments; their specs in :mod:`streams.specs` choose them).
 
     Args:
         num_classes: number of emotion classes.

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from streams.models import STREAM_BUILDERS, StreamRecognizer, create_stream_model
+from streams.models import StreamRecognizer, create_stream_model
+from streams.specs import STREAM_SPECS
 from streams.models.attention import ChannelAttention, DualAttention, SpatialAttention
 from streams.models.backbones import create_resnet2d_backbone, create_resnet3d_backbone
 from streams.models.heads import GlobalAveragePool
@@ -21,8 +22,8 @@ TINY_STREAMS = {
 }
 
 
-def test_builders_dict_names_the_four_streams():
-    assert set(STREAM_BUILDERS) == {"visual", "audio", "flow", "face"}
+def test_the_spec_table_holds_the_four_method_streams():
+    assert {"visual", "audio", "flow", "face"} <= set(STREAM_SPECS)
 
 
 @pytest.mark.parametrize("num_classes", [3, 8])
@@ -30,7 +31,7 @@ def test_builders_dict_names_the_four_streams():
 def test_stream_output_shapes(name, num_classes):
     kwargs, shape, dim = TINY_STREAMS[name]
     torch.manual_seed(0)
-    model = STREAM_BUILDERS[name](num_classes=num_classes, **kwargs).eval()
+    model = STREAM_SPECS[name].create_model(num_classes=num_classes, **kwargs).eval()
     assert isinstance(model, StreamRecognizer)
     assert model.feature_dim == dim and model.num_classes == num_classes
     x = torch.randn(shape)
@@ -45,16 +46,16 @@ def test_stream_output_shapes(name, num_classes):
 
 
 def test_visual_stream_depths_and_attention_neck():
-    visual = STREAM_BUILDERS["visual"](num_classes=3, stem_dim_out=TINY)
+    visual = STREAM_SPECS["visual"].create_model(num_classes=3, stem_dim_out=TINY)
     assert isinstance(visual.neck, DualAttention)
     assert len(visual.backbone.blocks[3].res_blocks) == 23  # ResNet-101 by default
-    plain = STREAM_BUILDERS["visual"](num_classes=3, stem_dim_out=TINY, depth=50, attention=False)
+    plain = STREAM_SPECS["visual"].create_model(num_classes=3, stem_dim_out=TINY, depth=50, attention=False)
     assert isinstance(plain.neck, nn.Identity)
     assert len(plain.backbone.blocks[3].res_blocks) == 6
     for name in ("flow", "face"):
-        model = STREAM_BUILDERS[name](num_classes=3, stem_dim_out=TINY)
+        model = STREAM_SPECS[name].create_model(num_classes=3, stem_dim_out=TINY)
         assert len(model.backbone.blocks[3].res_blocks) == 6  # ResNet-50 by default
-    assert STREAM_BUILDERS["flow"](num_classes=3, stem_dim_out=TINY).backbone.blocks[0].conv.in_channels == 2
+    assert STREAM_SPECS["flow"].create_model(num_classes=3, stem_dim_out=TINY).backbone.blocks[0].conv.in_channels == 2
 
 
 def test_3d_backbone_keeps_time_and_downsamples_space_by_32():
@@ -66,17 +67,17 @@ def test_3d_backbone_keeps_time_and_downsamples_space_by_32():
 
 
 def test_audio_resnet101_builds_and_runs():
-    model = STREAM_BUILDERS["audio"](num_classes=3, depth=101).eval()
+    model = STREAM_SPECS["audio"].create_model(num_classes=3, depth=101).eval()
     assert model.feature_dim == 2048
     with torch.no_grad():
         assert model.features(torch.randn(1, 1, 32, 32)).shape == (1, 2048)
 
 
 def test_wrong_input_channels_are_refused_clearly():
-    flow = STREAM_BUILDERS["flow"](num_classes=3, stem_dim_out=TINY)
+    flow = STREAM_SPECS["flow"].create_model(num_classes=3, stem_dim_out=TINY)
     with pytest.raises(ValueError, match=r"\(B, 2, T, H, W\)"):
         flow(torch.randn(1, 3, 4, 32, 32))
-    audio = STREAM_BUILDERS["audio"](num_classes=3, depth=18)
+    audio = STREAM_SPECS["audio"].create_model(num_classes=3, depth=18)
     with pytest.raises(ValueError, match="1-channel"):
         audio(torch.randn(1, 3, 32, 32))
 

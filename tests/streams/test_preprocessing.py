@@ -101,7 +101,7 @@ def test_corrupt_file_raises_media_error_naming_it(tmp_path, tiny_scorer_run):
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path / "cache"))
     with pytest.raises(MediaError, match="bad.mp4"):
         job(record(bad, "bad"))
-    assert not (tmp_path / "cache" / "bad" / "meta.json").exists()
+    assert not (tmp_path / "cache" / "bad").exists()  # no empty directory left behind
 
 
 def test_changed_flow_setting_recomputes_only_flow(tmp_path, clips, tiny_scorer_run):
@@ -121,7 +121,7 @@ def test_changed_flow_setting_recomputes_only_flow(tmp_path, clips, tiny_scorer_
 
 
 def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tiny_scorer_run, monkeypatch):
-    import streams.preprocessing as pp
+    import streams.cache as pp
 
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
     rec = record(clips["good"], "good")
@@ -143,4 +143,82 @@ def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tin
     assert not list(d.glob("*.tmp"))      # no half-written files
     assert verify_cache([rec], job).missing == ["good"]
     assert job(rec) == "done"             # the re-run finishes the entry
+    assert verify_cache([rec], job).ok
+
+
+def test_face_only_rerun_reuses_the_stored_keyframes_without_scoring(tmp_path, clips, tiny_scorer_run, monkeypatch):
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    rec = record(clips["good"], "good")
+    job(rec)
+    d = tmp_path / "good"
+    kf_json = (d / "keyframes.json").read_bytes()
+    kf_before = (d / "keyframes.npy").stat().st_mtime_ns
+    faces_before = np.load(d / "faces.npy")
+    job2 = build_preprocess_job(cfg(faces__crop_size=40), str(tiny_scorer_run), str(tmp_path))
+    assert job2.todo(d, json.loads((d / "meta.json").read_text())) == ["face"]
+
+    def no_scoring(frames):
+        raise AssertionError("the keyframes were scored again")
+
+    monkeypatch.setattr(job2.scorer, "score", no_scoring)
+    assert job2(rec) == "done"
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["keyframes"]["reused"] is True
+    assert (d / "keyframes.json").read_bytes() == kf_json and (d / "keyframes.npy").stat().st_mtime_ns == kf_before
+    faces = np.load(d / "faces.npy")
+    assert faces.shape[1:3] == (40, 40) and faces.shape[0] == faces_before.shape[0]
+    assert meta["n_faces"] >= 3
+
+
+def test_flow_positions_follow_the_decoded_frame_count_not_the_header(tmp_path, clips, tiny_scorer_run):
+    """A container whose header lists another frame count (variable frame rate, truncation) must
+    not shift the flow positions: they are spread over the frames really decoded."""
+    from dataclasses import replace
+
+    from media.decoding import VideoReader
+    from streams.inputs.optical_flow import flow_positions
+
+    class WrongHeader:
+        def __init__(self, path):
+            self.reader = VideoReader(path)
+            self.info = replace(self.reader.info, frame_count=self.reader.info.frame_count * 3)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.reader.close()
+
+        def iter_handles(self):
+            return self.reader.iter_handles()
+
+        def read_audio(self, **kw):
+            return self.reader.read_audio(**kw)
+
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path), streams=("flow",))
+    honest = job.compute(clips["good"], ["flow"])
+    lying = job.compute(WrongHeader(clips["good"]), ["flow"])
+    decoded = honest.meta["frame_count"]
+    assert lying.meta["frame_count"] == decoded
+    expected = flow_positions(decoded, 8, 1)
+    assert [g[0] for g in lying.meta["flow"]["frame_indices"]] == expected
+    np.testing.assert_array_equal(lying.arrays["flow"], honest.arrays["flow"])
+
+
+def test_truncated_array_is_reported_by_verify_and_recomputed(tmp_path, clips, tiny_scorer_run):
+    from streams.cache import CacheError
+
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    rec = record(clips["good"], "good")
+    job(rec)
+    path = tmp_path / "good" / "flow.npy"
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    report = verify_cache([rec], job)
+    assert report.stale == {"good": ["flow"]} and not report.ok
+    entry = load_entries(tmp_path)[0]
+    with pytest.raises(CacheError, match="flow.npy"):
+        entry.load("flow")
+    assert job(rec) == "done"
+    assert path.read_bytes() == good
     assert verify_cache([rec], job).ok

@@ -8,7 +8,10 @@ import torchvision
 from pytorchvideo.models.resnet import create_resnet
 from torch import nn
 
-from streams.models import create_audio_stream, create_face_stream, create_flow_stream, create_visual_stream
+from streams.specs.audio import create_audio_stream
+from streams.specs.face import create_face_stream
+from streams.specs.flow import create_flow_stream
+from streams.specs.visual import create_visual_stream
 from streams.models.pretrained import inflate_2d_state_to_3d, init_from_pretrained, torchvision_to_pytorchvideo_key
 from training.weights import WeightsError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.benchmarking import selection_overlap
+from benchmarks.keyframes import selection_overlap
 from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,11 +56,11 @@ def test_keyframes_subcommand_json(capsys, tiny_scorer_run):
 
 def test_preprocess_subcommand_json(capsys):
     r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--long-seconds", "2"], capsys)
-    assert_positive(r, ["decode_s", "scoring_s", "faces_s", "flow_s", "mel_s", "write_s", "total_s", "cpu_s",
+    assert_positive(r, ["decode_s", "scoring_s", "face_s", "flow_s", "audio_s", "write_s", "total_s", "cpu_s",
                         "baseline_total_s", "baseline_scoring_s", "baseline_flow_s", "speedup",
                         "peak_rss_mb", "peak_rss_mb_1s", "peak_rss_mb_2s", "rss_before_mb_1s"])
     assert r["peak_rss_mb"] == r["peak_rss_mb_1s"] >= r["rss_before_mb_1s"]
-    assert r["speedup"] == pytest.approx(r["baseline_total_s"] / r["total_s"])
+    assert r["speedup_spread"]["min"] <= r["speedup"] <= r["speedup_spread"]["max"]
     assert r["has_audio"] is True
     assert r["memory_clip_2s"]["frames"] == 20
     assert "random-init ResNet-18" in r["scorer"]
@@ -69,12 +69,13 @@ def test_preprocess_subcommand_json(capsys):
 @pytest.mark.parametrize("stream, shape", [("visual", [2, 3, 8, 56, 56]), ("audio", [2, 1, 64, 64]),
                                            ("flow", [2, 2, 8, 56, 56]), ("face", [2, 3, 8, 40, 40])])
 def test_train_subcommand_json(capsys, stream, shape):
-    r = run_json(["train", stream, "--tiny", "--steps", "1", "--warmup", "0", "--batch", "2", "--clips", "2",
+    r = run_json(["train", stream, "--tiny", "--steps", "2", "--warmup", "0", "--batch", "2", "--clips", "2",
                   "--loader-clips", "4", "--threads", "1", "--json"], capsys)
     assert_positive(r, ["step_s", "bare_step_s", "ratio", "loader_clips_per_s", "step_clips_per_s",
                         "loader_vs_step", "step_cpu_s"])
     assert r["input_shape"] == shape  # what the stream's dataset feeds the model
-    assert r["ratio"] == pytest.approx(r["step_s"] / r["bare_step_s"])
+    assert r["ratio_spread"]["min"] <= r["ratio"] <= r["ratio_spread"]["max"]
+    assert r["ratio_spread"]["n"] == 2
     assert r["attention_in_recipe"] is (stream == "visual")
 
 

@@ -31,10 +31,10 @@ def run(argv):
 
 
 def test_outputs_and_resume_skips_done_clips(tmp_path, video_dir, tiny_scorer_run, monkeypatch):
-    import keyframes.extraction as kx
+    from streams.preprocessing import ClipPreprocessor
 
     out = tmp_path / "cache"
-    real_call = kx.KeyframeExtractor.__call__
+    real_call = ClipPreprocessor.__call__
     seen = []
 
     def interrupted(self, record):
@@ -43,16 +43,16 @@ def test_outputs_and_resume_skips_done_clips(tmp_path, video_dir, tiny_scorer_ru
             raise KeyboardInterrupt  # a kill in the middle of the run
         return real_call(self, record)
 
-    monkeypatch.setattr(kx.KeyframeExtractor, "__call__", interrupted)
+    monkeypatch.setattr(ClipPreprocessor, "__call__", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(["--config", CONFIG, "--videos", str(video_dir), "--scorer", str(tiny_scorer_run), "--out", str(out)])
     done_first = sorted(p.parent.name for p in out.glob("*/keyframes.json"))
     assert len(done_first) == 2
     assert not list(out.rglob("*.tmp"))
-    monkeypatch.setattr(kx.KeyframeExtractor, "__call__", real_call)
+    monkeypatch.setattr(ClipPreprocessor, "__call__", real_call)
 
     statuses = []
-    monkeypatch.setattr(kx.KeyframeExtractor, "__call__",
+    monkeypatch.setattr(ClipPreprocessor, "__call__",
                         lambda self, r: statuses.append(real_call(self, r)) or statuses[-1])
     assert run(["--config", CONFIG, "--videos", str(video_dir), "--scorer", str(tiny_scorer_run),
                 "--out", str(out), "--contact-sheet"]) == 0

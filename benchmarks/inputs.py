@@ -1,0 +1,99 @@
+"""What the benchmarks run on: a generated group scene (so no dataset is needed), the keyframe
+scorer (trained, or a random-init ResNet of the same cost), and small wrappers that count."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from media.datasets import ClipRecord
+from media.decoding import VideoReader
+from media.encoding import write_mp4
+from media.synthetic import draw_cartoon_face
+from keyframes.scorer import SentimentScorer, create_scorer
+
+DEFAULT_CLASSES = ("Positive", "Neutral", "Negative")
+
+
+def write_scene_clip(path: str | os.PathLike, *, seconds: float = 5.0, size: tuple[int, int] = (1280, 720),
+                     fps: float = 25.0, faces: int = 3, audio: bool = True, sample_rate: int = 16000,
+                     seed: int = 0) -> Path:
+    """Write a synthetic group scene to ``path`` (H.264/AAC mp4) and return the path.
+
+    ``size`` is (width, height) in pixels; ``round(seconds * fps)`` frames of a textured
+    background with ``faces`` cartoon faces (head height 38 % of the frame) that sway sideways
+    and change expression over time; ``audio`` adds a mono track at ``sample_rate`` Hz (a tone
+    whose pitch and loudness change, plus noise). Frames are streamed to the encoder, so long
+    clips do not sit in memory.
+    """
+    w, h = (int(v) for v in size)
+    n_frames = max(1, int(round(seconds * fps)))
+    rng = np.random.default_rng(seed)
+    bg = rng.integers(50, 210, (h // 16 + 1, w // 16 + 1, 3)).astype(np.uint8)
+    bg = np.kron(bg, np.ones((16, 16, 1), np.uint8))[:h, :w]
+    xs = np.linspace(w * 0.2, w * 0.8, max(faces, 1))
+    phases = rng.uniform(0, 2 * np.pi, max(faces, 1))
+
+    def frames() -> Iterable[np.ndarray]:
+        for t in range(n_frames):
+            img = bg.copy()
+            sec = t / fps
+            for k in range(faces):
+                cx = int(xs[k] + 0.04 * w * np.sin(2 * np.pi * sec / 3.0 + phases[k]))
+                cy = int(h * 0.45 + 0.01 * h * np.sin(2 * np.pi * sec / 1.3 + phases[k]))
+                mouth = float(np.sin(2 * np.pi * sec / 4.0 + phases[k]))
+                draw_cartoon_face(img, (cx, cy), int(h * 0.38), mouth)
+            yield img
+
+    tone = None
+    if audio:
+        t = np.arange(int(n_frames / fps * sample_rate)) / sample_rate
+        pitch = 220.0 + 110.0 * np.sin(2 * np.pi * t / 2.5)
+        loud = 0.1 + 0.1 * (1 + np.sin(2 * np.pi * t / 1.7))
+        tone = (loud * np.sin(2 * np.pi * np.cumsum(pitch) / sample_rate)
+                + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+    return write_mp4(path, frames(), fps=fps, audio=tone, sample_rate=sample_rate if audio else None)
+
+
+def load_scorer_model(scorer: str | os.PathLike | None, *, depth: int = 50, num_classes: int = 3,
+                      seed: int = 0) -> tuple[torch.nn.Module, tuple[str, ...], str]:
+    """The scorer network to time: a trained run/checkpoint when ``scorer`` is given, else a
+    random-init torchvision ResNet-``depth`` (same cost, meaningless scores). Returns
+    ``(model in eval mode, class_names, description)``."""
+    if scorer:
+        loaded = SentimentScorer.from_checkpoint(scorer)
+        return loaded.model, loaded.class_names, f"trained scorer {scorer}"
+    torch.manual_seed(seed)
+    model = create_scorer(num_classes=num_classes, depth=depth).eval()
+    names = DEFAULT_CLASSES if num_classes == 3 else tuple(f"class{i}" for i in range(num_classes))
+    return model, names, (f"random-init ResNet-{depth} (no --scorer given): timings are representative, "
+                          "scores and therefore the selection are not")
+
+
+def clip_info(video: Path) -> dict:
+    with VideoReader(video) as reader:
+        info = reader.info
+    return {"width": info.width, "height": info.height, "fps": round(info.fps, 3),
+            "duration_s": round(info.duration, 3), "frames": info.frame_count, "has_audio": info.has_audio}
+
+
+class CountingScorer:
+    """Wraps a :class:`SentimentScorer`, remembering how many frames the last ``score`` call rated
+    and the CPU seconds (this process, all threads) it took."""
+
+    def __init__(self, scorer: SentimentScorer) -> None:
+        self.inner, self.class_names, self.last_count, self.last_cpu_s = scorer, scorer.class_names, 0, 0.0
+
+    def score(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        c0 = time.process_time()
+        probs = self.inner.score(frames)
+        self.last_count, self.last_cpu_s = len(frames), time.process_time() - c0
+        return probs
+
+
+def clip_record(video: Path) -> ClipRecord:
+    return ClipRecord(clip_id="clip", path=Path(video), label=None, class_names=(), split=None)

@@ -1,0 +1,94 @@
+"""The audio stream: a 2D ResNet-101 on the 128-band log-mel spectrogram seen as an image.
+
+Cache: ``mel.npy`` float16 (n_mels, T), log-mel in dB (n_fft 1024, hop 512 at 16 kHz); absent
+when the clip has no audio track (``meta.json`` ``has_audio: false``: the modality is missing).
+Input: (B, 1, F, W) the mel standardised per clip, resized to ``resize`` and cropped (random along
+time and frequency for training) -> repeated to 3 channels (ImageNet stems fit) -> (B, 2048,
+F/32, W/32) -> pooled (B, 2048) -> logits.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from streams.inputs.spectrogram import log_mel_spectrogram
+from streams.models.backbones import create_resnet2d_backbone
+from streams.models.pretrained import apply_pretrained
+from streams.models.recognizer import RepeatChannels, StreamRecognizer, create_stream_model
+from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from streams.views import ViewSettings, crop_frames, resize_frames
+
+
+def create_audio_stream(
+    *,
+    num_classes: int,
+    depth: int = 101,
+    attention: bool | Callable[[int], nn.Module] = False,
+    dropout: float = 0.5,
+    pretrained: Mapping[str, str] | None = None,
+) -> StreamRecognizer:
+    """Build the log-mel stream.
+
+    Args:
+        num_classes: number of emotion classes.
+        depth: torchvision ResNet depth (18, 34, 50, 101, 152); features have 512 dims for
+            18/34 and 2048 otherwise.
+        attention: as in ``create_stream_model`` (off by default).
+        dropout: dropout before the classifier.
+        pretrained: optional ``{"path", "format"}`` (formats ``torchvision2d``, ``stream``).
+
+    Returns:
+        A StreamRecognizer: (B, 1, n_mels, T) -> logits (B, num_classes).
+    """
+    backbone = create_resnet2d_backbone(depth=depth, in_channels=3)
+    model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention,
+                                dropout=dropout, input_adapter=RepeatChannels(3))
+    return apply_pretrained(model, pretrained)
+
+
+class AudioStream(StreamSpec):
+    name = "audio"
+    array_file = "mel.npy"
+    section = "audio"
+    recipe = "audio"
+
+    def audio_rate(self, cfg) -> int:
+        return int(self.settings(cfg).get("sample_rate", 16000))
+
+    def make_step(self, cfg) -> Step:
+        s = self.settings(cfg)
+        sr = self.audio_rate(cfg)
+
+        def step(clip: DecodedClip) -> StreamOutput:
+            audio = clip.waveform(sr)
+            if audio is None:  # no track, or an empty one: store nothing fake
+                return StreamOutput(None, {"has_audio": False,
+                                           "audio": {"sample_rate": sr, "source_sample_rate": None}})
+            mel = log_mel_spectrogram(audio, sr, n_mels=int(s.get("n_mels", 128)), n_fft=int(s.get("n_fft", 1024)),
+                                      hop_length=int(s.get("hop_length", 512)))
+            return StreamOutput(mel.astype(np.float16), {
+                "has_audio": True,
+                "audio": {"sample_rate": sr, "source_sample_rate": clip.info.audio_sample_rate,
+                          "n_mels": int(mel.shape[0]), "frames": int(mel.shape[1]), "unit": "dB"}})
+        return step
+
+    def available(self, meta) -> bool:
+        return bool(meta.get("has_audio", False))
+
+    def stores_array(self, meta) -> bool:
+        return bool(meta.get("has_audio", False))
+
+    def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
+        mel = np.asarray(array, dtype=np.float32)                                       # (F, T) dB
+        mel = (mel - mel.mean()) / (mel.std() + 1e-5)
+        img = crop_frames(resize_frames(mel[None, :, :, None], settings.resize), settings.crop, rng)  # (1, S, S, 1)
+        return torch.from_numpy(np.ascontiguousarray(img[..., 0], dtype=np.float32))    # (1, S, S)
+
+    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
+        return create_audio_stream(num_classes=num_classes, **kwargs)
+
+
+SPEC = AudioStream()

@@ -1,0 +1,183 @@
+"""What a stream is: a :class:`StreamSpec` owns everything specific to one stream, so the rest of
+the code (preprocessing, the datasets, feature extraction, prediction, live mode, the demo and the
+benchmarks) iterates over :data:`streams.specs.STREAM_SPECS` instead of naming streams.
+
+A spec says
+
+* **what it stores**: one array per clip in the cache (``array_file``), and when the modality is
+  really there for a clip (:meth:`StreamSpec.available`, e.g. at least one face found);
+* **how it is preprocessed**: which part of the preprocessing config is its own (``section``) and
+  therefore invalidates its array (:meth:`StreamSpec.config_hash`), what it needs from the one
+  shared decoding pass (keyframe images at some size, extra frames, the audio track at some
+  rate), and the step that turns a :class:`DecodedClip` into its array
+  (:meth:`StreamSpec.make_step`);
+* **what the network sees**: its ``data:`` settings and the input view with its augmentation
+  (:meth:`StreamSpec.load_input`);
+* **its network**: the model builder (:meth:`StreamSpec.create_model`) and its recipes
+  (``configs/streams/<recipe>.yaml`` and the test/demo size ``<recipe>_tiny.yaml``).
+
+A new stream is one module with a spec, its recipes, its tests and one line in
+:mod:`streams.specs` (README "Adding a stream").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from media.decoding import VideoInfo
+from media.sampling import FrameRequest, FrameSample
+from media.storage import config_hash
+from keyframes.extraction import KeyframeResult
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass
+class DecodedClip:
+    """What the shared decoding pass gives the streams of one clip.
+
+    ``info``: the source's metadata. ``sample``: the frames the streams' :class:`FrameRequest` s
+    asked for (``sample.picks[request.name]``); ``None`` when no stream needed frames.
+    ``keyframes``: the selected keyframes, with one image list per size a stream asked for
+    (``keyframes.images[name]``, N images in keyframe order); ``None`` when no stream needed them.
+    ``audio``: the audio track per requested sample rate, mono float32 ``(N,)`` in [-1, 1], or
+    ``None`` when the source has no audio track.
+    """
+
+    info: VideoInfo
+    sample: FrameSample | None = None
+    keyframes: KeyframeResult | None = None
+    audio: Mapping[int, np.ndarray | None] = field(default_factory=dict)
+
+    def waveform(self, sample_rate: int) -> np.ndarray | None:
+        """The mono waveform at ``sample_rate`` Hz, ``None`` when there is no (non-empty) track."""
+        samples = self.audio.get(int(sample_rate))
+        return samples if samples is not None and samples.size > 0 else None
+
+
+@dataclass
+class StreamOutput:
+    """One stream's result for one clip: ``array`` (stored as the spec's ``array_file``; ``None``
+    when the modality is missing and nothing is stored) and the fields it adds to ``meta.json``."""
+
+    array: np.ndarray | None
+    meta: dict = field(default_factory=dict)
+
+
+Step = Callable[[DecodedClip], StreamOutput]
+
+
+class StreamSpec:
+    """Base class of the stream specs (see the module docstring). Subclasses set the class
+    attributes and implement :meth:`make_step`, :meth:`load_input` and :meth:`create_model`; the
+    other methods have defaults that a stream overrides when it needs to."""
+
+    #: the stream's name, as in recipes (``stream:``), ``--streams`` lists and fusion runs
+    name: str = ""
+    #: the array this stream stores in each clip's cache entry
+    array_file: str = ""
+    #: its section of the preprocessing config (the settings that invalidate its array)
+    section: str = ""
+    #: its recipes: ``configs/streams/<recipe>.yaml`` (full size) and ``<recipe>_tiny.yaml``
+    recipe: str = ""
+    #: a stream of the method is computed by default; an optional one only when its section says
+    #: ``enabled: true``
+    optional: bool = False
+    #: it reads the selected keyframes (they are selected once per clip for every such stream)
+    uses_keyframes: bool = False
+    #: its array is the keyframe images themselves (what ``tools/extract_keyframes.py`` writes)
+    stores_keyframes: bool = False
+    #: the settings of its section for the straightforward, expensive way of computing it, which
+    #: the preprocessing benchmark compares against (e.g. face detection at full resolution)
+    naive_settings: Mapping[str, Any] = {}
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def settings(self, cfg: Mapping[str, Any]) -> dict:
+        """This stream's section of the preprocessing config ``cfg`` (a copy; ``{}`` if absent)."""
+        return dict(cfg.get(self.section) or {})
+
+    def enabled(self, cfg: Mapping[str, Any]) -> bool:
+        """Whether preprocessing computes this stream when no stream list is given."""
+        return not self.optional or bool(self.settings(cfg).get("enabled", False))
+
+    def config_hash(self, cfg: Mapping[str, Any], keyframes_hash: str) -> str:
+        """Hash of everything that determines this stream's array: its section, plus the keyframe
+        selection when it reads keyframes."""
+        parts: dict[str, Any] = {self.section: self.settings(cfg)}
+        if self.uses_keyframes:
+            parts["keyframes"] = keyframes_hash
+        return config_hash(parts)
+
+    def recipe_path(self, *, tiny: bool = False) -> Path:
+        return CONFIGS / "streams" / f"{self.recipe}{'_tiny' if tiny else ''}.yaml"
+
+    # -- preprocessing --------------------------------------------------------------------------
+
+    def keyframe_sizes(self, cfg: Mapping[str, Any]) -> tuple[tuple[str, int | None, int | None], ...]:
+        """Keyframe images this stream reads, as ``(name, short_side, max_side)`` (``None``: no
+        limit); they are converted from the same decoded frames during the one pass."""
+        return ()
+
+    def frame_requests(self, frame_count: int, cfg: Mapping[str, Any]) -> tuple[FrameRequest, ...]:
+        """Frames (other than keyframes) this stream reads from the decoding pass, given the
+        clip's ``frame_count`` (decoded frames when known, else the container's count)."""
+        return ()
+
+    def audio_rate(self, cfg: Mapping[str, Any]) -> int | None:
+        """Sample rate (Hz) at which this stream reads the audio track; ``None``: it does not."""
+        return None
+
+    def source_sides(self, cfg: Mapping[str, Any]) -> tuple[int, int]:
+        """``(short_side, max_side)`` of the largest source image this stream reads (0: none),
+        so live mode can keep frames no larger than the pipeline needs."""
+        return 0, 0
+
+    def make_step(self, cfg: Mapping[str, Any]) -> Step:
+        """The preprocessing step ``DecodedClip -> StreamOutput`` for config ``cfg``. Heavy tools
+        (a face detector, a flow estimator) are built on first use, once per step."""
+        raise NotImplementedError
+
+    # -- cache ----------------------------------------------------------------------------------
+
+    def available(self, meta: Mapping[str, Any]) -> bool:
+        """Whether the modality is really there for a clip whose array was computed (``meta`` is
+        its ``meta.json``): e.g. faces were found, the clip has an audio track."""
+        return True
+
+    def stores_array(self, meta: Mapping[str, Any]) -> bool:
+        """Whether a computed entry holds this stream's array file (a missing modality may store
+        nothing)."""
+        return True
+
+    # -- training and inference -----------------------------------------------------------------
+
+    def data_settings(self, section: Mapping[str, Any] | None) -> Any:
+        """The stream recipe's ``data:`` section parsed into what :meth:`load_input` takes."""
+        from streams.views import ViewSettings
+
+        return ViewSettings.from_config(section or {})
+
+    def load_input(self, array: np.ndarray, meta: Mapping[str, Any], settings: Any,
+                   rng: np.random.Generator | None) -> torch.Tensor:
+        """The network input for one clip from its stored ``array`` (``rng``: the training view
+        with augmentation drawn from it; ``None``: the deterministic evaluation view)."""
+        raise NotImplementedError
+
+    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
+        """Build the stream's network (the recipe's ``model:`` section is ``kwargs``); it maps
+        :meth:`load_input` batches to logits ``(B, num_classes)`` and has ``features()``."""
+        raise NotImplementedError
+
+    def trained_model_config(self, model_cfg: Mapping[str, Any]) -> dict:
+        """The ``model:`` section that rebuilds a TRAINED network of this stream before its
+        checkpoint is loaded: what only initialises the weights (``pretrained``) is dropped, so
+        prediction does not need those files."""
+        return {k: v for k, v in model_cfg.items() if k != "pretrained"}
+
+    def __repr__(self) -> str:
+        return f"<stream spec {self.name!r}: {self.array_file}>"

@@ -1,0 +1,85 @@
+"""The face stream: MTCNN face crops of the keyframes, 16 per clip, into a 3D ResNet-50.
+
+Cache: ``faces.npy`` uint8 (F, S, S, 3), aligned crops in temporal order, ``(0, S, S, 3)`` when no
+face was found (then the modality is missing for the clip). ``meta.json`` gets ``n_faces`` and
+``faces`` (boxes and confidences per keyframe, which were selected, the crop size and the size of
+the frames the boxes refer to). Selection rule: see :class:`streams.inputs.faces.FaceExtractor`.
+Input: (B, 3, 16, 112, 112) crops -> (B, 2048, 16, 4, 4) -> pooled (B, 2048) -> logits.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from streams.inputs.faces import FaceExtractor
+from streams.models.recognizer import create_resnet3d_stream
+from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from streams.views import ViewSettings, rgb_clip
+
+#: ``create_face_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
+create_face_stream = partial(create_resnet3d_stream, in_channels=3, depth=50, attention=False)
+
+
+def create_face_extractor(settings: Mapping[str, Any]) -> FaceExtractor:
+    """The MTCNN face extractor of the ``faces:`` preprocessing section."""
+    return FaceExtractor(
+        detect_max_side=int(settings.get("detect_max_side", 640)),
+        min_confidence=float(settings.get("min_confidence", 0.9)), min_size=int(settings.get("min_size", 20)),
+        num_faces=int(settings.get("num_faces", 16)), crop_size=int(settings.get("crop_size", 112)),
+        margin=float(settings.get("margin", 0.25)))
+
+
+class FaceStream(StreamSpec):
+    name = "face"
+    array_file = "faces.npy"
+    section = "faces"
+    recipe = "face"
+    naive_settings = {"detect_max_side": 1 << 16}   # MTCNN at full resolution
+    uses_keyframes = True
+
+    def source_max_side(self, cfg: Mapping[str, Any]) -> int:
+        return int(self.settings(cfg).get("source_max_side", 1280))
+
+    def keyframe_sizes(self, cfg):
+        return ((self.name, None, self.source_max_side(cfg)),)
+
+    def source_sides(self, cfg):
+        return 0, self.source_max_side(cfg)
+
+    def make_step(self, cfg) -> Step:
+        settings = self.settings(cfg)
+        extractor: list[FaceExtractor] = []   # built on first use: MTCNN costs a second to load
+
+        def step(clip: DecodedClip) -> StreamOutput:
+            if not extractor:
+                extractor.append(create_face_extractor(settings))
+            images = clip.keyframes.images[self.name]
+            faces = extractor[0].extract(images, [k.time for k in clip.keyframes.selection.keyframes])
+            h, w = images[0].shape[:2]
+            return StreamOutput(faces.crops, {
+                "n_faces": int(faces.n_faces),
+                "faces": {
+                    "repeated": bool(faces.repeated),
+                    "boxes": [[[round(float(v), 1) for v in b] for b in frame] for frame in faces.boxes],
+                    "confidences": [[round(float(c), 4) for c in frame] for frame in faces.confidences],
+                    "selected": [list(map(int, s)) for s in faces.selected],
+                    "crop_size": int(settings.get("crop_size", 112)),
+                    "source_size": [int(w), int(h)],
+                },
+            })
+        return step
+
+    def available(self, meta) -> bool:
+        return int(meta.get("n_faces", 0)) > 0
+
+    def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
+        return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S)
+
+    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
+        return create_face_stream(num_classes=num_classes, **kwargs)
+
+
+SPEC = FaceStream()

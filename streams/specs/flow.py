@@ -1,0 +1,77 @@
+"""The optical-flow stream: x/y flow at 8 evenly spaced points into a 3D ResNet-50 (2-channel stem).
+
+Cache: ``flow.npy`` uint8 (P, 2, H, W), flow between frame ``i`` and ``i + step`` at the P
+positions of :func:`streams.inputs.optical_flow.flow_positions` over the decoded frames,
+quantised like denseflow (``v = round((clip(f, -b, b) + b) * 255 / 2b)``, bound ``b`` in
+``meta.json``). Input: (B, 2, 8, 224, 224) flow / bound in [-1, 1] (random crop and a flip that
+negates x-flow for training) -> (B, 2048, 8, 7, 7) -> pooled (B, 2048) -> logits.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from media.sampling import FrameRequest
+from streams.inputs.optical_flow import (compute_flow_stack, create_flow_estimator, dequantise_flow, flow_positions,
+                                         quantise_flow)
+from streams.models.recognizer import create_resnet3d_stream
+from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from streams.views import ViewSettings, crop_frames, even_indices, flip_now, resize_frames
+
+#: ``create_flow_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
+create_flow_stream = partial(create_resnet3d_stream, in_channels=2, depth=50, attention=False)
+
+QUANTISATION = "uint8: v = round((clip(f, -bound, bound) + bound) * 255 / (2 * bound))"
+
+
+class FlowStream(StreamSpec):
+    name = "flow"
+    array_file = "flow.npy"
+    section = "flow"
+    recipe = "flow"
+    naive_settings = {"algorithm": "tvl1"}          # the classic TV-L1 (denseflow, mmaction2)
+
+    def frame_requests(self, frame_count: int, cfg) -> tuple[FrameRequest, ...]:
+        s = self.settings(cfg)
+        step = int(s.get("step", 1))
+        positions = flow_positions(max(frame_count, step + 1), int(s.get("positions", 8)), step)
+        return (FrameRequest(name=self.name, indices=tuple(positions), following=step,
+                             sizes=(("gray", int(s.get("short_side", 256)), None, True),)),)
+
+    def source_sides(self, cfg):
+        return int(self.settings(cfg).get("short_side", 256)), 0
+
+    def make_step(self, cfg) -> Step:
+        s = self.settings(cfg)
+        algorithm = str(s.get("algorithm", "dis"))
+        bound = float(s.get("bound", 20.0))
+        estimator: list = []   # built on first use
+
+        def step(clip: DecodedClip) -> StreamOutput:
+            if not estimator:
+                estimator.append(create_flow_estimator(algorithm))
+            groups = clip.sample.picks[self.name]
+            pairs = [(g[0].images["gray"], g[-1].images["gray"]) for g in groups]
+            flow = quantise_flow(compute_flow_stack(pairs, estimator[0]), bound)
+            return StreamOutput(flow, {"flow": {"algorithm": algorithm, "bound": bound, "quantised": QUANTISATION,
+                                                "frame_indices": [[f.index for f in g] for g in groups]}})
+        return step
+
+    def load_input(self, array: np.ndarray, meta: Mapping[str, Any], settings: ViewSettings, rng) -> torch.Tensor:
+        bound = float(meta.get("flow", {}).get("bound", 20.0))
+        q = np.asarray(array[even_indices(len(array), settings.num_frames)])         # (T, 2, H, W) uint8
+        flow = dequantise_flow(q, bound).transpose(0, 2, 3, 1) / bound                 # (T, H, W, 2) in [-1, 1]
+        flow = crop_frames(resize_frames(flow, settings.resize), settings.crop, rng)
+        if flip_now(settings, rng):
+            flow = flow[:, :, ::-1].copy()
+            flow[..., 0] = -flow[..., 0]   # mirrored motion: x-flow changes sign
+        return torch.from_numpy(np.ascontiguousarray(flow.transpose(3, 0, 1, 2), dtype=np.float32))  # (2, T, S, S)
+
+    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
+        return create_flow_stream(num_classes=num_classes, **kwargs)
+
+
+SPEC = FlowStream()

@@ -1,0 +1,54 @@
+"""The visual stream: a 3D ResNet-101 with spatial and channel attention over the 16 keyframes.
+
+Cache: ``keyframes.npy`` uint8 (N, H, W, 3), the keyframes in temporal order, RGB, short side
+``visual.short_side`` (256). Input: (B, 3, 16, 224, 224) ImageNet-normalised keyframes (random
+crop and flip for training, centre crop for evaluation) -> last-stage map (B, 2048, 16, 7, 7) ->
+attention -> pooled features (B, 2048) -> logits.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from streams.models.recognizer import create_resnet3d_stream
+from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from streams.views import ViewSettings, rgb_clip
+
+#: ``create_visual_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``;
+#: every argument of :func:`create_resnet3d_stream` can be overridden by the recipe's ``model:``.
+create_visual_stream = partial(create_resnet3d_stream, in_channels=3, depth=101, attention=True)
+
+
+class VisualStream(StreamSpec):
+    name = "visual"
+    array_file = "keyframes.npy"
+    section = "visual"
+    recipe = "visual"
+    uses_keyframes = True
+    stores_keyframes = True
+
+    def short_side(self, cfg: Mapping[str, Any]) -> int:
+        return int(self.settings(cfg).get("short_side", 256))
+
+    def keyframe_sizes(self, cfg):
+        return ((self.name, self.short_side(cfg), None),)
+
+    def source_sides(self, cfg):
+        return self.short_side(cfg), 0
+
+    def make_step(self, cfg) -> Step:
+        def step(clip: DecodedClip) -> StreamOutput:
+            return StreamOutput(np.stack(clip.keyframes.images[self.name]))
+        return step
+
+    def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
+        return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S)
+
+    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
+        return create_visual_stream(num_classes=num_classes, **kwargs)
+
+
+SPEC = VisualStream()

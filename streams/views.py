@@ -1,0 +1,90 @@
+"""Building blocks of the streams' input views: which stored frames to take, resizing, cropping,
+flipping. The views themselves (what each stream's network sees) live in the stream specs
+(:mod:`streams.specs`); this module only holds what they share.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+
+from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """The ``data:`` section of a stream recipe for the image-like streams.
+
+    ``num_frames``: frames taken evenly from the stored ones. ``resize``: an int resizes the short
+    side to it (aspect kept), ``[H, W]`` to an exact size, ``None`` keeps the stored size.
+    ``crop``: side (px) of the square crop, random for training and central for evaluation.
+    ``flip``: random horizontal flips for training.
+    """
+
+    num_frames: int = 16
+    resize: int | tuple[int, int] | None = None
+    crop: int = 224
+    flip: bool = True
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> "ViewSettings":
+        resize = section.get("resize")
+        return cls(num_frames=int(section.get("num_frames", 16)),
+                   resize=tuple(resize) if isinstance(resize, (list, tuple)) else resize,
+                   crop=int(section.get("crop", 224)), flip=bool(section.get("flip", True)))
+
+
+def even_indices(available: int, wanted: int) -> np.ndarray:
+    """``wanted`` indices spread evenly over ``range(available)`` (repeats when fewer are available)."""
+    if available <= 0:
+        raise ValueError("no frames stored")
+    return np.floor((np.arange(wanted) + 0.5) * available / wanted).astype(int)
+
+
+def resize_frames(frames: np.ndarray, resize: int | tuple[int, int] | None) -> np.ndarray:
+    """(T, H, W, C) -> resized (T, H', W', C); ``resize`` int = short side, (H, W) = exact size."""
+    if resize is None:
+        return frames
+    h, w = frames.shape[1:3]
+    if isinstance(resize, tuple):
+        nh, nw = resize
+    else:
+        s = resize / min(h, w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    if (nh, nw) == (h, w):
+        return frames
+    out = [cv2.resize(np.ascontiguousarray(f), (nw, nh), interpolation=cv2.INTER_LINEAR) for f in frames]
+    return np.stack(out).reshape(len(frames), nh, nw, -1)
+
+
+def crop_frames(frames: np.ndarray, size: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Random (``rng``) or centre crop of (T, H, W, C) to (T, size, size, C); pads with zeros if smaller."""
+    t, h, w = frames.shape[:3]
+    if h < size or w < size:
+        ph, pw = max(0, size - h), max(0, size - w)
+        frames = np.pad(frames, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+        t, h, w = frames.shape[:3]
+    if rng is None:
+        y0, x0 = (h - size) // 2, (w - size) // 2
+    else:
+        y0, x0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return frames[:, y0:y0 + size, x0:x0 + size]
+
+
+def flip_now(settings: ViewSettings, rng: np.random.Generator | None) -> bool:
+    """Whether this training view is mirrored (never for evaluation views)."""
+    return rng is not None and settings.flip and rng.random() < 0.5
+
+
+def rgb_clip(frames: np.ndarray, settings: ViewSettings, rng: np.random.Generator | None) -> np.ndarray:
+    """The view of stored RGB frames ``(T0, H, W, 3)`` uint8: ``settings.num_frames`` frames taken
+    evenly, resized, cropped (random with ``rng``, else central), flipped at random when training,
+    ImageNet-normalised; returns ``(3, T, S, S)`` float32."""
+    clip = np.asarray(frames[even_indices(len(frames), settings.num_frames)])
+    clip = crop_frames(resize_frames(clip, settings.resize), settings.crop, rng)
+    if flip_now(settings, rng):
+        clip = clip[:, :, ::-1]
+    x = (clip.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
