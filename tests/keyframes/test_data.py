@@ -1,5 +1,5 @@
 """The scorer's image dataset on small real GroupEmoW trees: items and labels from every folder
-layout the reader accepts, unreadable images named in the error, centre-cropped
+layout the reader accepts, unreadable and truncated images named in the error, centre-cropped
 evaluation items, random-resized-crop bounds, and augmentation that depends only on
 (seed, epoch, index)."""
 from __future__ import annotations
@@ -100,6 +100,21 @@ def test_unreadable_image_is_named_in_the_error(tmp_path, content):
     with pytest.raises(ValueError, match="cannot be read") as err:
         ds[0]
     assert str(path) in str(err.value)
+
+
+def test_truncated_jpeg_is_named_in_the_error(tmp_path):
+    # OpenCV decodes a truncated JPEG without complaint (the missing rows come out grey), so a
+    # download cut short would silently train on a half-grey picture
+    rng = np.random.default_rng(0)
+    good = write_image(tmp_path / "good.jpg", rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    data = good.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    ds = ImageFolderDataset(records_for([good, cut]), input_size=16, train=False)
+    assert ds[0][0].shape == (3, 16, 16)
+    with pytest.raises(ValueError, match="truncated") as err:
+        ds[1]
+    assert str(cut) in str(err.value)
 
 
 def test_evaluation_item_is_the_resized_centre_crop(tmp_path):
