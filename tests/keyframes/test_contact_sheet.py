@@ -84,6 +84,9 @@ def test_images_of_any_size_become_thumbs_of_one_height():
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="no keyframes"):
         render_contact_sheet([], Selection([]), CLASSES)
+    # an image per keyframe: a missing one would silently drop a keyframe from the sheet
+    with pytest.raises(ValueError, match="3 images for 4 keyframes"):
+        render_contact_sheet([solid((0, 0, 0))] * 3, Selection([keyframe(i) for i in range(4)]), CLASSES)
 
 
 def test_written_png_decodes_to_the_rendered_rgb_sheet(tmp_path):
