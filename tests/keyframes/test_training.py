@@ -27,7 +27,8 @@ RECIPE = {
     "model": {"depth": 18, "pretrained": None},
     "data": {"input_size": 32},
     "train": {"epochs": 1, "batch_size": 6, "num_workers": 0, "seed": 0,
-              "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.0001},
+              # plain SGD keeps no optimizer state: each epoch saves 45 MB less (ResNet-18)
+              "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.0},
               "schedule": {"name": "step", "step_size": 1, "gamma": 0.5}},
 }
 
@@ -56,7 +57,7 @@ def data_root(tmp_path_factory) -> Path:
 
 def test_run_loads_as_a_scorer_is_reused_and_resumes_to_the_uninterrupted_weights(data_root, tmp_path):
     straight = train_scorer(recipe(epochs=2), data_root, tmp_path / "straight")
-    assert straight["history"][1]["lr"] == pytest.approx(0.0015)  # the recipe's schedule is in force
+    assert straight["history"][1]["lr"] == pytest.approx(0.025)  # the recipe's schedule is in force
 
     run = tmp_path / "run"
     metrics = train_scorer(recipe(), data_root, run)
