@@ -16,6 +16,8 @@ def render_contact_sheet(images: Sequence[np.ndarray], selection: Selection,
                          class_names: Sequence[str] = (), *, columns: int = 8, thumb_height: int = 96) -> np.ndarray:
     """Tile ``images`` ((H, W, 3) uint8 RGB, one per keyframe) with a caption under each:
     ``t=1.23s s=0.91 Positive``. Returns an (H', W', 3) uint8 RGB image."""
+    if len(images) != len(selection.keyframes):
+        raise ValueError(f"{len(images)} images for {len(selection.keyframes)} keyframes; need one per keyframe")
     thumbs = []
     for img, k in zip(images, selection.keyframes):
         h, w = img.shape[:2]
