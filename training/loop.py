@@ -54,6 +54,7 @@ from training.processes import (EpochShuffleSampler, derive_seed, launcher_mixed
                                 partial_state)
 from training.run_directory import (RunConfigMismatchError, accelerate_quiet, check_existing_run, clear_run_dir,
                                     metrics_record, read_progress, recover_state_dir, run_config_record, save_state)
+from training.tensorboard_logs import log_hparams, log_pr_curves
 from training.train_config import build_optimizer, lr_factor, plan_batches, resolve_train_config
 
 log = logging.getLogger(__name__)
@@ -269,9 +270,9 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
                 recompute_bn_statistics(accelerator, model, train_loader, tc["precise_bn_batches"], epoch=epoch)
             report = None
             if val_loader is not None and (epoch % tc["eval_every"] == 0 or epoch == tc["epochs"]):
-                report = _validate(accelerator, model, val_loader, run.class_names, record)
+                report = _validate(accelerator, model, val_loader, run.class_names, record, writer)
             _end_epoch(run, model, record, report, writer)
-        return _finish(run)
+        return _finish(run, writer)
     finally:
         if writer is not None:
             writer.close()
@@ -320,13 +321,16 @@ def _resume(run: _TrainingRun, progress: dict | None) -> int:
     return progress["epoch"] + 1
 
 
-def _validate(accelerator: Accelerator, model, val_loader, class_names: list[str], record: dict) -> dict:
-    """Score the model on the validation set; fills ``record``'s val fields, returns the report."""
+def _validate(accelerator: Accelerator, model, val_loader, class_names: list[str], record: dict, writer) -> dict:
+    """Score the model on the validation set; fills ``record``'s val fields, returns the report.
+    The main process (``writer`` not None) also logs the per-class PR curves."""
     val_loader.set_epoch(0)  # validation data do not depend on the epoch
     _, logits, labels = _predict(accelerator, model, val_loader)
     report = _check_and_report(logits, labels, class_names)
     record.update(val_loss=float(F.cross_entropy(logits, labels).item()),
                   val_acc=report["accuracy"], val_macro_f1=report["macro_f1"])
+    if writer is not None:
+        log_pr_curves(writer, record["epoch"], torch.softmax(logits, dim=1).numpy(), labels.numpy(), class_names)
     return report
 
 
@@ -355,12 +359,14 @@ def _end_epoch(run: _TrainingRun, model, record: dict, report: dict | None, writ
             cb(epoch, dict(record))
 
 
-def _finish(run: _TrainingRun) -> dict:
-    """Write the final ``metrics.json`` (``finished``: true) and return it."""
+def _finish(run: _TrainingRun, writer) -> dict:
+    """Write the final ``metrics.json`` (``finished``: true) and the run's HParams entry in
+    TensorBoard (main process: ``writer`` not None), and return the metrics."""
     final = metrics_record(run.progress(len(run.history)), run.class_names, run.batch_plan, run.out_dir,
                            finished=True)
     if run.accelerator.is_main_process:
         atomic_write_json(run.out_dir / "metrics.json", final)
+        log_hparams(writer, run.run_config, {"best_val_acc": run.best_val_acc}, step=run.tc["epochs"])
         if run.best_report is not None:
             log.info("finished; best epoch %s, val acc %.4f\n%s", run.best_epoch, run.best_val_acc,
                      format_report(run.best_report))

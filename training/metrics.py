@@ -1,9 +1,9 @@
-"""Classification metrics for any number of classes (numpy only) and a confusion-matrix image.
+"""Classification metrics for any number of classes (scikit-learn) and a confusion-matrix image.
 
 Conventions: labels are integer class indices ``0..C-1``; the confusion matrix has rows = true
 class, columns = predicted class. A class that is never predicted has precision 0 (not NaN), a
-class with no samples has recall 0, and F1 is 0 whenever precision + recall is 0. Macro averages
-are taken over all ``C`` classes.
+class with no samples has recall 0, and F1 is 0 whenever precision + recall is 0 (scikit-learn's
+``zero_division=0``). Macro averages are taken over all ``C`` classes, present or not.
 """
 from __future__ import annotations
 
@@ -12,20 +12,17 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+from sklearn import metrics as skm
 
 from media.storage import atomic_write_bytes
+from training.plots import confusion_matrix_figure, figure_to_rgb
 
 
 def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
                      num_classes: int) -> np.ndarray:
     """(C, C) int64 counts; ``cm[t, p]`` = number of samples of true class ``t`` predicted as ``p``."""
-    t = _as_labels(y_true, "y_true", num_classes)
-    p = _as_labels(y_pred, "y_pred", num_classes)
-    if t.shape != p.shape:
-        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (t, p), 1)
-    return cm
+    t, p = check_label_pair(y_true, y_pred, num_classes)
+    return skm.confusion_matrix(t, p, labels=np.arange(num_classes)).astype(np.int64)
 
 
 def classification_report(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
@@ -39,133 +36,49 @@ def classification_report(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[i
     class_names = [str(c) for c in class_names]
     if len(set(class_names)) != len(class_names):
         raise ValueError(f"class_names must be unique, got {class_names}")
-    num_classes = len(class_names)
-    cm = confusion_matrix(y_true, y_pred, num_classes)
-    total = int(cm.sum())
-    if total == 0:
+    t, p = check_label_pair(y_true, y_pred, len(class_names))
+    if t.size == 0:
         raise ValueError("classification_report needs at least one sample")
-    tp = np.diag(cm).astype(np.float64)
-    predicted = cm.sum(axis=0).astype(np.float64)
-    support = cm.sum(axis=1)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    labels = np.arange(len(class_names))
+    # keys are the class indices as strings: a class named "accuracy" or "macro avg" cannot collide
+    rep = skm.classification_report(t, p, labels=labels, output_dict=True, zero_division=0)
+    macro = rep["macro avg"]
     return {
-        "num_samples": total,
-        "accuracy": float(tp.sum() / total),
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        "num_samples": int(t.size),
+        "accuracy": float(skm.accuracy_score(t, p)),
+        "macro_precision": float(macro["precision"]),
+        "macro_recall": float(macro["recall"]),
+        "macro_f1": float(macro["f1-score"]),
         "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                   "support": int(support[i])}
+            name: {"precision": float(rep[str(i)]["precision"]), "recall": float(rep[str(i)]["recall"]),
+                   "f1": float(rep[str(i)]["f1-score"]), "support": int(rep[str(i)]["support"])}
             for i, name in enumerate(class_names)
         },
         "class_names": class_names,
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": skm.confusion_matrix(t, p, labels=labels).tolist(),
     }
 
 
-def format_report(report: dict) -> str:
-    """A plain-text table of a :func:`classification_report`: one row per class, then the totals."""
+def format_report(report: dict, digits: int = 3) -> str:
+    """scikit-learn's text table of a :func:`classification_report` (one row per class, accuracy,
+    macro and weighted averages), rebuilt from its confusion matrix: every number in the table
+    depends on the predictions only through that matrix."""
+    cm = np.asarray(report["confusion_matrix"], dtype=np.int64)
     names = list(report["per_class"])
-    width = max([len("macro avg")] + [len(n) for n in names])
-    lines = [f"{'class':<{width}}  precision  recall     f1  support"]
-    for name in names:
-        r = report["per_class"][name]
-        lines.append(f"{name:<{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1']:5.3f}  {r['support']:7d}")
-    lines.append(f"{'macro avg':<{width}}  {report['macro_precision']:9.3f}  {report['macro_recall']:6.3f}  "
-                 f"{report['macro_f1']:5.3f}  {report['num_samples']:7d}")
-    lines.append(f"accuracy {report['accuracy']:.4f}  macro F1 {report['macro_f1']:.4f}  "
-                 f"({report['num_samples']} samples)")
-    return "\n".join(lines)
-
-
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-_SCALE = 0.45
-_THICK = 1
+    c = len(names)
+    if cm.shape != (c, c):
+        raise ValueError(f"report has a {cm.shape} confusion matrix for {c} classes")
+    cells = np.arange(c * c)
+    t = np.repeat(cells // c, cm.ravel())
+    p = np.repeat(cells % c, cm.ravel())
+    return skm.classification_report(t, p, labels=np.arange(c), target_names=names, digits=digits, zero_division=0)
 
 
 def render_confusion_matrix(cm: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str],
                             title: str | None = None) -> np.ndarray:
-    """Draw a confusion matrix as an RGB image ``(H, W, 3)`` uint8.
-
-    Each cell shows the count and its share of the true-class row; the shading (white -> dark
-    blue) is the row-normalised value, so per-class recall reads at a glance even when classes are
-    imbalanced. Rows are true classes (labelled left), columns predicted classes (labelled on top,
-    written vertically).
-    """
-    cm = np.asarray(cm, dtype=np.int64)
-    names = [str(c) for c in class_names]
-    c = len(names)
-    if cm.shape != (c, c):
-        raise ValueError(f"confusion matrix shape {cm.shape} does not match {c} class names")
-    row_sum = cm.sum(axis=1, keepdims=True)
-    norm = np.divide(cm, row_sum, out=np.zeros(cm.shape, dtype=np.float64), where=row_sum > 0)
-
-    def text_size(s: str) -> tuple[int, int]:
-        (w, h), base = cv2.getTextSize(s, _FONT, _SCALE, _THICK)
-        return w, h + base
-
-    count_w = max(text_size(str(int(v)))[0] for v in cm.ravel()) if cm.size else 0
-    cell = max(52, count_w + 14)
-    label_w = max(text_size(n)[0] for n in names)
-    line_h = text_size("Ag")[1]
-    pad = 8
-    left = pad + line_h + pad + label_w + pad  # axis title "true" (vertical) + row labels
-    top = pad + (line_h + pad if title else 0) + line_h + pad + label_w + pad  # title + "predicted" + column labels
-    width = left + c * cell + pad
-    height = top + c * cell + pad
-    img = np.full((height, width, 3), 255, dtype=np.uint8)
-    black = (0, 0, 0)
-
-    y = pad
-    if title:
-        tw = text_size(title)[0]
-        cv2.putText(img, title, (max(pad, (width - tw) // 2), y + line_h - 3), _FONT, _SCALE, black, _THICK, cv2.LINE_AA)
-        y += line_h + pad
-    pw = text_size("predicted")[0]
-    cv2.putText(img, "predicted", (left + (c * cell - pw) // 2, y + line_h - 3), _FONT, _SCALE, black, _THICK,
-                cv2.LINE_AA)
-    y += line_h + pad
-    for j, name in enumerate(names):  # column labels, vertical (read bottom to top)
-        strip = _text_strip(name, label_w, line_h)
-        rotated = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)  # (label_w, line_h)
-        x0 = left + j * cell + (cell - line_h) // 2
-        img[y:y + label_w, x0:x0 + line_h] = np.minimum(img[y:y + label_w, x0:x0 + line_h], rotated)
-    grid_y = top
-    strip = _text_strip("true", c * cell, line_h, center=True)
-    img[grid_y:grid_y + c * cell, pad:pad + line_h] = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    for i, name in enumerate(names):  # row labels, right-aligned
-        tw, _ = text_size(name)
-        yy = grid_y + i * cell + (cell + line_h) // 2 - 3
-        cv2.putText(img, name, (left - pad - tw, yy), _FONT, _SCALE, black, _THICK, cv2.LINE_AA)
-
-    light = np.array([255, 255, 255], dtype=np.float64)
-    dark = np.array([8, 48, 107], dtype=np.float64)  # RGB dark blue
-    for i in range(c):
-        for j in range(c):
-            v = float(norm[i, j])
-            color = tuple(int(round(x)) for x in light + (dark - light) * v)
-            x0, y0 = left + j * cell, grid_y + i * cell
-            cv2.rectangle(img, (x0, y0), (x0 + cell - 1, y0 + cell - 1), color, thickness=-1)
-            cv2.rectangle(img, (x0, y0), (x0 + cell - 1, y0 + cell - 1), (200, 200, 200), thickness=1)
-            fg = (255, 255, 255) if v > 0.5 else (0, 0, 0)
-            for k, s in enumerate((str(int(cm[i, j])), f"{100 * v:.0f}%")):
-                tw, _ = text_size(s)
-                yy = y0 + cell // 2 + (k * line_h) - 2
-                cv2.putText(img, s, (x0 + (cell - tw) // 2, yy), _FONT, _SCALE, fg, _THICK, cv2.LINE_AA)
-    return img
-
-
-def _text_strip(text: str, width: int, height: int, center: bool = False) -> np.ndarray:
-    """White (height, width, 3) strip with black ``text`` (left-aligned or centred)."""
-    strip = np.full((height, width, 3), 255, dtype=np.uint8)
-    (tw, th), base = cv2.getTextSize(text, _FONT, _SCALE, _THICK)
-    x = (width - tw) // 2 if center else 0  # left end lands next to the grid after a CCW turn
-    cv2.putText(strip, text, (max(0, x), height - base - 1), _FONT, _SCALE, (0, 0, 0), _THICK, cv2.LINE_AA)
-    return strip
+    """The figure of :func:`training.plots.confusion_matrix_figure` (counts and row percentages,
+    shaded by row share) as an RGB image ``(H, W, 3)`` uint8, e.g. for TensorBoard."""
+    return figure_to_rgb(confusion_matrix_figure(cm, class_names, title=title))
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -180,16 +93,28 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
     atomic_write_bytes(path, buf.tobytes())
 
 
-def _as_labels(values, what: str, num_classes: int) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValueError(f"{what} must hold integer class indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
+def check_labels(values: Sequence[int] | np.ndarray, what: str, num_classes: int) -> np.ndarray:
+    """``values`` as a 1-D int64 array of class indices; ValueError naming ``what`` if a value is
+    not a whole number or lies outside ``0..num_classes-1``."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    arr = np.asarray(values).reshape(-1)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.number) or not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"{what} must hold integer class indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
         raise ValueError(f"{what} has labels outside 0..{num_classes - 1}: min {arr.min()}, max {arr.max()}")
     return arr
+
+
+def check_label_pair(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+                     num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both label arrays checked by :func:`check_labels`, and of the same length.
+
+    scikit-learn would silently drop labels outside ``labels=``; this refuses them instead."""
+    t = check_labels(y_true, "y_true", num_classes)
+    p = check_labels(y_pred, "y_pred", num_classes)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    return t, p

@@ -41,6 +41,8 @@ def weights(path, which="last"):
 
 def test_learns_the_toy_task_and_writes_the_run_dir(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata as hparams_metadata
+    from tensorboard.util import tensor_util
 
     run_dir = tmp_path / "run"
     val = toy.ToyDataset(30, data_seed=1)
@@ -70,13 +72,29 @@ def test_learns_the_toy_task_and_writes_the_run_dir(tmp_path):
     result = evaluate(model=fresh_model, dataset=val, batch_size=7, class_names=NAMES)
     assert result["report"]["accuracy"] == pytest.approx(metrics["best_val_acc"])
 
-    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"images": 0, "scalars": 0})
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "train/loss_step"} <= scalars
     assert [e.step for e in events.Scalars("val/acc")] == [1, 2, 3, 4]
     images = events.Images("val/confusion_matrix")
     assert len(images) == 4 and images[0].width > 50
+
+    # per-class PR curves of every validation: rows TP, FP, TN, FN, precision, recall per threshold
+    for name in NAMES:
+        curves = events.Tensors(f"val/pr_curve/{name}")
+        assert [c.step for c in curves] == [1, 2, 3, 4]
+        tp, fp, _, fn = tensor_util.make_ndarray(curves[-1].tensor_proto)[:4, 0]  # lowest threshold
+        assert (tp + fn, tp + fp) == (10, 30)  # 10 clips of each class among the 30
+    # one HParams session in tb/ itself (no sub-run), with the recipe and the best val accuracy
+    assert [p.name for p in (run_dir / "tb").iterdir() if p.is_dir()] == []
+    content = events.PluginTagToContent("hparams")
+    assert set(content) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
+    hp = hparams_metadata.parse_session_start_info_plugin_data(content["_hparams_/session_start_info"]).hparams
+    assert hp["train.optimizer.lr"].number_value == pytest.approx(0.05) and hp["train.seed"].number_value == 3
+    assert json.loads(hp["class_names"].string_value) == NAMES and "train.grad_clip" not in hp  # None: unset
+    best = events.Scalars("hparams/best_val_acc")
+    assert len(best) == 1 and best[0].value == pytest.approx(metrics["best_val_acc"])
 
 
 def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
@@ -140,9 +158,22 @@ def test_without_validation_best_falls_back_to_last_and_eval_every(tmp_path):
     assert not (tmp_path / "noval" / "best").exists()
     assert load_checkpoint(tmp_path / "noval")[1]["epoch"] == 1  # best -> last
 
+    noval_tb = _events(tmp_path / "noval" / "tb")
+    assert "_hparams_/session_start_info" in noval_tb.PluginTagToContent("hparams")  # the recipe, no metric
+    assert "hparams/best_val_acc" not in noval_tb.Tags()["scalars"] and noval_tb.Tags()["tensors"] == []
+
     every = run(tmp_path / "every", {**BASE_CFG, "epochs": 3, "eval_every": 2}, train=toy.ToyDataset(32))
     assert [r["val_acc"] is not None for r in every["history"]] == [False, True, True]  # and always the last
     assert every["best_epoch"] in (2, 3)
+    assert [c.step for c in _events(tmp_path / "every" / "tb").Tensors("val/pr_curve/Neutral")] == [2, 3]
+
+
+def _events(tb_dir: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tb_dir), size_guidance={"tensors": 0, "scalars": 0})
+    events.Reload()
+    return events
 
 
 def _lagging_bn_model() -> torch.nn.Sequential:
