@@ -21,6 +21,7 @@ from media.decoding import VideoInfo, VideoReader
 from media.datasets import ClipRecord
 from media.sampling import FrameRequest, FrameSample, sample_video
 from media.storage import atomic_save_npy, atomic_write_json, config_hash, read_json, safe_child
+from training.config import ConfigError
 from keyframes.scorer import SentimentScorer
 from keyframes.selection import Candidate, Selection, select_keyframes
 
@@ -45,7 +46,7 @@ class KeyframeSettings:
         known = {f.name for f in fields(cls)}
         unknown = set(section) - known
         if unknown:
-            raise ValueError(f"keyframes: unknown settings {sorted(unknown)} (known: {sorted(known)})")
+            raise ConfigError(f"keyframes: unknown settings {sorted(unknown)} (known: {sorted(known)})")
         return cls(**section)
 
 

@@ -1,13 +1,17 @@
 """Training one stream from the preprocessing cache with the shared loop."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
 
+from training.config import ConfigError, builder_keys, check_keys
 from training.loop import fit
-from streams.data import build_stream_datasets
+from streams.data import StreamDataSettings, build_stream_datasets
 from streams.models import STREAM_BUILDERS, StreamRecognizer
+
+RECIPE_KEYS = ("stream", "model", "data", "train")
 
 
 def build_stream_model(cfg: dict, num_classes: int) -> StreamRecognizer:
@@ -15,12 +19,17 @@ def build_stream_model(cfg: dict, num_classes: int) -> StreamRecognizer:
     arguments, see :data:`streams.models.STREAM_BUILDERS`)."""
     stream = cfg.get("stream")
     if stream not in STREAM_BUILDERS:
-        raise ValueError(f"config 'stream' must be one of {sorted(STREAM_BUILDERS)}, got {stream!r}")
-    return STREAM_BUILDERS[stream](num_classes=num_classes, **dict(cfg.get("model", {})))
+        raise ConfigError(f"config 'stream' must be one of {sorted(STREAM_BUILDERS)}, got {stream!r}")
+    builder = STREAM_BUILDERS[stream]
+    model_cfg = dict(cfg.get("model") or {})
+    check_keys(model_cfg, builder_keys(builder, given=("num_classes",)), "model")
+    return builder(num_classes=num_classes, **model_cfg)
 
 
 def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
     """Train the stream of recipe ``cfg`` on ``cache_root``'s train split, validating on val."""
+    check_keys(cfg, RECIPE_KEYS, "the stream recipe")
+    check_keys(cfg.get("data") or {}, [f.name for f in dataclasses.fields(StreamDataSettings)], "data")
     seed = int(cfg.get("train", {}).get("seed", 0))
     train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed)
     torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
@@ -37,10 +46,13 @@ def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu"):
     Returns ``(model in eval mode, recipe dict, class_names, checkpoint_hash)``. The recipe is the
     one recorded in the checkpoint, so the model is rebuilt exactly as trained; weights load from
     safetensors (no pickle)."""
-    from training.checkpoints import checkpoint_hash, load_checkpoint
+    from training.checkpoints import CheckpointError, checkpoint_hash, load_checkpoint
 
     state, meta = load_checkpoint(run)
     recipe = dict(meta.get("config", {}))
+    if recipe.get("stream") not in STREAM_BUILDERS:
+        raise CheckpointError(f"{run}: not a stream run (its checkpoint's config names no stream: "
+                              f"{recipe.get('stream')!r}; train one with tools/train_stream.py)")
     class_names = list(meta["class_names"])
     model_cfg = dict(recipe.get("model", {}))
     model_cfg.pop("pretrained", None)  # the trained weights replace any initialisation
