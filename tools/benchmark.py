@@ -30,9 +30,10 @@ from pathlib import Path
 import torch
 
 from media.decoding import probe
+from training.command_line import add_debug_argument, run_main
 from training.config import load_config
 from streams.benchmarking import (
-    format_report, machine_info, keyframe_benchmark, load_scorer_model, preprocess_benchmark, training_benchmark, write_scene_clip,
+    BenchmarkError, format_report, machine_info, keyframe_benchmark, load_scorer_model, preprocess_benchmark, training_benchmark, write_scene_clip,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's choice, one per core); 1 is faster on an overloaded machine")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_debug_argument(p)
 
 
 def _clips_dir(args):
@@ -249,4 +251,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, user_errors=(BenchmarkError,)))

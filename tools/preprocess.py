@@ -17,7 +17,8 @@ import functools
 import sys
 from pathlib import Path
 
-from media.batch import add_batch_arguments, exit_code, run_batch, select_records
+from media.batch import add_batch_arguments, exit_code, run_batch, select_records, skipped_lines
+from training.command_line import add_debug_argument, naming_config, run_main
 from training.config import load_config
 from streams.preprocessing import build_preprocess_job, parse_streams, verify_cache, write_pipeline_record
 
@@ -29,28 +30,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", default=None, help="comma list of visual,flow,face,audio (default: all)")
     parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
     parser.add_argument("--verify", action="store_true", help="check the cache is complete and consistent, then exit")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
 
-    cfg = load_config(args.config, args.set)
     try:
         streams = parse_streams(args.streams)
     except ValueError as e:
         parser.error(str(e))
     if {"visual", "face"} & set(streams) and not args.scorer:
         parser.error("--scorer is required for the visual and face streams")
-    records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
-    make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
-    if args.verify:
-        report = verify_cache(records, make_job())
-        print(report.format())
-        return 0 if report.ok else 1
-    print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})")
-    write_pipeline_record(args.out, cfg, args.scorer)
-    summary = run_batch(records, make_job, errors_log=Path(args.out) / "errors.jsonl", workers=args.workers,
-                        desc="preprocess")
+    with naming_config(args.config, args.set):  # a bad key, found where it is used, names the recipe
+        cfg = load_config(args.config, args.set)
+        records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
+        make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
+        if args.verify:
+            report = verify_cache(records, make_job())
+            print(report.format())
+            return 0 if report.ok else 1
+        print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})",
+              *skipped_lines(args.videos, split=args.split), sep="\n")
+        write_pipeline_record(args.out, cfg, args.scorer)
+        summary = run_batch(records, make_job, errors_log=Path(args.out) / "errors.jsonl", workers=args.workers,
+                            desc="preprocess")
     print(summary.format())
     return exit_code(summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
