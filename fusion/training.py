@@ -7,6 +7,7 @@ import torch
 from pathlib import Path
 
 from media.storage import read_json
+from training.config import builder_keys, check_keys
 from training.loop import fit
 from fusion.features import FeatureSet
 from fusion.head import FeatureDataset, create_concat_fusion
@@ -30,6 +31,8 @@ def train_fusion(cfg: dict, feats_dir: str | os.PathLike, out_dir: str | os.Path
     The run records the whole pipeline it depends on (feature dir, stream runs and their
     checkpoint hashes, the preprocessing config and scorer), so :mod:`fusion.prediction` can
     rebuild it and refuse when a piece is missing or changed."""
+    check_keys(cfg, ("streams", "model", "train"), "the fusion recipe")
+    check_keys(cfg.get("model") or {}, builder_keys(create_concat_fusion, given=("stream_dims", "num_classes")), "model")
     streams = fusion_streams(cfg, feats_dir)
     train_fs = FeatureSet(feats_dir, "train", streams)
     val_fs = FeatureSet(feats_dir, "val", streams)
@@ -55,10 +58,13 @@ def train_fusion(cfg: dict, feats_dir: str | os.PathLike, out_dir: str | os.Path
 
 def load_fusion_head(run: str | os.PathLike):
     """``(head in eval mode, recipe, class_names)`` from a fusion run or checkpoint directory."""
-    from training.checkpoints import load_checkpoint
+    from training.checkpoints import CheckpointError, load_checkpoint
 
     state, meta = load_checkpoint(run)
-    recipe = dict(meta["config"])
+    recipe = dict(meta.get("config") or {})
+    if "streams" not in recipe:
+        raise CheckpointError(f"{run}: not a fusion run (its checkpoint's config lists no streams; "
+                              "train one with tools/train_fusion.py)")
     streams = tuple(recipe["streams"])
     dims = {s: int(state[f"mean_{s}"].shape[0]) for s in streams}
     model = create_concat_fusion(stream_dims=dims, num_classes=len(meta["class_names"]), **dict(recipe.get("model", {})))

@@ -19,6 +19,7 @@ import numpy as np
 from media.decoding import VideoInfo
 from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
+from training.config import ConfigError
 from keyframes.scorer import SentimentScorer
 from keyframes.selection import Candidate, Keyframe, Selection, select_keyframes
 
@@ -39,7 +40,7 @@ class KeyframeSettings:
         known = {f.name for f in fields(cls)}
         unknown = set(section) - known
         if unknown:
-            raise ValueError(f"keyframes: unknown settings {sorted(unknown)} (known: {sorted(known)})")
+            raise ConfigError(f"keyframes: unknown settings {sorted(unknown)} (known: {sorted(known)})")
         return cls(**section)
 
 

@@ -6,6 +6,7 @@ import os
 import torch
 
 from media.datasets import read_groupemow
+from training.config import check_keys
 from training.loop import fit
 from keyframes.data import ImageFolderDataset
 from keyframes.scorer import create_scorer
@@ -14,6 +15,9 @@ from keyframes.scorer import create_scorer
 def train_scorer(cfg: dict, data_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
     """Fine-tune the scorer described by the recipe ``cfg`` (sections model, data, train) on
     ``data_root/{train,val}``; returns the run's metrics (see :func:`training.loop.fit`)."""
+    check_keys(cfg, ("model", "data", "train"), "the scorer recipe")
+    check_keys(cfg.get("model") or {}, ("depth", "pretrained"), "model")
+    check_keys(cfg.get("data") or {}, ("input_size",), "data")
     train_records = read_groupemow(data_root, "train")
     val_records = read_groupemow(data_root, "val")
     class_names = train_records[0].class_names

@@ -3,12 +3,15 @@ log that lets the run go on, and a summary.
 
 A job is built once per worker process by ``make_job()`` (so each worker loads its models once)
 and called as ``job(record) -> status`` where status is ``"done"`` or ``"skipped"`` (already up
-to date). Any exception from a job is written to ``errors.jsonl`` with the clip id and reason,
-and counted as failed; ``KeyboardInterrupt`` stops the run (finished clips stay finished, because
-jobs write atomically).
+to date). Any exception from a job is written to ``errors.jsonl`` with the clip id, the
+exception's class and the reason, and counted as failed; ``KeyboardInterrupt`` stops the run
+(finished clips stay finished, because jobs write atomically). An exception from ``make_job()``
+itself (a bad scorer checkpoint, a bad config key) concerns every clip: it stops the run before
+any clip starts and is raised to the caller, also from a worker process.
 """
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
 import os
 import time
@@ -19,8 +22,8 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from media.datasets import ClipRecord
-from media.storage import append_error
+from media.datasets import SPLITS, ClipRecord
+from media.storage import append_error, parse_shard
 
 Job = Callable[[ClipRecord], str]
 
@@ -52,31 +55,44 @@ class BatchSummary:
 
 
 _worker_job: Job | None = None
+_worker_setup_error: Exception | None = None
+
+# (clip_id, status, detail, exception class name); detail and class name are None unless failed
+Result = tuple[str, str, str | None, str | None]
 
 
 def _init_worker(make_job: Callable[[], Job]) -> None:
-    global _worker_job
+    global _worker_job, _worker_setup_error
     import torch
 
     torch.set_num_threads(1)  # K processes x 1 thread each, instead of K x all cores
-    _worker_job = make_job()
+    try:
+        _worker_job = make_job()
+    except Exception as e:  # noqa: BLE001 - kept for the parent: a Pool respawns a worker whose initializer raises, forever
+        e.add_note(f"raised while building the job in worker process {os.getpid()}:\n{traceback.format_exc()}")
+        _worker_setup_error = e
 
 
-def _run_one(record: ClipRecord) -> tuple[str, str, str | None]:
-    assert _worker_job is not None
+def _setup_error() -> Exception | None:
+    return _worker_setup_error
+
+
+def _run_one(record: ClipRecord) -> Result:
+    if _worker_setup_error is not None:  # this worker's setup failed where the first one's did not
+        raise _worker_setup_error
     return _call(_worker_job, record)
 
 
-def _call(job: Job, record: ClipRecord) -> tuple[str, str, str | None]:
+def _call(job: Job, record: ClipRecord) -> Result:
     try:
-        return record.clip_id, job(record), None
+        return record.clip_id, job(record), None, None
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - a failing clip is logged with its reason and the run goes on
         detail = f"{type(e).__name__}: {e}"
         if not isinstance(e, (ValueError, OSError)):
             detail += "\n" + traceback.format_exc(limit=3)
-        return record.clip_id, "failed", detail
+        return record.clip_id, "failed", detail, type(e).__name__
 
 
 def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, errors_log: str | os.PathLike,
@@ -90,15 +106,15 @@ def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, err
     summary = BatchSummary()
     start = time.perf_counter()
     errors_log = Path(errors_log)
-    bar = tqdm(total=len(records), desc=desc, unit="clip", dynamic_ncols=True)
+    bar = None
 
-    def account(result: tuple[str, str, str | None]) -> None:
-        clip_id, status, detail = result
+    def account(result: Result) -> None:
+        clip_id, status, detail, error_type = result
         if status == "failed":
             summary.failed += 1
             first_line = (detail or "").splitlines()[0] if detail else ""
             summary.failures.append((clip_id, first_line))
-            append_error(errors_log, clip_id, detail or "failed")
+            append_error(errors_log, clip_id, detail or "failed", error_type=error_type)
         elif status == "skipped":
             summary.skipped += 1
         else:
@@ -106,18 +122,27 @@ def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, err
         bar.set_postfix(done=summary.done, skipped=summary.skipped, failed=summary.failed)
         bar.update(1)
 
+    def progress_bar() -> tqdm:  # started once the job is built, so a setup error prints no bar
+        return tqdm(total=len(records), desc=desc, unit="clip", dynamic_ncols=True)
+
     try:
         if workers <= 1:
             job = make_job()
+            bar = progress_bar()
             for record in records:
                 account(_call(job, record))
         else:
             ctx = mp.get_context("spawn")
             with ctx.Pool(workers, initializer=_init_worker, initargs=(make_job,)) as pool:
+                error = pool.apply(_setup_error)  # waits for one worker's make_job(); the same in all
+                if error is not None:
+                    raise error
+                bar = progress_bar()
                 for result in pool.imap_unordered(_run_one, records, chunksize=1):
                     account(result)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         summary.seconds = time.perf_counter() - start
     return summary
 
@@ -130,10 +155,19 @@ def add_batch_arguments(parser) -> None:
     parser.add_argument("--videos", required=True, help="dataset root (VGAF, RAVDESS, CREMA-D) or a folder of videos")
     parser.add_argument("--out", required=True, help="cache directory")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0: this process)")
-    parser.add_argument("--shard", default=None, help="i/N: process a deterministic 1/N slice (cluster arrays)")
-    parser.add_argument("--split", default=None, help="only this split (train/val/test)")
+    parser.add_argument("--shard", default=None, type=_shard_argument,
+                        help="i/N: process a deterministic 1/N slice (cluster arrays)")
+    parser.add_argument("--split", default=None, type=str.lower, choices=SPLITS, help="only this split")
     parser.add_argument("--allow-missing", action="store_true",
                         help="skip labelled clips whose video is missing and videos without a label")
+
+
+def _shard_argument(text: str) -> str:
+    try:
+        parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def select_records(videos: str, *, split: str | None, shard: str | None, allow_missing: bool = False) -> list[ClipRecord]:
@@ -145,6 +179,23 @@ def select_records(videos: str, *, split: str | None, shard: str | None, allow_m
     kwargs = {"allow_missing": True} if allow_missing and layout == "vgaf" else {}
     records = read_dataset(videos, split, layout=layout, **kwargs)
     return shard_items(records, parse_shard(shard), key=lambda r: r.clip_id)
+
+
+def skipped_lines(videos: str, *, split: str | None, limit: int = 10) -> list[str]:
+    """The files of dataset ``videos`` that are not clips (:func:`media.datasets.skipped_files`),
+    as lines to print after the clip count: how many, then up to ``limit`` of them with the reason.
+    ``[]`` when there are none."""
+    from media.datasets import skipped_files
+
+    skipped = skipped_files(videos, split)
+    if not skipped:
+        return []
+    root = Path(os.path.abspath(videos))
+    lines = [f"skipped {len(skipped)} file(s) in {videos} that are not clips:"]
+    lines += [f"  {s.path.relative_to(root).as_posix()}: {s.reason}" for s in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more")
+    return lines
 
 
 def exit_code(summary: BatchSummary) -> int:

@@ -33,6 +33,7 @@ from typing import Iterable, Sequence
 
 __all__ = [
     "ClipRecord",
+    "SkippedFile",
     "DatasetError",
     "DatasetWarning",
     "VGAF_CLASSES",
@@ -55,6 +56,7 @@ __all__ = [
     "read_video_folder",
     "read_dataset",
     "detect_layout",
+    "skipped_files",
 ]
 
 VGAF_CLASSES: tuple[str, ...] = ("Positive", "Neutral", "Negative")
@@ -125,6 +127,17 @@ class ClipRecord:
         return None if self.label is None else self.class_names[self.label]
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file in a dataset's clip folders that the reader does not take as a clip.
+
+    path: absolute path. reason: why, e.g. ``'not a video file (.m4a; expected .mp4)'``.
+    """
+
+    path: Path
+    reason: str
+
+
 # --------------------------------------------------------------------------------------------
 # helpers
 
@@ -163,15 +176,15 @@ def _is_hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
-def _walk_files(root: Path, extensions: Iterable[str]) -> list[Path]:
-    """Files under ``root`` (recursively) whose suffix is in ``extensions`` (case-insensitive),
-    skipping hidden files and folders (``.DS_Store``, macOS ``._x.mp4`` resource forks)."""
-    exts = {e.lower() for e in extensions}
+def _walk_files(root: Path, extensions: Iterable[str] | None) -> list[Path]:
+    """Files under ``root`` (recursively) whose suffix is in ``extensions`` (case-insensitive; None:
+    any), skipping hidden files and folders (``.DS_Store``, macOS ``._x.mp4`` resource forks)."""
+    exts = None if extensions is None else {e.lower() for e in extensions}
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in exts:
+            if not name.startswith(".") and (exts is None or os.path.splitext(name)[1].lower() in exts):
                 found.append(Path(dirpath) / name)
     return found
 
@@ -550,6 +563,38 @@ def read_video_folder(
         raise DatasetError(f"{root}: no video files ({', '.join(extensions)}) found")
     _check_unique(records, root)
     return _sorted(records)
+
+
+def skipped_files(root: str | os.PathLike, split: str | None = None, *, layout: str | None = None
+                  ) -> list[SkippedFile]:
+    """The files that :func:`read_dataset` passes over because their type is not the layout's clip
+    type: an ``.m4a`` or ``.txt`` among the videos, a ``.wav`` in a RAVDESS tree. Looked for where
+    the layout keeps its clips: VGAF's split video folders (``split``'s only, when given; label
+    files beside them are not clips), GroupEmoW's split folders, the whole tree otherwise. Hidden
+    files (``.DS_Store``) are not listed. Returns them sorted by path."""
+    root = _abs_root(root)
+    layout = detect_layout(root) if layout is None else layout
+    splits = SPLITS if split is None else (_normalize_split(split),)
+    kind, extensions = "video", VIDEO_EXTENSIONS
+    if layout == "vgaf":
+        places = [_find_child(root, _VGAF_DIRS[s], is_dir=True) for s in splits]
+        extensions = (".mp4",)
+    elif layout == "groupemow":
+        places = [_find_child(root, s, is_dir=True) for s in splits]
+        kind, extensions = "image", IMAGE_EXTENSIONS
+    else:
+        places = [root]
+        extensions = {"ravdess": (".mp4",), "cremad": (".flv", ".mp4")}.get(layout, VIDEO_EXTENSIONS)
+    skipped = []
+    for place in (p for p in places if p is not None):
+        found = _walk_files(place, None) if layout != "vgaf" else [
+            p for p in place.iterdir() if p.is_file() and not p.name.startswith(".")]
+        for path in found:
+            suffix = path.suffix.lower()
+            if suffix not in extensions:
+                skipped.append(SkippedFile(path, f"not {'an' if kind == 'image' else 'a'} {kind} file "
+                                                 f"({suffix or 'no extension'}; expected {'/'.join(extensions)})"))
+    return sorted(skipped, key=lambda s: s.path)
 
 
 def _is_groupemow(root: Path) -> bool:

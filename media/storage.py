@@ -70,8 +70,13 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def append_error(log_path: str | os.PathLike, item: str, error: BaseException | str, **extra: Any) -> None:
+def append_error(log_path: str | os.PathLike, item: str, error: BaseException | str, *,
+                 error_type: str | None = None, **extra: Any) -> None:
     """Append one failure record ``{"time", "item", "error_type", "error", ...}`` to a JSON-lines log.
+
+    ``error_type`` is the exception's class name (``"NoVideoStreamError"``): ``type(error).__name__``
+    for an exception; give it with a string ``error`` (a failure reported by a worker process),
+    else it is recorded as ``"Error"``.
 
     Each record is written with a single ``write`` call on a file opened in append mode, so lines
     from concurrent worker processes do not interleave.
@@ -81,7 +86,7 @@ def append_error(log_path: str | os.PathLike, item: str, error: BaseException | 
     record = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "item": str(item),
-        "error_type": type(error).__name__ if isinstance(error, BaseException) else "Error",
+        "error_type": error_type or (type(error).__name__ if isinstance(error, BaseException) else "Error"),
         "error": str(error),
         **extra,
     }

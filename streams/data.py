@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from keyframes.data import augmentation_rng
-from streams.cache import CacheEntry, load_entries
+from streams.cache import CacheEntry, CacheError, load_entries
 from streams.specs import get_spec
 
 
@@ -57,11 +57,11 @@ def build_stream_datasets(cache_root: str, stream: str, data_cfg: dict, *, seed:
     train_entries = load_entries(cache_root, split=train_split, require=(stream,), labelled=True)
     val_entries = load_entries(cache_root, split=val_split, require=(stream,), labelled=True)
     if not train_entries:
-        raise ValueError(f"{cache_root}: no labelled '{train_split}' clips with {stream} inputs "
+        raise CacheError(f"{cache_root}: no labelled '{train_split}' clips with {stream} inputs "
                          f"(run tools/preprocess.py with --streams including {stream})")
     class_names = train_entries[0].class_names
     train = StreamDataset(train_entries, stream, data_cfg, train=True, seed=seed)
     val = StreamDataset(val_entries, stream, data_cfg, train=False, seed=seed)
     if len(train) == 0:
-        raise ValueError(f"{cache_root}: every '{train_split}' clip lacks the {stream} modality")
+        raise CacheError(f"{cache_root}: every '{train_split}' clip lacks the {stream} modality")
     return train, val, class_names

@@ -5,10 +5,12 @@ import os
 
 import torch
 
-from training.config import ConfigError
+from training.config import ConfigError, builder_keys, check_keys
 from training.loop import fit
 from streams.data import build_stream_datasets
 from streams.specs import STREAM_SPECS
+
+RECIPE_KEYS = ("stream", "model", "data", "train")
 
 
 def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
@@ -17,11 +19,15 @@ def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
     stream = cfg.get("stream")
     if stream not in STREAM_SPECS:
         raise ConfigError(f"config 'stream' must be one of {', '.join(STREAM_SPECS)}, got {stream!r}")
-    return STREAM_SPECS[stream].create_model(num_classes=num_classes, **dict(cfg.get("model", {})))
+    spec = STREAM_SPECS[stream]
+    model_cfg = dict(cfg.get("model") or {})
+    check_keys(model_cfg, builder_keys(spec.model_builder, given=("num_classes",)), "model")
+    return spec.model_builder(num_classes=num_classes, **model_cfg)
 
 
 def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
     """Train the stream of recipe ``cfg`` on ``cache_root``'s train split, validating on val."""
+    check_keys(cfg, RECIPE_KEYS, "the stream recipe")
     seed = int(cfg.get("train", {}).get("seed", 0))
     train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed)
     torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
@@ -42,11 +48,11 @@ def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu"):
 
     state, meta = load_checkpoint(run)
     recipe = dict(meta.get("config", {}))
-    class_names = list(meta["class_names"])
     stream = recipe.get("stream")
     if stream not in STREAM_SPECS:
-        raise CheckpointError(f"{run}: the checkpoint's recipe names stream {stream!r}, not one of "
-                              f"{', '.join(STREAM_SPECS)}")
+        raise CheckpointError(f"{run}: not a stream run (its checkpoint's config names no stream of "
+                              f"{', '.join(STREAM_SPECS)}: {stream!r}; train one with tools/train_stream.py)")
+    class_names = list(meta["class_names"])
     model_cfg = STREAM_SPECS[stream].trained_model_config(recipe.get("model", {}))
     model = build_stream_model({**recipe, "model": model_cfg}, len(class_names))
     model.load_state_dict(state)

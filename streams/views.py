@@ -4,12 +4,13 @@ flipping. The views themselves (what each stream's network sees) live in the str
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 import cv2
 import numpy as np
 
+from training.config import check_keys
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -30,6 +31,8 @@ class ViewSettings:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ViewSettings":
+        """Parse a ``data:`` section; an unknown key is a :class:`ConfigError` naming it."""
+        check_keys(section, [f.name for f in fields(cls)], "data")
         resize = section.get("resize")
         return cls(num_frames=int(section.get("num_frames", 16)),
                    resize=tuple(resize) if isinstance(resize, (list, tuple)) else resize,

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from media.decoding import probe
+from training.command_line import add_debug_argument, run_main
 from training.config import load_config
 from streams.specs import STREAM_SPECS, get_spec
 from benchmarks.inputs import load_scorer_model, write_scene_clip
@@ -38,6 +39,7 @@ from benchmarks.keyframes import keyframe_benchmark
 from benchmarks.preprocessing import preprocess_benchmark
 from benchmarks.timing import format_report
 from benchmarks.training import training_benchmark
+from benchmarks.timing import BenchmarkError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,6 +78,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's choice, one per core); 1 is faster on an overloaded machine")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_debug_argument(p)
 
 
 def _clips_dir(args):
@@ -242,4 +245,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, user_errors=(BenchmarkError,)))

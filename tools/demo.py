@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from training.command_line import add_debug_argument, run_main
 from streams.specs import get_spec
 from fusion.training import METHOD_STREAMS
 
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes for data generation and preprocessing")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stream-epochs", type=int, default=None, help="override the tiny stream configs' epochs")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
 
     out = Path(args.out)
@@ -187,4 +189,4 @@ def print_summary(out: Path, metrics: dict, times: dict, total: float) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

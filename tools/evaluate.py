@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from training.command_line import add_debug_argument, run_main
 from fusion.evaluation import evaluate_run, format_summary
 
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="fusion run directory")
     parser.add_argument("--split", default="val")
     parser.add_argument("--weights-split", default="val", help="split the late-fusion weights are searched on")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     metrics = evaluate_run(args.run, args.split, weights_split=args.weights_split)
     print(format_summary(metrics))
@@ -26,4 +28,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from training.command_line import add_debug_argument, run_main
 from fusion.features import extract_features, parse_stream_runs
 
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="feature directory")
     parser.add_argument("--splits", default="train,val,test")
     parser.add_argument("--batch-size", type=int, default=8)
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -37,4 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

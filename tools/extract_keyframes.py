@@ -16,7 +16,8 @@ import argparse
 import functools
 import sys
 
-from media.batch import add_batch_arguments, exit_code, run_batch, select_records
+from media.batch import add_batch_arguments, exit_code, run_batch, select_records, skipped_lines
+from training.command_line import add_debug_argument, naming_config, run_main
 from training.config import load_config
 from streams.cache import errors_path
 from streams.preprocessing import build_preprocess_job
@@ -28,17 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     add_batch_arguments(parser)
     parser.add_argument("--scorer", required=True, help="scorer run directory (uses its best checkpoint) or checkpoint")
     parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
 
-    cfg = load_config(args.config, args.set)
-    streams = tuple(name for name, spec in STREAM_SPECS.items() if spec.stores_keyframes)
-    records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
-    print(f"{len(records)} clips from {args.videos} -> {args.out}")
-    make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
-    summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers, desc="keyframes")
+    with naming_config(args.config, args.set):  # a bad key, found where it is used, names the recipe
+        cfg = load_config(args.config, args.set)
+        streams = tuple(name for name, spec in STREAM_SPECS.items() if spec.stores_keyframes)
+        records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
+        print(f"{len(records)} clips from {args.videos} -> {args.out}", *skipped_lines(args.videos, split=args.split),
+              sep="\n")
+        make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
+        summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers,
+                            desc="keyframes")
     print(summary.format())
     return exit_code(summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

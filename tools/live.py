@@ -18,8 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from media.decoding import MediaError
-from training.checkpoints import CheckpointError
+from training.command_line import add_debug_argument, run_main
 from fusion.live import (
     DEFAULT_SMOOTH_K, DEFAULT_STRIDE_S, DEFAULT_WINDOW_S, LiveRunner, LiveSettings, LiveSourceError,
     default_window_seconds, source_kind,
@@ -48,13 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true", help="no line per window, only the summary")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
 
-    try:
-        predictor = Predictor.from_run(args.run, device=args.device)
-    except (PipelineError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    predictor = Predictor.from_run(args.run, device=args.device)
     window, window_from = (args.window, "--window") if args.window is not None else default_window_seconds(args.run)
     realtime = source_kind(args.source) != "file" if args.realtime is None else args.realtime
     log = args.log or (str(Path(args.out).with_suffix(".jsonl")) if args.out else None)
@@ -65,11 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                             echo=None if args.quiet else print)
     except ValueError as e:
         parser.error(str(e))
-    try:
-        source = runner.open(args.source)
-    except (MediaError, LiveSourceError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    source = runner.open(args.source)
     print(f"{source.name}: window {window:g} s ({window_from}), stride {args.stride:g} s, smoothing "
           f"{args.smoothing} over {args.smooth}, "
           f"{'real time: late windows dropped' if realtime else 'every window predicted'}", flush=True)
@@ -79,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, user_errors=(PipelineError, LiveSourceError)))

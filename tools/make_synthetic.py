@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from media.synthetic import CLASSES, SPLITS, generate_dataset
+from training.command_line import add_debug_argument, run_main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fraction of clips whose cues swell for about 1 s")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -74,4 +77,4 @@ def format_summary(summary: dict) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_main(main))

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from training.command_line import add_debug_argument, run_main
 from fusion.prediction import PipelineError, Predictor
 
 
@@ -21,12 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("videos", nargs="+")
     parser.add_argument("--run", required=True, help="fusion run directory")
     parser.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
-    try:
-        predictor = Predictor.from_run(args.run)
-    except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    predictor = Predictor.from_run(args.run)
     results = predictor.predict_many(args.videos)
     for r in results:
         if args.json:
@@ -41,4 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, user_errors=(PipelineError,)))

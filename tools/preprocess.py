@@ -16,7 +16,8 @@ import argparse
 import functools
 import sys
 
-from media.batch import add_batch_arguments, exit_code, run_batch, select_records
+from media.batch import add_batch_arguments, exit_code, run_batch, select_records, skipped_lines
+from training.command_line import add_debug_argument, naming_config, run_main
 from training.config import load_config
 from streams.cache import errors_path
 from streams.preprocessing import build_preprocess_job, verify_cache, write_pipeline_record
@@ -26,34 +27,37 @@ from streams.specs import STREAM_SPECS, parse_streams
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_batch_arguments(parser)
-    parser.add_argument("--scorer", default=None, help="scorer run directory or checkpoint (needed for visual/face)")
+    parser.add_argument("--scorer", default=None, help="scorer run directory or checkpoint (needed by the streams that read keyframes)")
     parser.add_argument("--streams", default=None,
                         help=f"comma list of {','.join(STREAM_SPECS)} (default: the streams the config enables)")
     parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
     parser.add_argument("--verify", action="store_true", help="check the cache is complete and consistent, then exit")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
 
-    cfg = load_config(args.config, args.set)
-    try:
-        streams = parse_streams(args.streams, cfg)
-    except ValueError as e:
-        parser.error(str(e))
-    readers = [s for s in streams if STREAM_SPECS[s].uses_keyframes]
-    if readers and not args.scorer:
-        parser.error(f"--scorer is required for the streams that read keyframes ({', '.join(readers)})")
-    records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
-    make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
-    if args.verify:
-        report = verify_cache(records, make_job())
-        print(report.format())
-        return 0 if report.ok else 1
-    print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})")
-    write_pipeline_record(args.out, cfg, args.scorer)
-    summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers,
-                        desc="preprocess")
+    with naming_config(args.config, args.set):  # a bad key, found where it is used, names the recipe
+        cfg = load_config(args.config, args.set)
+        try:
+            streams = parse_streams(args.streams, cfg)
+        except ValueError as e:
+            parser.error(str(e))
+        readers = [s for s in streams if STREAM_SPECS[s].uses_keyframes]
+        if readers and not args.scorer:
+            parser.error(f"--scorer is required for the streams that read keyframes ({', '.join(readers)})")
+        records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
+        make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
+        if args.verify:
+            report = verify_cache(records, make_job())
+            print(report.format())
+            return 0 if report.ok else 1
+        print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})",
+              *skipped_lines(args.videos, split=args.split), sep="\n")
+        write_pipeline_record(args.out, cfg, args.scorer)
+        summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers,
+                            desc="preprocess")
     print(summary.format())
     return exit_code(summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

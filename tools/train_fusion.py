@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from training.command_line import run_training, training_parser
+from training.command_line import run_main, run_training, training_parser
 from fusion.training import train_fusion
 
 
@@ -17,4 +17,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

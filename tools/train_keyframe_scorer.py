@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from training.command_line import run_training, training_parser
+from training.command_line import run_main, run_training, training_parser
 from keyframes.training import train_scorer
 
 
@@ -20,4 +20,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -8,10 +8,11 @@ is parsed as YAML (so ``8`` is an int, ``[1, 2]`` a list, ``null`` None).
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
@@ -109,6 +110,26 @@ def apply_override(cfg: dict, item: str) -> None:
             raise ConfigError(f"override {item!r}: {part!r} is not a mapping in the config")
         node = child
     node[parts[-1]] = value
+
+
+def check_keys(section: Mapping[str, Any], known: Iterable[str], where: str) -> None:
+    """Raise :class:`ConfigError` when the recipe mapping ``section`` has a key outside ``known``
+    (a misspelt key would otherwise be ignored, or fail deep inside as a TypeError); ``where``
+    names the section in the message (``'model'``, ``'the stream recipe'``)."""
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {type(section).__name__} {section!r}")
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+
+
+def builder_keys(builder: Callable[..., Any], *, given: Iterable[str] = ()) -> set[str]:
+    """The keyword arguments a recipe section may give ``builder`` (a ``create_*`` function whose
+    arguments are that section): its named parameters less ``given``, those the code passes itself
+    (``num_classes``)."""
+    params = inspect.signature(builder).parameters.values()
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return named - set(given)
 
 
 def get_path(cfg: dict, dotted: str, default: Any = None) -> Any:

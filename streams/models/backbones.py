@@ -7,12 +7,18 @@ checkpoints in those formats load without renaming (see ``streams/models/pretrai
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import torch
 import torchvision
-from pytorchvideo.models.resnet import create_resnet
 from torch import nn
+
+with warnings.catch_warnings():
+    # pytorchvideo imports fvcore, whose focal_loss module calls torch.jit.script at import time;
+    # torch deprecates that with a FutureWarning every tool would print first. Nothing here uses it.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+    from pytorchvideo.models.resnet import create_resnet
 
 Kernel3d = tuple[int, int, int]
 

@@ -8,7 +8,7 @@ F/32, W/32) -> pooled (B, 2048) -> logits.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ class AudioStream(StreamSpec):
     array_file = "mel.npy"
     section = "audio"
     recipe = "audio"
+    model_builder = staticmethod(create_audio_stream)
 
     def audio_rate(self, cfg) -> int:
         return int(self.settings(cfg).get("sample_rate", 16000))
@@ -87,8 +88,6 @@ class AudioStream(StreamSpec):
         img = crop_frames(resize_frames(mel[None, :, :, None], settings.resize), settings.crop, rng)  # (1, S, S, 1)
         return torch.from_numpy(np.ascontiguousarray(img[..., 0], dtype=np.float32))    # (1, S, S)
 
-    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
-        return create_audio_stream(num_classes=num_classes, **kwargs)
 
 
 SPEC = AudioStream()

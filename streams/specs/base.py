@@ -168,10 +168,14 @@ class StreamSpec:
         with augmentation drawn from it; ``None``: the deterministic evaluation view)."""
         raise NotImplementedError
 
+    #: the stream's keyword-only ``create_*`` builder (wrap it in ``staticmethod``); the recipe's
+    #: ``model:`` section is its arguments, ``num_classes`` comes from the data
+    model_builder: Callable[..., torch.nn.Module]
+
     def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
         """Build the stream's network (the recipe's ``model:`` section is ``kwargs``); it maps
         :meth:`load_input` batches to logits ``(B, num_classes)`` and has ``features()``."""
-        raise NotImplementedError
+        return self.model_builder(num_classes=num_classes, **kwargs)
 
     def trained_model_config(self, model_cfg: Mapping[str, Any]) -> dict:
         """The ``model:`` section that rebuilds a TRAINED network of this stream before its

@@ -37,6 +37,7 @@ class FaceStream(StreamSpec):
     array_file = "faces.npy"
     section = "faces"
     recipe = "face"
+    model_builder = staticmethod(create_face_stream)
     naive_settings = {"detect_max_side": 1 << 16}   # MTCNN at full resolution
     uses_keyframes = True
 
@@ -78,8 +79,6 @@ class FaceStream(StreamSpec):
     def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
         return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S)
 
-    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
-        return create_face_stream(num_classes=num_classes, **kwargs)
 
 
 SPEC = FaceStream()

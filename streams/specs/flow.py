@@ -32,6 +32,7 @@ class FlowStream(StreamSpec):
     array_file = "flow.npy"
     section = "flow"
     recipe = "flow"
+    model_builder = staticmethod(create_flow_stream)
     naive_settings = {"algorithm": "tvl1"}          # the classic TV-L1 (denseflow, mmaction2)
 
     def frame_requests(self, frame_count: int, cfg) -> tuple[FrameRequest, ...]:
@@ -70,8 +71,6 @@ class FlowStream(StreamSpec):
             flow[..., 0] = -flow[..., 0]   # mirrored motion: x-flow changes sign
         return torch.from_numpy(np.ascontiguousarray(flow.transpose(3, 0, 1, 2), dtype=np.float32))  # (2, T, S, S)
 
-    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
-        return create_flow_stream(num_classes=num_classes, **kwargs)
 
 
 SPEC = FlowStream()

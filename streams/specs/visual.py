@@ -27,6 +27,7 @@ class VisualStream(StreamSpec):
     array_file = "keyframes.npy"
     section = "visual"
     recipe = "visual"
+    model_builder = staticmethod(create_visual_stream)
     uses_keyframes = True
     stores_keyframes = True
 
@@ -47,8 +48,6 @@ class VisualStream(StreamSpec):
     def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
         return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S)
 
-    def create_model(self, *, num_classes: int, **kwargs: Any) -> torch.nn.Module:
-        return create_visual_stream(num_classes=num_classes, **kwargs)
 
 
 SPEC = VisualStream()

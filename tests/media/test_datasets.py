@@ -21,6 +21,7 @@ from media.datasets import (
     read_ravdess,
     read_vgaf,
     read_video_folder,
+    skipped_files,
 )
 
 
@@ -437,3 +438,27 @@ def test_read_dataset_vgaf_skips_an_empty_unlabelled_test_folder_with_a_warning(
     # asked for explicitly, the empty split is still an error
     with pytest.raises(DatasetError, match="no usable VGAF test videos"):
         read_dataset(vgaf, "test")
+
+
+# ------------------------------------------------------------------------------ skipped files
+
+
+def test_skipped_files_lists_what_the_reader_passes_over_with_the_reason(tmp_path):
+    vgaf = make_vgaf(tmp_path / "vgaf")
+    touch(vgaf / "Train" / "notes.txt")
+    touch(vgaf / "Val" / "10_9.avi")                   # a video, but VGAF reads .mp4 only
+    touch(vgaf / "Val" / ".DS_Store")                  # hidden: not listed
+    touch(vgaf / "groupemow" / "train" / "positive" / "a.jpg")  # beside the split folders: not clips
+    found = {(s.path.relative_to(vgaf).as_posix(), s.reason) for s in skipped_files(vgaf)}
+    assert found == {("Train/notes.txt", "not a video file (.txt; expected .mp4)"),
+                     ("Val/10_9.avi", "not a video file (.avi; expected .mp4)")}
+    assert [s.path.name for s in skipped_files(vgaf, "val")] == ["10_9.avi"]
+    assert len(read_dataset(vgaf)) == 3 + 2 + 2  # the train, val and test clips, as before
+
+    folder = tmp_path / "folder"
+    for name in ("a.mp4", "sub/b.MKV", "sub/talk.m4a", "README"):
+        touch(folder / name)
+    skipped = skipped_files(folder)
+    assert [s.path.relative_to(folder).as_posix() for s in skipped] == ["README", "sub/talk.m4a"]
+    assert skipped[0].reason.startswith("not a video file (no extension;")
+    assert len(read_dataset(folder)) == 2

@@ -116,10 +116,11 @@ def test_shards_partition_the_dataset(tmp_path, video_dir, tiny_scorer_run):
     assert {p.parent.name for p in out.glob("*/keyframes.json")} == shards[1]
 
 
-def test_bad_shard_is_a_usage_error(tmp_path, video_dir, tiny_scorer_run):
-    with pytest.raises(ValueError, match="shard"):
+def test_bad_shard_is_a_usage_error(tmp_path, video_dir, tiny_scorer_run, capsys):
+    with pytest.raises(SystemExit) as info:
         run(["--config", CONFIG, "--videos", str(video_dir), "--scorer", str(tiny_scorer_run),
              "--out", str(tmp_path), "--shard", "3/3"])
+    assert info.value.code == 2 and "--shard '3/3'" in capsys.readouterr().err
 
 
 def test_scorer_checkpoint_round_trip_gives_same_outputs(tmp_path):
