@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from streams.specs import audio, face, flow, visual
+from streams.specs import audio, face, flow, speech, visual
 from streams.specs.base import DecodedClip, StreamOutput, StreamSpec
 
 #: name -> spec, in the order streams are computed and concatenated by default
-STREAM_SPECS: dict[str, StreamSpec] = {m.SPEC.name: m.SPEC for m in (visual, flow, face, audio)}
+STREAM_SPECS: dict[str, StreamSpec] = {m.SPEC.name: m.SPEC for m in (visual, flow, face, audio, speech)}
 
 
 def get_spec(name: str) -> StreamSpec:
