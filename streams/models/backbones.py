@@ -7,12 +7,21 @@ checkpoints in those formats load without renaming (see ``streams/models/pretrai
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import torch
 import torchvision
-from pytorchvideo.models.resnet import create_resnet
 from torch import nn
+
+with warnings.catch_warnings():
+    # pytorchvideo imports fvcore, whose fvcore/nn/focal_loss.py calls torch.jit.script at
+    # import time; torch deprecates that call, so every tool printed a FutureWarning at start
+    # that concerns fvcore's code (its last release, 0.1.5.post20221221, predates the
+    # deprecation), not ours. Silence just that warning, only while this import runs.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is ", category=FutureWarning,
+                            module=r"torch\.jit\._script")
+    from pytorchvideo.models.resnet import create_resnet
 
 Kernel3d = tuple[int, int, int]
 
