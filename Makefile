@@ -16,10 +16,14 @@ venv: $(STAMP)
 
 # The stamp names a hash of the dependency files, so a second `make test` does not reinstall,
 # and a new lock does. Every package comes from the lock, pinned and hash-checked (--no-deps:
-# nothing resolves on the day of the install); then the project itself, editable, without
-# dependencies. `pip check` fails if setup.cfg asks for a package the lock lacks: run `make lock`.
+# nothing resolves on the day of the install): pip first (the venv's bundled pip is older and
+# warns about every package the local file:// indexes lack), then the rest, then the project
+# itself, editable, without dependencies. `pip check` fails if setup.cfg asks for a package the
+# lock lacks: run `make lock`.
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	awk '/^pip==/ {p = 1; print; next} /^[^ ]/ {p = 0} p' $(LOCK) > $(VENV)/pip.lock
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(VENV)/pip.lock
 	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
@@ -34,16 +38,17 @@ test: $(STAMP)
 	$(PY) -m pytest $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-# Resolve setup.cfg (with the test extra) under constraints.txt for this Python and platform,
-# through the indexes in pip's configuration; keeps the lock's current versions where they still
-# fit (LOCK_ARGS=--upgrade moves everything to the newest allowed). pip-tools lives in its own
-# venv, so it is not part of the locked environment.
+# Resolve setup.cfg (with the test extra) and pip itself under constraints.txt for this Python
+# and platform, through the indexes in pip's configuration; keeps the lock's current versions
+# where they still fit (LOCK_ARGS=--upgrade moves everything to the newest allowed). pip-tools
+# lives in its own venv, so it is not part of the locked environment.
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || \
 	  { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q $(PIP_TOOLS); }
+	echo pip > $(LOCK_VENV)/installer.in
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
 	  --allow-unsafe --extra test --strip-extras --no-emit-index-url --no-emit-find-links \
-	  --constraint constraints.txt --output-file $(LOCK) $(LOCK_ARGS) setup.cfg
+	  --constraint constraints.txt --output-file $(LOCK) $(LOCK_ARGS) setup.cfg $(LOCK_VENV)/installer.in
 
 clean-venv:
 	rm -rf $(VENV)
