@@ -15,15 +15,13 @@ LOCK_ARGS ?=
 venv: $(STAMP)
 
 # The stamp names a hash of the dependency files, so a second `make test` does not reinstall,
-# and a new lock does. Every package comes from the lock, pinned and hash-checked (--no-deps:
-# nothing resolves on the day of the install): pip first (the venv's bundled pip is older and
-# warns about every package the local file:// indexes lack), then the rest, then the project
-# itself, editable, without dependencies. `pip check` fails if setup.cfg asks for a package the
-# lock lacks: run `make lock`.
+# and a new lock does. Every package comes from the lock, pip included, pinned and hash-checked
+# (--no-deps: nothing resolves on the day of the install); then the project itself, editable,
+# without dependencies. `pip check` fails if setup.cfg asks for a package the lock lacks: run
+# `make lock`. (pip warns "Location ... is ignored" for each package that a file:// index in
+# this machine's pip configuration lacks; that is harmless.)
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	awk '/^pip==/ {p = 1; print; next} /^[^ ]/ {p = 0} p' $(LOCK) > $(VENV)/pip.lock
-	$(PY) -m pip install -q --require-hashes --no-deps -r $(VENV)/pip.lock
 	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
