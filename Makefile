@@ -1,20 +1,30 @@
-# Two commands: `make demo` and `make test`. Both create .venv on first use.
+# `make demo` and `make test` create .venv on first use with exactly the versions (and hashes) in
+# requirements.lock; `make lock` regenerates the lock from setup.cfg + constraints.txt.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat setup.cfg constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat $(LOCK) setup.cfg pyproject.toml | sha256sum | cut -c1-16)
 ARGS ?=
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_ARGS ?=
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test venv lock clean-venv
 
 venv: $(STAMP)
 
-# The stamp names a hash of the dependency files, so a second `make test`
-# does not reinstall, and a change to setup.cfg/constraints.txt does.
+# The stamp names a hash of the dependency files, so a second `make test` does not reinstall,
+# and a new lock does. Every package comes from the lock, pip included, pinned and hash-checked
+# (--no-deps: nothing resolves on the day of the install); then the project itself, editable,
+# without dependencies. `pip check` fails if setup.cfg asks for a package the lock lacks: run
+# `make lock`. (pip warns "Location ... is ignored" for each package that a file:// index in
+# this machine's pip configuration lacks; that is harmless.)
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -25,6 +35,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# Resolve setup.cfg (with the test extra) and pip itself under constraints.txt for this Python
+# and platform, through the indexes in pip's configuration; keeps the lock's current versions
+# where they still fit (LOCK_ARGS=--upgrade moves everything to the newest allowed). pip-tools
+# lives in its own venv, so it is not part of the locked environment.
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || \
+	  { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q $(PIP_TOOLS); }
+	echo pip > $(LOCK_VENV)/installer.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
+	  --allow-unsafe --extra test --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --constraint constraints.txt --output-file $(LOCK) $(LOCK_ARGS) setup.cfg $(LOCK_VENV)/installer.in
 
 clean-venv:
 	rm -rf $(VENV)

@@ -19,7 +19,8 @@ class VideoWriter:
 
     Frames are ``(H, W, 3)`` uint8 RGB. ``audio`` (optional, given up front or via
     :meth:`write_audio`) is float32 in [-1, 1], shape ``(N,)`` mono or ``(channels, N)``.
-    Encoding is single-threaded with fixed options, so the same input gives byte-identical files.
+    Encoding is single-threaded with fixed options, and without x264's macroblock tree (see
+    below), so the same input gives byte-identical files.
     The file is written to a temporary name and renamed into place on a clean close, so a killed
     writer never leaves a truncated file under the final name.
     """
@@ -50,7 +51,14 @@ class VideoWriter:
         self._video.width, self._video.height = width, height
         self._video.pix_fmt = "yuv420p"
         self._video.codec_context.thread_count = 1
-        self._video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        # mbtree=0: x264's AVX-512 macroblock-tree code (lookahead propagation through
+        # B-frames) reads uninitialised heap memory, so on CPUs with AVX-512 the same frames
+        # encoded twice gave different bytes (decoded frames up to 64 grey levels apart),
+        # depending on what earlier allocations, other threads' included, left on the heap.
+        # Without mbtree the AVX2 and AVX-512 paths write the same bytes, whatever the heap holds
+        # (checked with glibc's MALLOC_PERTURB_; tests/media/test_synthetic_reproducible.py).
+        self._video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                               "x264-params": "mbtree=0"}
         self._audio = None
         if sample_rate is not None:
             layout = "mono" if audio_channels == 1 else "stereo"

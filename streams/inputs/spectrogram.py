@@ -7,10 +7,12 @@ import warnings
 import librosa
 import numpy as np
 
-__all__ = ["AMIN", "log_mel_spectrogram"]
+__all__ = ["AMIN", "FLOOR_DB", "log_mel_spectrogram"]
 
 # Power floor before the log: 10 * log10(AMIN) = -100 dB is the value of pure silence.
 AMIN = 1e-10
+FLOOR_DB = -100.0
+"""``10 * log10(AMIN)``: the lowest value of :func:`log_mel_spectrogram`, exact."""
 
 
 def log_mel_spectrogram(
@@ -87,5 +89,7 @@ def log_mel_spectrogram(
             center=True,
             pad_mode="constant",
         )
-    db = librosa.power_to_db(mel, ref=1.0, amin=AMIN, top_db=top_db)
-    return np.ascontiguousarray(db, dtype=np.float32)
+    # The log in float64, then a clip to the floor: in float32 the floor came out one float32
+    # step below -100 (-100.0000076) on some machines, depending on the log10 implementation.
+    db = librosa.power_to_db(mel.astype(np.float64), ref=1.0, amin=AMIN, top_db=top_db)
+    return np.ascontiguousarray(np.maximum(db, FLOOR_DB), dtype=np.float32)

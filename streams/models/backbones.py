@@ -15,9 +15,12 @@ import torchvision
 from torch import nn
 
 with warnings.catch_warnings():
-    # pytorchvideo imports fvcore, whose focal_loss module calls torch.jit.script at import time;
-    # torch deprecates that with a FutureWarning every tool would print first. Nothing here uses it.
-    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+    # pytorchvideo imports fvcore, whose fvcore/nn/focal_loss.py calls torch.jit.script at
+    # import time; torch deprecates that call, so every tool printed a FutureWarning at start
+    # that concerns fvcore's code (its last release, 0.1.5.post20221221, predates the
+    # deprecation), not ours. Silence just that warning, only while this import runs.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is ", category=FutureWarning,
+                            module=r"torch\.jit\._script")
     from pytorchvideo.models.resnet import create_resnet
 
 Kernel3d = tuple[int, int, int]
