@@ -17,7 +17,7 @@ import torch
 from media.storage import atomic_write_json, atomic_write_text
 from training.metrics import classification_report, format_report, render_confusion_matrix, save_png
 from fusion.features import FeatureSet
-from fusion.head import FeatureDataset
+from fusion.dataset import FeatureDataset
 from fusion.late import FACE_AUDIO_WEIGHTS, search_weights, weighted_score
 from fusion.training import load_fusion_head
 
@@ -28,9 +28,7 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:
 
 @torch.inference_mode()
 def fusion_probabilities(head, fs: FeatureSet, streams) -> np.ndarray:
-    ds = FeatureDataset(fs, streams)
-    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
-    return torch.softmax(head(batch[0]), dim=1).numpy()
+    return torch.softmax(head(FeatureDataset(fs, streams).batch()), dim=1).numpy()
 
 
 def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: str = "val") -> dict:
@@ -74,7 +72,7 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
                               "without": {"clips": int((~m).sum()), "accuracy": _accuracy(pred[~m], labels[~m])}}
 
     metrics = {
-        "run": str(run), "split": split, "clips": int(labelled.sum()), "class_names": class_names,
+        "run": str(run), "head": recipe["model"]["name"], "split": split, "clips": int(labelled.sum()), "class_names": class_names,
         "accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "per_class": report["per_class"],
         "confusion_matrix": report["confusion_matrix"], "streams": per_stream, "late_fusion": late,
         "by_availability": by_availability,
@@ -97,7 +95,7 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
 
 def format_summary(metrics: dict) -> str:
     """A table of Concat-FC, each stream and each late fusion, then the per-class table."""
-    rows = [("Concat-FC (fusion)", metrics["accuracy"])]
+    rows = [(f"{metrics.get('head', 'concat_fc')} (fusion)", metrics["accuracy"])]
     rows += [(f"{s} stream", v["accuracy_when_available"]) for s, v in metrics["streams"].items()]
     rows += [(f"late: {k}", v["accuracy"]) for k, v in metrics["late_fusion"].items()]
     w = max(len(r[0]) for r in rows)
