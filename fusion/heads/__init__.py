@@ -10,6 +10,9 @@ directory of the same layout by :func:`fusion.training.train_fusion_head`.
 
     name              module                          what is fused
     concat_fc         fusion/heads/concat_fc.py       features, concatenated -> linear (the method)
+    attention         fusion/heads/attention.py       features, weighted per clip by a scoring net
+    gated             fusion/heads/gated.py           features, projected and sigmoid-gated per modality
+    cross_attention   fusion/heads/cross_attention.py modality tokens through multi-head attention
 """
 from __future__ import annotations
 
@@ -19,7 +22,10 @@ from typing import Any, Callable, Mapping
 from torch import nn
 
 from training.config import ConfigError, builder_keys, check_keys
+from fusion.heads.attention import create_attention_fusion
 from fusion.heads.concat_fc import create_concat_fc
+from fusion.heads.cross_attention import create_cross_attention_fusion
+from fusion.heads.gated import create_gated_fusion
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class FusionHeadKind:
 
 FUSION_HEADS: dict[str, FusionHeadKind] = {
     "concat_fc": FusionHeadKind(create_concat_fc, "Concat-FC"),
+    "attention": FusionHeadKind(create_attention_fusion, "Attention"),
+    "gated": FusionHeadKind(create_gated_fusion, "Gated"),
+    "cross_attention": FusionHeadKind(create_cross_attention_fusion, "Cross-attention"),
 }
 #: the method's fusion, used when a recipe's ``model:`` names none
 DEFAULT_HEAD = "concat_fc"
