@@ -13,6 +13,8 @@ directory of the same layout by :func:`fusion.training.train_fusion_head`.
     attention         fusion/heads/attention.py       features, weighted per clip by a scoring net
     gated             fusion/heads/gated.py           features, projected and sigmoid-gated per modality
     cross_attention   fusion/heads/cross_attention.py modality tokens through multi-head attention
+    score_weighted    fusion/heads/score_weighted.py  the streams' probabilities, weighted average
+    stacking          fusion/heads/stacking.py        features -> SVM + forest + boosting -> logistic
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from fusion.heads.attention import create_attention_fusion
 from fusion.heads.concat_fc import create_concat_fc
 from fusion.heads.cross_attention import create_cross_attention_fusion
 from fusion.heads.gated import create_gated_fusion
+from fusion.heads.score_weighted import create_score_weighted
+from fusion.heads.stacking import create_stacking
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ FUSION_HEADS: dict[str, FusionHeadKind] = {
     "attention": FusionHeadKind(create_attention_fusion, "Attention"),
     "gated": FusionHeadKind(create_gated_fusion, "Gated"),
     "cross_attention": FusionHeadKind(create_cross_attention_fusion, "Cross-attention"),
+    "score_weighted": FusionHeadKind(create_score_weighted, "Score-weighted", gradient=False),
+    "stacking": FusionHeadKind(create_stacking, "Stacking (SVM+RF+GB)", gradient=False),
 }
 #: the method's fusion, used when a recipe's ``model:`` names none
 DEFAULT_HEAD = "concat_fc"
