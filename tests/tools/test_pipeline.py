@@ -61,11 +61,14 @@ def test_fusion_beats_the_best_single_stream(demo_run):
 
 def test_missing_modalities_are_counted_in_the_availability_breakdown(demo_run):
     metrics = json.loads((demo_run / "fusion" / "eval_val" / "metrics.json").read_text())
-    by = metrics["by_availability"]
+    by = metrics["by_availability"]["streams"]
     assert by["audio"]["without"]["clips"] >= 1 and by["face"]["without"]["clips"] >= 1
     for s in ("audio", "face"):
         assert by[s]["with"]["clips"] + by[s]["without"]["clips"] == metrics["clips"]
         assert by[s]["without"]["accuracy"] is not None  # those clips got predictions
+    subsets = metrics["by_availability"]["subsets"]
+    assert sum(v["clips"] for v in subsets.values()) == metrics["clips"]
+    assert "audio+face+flow+visual" in subsets and len(metrics["by_availability"]["given_only"]) == 15
 
 
 def test_metrics_match_a_recomputation_from_saved_predictions(demo_run):
