@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 import yaml
 
 from training.checkpoints import CheckpointError, save_checkpoint
 from training.config import ConfigError, load_config
 from training.run_directory import RunConfigMismatchError
-from fusion.evaluation import evaluate_run, fusion_probabilities
+from fusion.evaluation import fusion_probabilities
 from fusion.features import FeatureSet
 from fusion.heads import FUSION_HEADS
 from fusion.training import load_fusion_head, train_fusion, train_fusion_head
