@@ -101,7 +101,8 @@ def train_fusion_head(cfg: dict, train_fs: FeatureSet, val_fs: FeatureSet | None
     """Train the head of recipe ``cfg`` on ``train_fs`` and select (and report) on ``val_fs``.
 
     ``train_fs`` may come from anywhere (the streams' in-sample features, a held-out part, out
-    of fold); the head sees only its arrays. ``recipe``: more to record in the run's config (the
+    of fold); the head sees only its arrays: ``streams``, ``features[s]`` (N, D_s),
+    ``probs[s]`` (N, C), ``available[s]`` (N,) bool, ``labels`` (N,), ``class_names`` and ``len``. ``recipe``: more to record in the run's config (the
     feature dir, the pipeline). ``split_features(name)``: the FeatureSet of another split, for a
     head that chooses on a named split (score weighting's ``search_on``; ``train`` and ``val``
     are ``train_fs`` and ``val_fs``). Returns the run's metrics (see the module docstring)."""
