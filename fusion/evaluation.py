@@ -1,5 +1,14 @@
-"""Evaluating a fusion run on a split: Concat-FC, each stream alone, the late-fusion baselines,
-and accuracy split by modality availability.
+"""Evaluating a fusion run (any head of :mod:`fusion.heads`) on a split: the head, each stream
+alone, the late-fusion baselines, and accuracy split by modality availability.
+
+``by_availability`` in ``metrics.json``:
+
+* ``streams``: per stream, the head's accuracy on the clips ``with`` and ``without`` it;
+* ``subsets``: per set of streams the clips actually have (``"audio+face+flow+visual"``, names
+  sorted, ``"none"`` for nothing), the number of clips and the head's accuracy on them;
+* ``given_only``: per non-empty set of streams, the head's accuracy on EVERY clip when it is
+  given only those streams (the others marked missing, as a deployment without those sensors
+  would see it); what modality dropout in training is for.
 
 Writes ``RUN/eval_<split>/metrics.json``, ``confusion_matrix.png`` and ``predictions.jsonl`` (one
 line per clip: id, label, prediction, probabilities, availability), from which every number in
@@ -7,9 +16,11 @@ line per clip: id, label, prediction, probabilities, availability), from which e
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -17,7 +28,9 @@ import torch
 from media.storage import atomic_write_json, atomic_write_text
 from training.metrics import classification_report, format_report, render_confusion_matrix, save_png
 from fusion.features import FeatureSet
-from fusion.head import FeatureDataset
+from fusion.dataset import FeatureDataset
+from fusion.heads import FUSION_HEADS
+from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.late import FACE_AUDIO_WEIGHTS, search_weights, weighted_score
 from fusion.training import load_fusion_head
 
@@ -27,10 +40,43 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:
 
 
 @torch.inference_mode()
-def fusion_probabilities(head, fs: FeatureSet, streams) -> np.ndarray:
-    ds = FeatureDataset(fs, streams)
-    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
-    return torch.softmax(head(batch[0]), dim=1).numpy()
+def fusion_probabilities(head, fs: FeatureSet, streams: Sequence[str], *, given: Sequence[str] | None = None) -> np.ndarray:
+    """(N, C) the head's class probabilities on every clip of ``fs``; with ``given``, only those
+    streams are given (the others marked missing, their features and probabilities zeroed)."""
+    inputs = FeatureDataset(fs, streams).batch()
+    if given is not None:
+        keep = torch.tensor([s in given for s in streams], dtype=torch.float32)
+        inputs = {**{s: inputs[s] if s in given else torch.zeros_like(inputs[s]) for s in streams},
+                  MASK_KEY: inputs[MASK_KEY] * keep, PROBS_KEY: inputs[PROBS_KEY] * keep[:, None]}
+    return torch.softmax(head(inputs), dim=1).numpy()
+
+
+def subset_name(streams: Sequence[str]) -> str:
+    """``"audio+visual"``: the sorted stream names joined by ``+``; ``"none"`` when empty."""
+    return "+".join(sorted(streams)) or "none"
+
+
+def availability_breakdown(head, fs: FeatureSet, streams: Sequence[str], labelled: np.ndarray, pred: np.ndarray,
+                           labels: np.ndarray) -> dict:
+    """``by_availability`` (see the module docstring) for the labelled clips of ``fs``; ``pred``
+    and ``labels`` are the head's predictions and the labels of those clips."""
+    avail = {s: fs.available[s][labelled] for s in streams}
+    per_stream = {}
+    for s in streams:
+        m = avail[s]
+        per_stream[s] = {"with": {"clips": int(m.sum()), "accuracy": _accuracy(pred[m], labels[m])},
+                         "without": {"clips": int((~m).sum()), "accuracy": _accuracy(pred[~m], labels[~m])}}
+    have = [subset_name([s for s in streams if avail[s][i]]) for i in range(len(labels))]
+    subsets = {}
+    for name in sorted(set(have), key=lambda n: (-len(n.split("+")), n)):
+        m = np.array([h == name for h in have])
+        subsets[name] = {"clips": int(m.sum()), "accuracy": _accuracy(pred[m], labels[m])}
+    given_only = {}
+    for k in range(len(streams), 0, -1):
+        for subset in itertools.combinations(streams, k):
+            p = fusion_probabilities(head, fs, streams, given=subset)[labelled].argmax(1)
+            given_only[subset_name(subset)] = {"clips": int(len(labels)), "accuracy": _accuracy(p, labels)}
+    return {"streams": per_stream, "subsets": subsets, "given_only": given_only}
 
 
 def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: str = "val") -> dict:
@@ -67,14 +113,11 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
         late["face0.6_audio0.4"] = {"weights": FACE_AUDIO_WEIGHTS,
                                     "accuracy": _accuracy(weighted_score(sprobs, avail, FACE_AUDIO_WEIGHTS).argmax(1), labels)}
 
-    by_availability = {}
-    for s in streams:
-        m = avail[s]
-        by_availability[s] = {"with": {"clips": int(m.sum()), "accuracy": _accuracy(pred[m], labels[m])},
-                              "without": {"clips": int((~m).sum()), "accuracy": _accuracy(pred[~m], labels[~m])}}
+    by_availability = availability_breakdown(head, fs, streams, labelled, pred, labels)
 
     metrics = {
-        "run": str(run), "split": split, "clips": int(labelled.sum()), "class_names": class_names,
+        "run": str(run), "head": recipe["model"]["name"], "split": split, "clips": int(labelled.sum()),
+        "class_names": class_names,
         "accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "per_class": report["per_class"],
         "confusion_matrix": report["confusion_matrix"], "streams": per_stream, "late_fusion": late,
         "by_availability": by_availability,
@@ -95,19 +138,31 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
     return metrics
 
 
+def _acc_text(acc: float | None) -> str:
+    return "n/a" if acc is None else f"{acc:.3f}"
+
+
 def format_summary(metrics: dict) -> str:
-    """A table of Concat-FC, each stream and each late fusion, then the per-class table."""
-    rows = [("Concat-FC (fusion)", metrics["accuracy"])]
+    """A table of the fusion head, each stream and each late fusion, the availability breakdown,
+    then the per-class table."""
+    head = metrics.get("head", "concat_fc")
+    title = FUSION_HEADS[head].title if head in FUSION_HEADS else head
+    rows = [(f"{title} (fusion)", metrics["accuracy"])]
     rows += [(f"{s} stream", v["accuracy_when_available"]) for s, v in metrics["streams"].items()]
     rows += [(f"late: {k}", v["accuracy"]) for k, v in metrics["late_fusion"].items()]
     w = max(len(r[0]) for r in rows)
     lines = [f"{'model'.ljust(w)}  accuracy ({metrics['split']}, {metrics['clips']} clips)"]
-    lines += [f"{name.ljust(w)}  {'n/a' if acc is None else f'{acc:.3f}'}" for name, acc in rows]
+    lines += [f"{name.ljust(w)}  {_acc_text(acc)}" for name, acc in rows]
+    by = metrics["by_availability"]
     lines.append("")
     lines.append("availability: " + "; ".join(
-        f"{s} with {v['with']['clips']} ({'n/a' if v['with']['accuracy'] is None else format(v['with']['accuracy'], '.3f')})"
-        f" / without {v['without']['clips']} ({'n/a' if v['without']['accuracy'] is None else format(v['without']['accuracy'], '.3f')})"
-        for s, v in metrics["by_availability"].items()))
+        f"{s} with {v['with']['clips']} ({_acc_text(v['with']['accuracy'])})"
+        f" / without {v['without']['clips']} ({_acc_text(v['without']['accuracy'])})"
+        for s, v in by["streams"].items()))
+    lines.append("clips by the streams they have: " + "; ".join(
+        f"{name} {v['clips']} ({_acc_text(v['accuracy'])})" for name, v in by["subsets"].items()))
+    lines.append("every clip given only: " + "; ".join(
+        f"{name} {_acc_text(v['accuracy'])}" for name, v in by["given_only"].items()))
     if "table" in metrics:
         lines += ["", metrics["table"]]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Prediction on raw videos: decode once -> keyframes -> stream inputs -> four streams -> fusion.
+"""Prediction on raw videos: decode once -> keyframes -> stream inputs -> the streams -> fusion head.
 
 ``Predictor.from_run(FUSION_RUN).predict(path)`` returns, per video, the fused label and class
 probabilities, each stream's probabilities, which modalities were missing, the keyframe times
@@ -24,6 +24,7 @@ from streams.data import StreamDataset
 from streams.specs import STREAM_SPECS
 from streams.preprocessing import ClipInputs, ClipPreprocessor
 from streams.training import load_trained_stream
+from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.training import load_fusion_head
 
 
@@ -100,22 +101,26 @@ class Predictor:
         t0 = time.perf_counter()
         timings = dict(inputs.timings)
         entry = MemoryEntry(name, inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in self.stream_order}})
-        feats, per_stream, mask = {}, {}, []
+        feats, per_stream, mask, stream_probs = {}, {}, [], []
         for s in self.stream_order:
             model, view = self.streams[s]
             t = time.perf_counter()
             if entry.available(s):
                 f = model.features(view.load_input(entry)[None])
+                p = torch.softmax(model.head(f), 1)
                 feats[s] = f
-                per_stream[s] = dict(zip(self.class_names, torch.softmax(model.head(f), 1)[0].tolist()))
+                per_stream[s] = dict(zip(self.class_names, p[0].tolist()))
                 mask.append(1.0)
             else:
                 feats[s] = torch.zeros(1, self.head.stream_dims[s])
+                p = torch.zeros(1, len(self.class_names))
                 per_stream[s] = None
                 mask.append(0.0)
+            stream_probs.append(p.float())
             timings[f"stream_{s}"] = time.perf_counter() - t
         t = time.perf_counter()
-        probs = torch.softmax(self.head({**feats, "mask": torch.tensor([mask])}), 1)[0].numpy()
+        head_inputs = {**feats, MASK_KEY: torch.tensor([mask]), PROBS_KEY: torch.stack(stream_probs, dim=1)}
+        probs = torch.softmax(self.head(head_inputs), 1)[0].numpy()
         timings["fusion"] = time.perf_counter() - t
         timings["total"] = float(inputs.timings.get("compute_total", 0.0)) + time.perf_counter() - t0
         kf = inputs.meta.get("keyframes", {})

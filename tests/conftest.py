@@ -100,7 +100,7 @@ def tiny_pipeline_run(tmp_path_factory, tiny_scorer_run) -> Path:
     from training.checkpoints import checkpoint_hash, save_checkpoint
     from training.config import load_config
     from streams.training import build_stream_model
-    from fusion.head import create_concat_fusion
+    from fusion.heads import create_fusion_head
 
     root = Path(__file__).resolve().parents[1]
     base = tmp_path_factory.mktemp("tiny_pipeline")
@@ -116,10 +116,11 @@ def tiny_pipeline_run(tmp_path_factory, tiny_scorer_run) -> Path:
         dims[s] = int(model.feature_dim)
         pipeline_streams[s] = {"run": str(run), "checkpoint_hash": checkpoint_hash(run)}
     fusion_cfg = load_config(root / "configs/fusion/concat_fc.yaml")
-    head = create_concat_fusion(stream_dims=dims, num_classes=len(CLASSES), **dict(fusion_cfg["model"]))
+    head = create_fusion_head(fusion_cfg["model"], stream_dims=dims, num_classes=len(CLASSES))
     recipe = {
         "streams": list(streams),
         "model": dict(fusion_cfg["model"]),
+        "stream_dims": dims,
         "features": str(base / "features"),
         "pipeline": {
             "streams": pipeline_streams,

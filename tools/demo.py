@@ -10,8 +10,10 @@ Steps (each is the real tool with a demo config; a re-run reuses finished steps)
   4. the four streams trained (tiny configs, same code)         -> OUT/streams/{visual,audio,flow,face}
   5. stream features extracted                                  -> OUT/features
   6. Concat-FC fusion trained                                   -> OUT/fusion
-  7. evaluation on the val split                                -> OUT/fusion/eval_val
-  8. prediction on a held-out test clip
+  7. the rest of the fusion family on the same features          -> OUT/fusion_family/<head>,
+                                                                   OUT/fusion_family.json
+  8. evaluation on the val split                                -> OUT/fusion/eval_val
+  9. prediction on a held-out test clip
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ import time
 from pathlib import Path
 
 from training.command_line import add_debug_argument, run_main
+from media.storage import atomic_write_json
 from streams.specs import get_spec
+from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
 from fusion.training import METHOD_STREAMS
 
 TOOLS = Path(__file__).resolve().parent
@@ -43,7 +47,7 @@ def run_tool(name: str, argv: list[str]) -> int:
 
 
 def step(n: int, title: str) -> float:
-    print(f"\n=== [{n}/8] {title}", flush=True)
+    print(f"\n=== [{n}/9] {title}", flush=True)
     return time.perf_counter()
 
 
@@ -136,26 +140,87 @@ def main(argv: list[str] | None = None) -> int:
     times["features"] = time.perf_counter() - t
 
     t = step(6, "Concat-FC fusion")
+    before = _finished_stamp(out / "fusion")
     run_tool("train_fusion", ["--config", str(cfg / "fusion/concat_fc.yaml"), "--features", str(out / "features"),
                               "--out", str(out / "fusion"), "--set", f"train.seed={args.seed}"])
     times["fusion"] = time.perf_counter() - t
+    concat_fc_reused = before is not None and _finished_stamp(out / "fusion") == before
 
-    t = step(7, "evaluation (val split)")
+    t = step(7, "the fusion family on the same features: " + ", ".join(n for n in FUSION_HEADS if n != DEFAULT_HEAD))
+    family = train_family(out, cfg, seed=args.seed, concat_fc=(times["fusion"], concat_fc_reused))
+    times["family"] = time.perf_counter() - t
+
+    t = step(8, "evaluation (val split)")
     run_tool("evaluate", ["--run", str(out / "fusion"), "--split", "val"])
     times["evaluate"] = time.perf_counter() - t
 
-    t = step(8, "prediction on a held-out clip")
+    t = step(9, "prediction on a held-out clip")
     test_clips = sorted((data / "Test").glob("*.mp4"))
     if test_clips:
         run_tool("predict", [str(test_clips[0]), "--run", str(out / "fusion")])
     times["predict"] = time.perf_counter() - t
 
     metrics = json.loads((out / "fusion" / "eval_val" / "metrics.json").read_text())
-    print_summary(out, metrics, times, time.perf_counter() - t_all)
+    print_summary(out, metrics, family, times, time.perf_counter() - t_all)
     return 0
 
 
-def print_summary(out: Path, metrics: dict, times: dict, total: float) -> None:
+def _finished_stamp(run: Path) -> int | None:
+    """mtime of a finished run's metrics.json (None when the run has not finished): unchanged
+    after a training call means the call reused the run."""
+    path = run / "metrics.json"
+    return path.stat().st_mtime_ns if path.exists() and json.loads(path.read_text()).get("finished") else None
+
+
+def train_family(out: Path, cfg: Path, *, seed: int, concat_fc: tuple[float, bool]) -> dict:
+    """Train every head of :data:`fusion.heads.FUSION_HEADS` but Concat-FC (step 6's OUT/fusion) on
+    OUT/features with its recipe, and write OUT/fusion_family.json: per head its val accuracy and
+    macro F1 (of the checkpoint selected on val, as for Concat-FC), training time (s) and run
+    directory. ``concat_fc``: step 6's time and whether it reused a finished run. A run reused from
+    an earlier demo keeps the time measured then."""
+    previous = {}
+    table_path = out / "fusion_family.json"
+    if table_path.exists():
+        previous = {row["head"]: row for row in json.loads(table_path.read_text())["heads"]}
+    rows = []
+    for name, kind in FUSION_HEADS.items():
+        if name == DEFAULT_HEAD:
+            run, (seconds, reused) = out / "fusion", concat_fc
+        else:
+            run = out / "fusion_family" / name
+            before = _finished_stamp(run)
+            t = time.perf_counter()
+            run_tool("train_fusion", ["--config", str(cfg / "fusion" / f"{name}.yaml"), "--features",
+                                      str(out / "features"), "--out", str(run), "--set", f"train.seed={seed}"])
+            seconds = time.perf_counter() - t
+            reused = before is not None and _finished_stamp(run) == before
+        if reused:
+            seconds = previous.get(name, {}).get("train_seconds")
+        metrics = json.loads((run / "metrics.json").read_text())
+        report = metrics.get("best_val_report") or {}
+        rows.append({"head": name, "title": kind.title, "val_acc": metrics["best_val_acc"],
+                     "val_macro_f1": report.get("macro_f1"), "best_epoch": metrics["best_epoch"],
+                     "train_seconds": None if seconds is None else round(seconds, 2), "reused": reused,
+                     "run": str(run)})
+    table = {"split": "val", "features": str(out / "features"), "heads": rows}
+    atomic_write_json(table_path, table)
+    return table
+
+
+def format_family(table: dict) -> str:
+    """The fusion family as a text table: head, val accuracy, macro F1, training time."""
+    w = max(len(r["title"]) for r in table["heads"]) + len(" (the method)")
+    lines = [f"  {'head'.ljust(w)}  val acc  macro F1  train time"]
+    for r in table["heads"]:
+        title = r["title"] + (" (the method)" if r["head"] == DEFAULT_HEAD else "")
+        secs = "n/a" if r["train_seconds"] is None else f"{r['train_seconds']:.1f} s"
+        acc = "n/a" if r["val_acc"] is None else f"{r['val_acc']:.3f}"
+        f1 = "n/a" if r["val_macro_f1"] is None else f"{r['val_macro_f1']:.3f}"
+        lines.append(f"  {title.ljust(w)}  {acc:>7}  {f1:>8}  {secs:>10}" + ("  (reused)" if r["reused"] else ""))
+    return "\n".join(lines)
+
+
+def print_summary(out: Path, metrics: dict, family: dict, times: dict, total: float) -> None:
     from media.synthetic import cue_ceiling
 
     ceiling = cue_ceiling(json.loads((out / "data" / "synthetic.json").read_text()), "Val")
@@ -176,11 +241,15 @@ def print_summary(out: Path, metrics: dict, times: dict, total: float) -> None:
           "   split they are scored on make that late fusion an optimistic reference.)")
     best_stream = max((v["accuracy_when_available"] or 0.0) for v in metrics["streams"].values())
     print(f"  fusion gain over the best stream: {100 * (metrics['accuracy'] - best_stream):+.1f} points")
+    print(f"\nThe fusion family on the same features (val, {metrics['clips']} clips; each head's checkpoint\n"
+          "selected on val like Concat-FC's; time: training on this machine)")
+    print(format_family(family))
     sheets = sorted((out / "cache").rglob("contact_sheet.png"))
     print("\nWhere things are:")
     print(f"  run directory      {out}")
     print(f"  TensorBoard        tensorboard --logdir {out}  (scorer/, streams/*/, fusion/ each have tb/)")
     print(f"  metrics.json       {out / 'fusion' / 'eval_val' / 'metrics.json'}")
+    print(f"  fusion family      {out / 'fusion_family.json'}  (runs in {out / 'fusion_family'})")
     print(f"  confusion matrix   {out / 'fusion' / 'eval_val' / 'confusion_matrix.png'}")
     if sheets:
         print(f"  keyframe sheet     {sheets[0]}")

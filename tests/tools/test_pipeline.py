@@ -61,11 +61,14 @@ def test_fusion_beats_the_best_single_stream(demo_run):
 
 def test_missing_modalities_are_counted_in_the_availability_breakdown(demo_run):
     metrics = json.loads((demo_run / "fusion" / "eval_val" / "metrics.json").read_text())
-    by = metrics["by_availability"]
+    by = metrics["by_availability"]["streams"]
     assert by["audio"]["without"]["clips"] >= 1 and by["face"]["without"]["clips"] >= 1
     for s in ("audio", "face"):
         assert by[s]["with"]["clips"] + by[s]["without"]["clips"] == metrics["clips"]
         assert by[s]["without"]["accuracy"] is not None  # those clips got predictions
+    subsets = metrics["by_availability"]["subsets"]
+    assert sum(v["clips"] for v in subsets.values()) == metrics["clips"]
+    assert "audio+face+flow+visual" in subsets and len(metrics["by_availability"]["given_only"]) == 15
 
 
 def test_metrics_match_a_recomputation_from_saved_predictions(demo_run):
@@ -82,6 +85,17 @@ def test_metrics_match_a_recomputation_from_saved_predictions(demo_run):
     assert all(abs(sum(r["probs"]) - 1) < 1e-4 and int(np.argmax(r["probs"])) == r["pred"] for r in rows)
     png = cv2.imread(str(ev / "confusion_matrix.png"))
     assert png is not None and png.ndim == 3 and png.shape[0] > 50
+
+
+def test_the_fusion_family_is_trained_and_tabulated(demo_run):
+    from fusion.heads import FUSION_HEADS
+
+    table = json.loads((demo_run / "fusion_family.json").read_text())
+    assert [r["head"] for r in table["heads"]] == list(FUSION_HEADS)
+    for r in table["heads"]:
+        assert json.loads((Path(r["run"]) / "metrics.json").read_text())["finished"], r["head"]
+        assert r["val_acc"] >= 0.45 and r["val_macro_f1"] is not None, r  # chance: 1/3
+        assert r["train_seconds"] is not None and r["train_seconds"] >= 0
 
 
 def test_features_are_cached_once_and_reused(demo_run):
@@ -108,6 +122,7 @@ def test_demo_rerun_reuses_every_step_and_says_so(demo_run, capsys):
         files = [demo_run / "scorer" / "best" / "model.safetensors", demo_run / "fusion" / "best" / "model.safetensors",
                  *sorted((demo_run / "cache").rglob("meta.json")), *sorted((demo_run / "features").rglob("*.npy"))]
         files += [demo_run / "streams" / s / "best" / "model.safetensors" for s in STREAMS]
+        files += sorted((demo_run / "fusion_family").glob("*/best/model.safetensors"))
         return {f: f.stat().st_mtime_ns for f in files}
 
     before = stamps()
@@ -116,6 +131,7 @@ def test_demo_rerun_reuses_every_step_and_says_so(demo_run, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "reusing the synthetic dataset" in out and "Concat-FC fusion (the method)" in out
+    assert "The fusion family on the same features" in out and "(reused)" in out
     assert stamps() == before  # nothing was recomputed or rewritten
 
 

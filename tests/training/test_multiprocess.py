@@ -210,7 +210,7 @@ def _write_feature_dir(root: Path) -> Path:
 
 def test_fusion_on_two_processes_matches_one_process_and_resumes(tmp_path):
     from fusion.features import FeatureSet
-    from fusion.head import FeatureDataset
+    from fusion.dataset import FeatureDataset
     from fusion.training import load_fusion_head
 
     feats = _write_feature_dir(tmp_path / "feats")
