@@ -77,8 +77,10 @@ def test_learns_the_toy_task_and_writes_the_run_dir(tmp_path):
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "train/loss_step"} <= scalars
     assert [e.step for e in events.Scalars("val/acc")] == [1, 2, 3, 4]
-    images = events.Images("val/confusion_matrix")
-    assert len(images) == 4 and images[0].width > 50
+    images = events.Images("val/confusion_matrix")  # drawn for the improving epochs and the last one
+    best_steps = [h["epoch"] for i, h in enumerate(metrics["history"])
+                  if h["val_acc"] > max([0.0] + [g["val_acc"] for g in metrics["history"][:i]])]
+    assert [im.step for im in images] == sorted(set(best_steps) | {4}) and images[0].width > 50
 
     # per-class PR curves of every validation: rows TP, FP, TN, FN, precision, recall per threshold
     for name in NAMES:
