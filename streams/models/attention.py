@@ -91,9 +91,11 @@ class ChannelAttention(nn.Module):
     def attend(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, *S) -> A X reshaped as x (B, C, *S), in x's dtype: the term gamma multiplies."""
         # The Gram matrix sums N products of activations: in float16 it overflows, so this
-        # runs in float32 even under autocast.
+        # runs in float32 (or wider, for float64 input) even under autocast.
         with torch.autocast(device_type=x.device.type, enabled=False):
-            flat = x.flatten(2).float()  # (B, C, N)
+            flat = x.flatten(2)  # (B, C, N)
+            if flat.dtype in (torch.float16, torch.bfloat16):
+                flat = flat.float()
             energy = torch.bmm(flat, flat.transpose(1, 2))  # (B, C, C)
             attention = torch.softmax(energy.neg_(), dim=-1)
             return torch.bmm(attention, flat).view_as(x).to(x.dtype)

@@ -280,6 +280,36 @@ def test_dual_attention_starts_as_identity_sums_branch_changes_and_trains(shape)
     assert dual.spatial.score.weight.grad.abs().sum().item() > 0
 
 
+def test_channel_attention_gram_matrix_in_float32_for_half_inputs():
+    """A float16 map whose energies (sums of N products) pass float16's maximum of 65504: the
+    Gram matrix and softmax run in float32, so the result is finite and right."""
+    torch.manual_seed(0)
+    attention = ChannelAttention(6)
+    with torch.no_grad():
+        attention.gamma.fill_(0.5)
+    half = (40 + 20 * torch.rand(2, 6, 3, 4, 4)).half()  # positive, like post-ReLU features
+    flat = half.flatten(2).float()
+    assert (flat @ flat.transpose(1, 2)).min() > 65504  # every energy would overflow in float16
+    out = attention(half)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), danet_channel_attention(half.float(), 0.5), rtol=1e-2, atol=0.5)
+
+
+@pytest.mark.parametrize("per_frame", [True, False])
+def test_dual_attention_gradients_are_exact(per_frame):
+    """Analytic gradients (the in-place negation, the fused sum) match finite differences."""
+    torch.manual_seed(0)
+    dual = DualAttention(4, per_frame=per_frame).double()
+    with torch.no_grad():
+        nn.init.normal_(dual.spatial.score.weight)
+        dual.channel.gamma.fill_(0.7)
+    x = torch.randn(2, 4, 2, 3, 3, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(dual, (x,))
+    weight = dual.spatial.score.weight
+    assert torch.autograd.gradcheck(lambda w: torch.func.functional_call(dual, {"spatial.score.weight": w}, (x,)),
+                                    (weight.detach().clone().requires_grad_(True),))
+
+
 def test_stream_attention_option_chooses_the_spatial_softmax():
     per_frame = STREAM_BUILDERS["visual"](num_classes=3, stem_dim_out=TINY, depth=50)
     clip = STREAM_BUILDERS["visual"](num_classes=3, stem_dim_out=TINY, depth=50, attention_per_frame=False)
