@@ -58,6 +58,21 @@ def load_state_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             holds pickled objects other than tensors (refused by ``weights_only=True``), or does
             not contain a flat mapping of names to tensors.
     """
+    return read_checkpoint(path)[0]
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str | int | float | bool]]:
+    """:func:`load_state_file` plus the checkpoint's scalar entries.
+
+    Returns:
+        ``(state, info)``: the state dict as :func:`load_state_file` returns it, and the str /
+        int / float / bool entries found beside the state dict on the way down, e.g.
+        ``{"arch": "resnet-101", "epoch": 200}`` for a 3D-ResNets-PyTorch ``.pth`` (empty for a
+        bare state dict or a safetensors file).
+
+    Raises:
+        WeightsError: as :func:`load_state_file`.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -101,12 +116,13 @@ def _torch_load_weights_only(path: Path) -> object:
         raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
 
 
-def _as_flat_state(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    unwrapped = []
+def _as_flat_state(obj: object, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str | int | float | bool]]:
+    unwrapped, info = [], {}
     while isinstance(obj, Mapping):
         key = next((k for k in CONTAINER_KEYS if isinstance(obj.get(k), Mapping)), None)
         if key is None:
             break
+        info.update({k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, (str, int, float, bool))})
         unwrapped.append(key)
         obj = obj[key]
     where = f" (inside {'/'.join(unwrapped)})" if unwrapped else ""
@@ -119,7 +135,7 @@ def _as_flat_state(obj: object, path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path}: not a state dict{where}: entries that are not named tensors: {shown}")
     if not obj:
         raise WeightsError(f"{path}: the state dict{where} is empty")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}, info
 
 
 @dataclass
@@ -139,13 +155,18 @@ class LoadReport:
     """What :func:`load_into` did, key by key.
 
     Attributes:
-        loaded: model keys that received the file's tensor.
+        loaded: model keys that received the file's tensor (inflated ones included).
         missing: model keys the file has no entry for (they keep their initial values).
         unexpected: file keys the model has no entry for (ignored).
         skipped_shape: keys in both whose shapes differ (the model keeps its initial values).
         skipped_on_purpose: file keys deliberately not loaded (e.g. another task's classifier).
+        inflated: the ``loaded`` keys whose tensor was built from a 2D one (I3D inflation), set
+            by the caller that inflated them.
+        new: keys of what a method adds on top of the loaded part (attention, its own head)
+            that the file did not fill, set by the caller; not counted as missing.
         notes: why things were skipped on purpose, in words, and anything else worth saying.
         source: the file (or description) the weights came from, for the summary.
+        format: how the file was read (e.g. ``hara3d``), when the caller says so.
     """
 
     loaded: list[str] = field(default_factory=list)
@@ -153,13 +174,41 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
     skipped_shape: list[ShapeMismatch] = field(default_factory=list)
     skipped_on_purpose: list[str] = field(default_factory=list)
+    inflated: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    format: str = ""
 
     @property
     def complete(self) -> bool:
         """True when every model key was loaded and nothing was skipped by accident."""
         return not (self.missing or self.unexpected or self.skipped_shape)
+
+    @property
+    def backbone_complete(self) -> bool:
+        """True when nothing is missing or shape-mismatched (for the stream formats of
+        ``streams.models.pretrained`` those lists hold backbone tensors only): the part the
+        file is for was filled completely. Unexpected file tensors do not count."""
+        return not (self.missing or self.skipped_shape)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: ``loaded`` and ``inflated`` as counts; ``missing``, ``unexpected``,
+        ``new``, ``dropped`` (= ``skipped_on_purpose``) and ``notes`` as lists of strings;
+        ``mismatched`` as ``[{"key", "file_shape", "model_shape"}]``; ``source``, ``format``."""
+        return {
+            "loaded": len(self.loaded),
+            "inflated": len(self.inflated),
+            "missing": list(self.missing),
+            "unexpected": list(self.unexpected),
+            "mismatched": [{"key": m.key, "file_shape": list(m.file_shape), "model_shape": list(m.model_shape)}
+                           for m in self.skipped_shape],
+            "new": list(self.new),
+            "dropped": list(self.skipped_on_purpose),
+            "notes": list(self.notes),
+            "source": self.source,
+            "format": self.format,
+        }
 
     def summary(self, max_names: int | None = 50) -> str:
         """Multi-line text: counts, then the names of keys in each non-empty category.
@@ -167,17 +216,20 @@ class LoadReport:
         ``max_names`` limits the names shown per category (``None``: all); the lists on the
         report always hold every name.
         """
-        head = f"weights from {self.source}: " if self.source else "weights: "
+        head = f"weights from {self.source}" if self.source else "weights"
+        head += f" (format {self.format}): " if self.format else ": "
+        inflated = f" ({len(self.inflated)} inflated from 2D)" if self.inflated else ""
         lines = [
-            head + f"{len(self.loaded)} loaded, {len(self.missing)} missing from file, "
+            head + f"{len(self.loaded)} loaded{inflated}, {len(self.missing)} missing from file, "
             f"{len(self.unexpected)} unexpected, {len(self.skipped_shape)} skipped (shape mismatch), "
-            f"{len(self.skipped_on_purpose)} skipped on purpose"
+            f"{len(self.skipped_on_purpose)} skipped on purpose, {len(self.new)} new"
         ]
         sections: list[tuple[str, list[str]]] = [
             ("skipped on purpose", self.skipped_on_purpose),
             ("skipped, shape mismatch", [str(m) for m in self.skipped_shape]),
             ("missing from file (model keeps its initial values)", self.missing),
             ("unexpected in file (ignored)", self.unexpected),
+            ("new (added by the method, initial values)", self.new),
         ]
         for title, names in sections:
             if not names:
@@ -233,7 +285,13 @@ def load_into(
         reason = f" ({skip_reason})" if skip_reason else ""
         report.notes.append(f"keys under {', '.join(skip_prefixes)} not loaded on purpose{reason}")
     report.notes.extend(notes)
-    report.missing = [k for k in model_state if k not in state]
+    # BatchNorm's step counter came with PyTorch 0.4.1; files saved before it (Hara's 2017
+    # Kinetics models) lack it. It only matters for momentum=None, so it is not "missing".
+    counters = [k for k in model_state if k not in state and k.endswith(".num_batches_tracked")]
+    if counters:
+        report.notes.append(f"{len(counters)} BatchNorm step counters (num_batches_tracked) are not in the file "
+                            "(saved before PyTorch 0.4.1); they keep their initial value 0")
+    report.missing = [k for k in model_state if k not in state and not k.endswith(".num_batches_tracked")]
     report.loaded = list(to_load)
     # strict=False because the filtering above already decided what loads; the call copies
     # (and casts) in place, keeping parameters' identity for optimizers built later.

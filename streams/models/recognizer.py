@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from streams.models.attention import DualAttention
+from streams.models.backbones import create_resnet3d_backbone, create_slow_backbone
 from streams.models.heads import GlobalAveragePool, create_classification_head
+from streams.models.pretrained import apply_pretrained
 
 
 class RepeatChannels(nn.Module):
@@ -39,6 +41,9 @@ class StreamRecognizer(nn.Module):
         head: (B, D) -> logits (B, num_classes).
         feature_dim: D, the length of :meth:`features` vectors (what fusion concatenates).
         num_classes: number of logits.
+        load_report: what was loaded from a pretrained file, as the JSON-ready dict of
+            :meth:`training.weights.LoadReport.as_dict` (set by the builders' ``pretrained``
+            argument; None when the model was not initialised from a file).
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class StreamRecognizer(nn.Module):
         self.head = head
         self.feature_dim = feature_dim
         self.num_classes = num_classes
+        self.load_report: dict | None = None
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Input -> attended feature map (B, D, *S) before pooling."""
@@ -78,6 +84,7 @@ def create_stream_model(
     backbone: nn.Module,
     num_classes: int,
     attention: bool | Callable[[int], nn.Module] = False,
+    attention_per_frame: bool = True,
     dropout: float = 0.5,
     input_adapter: nn.Module | None = None,
 ) -> StreamRecognizer:
@@ -90,6 +97,8 @@ def create_stream_model(
         attention: ``True`` for :class:`~streams.models.attention.DualAttention` (spatial +
             channel), ``False`` for none, or a callable ``channels -> nn.Module`` building a
             shape-preserving neck.
+        attention_per_frame: with ``attention=True``, the spatial softmax runs over the H'xW'
+            regions of each frame (True) or over all T'xH'xW' positions of the clip (False).
         dropout: dropout rate before the classifier.
         input_adapter: optional module applied to the raw input first.
 
@@ -101,7 +110,7 @@ def create_stream_model(
     if not isinstance(channels, int):
         raise ValueError(f"backbone {type(backbone).__name__} has no integer 'out_channels' attribute")
     if attention is True:
-        neck: nn.Module | None = DualAttention(channels)
+        neck: nn.Module | None = DualAttention(channels, per_frame=attention_per_frame)
     elif attention is False or attention is None:
         neck = None
     elif callable(attention):
@@ -119,13 +128,20 @@ def create_stream_model(
     )
 
 
+#: ``arch`` values of :func:`create_resnet3d_stream`.
+RESNET3D_ARCHS = ("slow", "resnet3d")
+
+
 def create_resnet3d_stream(
     *,
     num_classes: int,
+    arch: str = "slow",
     in_channels: int = 3,
     depth: int = 50,
     stem_dim_out: int = 64,
+    shortcut_type: str = "B",
     attention: bool | Callable[[int], nn.Module] = False,
+    attention_per_frame: bool = True,
     dropout: float = 0.5,
     pretrained: Mapping[str, str] | None = None,
 ) -> StreamRecognizer:
@@ -134,24 +150,41 @@ def create_resnet3d_stream(
 
     Args:
         num_classes: number of emotion classes.
+        arch: ``"resnet3d"``: Hara et al.'s 3D ResNet, the network of the 3D-ResNets-PyTorch
+            Kinetics/UCF101/HMDB51 checkpoints (7x7x7 stem, 3x3x3 max-pool and convolutions,
+            time downsampled by 16: T' = ceil(T / 16)); ``"slow"``: pytorchvideo's Slow pathway
+            (1x7x7 stem, temporal kernels in res4/res5 only, T' = T). See
+            :mod:`streams.models.backbones`.
         in_channels: input channels (3 for RGB keyframes and faces, 2 for x/y flow).
-        depth: 3D ResNet depth (50, 101, 152).
-        stem_dim_out: stem width; features have ``32 * stem_dim_out`` dims (2048 at 64).
+        depth: 3D ResNet depth: 18, 34, 50, 101, 152 for ``resnet3d``; 50, 101, 152 for ``slow``.
+        stem_dim_out: stem width; features have ``32 * stem_dim_out`` dims (2048 at 64), or
+            ``8 * stem_dim_out`` for ``resnet3d`` depths 18/34.
+        shortcut_type: ``resnet3d`` only: "B" (1x1-conv shortcuts; Hara's default and every
+            published checkpoint but the 2017 resnet-18/34-kinetics.pth) or "A" (those two).
         attention: True for spatial + channel attention on the last-stage map, False for none,
             or a callable ``channels -> nn.Module``.
+        attention_per_frame: spatial softmax per frame (True) or over the whole clip (False).
         dropout: dropout before the classifier.
-        pretrained: optional ``{"path", "format"}`` with format ``pytorchvideo3d``, ``inflate2d``
-            (a 2-channel stem is built from RGB weights averaged over channels) or ``stream``;
-            see :mod:`streams.models.pretrained`.
+        pretrained: optional ``{"path", "format"}``; formats ``hara3d`` (``resnet3d``),
+            ``pytorchvideo3d`` (``slow``), ``inflate2d`` (both; a 2-channel stem is built from
+            RGB weights averaged over channels) or ``stream``; without ``format`` it is read
+            from the file. See :mod:`streams.models.pretrained`. The report lands in
+            ``model.load_report``.
 
     Returns:
         A StreamRecognizer: ``(B, in_channels, T, H, W)`` -> logits ``(B, num_classes)``;
-        ``features`` ``(B, 32 * stem_dim_out)``.
+        ``features`` ``(B, backbone.out_channels)``.
     """
-    # imported here: pretrained.py needs StreamRecognizer from this module
-    from streams.models.backbones import create_resnet3d_backbone
-    from streams.models.pretrained import apply_pretrained
-
-    backbone = create_resnet3d_backbone(depth=depth, in_channels=in_channels, stem_dim_out=stem_dim_out)
-    model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention, dropout=dropout)
+    if arch == "resnet3d":
+        backbone: nn.Module = create_resnet3d_backbone(depth=depth, in_channels=in_channels,
+                                                       stem_dim_out=stem_dim_out, shortcut_type=shortcut_type)
+    elif arch == "slow":
+        if shortcut_type != "B":
+            raise ValueError(f"shortcut_type {shortcut_type!r} is an option of arch 'resnet3d'; "
+                             "the slow pathway has 1x1-conv shortcuts (B)")
+        backbone = create_slow_backbone(depth=depth, in_channels=in_channels, stem_dim_out=stem_dim_out)
+    else:
+        raise ValueError(f"arch must be one of {RESNET3D_ARCHS}, got {arch!r}")
+    model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention,
+                                attention_per_frame=attention_per_frame, dropout=dropout)
     return apply_pretrained(model, pretrained)

@@ -26,6 +26,7 @@ def create_audio_stream(
     *,
     num_classes: int,
     depth: int = 101,
+    stem_dim_out: int = 64,
     attention: bool | Callable[[int], nn.Module] = False,
     dropout: float = 0.5,
     pretrained: Mapping[str, str] | None = None,
@@ -34,16 +35,19 @@ def create_audio_stream(
 
     Args:
         num_classes: number of emotion classes.
-        depth: torchvision ResNet depth (18, 34, 50, 101, 152); features have 512 dims for
-            18/34 and 2048 otherwise.
+        depth: torchvision ResNet depth (18, 34, 50, 101, 152).
+        stem_dim_out: stem width (64: torchvision's, so ImageNet weights fit; 8: a tiny
+            network of the same depth); features have 8x (18/34) or 32x (50+) this many dims,
+            512 / 2048 at 64.
         attention: as in ``create_stream_model`` (off by default).
         dropout: dropout before the classifier.
-        pretrained: optional ``{"path", "format"}`` (formats ``torchvision2d``, ``stream``).
+        pretrained: optional ``{"path", "format"}`` (formats ``torchvision2d``, ``stream``;
+            without ``format`` it is read from the file); the report lands in ``model.load_report``.
 
     Returns:
         A StreamRecognizer: (B, 1, n_mels, T) -> logits (B, num_classes).
     """
-    backbone = create_resnet2d_backbone(depth=depth, in_channels=3)
+    backbone = create_resnet2d_backbone(depth=depth, in_channels=3, stem_dim_out=stem_dim_out)
     model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention,
                                 dropout=dropout, input_adapter=RepeatChannels(3))
     return apply_pretrained(model, pretrained)

@@ -11,7 +11,7 @@ from media.datasets import ClipRecord
 from media.decoding import MediaError
 from training.config import load_config
 from streams.cache import load_entries
-from streams.preprocessing import ClipPreprocessor, build_preprocess_job, verify_cache
+from streams.preprocessing import build_preprocess_job, verify_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ("Positive", "Neutral", "Negative")
