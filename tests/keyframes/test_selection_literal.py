@@ -1,7 +1,47 @@
-"""Each rule of the keyframe algorithm on hand-made score sequences."""
+"""``mode: literal``: the keyframe rules as first implemented (one candidate per second, slots
+by inter-frame difference, top-up by score then evenly spaced), kept for comparison. The
+hand-made cases below are that code's original tests; ``FROZEN`` holds its picks on generated
+candidate sets, recorded before the default selection was rewritten."""
+from pathlib import Path
+
 import pytest
 
+from keyframes.extraction import KeyframeSettings, candidate_times
 from keyframes.selection import Candidate, select_keyframes
+from tests.conftest import load_helper
+
+cs = load_helper(Path(__file__).with_name("candidate_sets.py"), "tests_keyframes_candidate_sets")
+
+# (duration s, fps, seed, threshold) -> (indices, reasons: S slot, U top_up_score, E top_up_even),
+# on the frames the extractor then sampled (4 fps plus 16 slot centres), random scores in
+# [0.34, 1) and differences in [0, 20).
+FROZEN = {
+    (5.0, 25.0, 1, 0.5): ([6, 12, 19, 20, 25, 27, 35, 37, 50, 51, 59, 62, 87, 105, 113, 119],
+                          "USUUUUUSUUUSSSUU"),
+    (5.0, 25.0, 2, 0.5): ([4, 20, 37, 43, 50, 51, 59, 62, 66, 69, 82, 87, 90, 98, 100, 121],
+                          "SUUSUSUUUUUUUUSU"),
+    (5.0, 25.0, 3, 0.8): ([4, 6, 25, 37, 43, 44, 56, 69, 75, 87, 100, 106, 112, 113, 119, 121],
+                          "SEEESUEESEEUEUUS"),
+    (5.0, 25.0, 4, 0.95): ([4, 6, 12, 20, 31, 43, 50, 59, 66, 75, 87, 94, 100, 105, 112, 121],
+                           "ESEEEEEEEEEESEEE"),
+    (3.0, 30.0, 5, 0.5): ([7, 8, 14, 15, 25, 30, 31, 42, 45, 52, 53, 65, 67, 75, 82, 87],
+                          "SUUUUUUSUUUUUSUU"),
+    (10.0, 25.0, 6, 0.7): ([8, 25, 69, 75, 81, 86, 100, 133, 148, 164, 187, 194, 200, 211, 237, 244],
+                           "SSSUUSSSUSSUUSSU"),
+}
+REASONS = {"S": "slot", "U": "top_up_score", "E": "top_up_even"}
+
+
+@pytest.mark.parametrize("case", sorted(FROZEN))
+def test_reproduces_the_picks_of_the_original_code(case):
+    duration, fps, seed, threshold = case
+    settings = KeyframeSettings(candidate_fps=4.0, num_keyframes=16)
+    frames = cs.candidate_frames(candidate_times(duration, settings), fps=fps, duration=duration)
+    sel = select_keyframes(cs.random_candidates(frames, seed), duration=duration, num_keyframes=16,
+                           threshold=threshold)
+    indices, reasons = FROZEN[case]
+    assert sel.indices == indices
+    assert [k.reason for k in sel.keyframes] == [REASONS[r] for r in reasons]
 
 
 def cand(index, time, score, diff=0.0, n_classes=3):
