@@ -1,11 +1,13 @@
 """The keyframe stage of preprocessing: candidates from one decoding pass, scored by the
 sentiment scorer, selected by :func:`keyframes.selection.select_keyframes`, written to the cache.
 
-Candidates are sampled at ``candidate_fps`` plus ``num_keyframes`` evenly spaced times (so a
-clip with enough frames always has at least N distinct candidates and top-up never has to
-repeat frames). The scorer sees each candidate with its short side at ``score_size``; the
-keyframes are kept at other sizes (``visual.short_side`` for the visual stream, a larger one for
-face detection) from the same decoded frame.
+Candidates are ``candidates_per_slot`` evenly spaced times in each of the ``num_keyframes`` time
+slots (plus one every ``1 / candidate_fps`` s when that is set), so a clip with enough frames
+always has at least N distinct candidates and top-up never has to repeat frames. The scorer
+sees each candidate as it saw its validation images in training: short side at ``score_size``
+(the scorer's training size), centre square crop; the keyframes are kept at other sizes
+(``visual.short_side`` for the visual stream, a larger one for face detection) from the same
+decoded frame.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from media.datasets import ClipRecord
 from media.sampling import FrameRequest, FrameSample, sample_video
 from media.storage import atomic_save_npy, atomic_write_json, config_hash, read_json, safe_child
 from keyframes.scorer import SentimentScorer
-from keyframes.selection import Candidate, Selection, select_keyframes
+from keyframes.selection import INTENSITIES, MODES, Candidate, Intensity, Selection, create_intensity, select_keyframes
 
 KEYFRAMES_FILE = "keyframes.npy"
 KEYFRAMES_JSON = "keyframes.json"
@@ -30,14 +32,38 @@ KEYFRAMES_JSON = "keyframes.json"
 
 @dataclass(frozen=True)
 class KeyframeSettings:
-    """The ``keyframes:`` section of a preprocessing config (see configs/preprocess/default.yaml)."""
+    """The ``keyframes:`` section of a preprocessing config (see configs/preprocess/default.yaml).
+
+    ``mode``: ``default`` | ``literal`` | ``uniform`` and ``intensity``: ``max_prob`` |
+    ``non_neutral`` (see :mod:`keyframes.selection`); ``threshold`` is a probability on the
+    intensity's scale. Candidates: ``candidates_per_slot`` evenly spaced times in each of the
+    ``num_keyframes`` slots plus one every ``1 / candidate_fps`` s (0: none), see
+    :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must be the size
+    it was trained at (checked when a checkpoint is loaded)."""
 
     num_keyframes: int = 16
-    candidate_fps: float = 4.0
+    candidate_fps: float = 0.0
+    candidates_per_slot: int = 3
     score_size: int = 112
     threshold: float = 0.5
+    mode: str = "default"
+    intensity: str = "max_prob"
     motion_width: int = 64
     batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"keyframes.mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.intensity not in INTENSITIES:
+            raise ValueError(f"keyframes.intensity must be one of {list(INTENSITIES)}, got {self.intensity!r}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ValueError(f"keyframes.threshold is a probability in [0, 1], got {self.threshold!r}")
+        if int(self.num_keyframes) < 1:
+            raise ValueError(f"keyframes.num_keyframes must be >= 1, got {self.num_keyframes!r}")
+        if int(self.candidates_per_slot) < 1:
+            raise ValueError(f"keyframes.candidates_per_slot must be >= 1, got {self.candidates_per_slot!r}")
+        if float(self.candidate_fps) < 0:
+            raise ValueError(f"keyframes.candidate_fps must be >= 0, got {self.candidate_fps!r}")
 
     @classmethod
     def from_config(cls, section: dict | None) -> "KeyframeSettings":
@@ -48,16 +74,26 @@ class KeyframeSettings:
             raise ValueError(f"keyframes: unknown settings {sorted(unknown)} (known: {sorted(known)})")
         return cls(**section)
 
+    def intensity_function(self, class_names: Sequence[str]) -> Intensity:
+        """The intensity for a scorer with ``class_names`` (raises ``ValueError`` for
+        ``non_neutral`` when no class is named neutral): call it when the scorer is loaded, to
+        fail before the first clip."""
+        return create_intensity(kind=self.intensity, class_names=class_names)
+
 
 def candidate_times(duration: float, settings: KeyframeSettings) -> tuple[float, ...]:
-    """Candidate times (s): every ``1/candidate_fps`` from 0, plus ``num_keyframes`` evenly spaced
-    slot centres; sorted, duplicates removed."""
+    """Candidate times (s) for a clip of ``duration`` s: ``candidates_per_slot`` evenly spaced
+    times in each of the ``num_keyframes`` equal slots (``(j + (i + 0.5) / m) * duration / N``;
+    with an odd ``m`` the slot centres are among them, which ``uniform`` picks), plus every
+    ``1 / candidate_fps`` s from 0 when ``candidate_fps > 0``; sorted, duplicates removed.
+    With ``candidate_fps: 0`` a clip of any length has ``N * m`` candidates, so scoring cost and
+    memory do not grow with its length, and every slot has ``m`` frames for rule 4 to choose from."""
     ticks = set()
     if settings.candidate_fps > 0:
         step = 1.0 / settings.candidate_fps
         ticks.update(round(k * step, 6) for k in range(int(np.floor(duration / step)) + 1) if k * step < duration)
-    n = settings.num_keyframes
-    ticks.update(round((j + 0.5) * duration / n, 6) for j in range(n))
+    n, m = settings.num_keyframes, settings.candidates_per_slot
+    ticks.update(round((j + (i + 0.5) / m) * duration / n, 6) for j in range(n) for i in range(m))
     return tuple(sorted(ticks)) or (0.0,)
 
 
@@ -91,7 +127,8 @@ def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: K
         for i, c in enumerate(cands)
     ]
     selection = select_keyframes(candidates, duration=sample.info.duration,
-                                 num_keyframes=settings.num_keyframes, threshold=settings.threshold)
+                                 num_keyframes=settings.num_keyframes, threshold=settings.threshold,
+                                 mode=settings.mode, intensity=settings.intensity_function(scorer.class_names))
     t2 = time.perf_counter()
     by_index = {c.index: c for c in cands}
     images = {name: [by_index[k.index].images[name] for k in selection.keyframes] for name in keep}
@@ -100,7 +137,10 @@ def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: K
 
 def keyframes_record(result: KeyframeResult, info: VideoInfo, *, clip_id: str, settings_hash: str,
                      scorer_hash: str) -> dict:
-    """The ``keyframes.json`` object."""
+    """The ``keyframes.json`` object: per keyframe its time, index, intensity ``score``, class
+    probabilities, ``reason`` and the method's ``rule`` (1-5; ``null`` for uniform picks); per
+    clip the selection ``mode``, ``counts`` (candidates kept by each rule and picks by reason,
+    see :func:`keyframes.selection.select_keyframes`) and ``picks_by_rule``."""
     sel = result.selection
     return {
         "clip_id": clip_id,
@@ -108,11 +148,14 @@ def keyframes_record(result: KeyframeResult, info: VideoInfo, *, clip_id: str, s
                    "duration": info.duration, "frame_count": info.frame_count},
         "num_keyframes": len(sel.keyframes),
         "duplicated": sel.duplicated,
+        "mode": sel.mode,
         "counts": sel.counts,
+        "picks_by_rule": sel.picks_by_rule(),
         "class_names": list(result.class_names),
         "keyframes": [
             {"index": k.index, "time": round(k.time, 6), "score": round(k.score, 6),
-             "probs": {n: round(p, 6) for n, p in zip(result.class_names, k.probs)}, "reason": k.reason}
+             "probs": {n: round(p, 6) for n, p in zip(result.class_names, k.probs)}, "reason": k.reason,
+             "rule": k.rule}
             for k in sel.keyframes
         ],
         "config_hash": settings_hash,
