@@ -11,27 +11,27 @@ of any class, Neutral included; with C = 3 classes it lies in [1/3, 1]), or ``no
 frames whose top class is more likely than the other classes together, ``non_neutral`` keeps
 frames more likely emotional than neutral.
 
-**The method's five rules** (as the method states them) **and this implementation**
-(``mode: default``; every rule acts on clips of 3 to 10 s at 25-30 fps with N = 16):
+**The method's five rules and this implementation** (``mode: default``; every rule acts on
+clips of 3 to 10 s at 25-30 fps with N = 16, given the extractor's 3 candidates per slot):
 
 ====  ====================================  ====================================================
-rule  the method                            here
+rule  the method (summary)                  here
 ====  ====================================  ====================================================
-1     "best-scoring frames per second"      per second of video (``floor(time)``), the ``k``
+1     best-scoring frames per second        per second of video (``floor(time)``), the ``k``
                                             best-scoring candidates are kept, with ``k`` the
                                             smallest number for which at least N candidates
                                             are kept over the clip (one per second would leave
                                             5 of 16 on a 5 s clip and starve rules 3-4).
-2     "discard below threshold"             kept candidates scoring below ``threshold`` are
+2     discard below threshold               kept candidates scoring below ``threshold`` are
                                             dropped.
-3     "rank by score"                       the rest are ranked by score; the N best enter the
+3     rank by score                         the rest are ranked by score; the N best enter the
                                             time slots of rule 4 (lower-ranked ones do not
                                             compete there).
-4     "per time slot the frame with the     ``[0, duration)`` is split into N equal slots; in
-      largest inter-frame difference"       each slot holding entrants, the entrant with the
+4     per time slot, the frame with the     ``[0, duration)`` is split into N equal slots; in
+      largest inter-frame difference        each slot holding entrants, the entrant with the
                                             largest inter-frame difference to its predecessor
                                             frame is chosen (ties: higher rank).
-5     "top up to N"                         every slot left empty takes the nearest unchosen
+5     top up to N                           every slot left empty takes the nearest unchosen
                                             candidate *above the threshold* (inside the slot
                                             if any: distance to the slot, then higher score,
                                             then nearer its centre), whether or not rule 1 kept
@@ -44,7 +44,10 @@ rule  the method                            here
 What follows from it: when every slot holds an above-threshold candidate (a steady clip) each
 slot gets one keyframe, so they spread over the clip; when only part of the clip is above the
 threshold, every above-threshold candidate is used before any other frame, so the keyframes
-come from that part first, and the remaining slots get their nearest frames.
+come from that part first, and the remaining slots get their nearest frames. Between the two,
+"above the threshold first" wins: if the above-threshold frames of a clip are bunched (say
+every second has some, but all near its start), slots far from them still take them, so a
+stretch between the bunches can get few keyframes.
 
 Each :class:`Keyframe` records ``reason`` (``slot`` for rule 4; ``fill_above``,
 ``fill_below`` or ``repeat`` for rule 5) and :attr:`Keyframe.rule` its rule number;
@@ -180,6 +183,12 @@ def select_keyframes(
     ``threshold`` a probability on the scale of ``intensity`` (see :func:`create_intensity`),
     ``mode`` one of :data:`MODES`. Raises ``ValueError`` when there are no candidates,
     ``num_keyframes < 1`` or the mode is unknown.
+
+    ``Selection.counts`` (default mode): ``candidates``, ``per_second_k`` and ``per_second_kept``
+    (rule 1), ``above_threshold`` (rule 2), ``entered_slots`` (rule 3), then the picks ``slot``
+    (rule 4), ``fill_above``, ``fill_below`` and ``repeated`` (rule 5). Literal mode:
+    ``candidates``, ``per_second_kept``, ``above_threshold``, ``slot``, ``top_up_score``,
+    ``top_up_even``, ``repeated``; uniform: ``candidates``, ``uniform``, ``repeated``.
     """
     if num_keyframes < 1:
         raise ValueError(f"num_keyframes must be >= 1, got {num_keyframes}")
