@@ -1,9 +1,9 @@
 """The keyframe stage of preprocessing: candidates from one decoding pass, scored by the
 sentiment scorer, selected by :func:`keyframes.selection.select_keyframes`, written to the cache.
 
-Candidates are ``candidates_per_slot`` evenly spaced times in each of the ``num_keyframes`` time
-slots (plus one every ``1 / candidate_fps`` s when that is set), so a clip with enough frames
-always has at least N distinct candidates and top-up never has to repeat frames. The scorer
+Candidates are ``num_candidates`` evenly spaced times (plus one every ``1 / candidate_fps`` s
+when that is set), so a clip with enough frames always has at least N distinct candidates and
+top-up never has to repeat frames. The scorer
 sees each candidate as it saw its validation images in training: short side at ``score_size``
 (the scorer's training size), centre square crop; the keyframes are kept at other sizes
 (``visual.short_side`` for the visual stream, a larger one for face detection) from the same
@@ -36,18 +36,19 @@ class KeyframeSettings:
 
     ``mode``: ``default`` | ``literal`` | ``uniform`` and ``intensity``: ``max_prob`` |
     ``non_neutral`` (see :mod:`keyframes.selection`); ``threshold`` is a probability on the
-    intensity's scale. Candidates: ``candidates_per_slot`` evenly spaced times in each of the
-    ``num_keyframes`` slots plus one every ``1 / candidate_fps`` s (0: none), see
-    :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must be the size
-    it was trained at (checked when a checkpoint is loaded)."""
+    intensity's scale; ``slots``: rule 4's time slots (``None``: ``num_keyframes // 2``).
+    Candidates: ``num_candidates`` evenly spaced times plus one every ``1 / candidate_fps`` s (0:
+    none), see :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must
+    be the size it was trained at (checked when a checkpoint is loaded)."""
 
     num_keyframes: int = 16
     candidate_fps: float = 0.0
-    candidates_per_slot: int = 3
+    num_candidates: int = 48
     score_size: int = 112
     threshold: float = 0.5
     mode: str = "default"
     intensity: str = "max_prob"
+    slots: int | None = None
     motion_width: int = 64
     batch_size: int = 32
 
@@ -60,8 +61,11 @@ class KeyframeSettings:
             raise ValueError(f"keyframes.threshold is a probability in [0, 1], got {self.threshold!r}")
         if int(self.num_keyframes) < 1:
             raise ValueError(f"keyframes.num_keyframes must be >= 1, got {self.num_keyframes!r}")
-        if int(self.candidates_per_slot) < 1:
-            raise ValueError(f"keyframes.candidates_per_slot must be >= 1, got {self.candidates_per_slot!r}")
+        if int(self.num_candidates) < 0:
+            raise ValueError(f"keyframes.num_candidates must be >= 0, got {self.num_candidates!r}")
+        if self.slots is not None and not 1 <= int(self.slots) <= int(self.num_keyframes):
+            raise ValueError(f"keyframes.slots must be between 1 and num_keyframes ({self.num_keyframes}), "
+                             f"got {self.slots!r}")
         if float(self.candidate_fps) < 0:
             raise ValueError(f"keyframes.candidate_fps must be >= 0, got {self.candidate_fps!r}")
 
@@ -82,18 +86,18 @@ class KeyframeSettings:
 
 
 def candidate_times(duration: float, settings: KeyframeSettings) -> tuple[float, ...]:
-    """Candidate times (s) for a clip of ``duration`` s: ``candidates_per_slot`` evenly spaced
-    times in each of the ``num_keyframes`` equal slots (``(j + (i + 0.5) / m) * duration / N``;
-    with an odd ``m`` the slot centres are among them, which ``uniform`` picks), plus every
-    ``1 / candidate_fps`` s from 0 when ``candidate_fps > 0``; sorted, duplicates removed.
-    With ``candidate_fps: 0`` a clip of any length has ``N * m`` candidates, so scoring cost and
-    memory do not grow with its length, and every slot has ``m`` frames for rule 4 to choose from."""
+    """Candidate times (s) for a clip of ``duration`` s: ``num_candidates`` (M) evenly spaced
+    times ``(q + 0.5) * duration / M``, plus every ``1 / candidate_fps`` s from 0 when
+    ``candidate_fps > 0``; sorted, duplicates removed. With M an odd multiple of
+    ``num_keyframes`` (48 = 3 x 16) the keyframe-slot centres ``(j + 0.5) * duration / N``, which
+    ``uniform`` picks, are among them. With ``candidate_fps: 0`` a clip of any length has M
+    candidates, so scoring cost and memory do not grow with its length."""
     ticks = set()
     if settings.candidate_fps > 0:
         step = 1.0 / settings.candidate_fps
         ticks.update(round(k * step, 6) for k in range(int(np.floor(duration / step)) + 1) if k * step < duration)
-    n, m = settings.num_keyframes, settings.candidates_per_slot
-    ticks.update(round((j + (i + 0.5) / m) * duration / n, 6) for j in range(n) for i in range(m))
+    m = settings.num_candidates
+    ticks.update(round((q + 0.5) * duration / m, 6) for q in range(m))
     return tuple(sorted(ticks)) or (0.0,)
 
 
@@ -128,7 +132,8 @@ def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: K
     ]
     selection = select_keyframes(candidates, duration=sample.info.duration,
                                  num_keyframes=settings.num_keyframes, threshold=settings.threshold,
-                                 mode=settings.mode, intensity=settings.intensity_function(scorer.class_names))
+                                 mode=settings.mode, intensity=settings.intensity_function(scorer.class_names),
+                                 num_slots=settings.slots)
     t2 = time.perf_counter()
     by_index = {c.index: c for c in cands}
     images = {name: [by_index[k.index].images[name] for k in selection.keyframes] for name in keep}

@@ -12,7 +12,7 @@ frames whose top class is more likely than the other classes together, ``non_neu
 frames more likely emotional than neutral.
 
 **The method's five rules and this implementation** (``mode: default``; every rule acts on
-clips of 3 to 10 s at 25-30 fps with N = 16, given the extractor's 3 candidates per slot):
+clips of 3 to 10 s at 25-30 fps with N = 16, given the extractor's 48 evenly spaced candidates):
 
 ====  ====================================  ====================================================
 rule  the method (summary)                  here
@@ -27,31 +27,39 @@ rule  the method (summary)                  here
 3     rank by score                         the rest are ranked by score; the N best enter the
                                             time slots of rule 4 (lower-ranked ones do not
                                             compete there).
-4     per time slot, the frame with the     ``[0, duration)`` is split into N equal slots; in
-      largest inter-frame difference        each slot holding entrants, the entrant with the
-                                            largest inter-frame difference to its predecessor
-                                            frame is chosen (ties: higher rank).
-5     top up to N                           every slot left empty takes the nearest unchosen
-                                            candidate *above the threshold* (inside the slot
-                                            if any: distance to the slot, then higher score,
-                                            then nearer its centre), whether or not rule 1 kept
-                                            it; when none is left, the nearest candidate
-                                            below the threshold. Frames repeat only when the
-                                            clip has fewer distinct candidates than N
-                                            (spread evenly, ``duplicated`` set).
+4     per time slot, the frame with the     ``[0, duration)`` is split into S equal slots
+      largest inter-frame difference        (``num_slots``, default N / 2 = 8); in each slot
+                                            holding entrants, the entrant with the largest
+                                            inter-frame difference to its predecessor frame
+                                            is chosen (ties: higher rank).
+5     top up to N                           (a) every slot left empty takes the nearest
+                                            unchosen candidate above the threshold (inside the
+                                            slot if any; then higher score, nearer the centre);
+                                            (b) the remaining picks go to the best-ranked
+                                            unchosen candidates above the threshold, whether
+                                            or not rule 1 kept them; (c) when those run out,
+                                            candidates below the threshold fill the
+                                            keyframe-sized sub-slots (``duration / N``) that
+                                            hold no pick, spread evenly, nearest in time.
+                                            Frames repeat only when the clip has fewer
+                                            distinct candidates than N (``duplicated``).
 ====  ====================================  ====================================================
 
-What follows from it: when every slot holds an above-threshold candidate (a steady clip) each
-slot gets one keyframe, so they spread over the clip; when only part of the clip is above the
-threshold, every above-threshold candidate is used before any other frame, so the keyframes
-come from that part first, and the remaining slots get their nearest frames. Between the two,
-"above the threshold first" wins: if the above-threshold frames of a clip are bunched (say
-every second has some, but all near its start), slots far from them still take them, so a
-stretch between the bunches can get few keyframes.
+What follows from it. Steady clip (every slot holds an above-threshold candidate): each of the
+S slots gets a keyframe, so with S = 8 each quarter of the clip holds at least 2, and the other
+N - S go to the highest scores, wherever they are. Part of the clip above the threshold: every
+above-threshold candidate is used before any other frame, so the keyframes come from that part
+first, and the rest spread over the remaining sub-slots. A clip whose scores are all above the
+threshold but higher in one stretch (an emotional moment on a steady background) gets the S
+spread keyframes plus up to N - S from that stretch. S trades these off: S = N puts one keyframe
+in every sub-slot (no concentration), S = 1 leaves the choice to the scores. If above-threshold
+frames are bunched (every second has some, but all near its start), rule 5a still takes them for
+slots far away, so a stretch between bunches can get few keyframes.
 
 Each :class:`Keyframe` records ``reason`` (``slot`` for rule 4; ``fill_above``,
-``fill_below`` or ``repeat`` for rule 5) and :attr:`Keyframe.rule` its rule number;
-:attr:`Selection.counts` records how many candidates each rule kept and how many picks it made.
+``top_up_rank``, ``fill_below`` or ``repeat`` for rule 5) and :attr:`Keyframe.rule` its rule
+number; :attr:`Selection.counts` records how many candidates each rule kept and how many picks
+it made.
 
 **Other modes.** ``literal``: the first reading, kept unchanged for comparison: one candidate
 per second (the best), threshold, rank (used only to break ties), one frame per slot by
@@ -78,7 +86,7 @@ Intensity = Callable[[Sequence[float]], float]
 """Class probabilities ``(C,)`` -> a sentiment intensity in [0, 1]."""
 
 # The method's rule behind each ``Keyframe.reason`` (``None``: not one of the five rules).
-RULE_OF_REASON = {"slot": 4, "fill_above": 5, "fill_below": 5, "top_up_score": 5, "top_up_even": 5,
+RULE_OF_REASON = {"slot": 4, "fill_above": 5, "top_up_rank": 5, "fill_below": 5, "top_up_score": 5, "top_up_even": 5,
                   "repeat": 5, "uniform": None}
 
 
@@ -126,7 +134,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Keyframe:
     """A chosen frame, its intensity ``score`` and why it was chosen (``reason``: ``slot``,
-    ``fill_above``, ``fill_below``, ``repeat``; literal mode: ``slot``, ``top_up_score``,
+    ``fill_above``, ``top_up_rank``, ``fill_below``, ``repeat``; literal mode: ``slot``, ``top_up_score``,
     ``top_up_even``, ``repeat``; uniform mode: ``uniform``, ``repeat``)."""
 
     index: int
@@ -176,17 +184,21 @@ def select_keyframes(
     threshold: float = 0.5,
     mode: str = "default",
     intensity: Intensity = max_probability,
+    num_slots: int | None = None,
 ) -> Selection:
     """Choose ``num_keyframes`` keyframes from scored ``candidates`` (see the module docstring).
 
-    ``duration`` is the clip length in seconds (slots are ``duration / num_keyframes`` long),
-    ``threshold`` a probability on the scale of ``intensity`` (see :func:`create_intensity`),
-    ``mode`` one of :data:`MODES`. Raises ``ValueError`` when there are no candidates,
-    ``num_keyframes < 1`` or the mode is unknown.
+    ``duration`` is the clip length in seconds, ``threshold`` a probability on the scale of
+    ``intensity`` (see :func:`create_intensity`), ``mode`` one of :data:`MODES`, ``num_slots``
+    rule 4's number of time slots in default mode (``None``: ``num_keyframes // 2``; the literal
+    mode always uses ``num_keyframes`` slots). Raises ``ValueError`` when there are no
+    candidates, ``num_keyframes < 1``, ``num_slots`` outside ``[1, num_keyframes]`` or the mode
+    is unknown.
 
     ``Selection.counts`` (default mode): ``candidates``, ``per_second_k`` and ``per_second_kept``
-    (rule 1), ``above_threshold`` (rule 2), ``entered_slots`` (rule 3), then the picks ``slot``
-    (rule 4), ``fill_above``, ``fill_below`` and ``repeated`` (rule 5). Literal mode:
+    (rule 1), ``above_threshold`` (rule 2), ``entered_slots`` (rule 3), ``slots``, then the
+    picks ``slot`` (rule 4), ``fill_above``, ``top_up_rank``, ``fill_below`` and ``repeated``
+    (rule 5). Literal mode:
     ``candidates``, ``per_second_kept``, ``above_threshold``, ``slot``, ``top_up_score``,
     ``top_up_even``, ``repeated``; uniform: ``candidates``, ``uniform``, ``repeated``.
     """
@@ -196,6 +208,8 @@ def select_keyframes(
         raise ValueError("no candidate frames to select keyframes from")
     if mode not in MODES:
         raise ValueError(f"keyframes.mode must be one of {MODES}, got {mode!r}")
+    if num_slots is not None and not 1 <= num_slots <= num_keyframes:
+        raise ValueError(f"num_slots must be between 1 and num_keyframes ({num_keyframes}), got {num_slots}")
     # One entry per frame index (a frame sampled twice counts once).
     unique = {c.index: c for c in sorted(candidates, key=lambda c: c.index)}
     pool = sorted(unique.values(), key=lambda c: (c.time, c.index))
@@ -205,7 +219,8 @@ def select_keyframes(
         return _select_literal(pool, scores, duration=duration, num_keyframes=num_keyframes, threshold=threshold)
     if mode == "uniform":
         return _select_uniform(pool, scores, duration=duration, num_keyframes=num_keyframes)
-    return _select_default(pool, scores, duration=duration, num_keyframes=num_keyframes, threshold=threshold)
+    return _select_default(pool, scores, duration=duration, num_keyframes=num_keyframes, threshold=threshold,
+                           num_slots=num_slots or max(1, num_keyframes // 2))
 
 
 def _keyframe(c: Candidate, scores: dict[int, float], reason: str) -> Keyframe:
@@ -247,7 +262,7 @@ def per_second_k(pool: Sequence[Candidate], num_keyframes: int) -> int:
 
 
 def _select_default(pool: list[Candidate], scores: dict[int, float], *, duration: float, num_keyframes: int,
-                    threshold: float) -> Selection:
+                    threshold: float, num_slots: int) -> Selection:
     n = num_keyframes
     rank_key = lambda c: (-scores[c.index], c.time, c.index)  # noqa: E731
 
@@ -263,23 +278,37 @@ def _select_default(pool: list[Candidate], scores: dict[int, float], *, duration
     rank_of = {c.index: r for r, c in enumerate(ranked)}
 
     # Rule 4: per slot, the entrant with the largest inter-frame difference (ties: higher rank).
-    slot_len = duration / n
-    slot_of = lambda c: min(int(c.time / slot_len), n - 1)  # noqa: E731
+    slot_len = duration / num_slots
     by_slot: dict[int, list[Candidate]] = {}
     for c in entrants:
-        by_slot.setdefault(slot_of(c), []).append(c)
+        by_slot.setdefault(min(int(c.time / slot_len), num_slots - 1), []).append(c)
     filled: dict[int, tuple[Candidate, str]] = {
         slot: (max(group, key=lambda c: (c.diff, -rank_of[c.index])), "slot") for slot, group in by_slot.items()}
+    chosen = list(filled.values())
 
-    # Rule 5: empty slots take the nearest unchosen candidate above the threshold, then below it.
-    used = {c.index for c, _ in filled.values()}
+    # Rule 5a: empty slots take the nearest unchosen candidate above the threshold.
+    used = {c.index for c, _ in chosen}
     above = [c for c in pool if c.index not in used and scores[c.index] >= threshold]
-    below = [c for c in pool if c.index not in used and scores[c.index] < threshold]
-    for tier, reason in ((above, "fill_above"), (below, "fill_below")):
-        _fill_nearest(filled, tier, scores, reason, slot_len=slot_len, num_slots=n)
+    empty = [j for j in range(num_slots) if j not in filled]
+    chosen += [(c, "fill_above") for c in _nearest(empty, above, scores, slot_len=slot_len).values()]
+    # Rule 5b: top up with the remaining above-threshold candidates, best rank first.
+    used = {c.index for c, _ in chosen}
+    for c in sorted((c for c in above if c.index not in used), key=rank_key)[:max(0, n - len(chosen))]:
+        chosen.append((c, "top_up_rank"))
+    # Rule 5c: below the threshold, the frames nearest to the emptiest parts of the clip: the
+    # keyframe-sized sub-slots (duration / N) that hold no pick, spread evenly.
+    missing = n - len(chosen)
+    if missing > 0:
+        used = {c.index for c, _ in chosen}
+        sub_len = duration / n
+        occupied = {min(int(c.time / sub_len), n - 1) for c, _ in chosen}
+        empty = [j for j in range(n) if j not in occupied]  # at least ``missing`` of them
+        targets = [empty[int(q)] for q in np.floor(np.linspace(0, len(empty), missing, endpoint=False))]
+        below = [c for c in pool if c.index not in used]
+        chosen += [(c, "fill_below") for c in _nearest(targets, below, scores, slot_len=sub_len).values()]
 
-    keyframes, duplicated = _finish(list(filled.values()), scores, n)
-    picks = {r: sum(reason == r for _, reason in filled.values()) for r in ("slot", "fill_above", "fill_below")}
+    keyframes, duplicated = _finish(chosen, scores, n)
+    picks = {r: sum(reason == r for _, reason in chosen) for r in ("slot", "fill_above", "top_up_rank", "fill_below")}
     return Selection(
         keyframes=keyframes,
         duplicated=duplicated,
@@ -290,35 +319,36 @@ def _select_default(pool: list[Candidate], scores: dict[int, float], *, duration
             "per_second_kept": len(kept),
             "above_threshold": len(ranked),
             "entered_slots": len(entrants),
+            "slots": num_slots,
             **picks,
             "repeated": n - len({kf.index for kf in keyframes}) if duplicated else 0,
         },
     )
 
 
-def _fill_nearest(filled: dict[int, tuple[Candidate, str]], tier: Sequence[Candidate], scores: dict[int, float],
-                  reason: str, *, slot_len: float, num_slots: int) -> None:
-    """Give each empty slot of ``filled`` (in place) a candidate of ``tier``: repeatedly the
-    (slot, candidate) pair closest in time (distance from the candidate to the slot's interval,
-    0 inside it), ties to the higher score, then nearer the slot centre, then earlier."""
-    empty = [j for j in range(num_slots) if j not in filled]
-    if not empty or not tier:
-        return
+def _nearest(slots: Sequence[int], tier: Sequence[Candidate], scores: dict[int, float], *,
+             slot_len: float) -> dict[int, Candidate]:
+    """One candidate of ``tier`` for each of ``slots`` (``[j * slot_len, (j + 1) * slot_len)``),
+    as far as ``tier`` lasts: repeatedly the (slot, candidate) pair closest in time (distance
+    from the candidate to the slot's interval, 0 inside it), ties to the higher score, then
+    nearer the slot centre, then earlier. Returns ``{slot: candidate}``."""
     pairs = []
     for c in tier:
-        for j in empty:
+        for j in slots:
             start, end = j * slot_len, (j + 1) * slot_len
             gap = max(0.0, start - c.time, c.time - end)
             pairs.append((round(gap, 9), -scores[c.index], round(abs(c.time - (start + end) / 2), 9), c.time, c.index, j, c))
     pairs.sort(key=lambda p: p[:6])
+    out: dict[int, Candidate] = {}
     taken: set[int] = set()
     for *_, j, c in pairs:
-        if j in filled or c.index in taken:
+        if j in out or c.index in taken:
             continue
-        filled[j] = (c, reason)
+        out[j] = c
         taken.add(c.index)
-        if len(taken) == len(empty):
+        if len(out) == len(slots):
             break
+    return out
 
 
 def _select_uniform(pool: list[Candidate], scores: dict[int, float], *, duration: float,

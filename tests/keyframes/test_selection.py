@@ -1,12 +1,17 @@
 """The default keyframe selection (every rule acts), the uniform baseline and the sentiment
 intensities, on generated 5 s, 25 fps candidate sets at N = 16: the 48 frames the extractor
-samples (3 per time slot), with scores and inter-frame differences set by each test.
+samples (evenly spaced, 6 per rule-4 slot of 0.625 s), with scores and inter-frame differences
+set by each test.
 
-The per-rule tests start from one steady clip, ``BASE``: in every slot the middle candidate
-scores highest (0.90 in slot 0 down to 0.825 in slot 15), the other two 0.70 and 0.72, every
-difference is 1. Then ``22`` (slot 2, t = 0.88 s, beside slot 2's middle frame ``20``) gets
-score 0.85 and difference 10 (``X``): it ranks among the 16 best and has the largest difference
-in its slot, so rule 4 picks it. Each test changes one rule's input and checks which frames move.
+The per-rule tests start from one clip, ``BASE``, with an emotional second: in [2, 3) s the 10
+candidates score 0.95-0.995; elsewhere each second has four candidates 0.05 above the rest of
+that second (second 0: 0.79, second 1: 0.77, second 3: 0.73, second 4: 0.69; frame 20: 0.785),
+which rule 1 keeps, and every difference is 1 except frames 9, 22, 35, 87 and 95 (5). With the
+threshold at 0.5 everything is above it. Rule 1 keeps the 4 best of each second (20), rule 3
+lets the 16 best of them into the 8 slots (second 4's are ranked out), rule 4 picks frames 9,
+22, 35, 87, 95 and two peak frames, rule 5 fills slot 7 (no entrant) with its best frame 121 and
+tops up with the 8 remaining peak frames. Each test changes one rule's input and checks which
+frames move.
 """
 from collections import Counter
 from pathlib import Path
@@ -21,24 +26,29 @@ cs = load_helper(Path(__file__).with_name("candidate_sets.py"), "tests_keyframes
 
 DURATION, FPS, N = 5.0, 25.0, 16
 FRAMES = cs.candidate_frames(candidate_times(DURATION, KeyframeSettings()), fps=FPS, duration=DURATION)
-SLOT = DURATION / N
-# slot -> its three candidate frame indices, in time order
-SLOTS = {j: [i for i, t in FRAMES if int(t / SLOT) == j] for j in range(N)}
-MIDDLES = [SLOTS[j][1] for j in range(N)]
-X = 22
+SLOT = DURATION / 8          # rule 4's slots
+SUB_SLOT = DURATION / N      # keyframe-sized sub-slots (uniform's spacing)
+SLOTS = {q: [i for i, t in FRAMES if int(t / SLOT) == q] for q in range(8)}
+CENTRES = [min(FRAMES, key=lambda f: abs(f[1] - (j + 0.5) * SUB_SLOT))[0] for j in range(N)]
+
+SECOND_BASE = {0: 0.74, 1: 0.72, 3: 0.68, 4: 0.64}
+KEPT_BONUS = {4: 0.05, 9: 0.05, 20: 0.045, 22: 0.05, 27: 0.05, 30: 0.05, 35: 0.05, 43: 0.05,
+              82: 0.05, 87: 0.05, 95: 0.05, 98: 0.05, 103: 0.05, 108: 0.05, 113: 0.05, 121: 0.05}
+PEAK = {51: 0.96, 53: 0.99, 56: 0.97, 59: 0.95, 61: 0.98, 64: 0.955, 66: 0.985, 69: 0.965, 72: 0.975, 74: 0.995}
+BASE_DIFF = {9: 5.0, 22: 5.0, 35: 5.0, 87: 5.0, 95: 5.0}
+BASE_PICKS = sorted([9, 22, 35, 87, 95, 121, *PEAK])
 
 
-def base_score(index: int) -> float:
-    j = next(j for j, members in SLOTS.items() if index in members)
-    position = SLOTS[j].index(index)
-    return 0.90 - 0.005 * j if position == 1 else (0.70, None, 0.72)[position]
+def base_score(index: int, time: float) -> float:
+    return PEAK.get(index) or SECOND_BASE[int(time)] + KEPT_BONUS.get(index, 0.0)
 
 
-def select(scores=None, diffs=None, *, threshold=0.5, mode="default"):
+def select(scores=None, diffs=None, *, threshold=0.5, mode="default", num_slots=None):
     scores, diffs = dict(scores or {}), dict(diffs or {})
-    cands = cs.make_candidates(FRAMES, score=lambda i, t: scores.get(i, base_score(i)),
-                               diff=lambda i, t: diffs.get(i, 1.0))
-    return select_keyframes(cands, duration=DURATION, num_keyframes=N, threshold=threshold, mode=mode)
+    cands = cs.make_candidates(FRAMES, score=lambda i, t: scores.get(i, base_score(i, t)),
+                               diff=lambda i, t: diffs.get(i, BASE_DIFF.get(i, 1.0)))
+    return select_keyframes(cands, duration=DURATION, num_keyframes=N, threshold=threshold, mode=mode,
+                            num_slots=num_slots)
 
 
 def moved(before, after):
@@ -50,73 +60,85 @@ def reason_of(sel, index):
     return next(k.reason for k in sel.keyframes if k.index == index)
 
 
-def test_extractor_samples_three_candidates_per_slot():
-    assert len(FRAMES) == 48 and all(len(SLOTS[j]) == 3 for j in range(N))
-    assert SLOTS[2] == [17, 20, 22]
+def test_extractor_samples_six_candidates_per_slot():
+    assert len(FRAMES) == 48 and all(len(SLOTS[q]) == 6 for q in range(8))
+    assert SLOTS[0] == [1, 4, 7, 9, 12, 14]
+    assert [i for i, t in FRAMES if 2.0 <= t < 3.0] == sorted(PEAK)
 
 
-def test_steady_base_clip_takes_each_slots_best_candidate():
+def test_base_clip():
     sel = select()
-    assert sel.indices == MIDDLES
-    assert all(k.reason == "slot" and k.rule == 4 for k in sel.keyframes)
-    assert sel.counts["per_second_k"] == 4 and sel.counts["per_second_kept"] == 20
+    assert sel.indices == BASE_PICKS
+    assert [reason_of(sel, i) for i in (9, 22, 35, 87, 95)] == ["slot"] * 5
+    assert reason_of(sel, 121) == "fill_above"
+    assert sel.counts == {"candidates": 48, "per_second_k": 4, "per_second_kept": 20, "above_threshold": 20,
+                          "entered_slots": 16, "slots": 8, "slot": 7, "fill_above": 1, "top_up_rank": 8,
+                          "fill_below": 0, "repeated": 0}
+    assert {k.reason: k.rule for k in sel.keyframes} == {"slot": 4, "fill_above": 5, "top_up_rank": 5}
 
 
 def test_rule1_a_frame_outside_its_seconds_k_best_never_reaches_the_slots():
-    with_x = select({X: 0.85}, {X: 10.0})
-    assert reason_of(with_x, X) == "slot"
-    # Slot 0's frame 7 now outscores X within second 0 (whose k = 4 best were frames 4, 12, 20
-    # and X): X's score and difference are unchanged, but rule 1 no longer keeps it, so slot 2
-    # goes to its middle frame 20. Frame 7 itself enters slot 0 but loses it to frame 4 (equal
-    # differences, higher rank).
-    crowded = select({X: 0.85, 7: 0.87}, {X: 10.0})
-    assert moved(with_x, crowded) == ([X], [20])
-    assert reason_of(crowded, 20) == "slot" and reason_of(crowded, 4) == "slot"
+    # Frame 14 (slot 0) has the largest difference in its slot, and at 0.78 it outranks every
+    # frame kept in seconds 1-4, but second 0 keeps 4, 9, 22 (0.79) and 20 (0.785): rule 1
+    # drops it, and slot 0 goes to frame 9.
+    left_out = select({14: 0.78}, {14: 10.0})
+    assert left_out.indices == BASE_PICKS
+    # At 0.788 it is among second 0's four best (frame 20, not a keyframe, drops out) and wins.
+    kept = select({14: 0.788}, {14: 10.0})
+    assert moved(left_out, kept) == ([9], [14])
+    assert reason_of(kept, 14) == "slot"
 
 
-def test_rule2_a_frame_below_the_threshold_is_dropped():
-    low = select({X: 0.85}, {X: 10.0}, threshold=0.5)
-    high = select({X: 0.85}, {X: 10.0}, threshold=0.86)
-    # X (0.85) falls below 0.86: slot 2 goes to frame 20 (0.89). Slots 9-15, whose middles score
-    # 0.855 and less, keep their frames, but now as below-threshold fills.
-    assert moved(low, high) == ([X], [20])
-    assert high.counts["above_threshold"] == 9
-    assert [reason_of(high, MIDDLES[j]) for j in range(9, 16)] == ["fill_below"] * 7
+def test_rule2_candidates_below_the_threshold_lose_their_slots():
+    sel = select(threshold=0.9)
+    # Only the emotional second is above 0.9: its 10 frames stay; the other six keyframes are
+    # no longer chosen by difference or score but as the frames nearest the emptiest sub-slots
+    # (0, 2, 4, 10, 12, 14), the best-scoring in each.
+    assert moved(select(), sel) == ([9, 87, 95, 121], [4, 82, 98, 113])
+    assert set(PEAK) <= set(sel.indices)
+    assert [reason_of(sel, i) for i in (4, 22, 35, 82, 98, 113)] == ["fill_below"] * 6
+    assert sel.counts["above_threshold"] == 4 and sel.counts["fill_below"] == 6
 
 
 def test_rule3_the_ranking_decides_which_candidates_enter_the_slots():
-    # Frame 30 (slot 3, 0.72) has the largest difference in slot 3 and is among second 1's
-    # four best, but 16 candidates rank above it: it does not enter, slot 3 goes to frame 27.
-    ranked_out = select({X: 0.85}, {X: 10.0, 30: 10.0})
-    assert 30 not in ranked_out.indices and reason_of(ranked_out, 27) == "slot"
-    # Ranked higher (0.84, still below frame 27's 0.885), it enters and wins slot 3 on difference.
-    ranked_in = select({X: 0.85, 30: 0.84}, {X: 10.0, 30: 10.0})
-    assert moved(ranked_out, ranked_in) == ([27], [30])
-    assert reason_of(ranked_in, 30) == "slot"
+    # Frame 108 (slot 6) has the largest difference in its slot and is among second 4's four
+    # best, but 16 candidates rank above it: it does not enter, slot 6 goes to frame 95.
+    ranked_out = select(diffs={108: 9.0})
+    assert ranked_out.indices == BASE_PICKS
+    # Ranked higher (0.80; still one of second 4's four best), it enters, pushing out frame 98
+    # (the 16th, not a keyframe), and wins slot 6 on difference.
+    ranked_in = select({108: 0.80}, {108: 9.0})
+    assert moved(ranked_out, ranked_in) == ([95], [108])
+    assert reason_of(ranked_in, 108) == "slot"
     assert ranked_in.counts["per_second_kept"] == ranked_out.counts["per_second_kept"] == 20
 
 
 def test_rule4_the_largest_inter_frame_difference_wins_the_slot():
-    x_moves = select({X: 0.85}, {X: 10.0})
-    middle_moves = select({X: 0.85}, {20: 10.0})
-    # same scores, so rules 1-3 are unchanged; slot 2 holds entrants 20 (0.89) and X (0.85)
-    assert moved(x_moves, middle_moves) == ([X], [20])
-    assert reason_of(middle_moves, 20) == "slot"
+    # slot 0's entrants are frames 4 and 9 (both 0.79): the larger difference wins; same scores,
+    # so rules 1-3 are unchanged, and the loser does not come back (rule 5 tops up with peak frames)
+    sel = select(diffs={4: 8.0})
+    assert moved(select(), sel) == ([9], [4])
+    assert reason_of(sel, 4) == "slot"
 
 
-def test_rule5_empty_slots_take_the_nearest_above_threshold_candidate():
-    # X's entry pushes slot 15's middle (the lowest-ranked) out of the slots: slot 15 is filled
-    # with its best-scoring candidate, 121 ...
-    sel = select({X: 0.85}, {X: 10.0})
-    assert reason_of(sel, 121) == "fill_above" and sel.counts["fill_above"] == 1
-    # ... which a better-scoring remaining candidate in the slot replaces (its difference is not used) ...
-    better = select({X: 0.85, 124: 0.826}, {X: 10.0})
-    assert moved(sel, better) == ([121], [124]) and reason_of(better, 124) == "fill_above"
-    # ... and with no above-threshold candidate left in slot 15 it takes the nearest one outside
-    # it (slot 14's 116, t = 4.64 s) before any below-threshold frame inside it.
-    emptied = select({X: 0.85, 118: 0.4, 121: 0.4, 124: 0.4}, {X: 10.0})
-    assert moved(sel, emptied) == ([121], [116]) and reason_of(emptied, 116) == "fill_above"
-    assert emptied.counts["fill_below"] == 0
+def test_rule5_tops_up_by_rank_and_fills_empty_slots_nearest_in_time():
+    # The top-up takes the 8 best remaining candidates: the peak frames rule 1 dropped. A peak
+    # frame scoring 0.75 loses its place to the best remaining frame elsewhere, 4 (0.79).
+    demoted = select({53: 0.75})
+    assert moved(select(), demoted) == ([53], [4])
+    assert reason_of(demoted, 4) == "top_up_rank"
+    # Slot 7 has no entrant; it takes its best frame, 121. With nothing above the threshold in
+    # slot 7, it takes the nearest above-threshold frame outside it (108, t = 4.32 s, slot 6)
+    # before any below-threshold frame inside it.
+    emptied = select({i: 0.4 for i in SLOTS[7]})
+    assert moved(select(), emptied) == ([121], [108])
+    assert reason_of(emptied, 108) == "fill_above" and emptied.counts["fill_below"] == 0
+
+
+def test_more_slots_spread_more():
+    # 16 slots (one per keyframe): each slot's own frame instead of the peak top-up
+    sel = select(num_slots=16)
+    assert sel.counts["top_up_rank"] == 0 and sum(1 for i in sel.indices if i in PEAK) == 4
 
 
 @pytest.mark.parametrize("duration,fps", [(3.0, 25.0), (5.0, 25.0), (5.0, 30.0), (10.0, 30.0)])
@@ -138,8 +160,8 @@ def test_steady_clip_with_one_emotional_frame_per_second_still_spreads():
     firsts = {min(i for i, t in FRAMES if int(t) == s) for s in range(5)}
     sel = select({i: (0.9 if i in firsts else 0.4) for i, _ in FRAMES})
     assert firsts <= set(sel.indices)
-    quarters = Counter(min(3, int(k.time / (DURATION / 4))) for k in sel.keyframes)
-    assert min(quarters[q] for q in range(4)) >= 2
+    # the other 11 fill the keyframe-sized sub-slots left empty, one each
+    assert sorted(int(k.time / SUB_SLOT) for k in sel.keyframes) == list(range(N))
     assert Counter(k.reason for k in sel.keyframes) == {"slot": 5, "fill_below": 11}
 
 
@@ -152,7 +174,8 @@ def test_sparse_clip_takes_the_emotional_part_first():
     # the other six come from the remaining empty slots, one each, outside [2, 3)
     rest = [k for k in sel.keyframes if k.index not in emotional]
     assert len(rest) == 6 and all(k.reason == "fill_below" for k in rest)
-    assert len({int(k.time / SLOT) for k in rest}) == 6
+    # spread over the 12 empty sub-slots: every other one, 3 before and 3 after the emotional second
+    assert sorted(int(k.time / SUB_SLOT) for k in rest) == [0, 2, 4, 10, 12, 14]
 
 
 def test_sparse_clip_with_more_emotional_frames_than_keyframes_uses_only_them():
@@ -163,21 +186,13 @@ def test_sparse_clip_with_more_emotional_frames_than_keyframes_uses_only_them():
     assert sel.counts["fill_below"] == 0
 
 
-def test_literal_mode_crowds_where_default_spreads():
-    """The motivating case of the rewrite: on the base clip with every candidate above the
-    threshold, the literal reading keeps 5 per-second maxima and tops up 11 by score."""
-    literal = select(mode="literal")
-    assert literal.counts["slot"] == 5 and literal.counts["top_up_score"] == 11
-    assert select().indices == MIDDLES
-
-
 def test_uniform_takes_evenly_spaced_frames_whatever_the_scores():
-    sel = select({X: 0.99}, {X: 50.0}, mode="uniform")
-    assert sel.indices == MIDDLES  # the frames nearest the slot centres (j + 0.5) * 5 / 16 s
+    sel = select(diffs={9: 50.0}, mode="uniform")
+    assert sel.indices == CENTRES == [4, 12, 20, 27, 35, 43, 51, 59, 66, 74, 82, 90, 98, 105, 113, 121]
     gaps = [b.time - a.time for a, b in zip(sel.keyframes, sel.keyframes[1:])]
-    assert max(abs(g - SLOT) for g in gaps) <= 1.0 / FPS
+    assert max(abs(g - SUB_SLOT) for g in gaps) <= 1.0 / FPS
     assert all(k.reason == "uniform" and k.rule is None for k in sel.keyframes)
-    assert select({i: 0.34 for i, _ in FRAMES}, mode="uniform").indices == MIDDLES
+    assert select({i: 0.34 for i, _ in FRAMES}, mode="uniform").indices == CENTRES
 
 
 def test_uniform_on_a_short_clip_repeats_frames_evenly():
@@ -187,11 +202,13 @@ def test_uniform_on_a_short_clip_repeats_frames_evenly():
     assert sel.indices == sorted(sel.indices)
 
 
-def test_every_keyframe_names_its_rule_and_the_counts_add_up():
-    sel = select({X: 0.85, 118: 0.4, 121: 0.4, 124: 0.4, 51: 0.3, 53: 0.3, 56: 0.3}, {X: 10.0})
-    assert {k.reason: k.rule for k in sel.keyframes} == {"slot": 4, "fill_above": 5}
-    assert sel.counts["slot"] + sel.counts["fill_above"] + sel.counts["fill_below"] == N
+def test_the_counts_add_up_to_the_picks_by_rule():
+    sel = select({53: 0.75, **{i: 0.4 for i in SLOTS[7]}}, threshold=0.7)
+    picks = sum(sel.counts[r] for r in ("slot", "fill_above", "top_up_rank", "fill_below"))
+    assert picks == N
     assert sel.picks_by_rule() == {"4": sel.counts["slot"], "5": N - sel.counts["slot"]}
+    assert sel.picks_by_reason() == {r: sel.counts[r] for r in ("slot", "fill_above", "top_up_rank", "fill_below")
+                                     if sel.counts[r]}
 
 
 def test_short_clip_repeats_frames_and_says_so():
@@ -247,8 +264,9 @@ def test_a_confidently_neutral_stretch_counts_as_emotional_only_under_max_prob()
     by_max = select_keyframes(cands, duration=DURATION, threshold=0.6)
     by_non_neutral = select_keyframes(cands, duration=DURATION, threshold=0.6,
                                       intensity=create_intensity(kind="non_neutral", class_names=cs.CLASSES))
-    # max_prob: both halves above 0.6, one keyframe per slot; non_neutral: 0.04 vs 0.8, the
-    # emotional half's 24 candidates supply all 16
-    assert len(set(by_max.indices) & neutral_half) == 8
+    # max_prob: both halves above 0.6; one keyframe per slot, and the top-up by rank goes to the
+    # confident Neutral half (0.96 > 0.62). non_neutral: 0.04 vs 0.8, the emotional half's 24
+    # candidates supply all 16
+    assert len(set(by_max.indices) & neutral_half) == 12
     assert not set(by_non_neutral.indices) & neutral_half
     assert by_non_neutral.keyframes[0].score == pytest.approx(0.8)

@@ -37,7 +37,7 @@ REASONS = {"S": "slot", "U": "top_up_score", "E": "top_up_even"}
 @pytest.mark.parametrize("case", sorted(FROZEN))
 def test_reproduces_the_picks_of_the_original_code(case):
     duration, fps, seed, threshold = case
-    settings = KeyframeSettings(candidate_fps=4.0, candidates_per_slot=1, num_keyframes=16)
+    settings = KeyframeSettings(candidate_fps=4.0, num_candidates=16, num_keyframes=16)
     frames = cs.candidate_frames(candidate_times(duration, settings), fps=fps, duration=duration)
     sel = select_literal(cs.random_candidates(frames, seed), duration=duration, num_keyframes=16,
                            threshold=threshold)
