@@ -3,7 +3,8 @@
 Training items are random-resized crops (scale 0.25-1, aspect 3/4-4/3) with horizontal flips,
 drawn from a generator seeded by ``(seed, epoch, index)`` so a resumed run sees exactly the
 augmentations an uninterrupted one would; evaluation items are the short side resized to
-``input_size`` and a centre crop.
+``input_size`` and a centre crop (:func:`keyframes.scorer.centre_square`, the framing the
+scorer later rates video frames with).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from media.datasets import ClipRecord
-from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
+from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD, centre_square
 
 
 def augmentation_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -61,12 +62,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             if rng.random() < 0.5:
                 img = img[:, ::-1]
         else:
-            h, w = img.shape[:2]
-            r = s / min(h, w)
-            img = cv2.resize(img, (max(s, round(w * r)), max(s, round(h * r))), interpolation=cv2.INTER_AREA)
-            h, w = img.shape[:2]
-            y0, x0 = (h - s) // 2, (w - s) // 2
-            img = img[y0:y0 + s, x0:x0 + s]
+            img = centre_square(img, s)  # the framing frames are scored with
         x = (img.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), int(self.records[index].label)
 

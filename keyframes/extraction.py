@@ -2,11 +2,13 @@
 sentiment scorer, selected by :func:`keyframes.selection.select_keyframes`, and the record of the
 selection (``keyframes.json``; the cache itself is written by :mod:`streams.cache`).
 
-Candidates are sampled at ``candidate_fps`` plus ``num_keyframes`` evenly spaced times (so a
-clip with enough frames always has at least N distinct candidates and top-up never has to
-repeat frames). The scorer sees each candidate with its short side at ``score_size``; the
-keyframes are kept at the other sizes the streams ask for (e.g. the visual stream's short side, a
-larger one for face detection), converted from the same decoded frame.
+Candidates are ``num_candidates`` evenly spaced times (plus one every ``1 / candidate_fps`` s
+when that is set), so a clip with enough frames always has at least N distinct candidates and
+top-up never has to repeat frames. The scorer
+sees each candidate as it saw its validation images in training: short side at ``score_size``
+(the scorer's training size), centre square crop; the keyframes are kept at the
+other sizes the streams ask for (e.g. the visual stream's short side, a larger one for face
+detection), converted from the same decoded frame.
 """
 from __future__ import annotations
 
@@ -21,18 +23,48 @@ from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
 from training.config import ConfigError
 from keyframes.scorer import SentimentScorer
-from keyframes.selection import Candidate, Keyframe, Selection, select_keyframes
+from keyframes.selection import (INTENSITIES, MODES, Candidate, Intensity, Keyframe, Selection, create_intensity,
+                                   select_keyframes)
+
 
 @dataclass(frozen=True)
 class KeyframeSettings:
-    """The ``keyframes:`` section of a preprocessing config (see configs/preprocess/default.yaml)."""
+    """The ``keyframes:`` section of a preprocessing config (see configs/preprocess/default.yaml).
+
+    ``mode``: ``default`` | ``literal`` | ``uniform`` and ``intensity``: ``max_prob`` |
+    ``non_neutral`` (see :mod:`keyframes.selection`); ``threshold`` is a probability on the
+    intensity's scale; ``slots``: rule 4's time slots (``None``: ``num_keyframes // 2``).
+    Candidates: ``num_candidates`` evenly spaced times plus one every ``1 / candidate_fps`` s (0:
+    none), see :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must
+    be the size it was trained at (checked when a checkpoint is loaded)."""
 
     num_keyframes: int = 16
-    candidate_fps: float = 4.0
+    candidate_fps: float = 0.0
+    num_candidates: int = 48
     score_size: int = 112
     threshold: float = 0.5
+    mode: str = "default"
+    intensity: str = "max_prob"
+    slots: int | None = None
     motion_width: int = 64
     batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"keyframes.mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.intensity not in INTENSITIES:
+            raise ValueError(f"keyframes.intensity must be one of {list(INTENSITIES)}, got {self.intensity!r}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ValueError(f"keyframes.threshold is a probability in [0, 1], got {self.threshold!r}")
+        if int(self.num_keyframes) < 1:
+            raise ValueError(f"keyframes.num_keyframes must be >= 1, got {self.num_keyframes!r}")
+        if int(self.num_candidates) < 0:
+            raise ValueError(f"keyframes.num_candidates must be >= 0, got {self.num_candidates!r}")
+        if self.slots is not None and not 1 <= int(self.slots) <= int(self.num_keyframes):
+            raise ValueError(f"keyframes.slots must be between 1 and num_keyframes ({self.num_keyframes}), "
+                             f"got {self.slots!r}")
+        if float(self.candidate_fps) < 0:
+            raise ValueError(f"keyframes.candidate_fps must be >= 0, got {self.candidate_fps!r}")
 
     @classmethod
     def from_config(cls, section: dict | None) -> "KeyframeSettings":
@@ -43,16 +75,26 @@ class KeyframeSettings:
             raise ConfigError(f"keyframes: unknown settings {sorted(unknown)} (known: {sorted(known)})")
         return cls(**section)
 
+    def intensity_function(self, class_names: Sequence[str]) -> Intensity:
+        """The intensity for a scorer with ``class_names`` (raises ``ValueError`` for
+        ``non_neutral`` when no class is named neutral): call it when the scorer is loaded, to
+        fail before the first clip."""
+        return create_intensity(kind=self.intensity, class_names=class_names)
+
 
 def candidate_times(duration: float, settings: KeyframeSettings) -> tuple[float, ...]:
-    """Candidate times (s): every ``1/candidate_fps`` from 0, plus ``num_keyframes`` evenly spaced
-    slot centres; sorted, duplicates removed."""
+    """Candidate times (s) for a clip of ``duration`` s: ``num_candidates`` (M) evenly spaced
+    times ``(q + 0.5) * duration / M``, plus every ``1 / candidate_fps`` s from 0 when
+    ``candidate_fps > 0``; sorted, duplicates removed. With M an odd multiple of
+    ``num_keyframes`` (48 = 3 x 16) the keyframe-slot centres ``(j + 0.5) * duration / N``, which
+    ``uniform`` picks, are among them. With ``candidate_fps: 0`` a clip of any length has M
+    candidates, so scoring cost and memory do not grow with its length."""
     ticks = set()
     if settings.candidate_fps > 0:
         step = 1.0 / settings.candidate_fps
         ticks.update(round(k * step, 6) for k in range(int(np.floor(duration / step)) + 1) if k * step < duration)
-    n = settings.num_keyframes
-    ticks.update(round((j + 0.5) * duration / n, 6) for j in range(n))
+    m = settings.num_candidates
+    ticks.update(round((q + 0.5) * duration / m, 6) for q in range(m))
     return tuple(sorted(ticks)) or (0.0,)
 
 
@@ -86,7 +128,9 @@ def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: K
         for i, c in enumerate(cands)
     ]
     selection = select_keyframes(candidates, duration=sample.info.duration,
-                                 num_keyframes=settings.num_keyframes, threshold=settings.threshold)
+                                 num_keyframes=settings.num_keyframes, threshold=settings.threshold,
+                                 mode=settings.mode, intensity=settings.intensity_function(scorer.class_names),
+                                 num_slots=settings.slots)
     t2 = time.perf_counter()
     by_index = {c.index: c for c in cands}
     images = {name: [by_index[k.index].images[name] for k in selection.keyframes] for name in keep}
@@ -95,7 +139,10 @@ def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: K
 
 def keyframes_record(result: KeyframeResult, info: VideoInfo, *, clip_id: str, settings_hash: str,
                      scorer_hash: str) -> dict:
-    """The ``keyframes.json`` object."""
+    """The ``keyframes.json`` object: per keyframe its time, index, intensity ``score``, class
+    probabilities, ``reason`` and the method's ``rule`` (1-5; ``null`` for uniform picks); per
+    clip the selection ``mode``, ``counts`` (candidates kept by each rule and picks by reason,
+    see :func:`keyframes.selection.select_keyframes`) and ``picks_by_rule``."""
     sel = result.selection
     return {
         "clip_id": clip_id,
@@ -103,11 +150,14 @@ def keyframes_record(result: KeyframeResult, info: VideoInfo, *, clip_id: str, s
                    "duration": info.duration, "frame_count": info.frame_count},
         "num_keyframes": len(sel.keyframes),
         "duplicated": sel.duplicated,
+        "mode": sel.mode,
         "counts": sel.counts,
+        "picks_by_rule": sel.picks_by_rule(),
         "class_names": list(result.class_names),
         "keyframes": [
             {"index": k.index, "time": round(k.time, 6), "score": round(k.score, 6),
-             "probs": {n: round(p, 6) for n, p in zip(result.class_names, k.probs)}, "reason": k.reason}
+             "probs": {n: round(p, 6) for n, p in zip(result.class_names, k.probs)}, "reason": k.reason,
+             "rule": k.rule}
             for k in sel.keyframes
         ],
         "config_hash": settings_hash,
@@ -135,5 +185,5 @@ def stored_selection(record: dict, sample: FrameSample, request: str) -> Keyfram
     names = groups[0][0].images.keys() if groups else ()
     images = {name: [g[0].images[name] for g in groups] for name in names}
     selection = Selection(keyframes=keyframes, duplicated=bool(record.get("duplicated", False)),
-                          counts=dict(record.get("counts", {})))
+                          counts=dict(record.get("counts", {})), mode=str(record.get("mode", "default")))
     return KeyframeResult(selection, images, class_names, {"scoring": 0.0, "selection": 0.0})

@@ -57,18 +57,25 @@ def create_scorer(*, num_classes: int, depth: int = 50, pretrained: str | os.Pat
     return model
 
 
-def frames_to_tensor(frames: Sequence[np.ndarray], short_side: int | None) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 RGB frames (same size) -> normalised ``(N, 3, H', W')`` float32, the
-    short side resized to ``short_side`` (aspect kept; ``None`` keeps the size)."""
-    out = []
-    for f in frames:
-        if short_side is not None:
-            h, w = f.shape[:2]
-            s = short_side / min(h, w)
-            if s != 1.0:
-                f = cv2.resize(f, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        out.append(f)
-    batch = np.stack(out).astype(np.float32) / 255.0
+def centre_square(image: np.ndarray, size: int) -> np.ndarray:
+    """The scorer's framing of an ``(H, W, 3)`` uint8 image: short side resized to ``size``
+    (area interpolation, aspect kept), then the centre ``(size, size, 3)`` square. Validation
+    images in training (:class:`keyframes.data.ImageFolderDataset`) and scored frames both go
+    through it, so the scorer rates frames at the resolution and framing its validation
+    accuracy was measured on."""
+    h, w = image.shape[:2]
+    r = size / min(h, w)
+    tw, th = max(size, round(w * r)), max(size, round(h * r))
+    if (tw, th) != (w, h):
+        image = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA)
+    y0, x0 = (th - size) // 2, (tw - size) // 2
+    return image[y0:y0 + size, x0:x0 + size]
+
+
+def frames_to_tensor(frames: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 RGB frames (any sizes) -> normalised ``(N, 3, size, size)`` float32,
+    each framed by :func:`centre_square`."""
+    batch = np.stack([centre_square(f, size) for f in frames]).astype(np.float32) / 255.0
     batch = (batch - IMAGENET_MEAN) / IMAGENET_STD
     return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
 
@@ -76,8 +83,11 @@ def frames_to_tensor(frames: Sequence[np.ndarray], short_side: int | None) -> to
 class SentimentScorer:
     """Scores frames: ``probs = scorer.score(frames)`` with ``probs`` ``(N, C)`` summing to 1.
 
-    The whole frame is scored (short side resized to ``input_size``, no crop: a group scene's
-    people are often at the edges); the network's adaptive pooling takes any aspect ratio.
+    Each frame is scored as the scorer saw its validation images in training: short side
+    resized to ``input_size``, centre square (:func:`centre_square`). On a wide frame the sides
+    are not seen (a 16:9 frame loses 44 % of its width); scoring the whole frame instead would
+    show the network an aspect ratio and scale it never trained on. ``input_size`` should be the
+    size the network was trained at (:meth:`from_checkpoint` checks it).
     """
 
     def __init__(self, model: nn.Module, class_names: Sequence[str], *, input_size: int,
@@ -91,9 +101,19 @@ class SentimentScorer:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, *, input_size: int | None = None,
                         batch_size: int = 32, device: str = "cpu") -> "SentimentScorer":
-        """Load a trained scorer from a run directory or checkpoint directory (safetensors, no pickle)."""
+        """Load a trained scorer from a run directory or checkpoint directory (safetensors, no pickle).
+
+        The scorer scores at the size it was trained at (the recipe's ``data.input_size``, 224
+        when absent); ``input_size``, when given, must equal it, else ``ValueError`` says which
+        setting to change (score at the training size, or train the scorer at the scoring size).
+        """
         state, meta = load_checkpoint(path)
         cfg = meta.get("config", {})
+        trained = int(cfg.get("data", {}).get("input_size", 224))
+        if input_size is not None and int(input_size) != trained:
+            raise ValueError(f"{path}: this scorer was trained at {trained} px (data.input_size of its recipe) but is "
+                             f"asked to score at {input_size} px (keyframes.score_size); set keyframes.score_size: "
+                             f"{trained}, or train a scorer with data.input_size: {input_size}")
         model_cfg = dict(cfg.get("model", {}))
         model_cfg.pop("pretrained", None)
         class_names = meta["class_names"]
@@ -102,12 +122,11 @@ class SentimentScorer:
             raise ValueError(f"{path}: checkpoint records scorer depth {depth}, expected one of {sorted(_RESNETS)}")
         model = _RESNETS[depth](weights=None, num_classes=len(class_names))  # weights come from the checkpoint
         model.load_state_dict(state)
-        size = input_size or int(cfg.get("data", {}).get("score_size", cfg.get("data", {}).get("input_size", 224)))
-        return cls(model, class_names, input_size=size, batch_size=batch_size, device=device)
+        return cls(model, class_names, input_size=trained, batch_size=batch_size, device=device)
 
     @torch.inference_mode()
     def score(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        """``frames``: (H, W, 3) uint8 RGB, all the same size. Returns ``(N, C)`` float32 probabilities."""
+        """``frames``: (H, W, 3) uint8 RGB. Returns ``(N, C)`` float32 probabilities."""
         if len(frames) == 0:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
         out = []

@@ -1,0 +1,51 @@
+"""The scorer rates frames at the resolution and framing it was validated on in training."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from keyframes.data import ImageFolderDataset
+from keyframes.scorer import SentimentScorer, centre_square, create_scorer, frames_to_tensor
+from media.datasets import ClipRecord
+from training.checkpoints import save_checkpoint
+
+
+def test_scored_frames_match_the_validation_images_of_training(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (45, 80, 3), dtype=np.uint8)
+    path = tmp_path / "still.png"  # lossless, so the file holds exactly ``rgb``
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    record = ClipRecord(clip_id="still", path=path, label=0, class_names=("a", "b"), split="val")
+    val_item, _ = ImageFolderDataset([record], input_size=32, train=False)[0]
+    scored = frames_to_tensor([rgb], 32)[0]
+    assert scored.shape == val_item.shape == (3, 32, 32)
+    torch.testing.assert_close(scored, val_item)
+
+
+def test_only_the_centre_square_is_scored():
+    wide = np.full((30, 90, 3), 100, np.uint8)
+    other_sides = wide.copy()
+    other_sides[:, :30] = 255
+    other_sides[:, 60:] = 0
+    assert centre_square(wide, 30).shape == (30, 30, 3)
+    np.testing.assert_array_equal(centre_square(wide, 30), centre_square(other_sides, 30))
+    torch.manual_seed(0)
+    scorer = SentimentScorer(create_scorer(num_classes=3, depth=18), ("p", "n", "g"), input_size=30)
+    np.testing.assert_allclose(scorer.score([wide]), scorer.score([other_sides]), rtol=1e-5, atol=1e-6)
+
+
+def _run(tmp_path, input_size):
+    torch.manual_seed(0)
+    run = tmp_path / "scorer"
+    save_checkpoint(run / "best", state_dict=create_scorer(num_classes=3, depth=18).state_dict(),
+                    meta={"config": {"model": {"depth": 18}, "data": {"input_size": input_size}},
+                          "class_names": ["Positive", "Neutral", "Negative"], "epoch": 1, "metrics": {}})
+    return run
+
+
+def test_checkpoint_scores_at_its_training_size(tmp_path):
+    run = _run(tmp_path, 48)
+    assert SentimentScorer.from_checkpoint(run).input_size == 48
+    assert SentimentScorer.from_checkpoint(run, input_size=48).input_size == 48
+    with pytest.raises(ValueError, match=r"trained at 48 px .* asked to score at 96 px .*keyframes.score_size: 48"):
+        SentimentScorer.from_checkpoint(run, input_size=96)
