@@ -34,8 +34,10 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     model = build_stream_model(cfg, len(class_names))
     recipe = {k: v for k, v in cfg.items() if k != "train"}
     recipe["cache"] = str(cache_root)
+    loaded = getattr(model, "load_report", None)  # what a pretrained file gave the network
     return fit(model=model, train_dataset=train_ds, val_dataset=val_ds, class_names=class_names,
-               cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh, recipe=recipe)
+               cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh, recipe=recipe,
+               checkpoint_meta={"pretrained": loaded} if loaded else None)
 
 
 def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu"):

@@ -102,7 +102,7 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
         class_names: Sequence[str], cfg: Mapping[str, Any] | None, out_dir: str | os.PathLike,
         collate_fn: Callable | None = None, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         callbacks: Iterable[Callable[[int, dict], None]] = (), fresh: bool = False,
-        recipe: Mapping[str, Any] | None = None) -> dict:
+        recipe: Mapping[str, Any] | None = None, checkpoint_meta: Mapping[str, Any] | None = None) -> dict:
     """Train ``model`` and keep the run directory ``out_dir``; returns the run's metrics dict.
 
     ``model(inputs) -> logits (B, C)`` with ``C == len(class_names)``; dataset items are
@@ -110,6 +110,8 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
     cross-entropy with ``cfg['label_smoothing']``. ``callbacks``: ``cb(epoch, epoch_record)`` on the
     main process after each epoch's checkpoints are written. ``recipe``: the rest of the recipe
     (model, data sections) to record in ``config.yaml``/``meta.json`` and to compare on resume.
+    ``checkpoint_meta``: more JSON-ready fields for every checkpoint's ``meta.json`` (e.g. what was
+    loaded from a pretrained file), not compared on resume.
 
     Re-running on the same ``out_dir`` resumes after the last completed epoch; a finished run with
     the same config returns its stored metrics; a different config (other than ``epochs`` and
@@ -145,7 +147,8 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
             progress = _open_run_dir(accelerator, out_dir, tc, run_config)
             log.info("%s: %s", out_dir, plan_text)
             run = _TrainingRun(accelerator=accelerator, tc=tc, class_names=class_names, run_config=run_config,
-                               out_dir=out_dir, batch_plan=batch_plan, callbacks=tuple(callbacks))
+                               out_dir=out_dir, batch_plan=batch_plan, callbacks=tuple(callbacks),
+                               checkpoint_meta=dict(checkpoint_meta or {}))
             return _train(run, model=model, train_dataset=train_dataset, val_dataset=val_dataset,
                           collate_fn=collate_fn, loss_fn=loss_fn, progress=progress, per_device=per_device)
     finally:
@@ -218,6 +221,7 @@ class _TrainingRun:
     out_dir: Path
     batch_plan: dict
     callbacks: tuple
+    checkpoint_meta: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
     best_val_acc: float | None = None
@@ -344,7 +348,8 @@ def _end_epoch(run: _TrainingRun, model, record: dict, report: dict | None, writ
     run.history.append(record)
     state_dict = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
-        meta = {"config": run.run_config, "class_names": run.class_names, "epoch": epoch, "metrics": record}
+        meta = {**run.checkpoint_meta, "config": run.run_config, "class_names": run.class_names, "epoch": epoch,
+                "metrics": record}
         if improved:
             save_checkpoint(run.out_dir / "best", state_dict=state_dict, meta=meta)
         save_checkpoint(run.out_dir / "last", state_dict=state_dict, meta=meta)

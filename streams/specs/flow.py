@@ -65,12 +65,15 @@ class FlowStream(StreamSpec):
         bound = float(meta.get("flow", {}).get("bound", 20.0))
         q = np.asarray(array[even_indices(len(array), settings.num_frames)])         # (T, 2, H, W) uint8
         flow = dequantise_flow(q, bound).transpose(0, 2, 3, 1) / bound                 # (T, H, W, 2) in [-1, 1]
-        flow = crop_frames(resize_frames(flow, settings.resize), settings.crop, rng)
+        h, w = flow.shape[1:3]
+        flow = resize_frames(flow, settings.resize)
+        if flow.shape[1:3] != (h, w):  # displacements are in pixels: they scale with the image
+            flow = flow * np.array([flow.shape[2] / w, flow.shape[1] / h], dtype=np.float32)
+        flow = crop_frames(flow, settings.crop, rng)
         if flip_now(settings, rng):
             flow = flow[:, :, ::-1].copy()
             flow[..., 0] = -flow[..., 0]   # mirrored motion: x-flow changes sign
         return torch.from_numpy(np.ascontiguousarray(flow.transpose(3, 0, 1, 2), dtype=np.float32))  # (2, T, S, S)
-
 
 
 SPEC = FlowStream()

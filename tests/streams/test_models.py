@@ -333,3 +333,20 @@ def test_create_stream_model_with_custom_neck_and_adapter():
         create_stream_model(backbone=backbone, num_classes=4, attention="dual")
     with pytest.raises(ValueError, match="out_channels"):
         create_stream_model(backbone=nn.Identity(), num_classes=4)
+
+
+def test_resized_flow_fields_rescale_their_vectors():
+    """Displacements are in pixels: a field resized to twice the width moves twice as far in x."""
+    import numpy as np
+    from streams.inputs.optical_flow import quantise_flow
+    from streams.specs import STREAM_SPECS
+
+    spec = STREAM_SPECS["flow"]
+    field = np.zeros((2, 2, 16, 16), np.float32)
+    field[:, 0] = 4.0   # 4 px to the right
+    field[:, 1] = -2.0  # 2 px up
+    stored = quantise_flow(field, 20.0)
+    meta = {"flow": {"bound": 20.0}}
+    same = spec.load_input(stored, meta, spec.data_settings({"num_frames": 2, "crop": 16}), None)
+    wide = spec.load_input(stored, meta, spec.data_settings({"num_frames": 2, "resize": [16, 32], "crop": 16}), None)
+    assert torch.allclose(wide[0], same[0] * 2, atol=0.02) and torch.allclose(wide[1], same[1], atol=0.02)

@@ -416,3 +416,30 @@ def test_pretrained_through_recipe_building(tmp_path):
         torch.testing.assert_close(model.eval().features(clip), net.features(clip), rtol=1e-4, atol=1e-4)
     plain = build_stream_model({**recipe, "model": {**recipe["model"], "pretrained": None}}, 3)
     assert plain.load_report is None
+
+
+def test_a_training_run_records_what_the_pretrained_file_gave(tmp_path):
+    """The load report (loaded, missing, new, ...) lands in every checkpoint's meta.json."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from benchmarks.training import fabricate_cache
+    from training.config import load_config
+    from streams.training import train_stream
+
+    root = Path(__file__).resolve().parents[2]
+    cache = fabricate_cache(tmp_path / "cache", stream="flow", n_clips=4, clip_size=(64, 36), clip_seconds=0.6,
+                            preprocess_cfg=load_config(root / "configs/preprocess/demo.yaml"))
+    for i, entry in enumerate(sorted(cache.iterdir())[2:]):  # two of the four clips validate
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["split"] = "val"
+        (entry / "meta.json").write_text(json.dumps(meta))
+    source = create_flow_stream(num_classes=3, arch="resnet3d", stem_dim_out=TINY)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "flow.safetensors"))
+    recipe = load_config(root / "configs/streams/flow_tiny.yaml",
+                         ["train.epochs=1", "train.batch_size=2", "train.precise_bn_batches=0",
+                          f"model.pretrained={{path: {tmp_path / 'flow.safetensors'}, format: stream}}"])
+    train_stream(recipe, cache, tmp_path / "run")
+    report = json.loads((tmp_path / "run" / "last" / "meta.json").read_text())["pretrained"]
+    assert report["loaded"] == len(source.state_dict()) and report["missing"] == [] and report["format"] == "stream"
