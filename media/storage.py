@@ -26,7 +26,11 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same directory + ``os.replace``).
+
+    A write that fails (a full disk, an I/O error) removes the temp file and raises the
+    ``OSError`` naming ``path`` and saying that its previous contents are intact (or that there
+    were none)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -37,9 +41,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            # a failed write() or fsync() names no file; OSError(errno, ...) keeps the errno's class
+            kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+            raise OSError(e.errno, f"{e.strerror}; {kept}", str(path)) from e
         raise
 
 
