@@ -77,6 +77,7 @@ def save_checkpoint(directory: str | os.PathLike, *, state_dict: Mapping[str, to
     try:
         os.chmod(weights_tmp, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
         save_file(tensors, weights_tmp, metadata={"format": "pt", _ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
+        _sort_header_metadata(weights_tmp)
         with open(weights_tmp, "rb") as f:
             os.fsync(f.fileno())
         full_meta = dict(meta)
@@ -225,6 +226,27 @@ def code_version() -> str:
         return f"groupemotion-{version('groupemotion')}"
     except PackageNotFoundError:
         return "unknown"
+
+
+def _sort_header_metadata(path: str | os.PathLike) -> None:
+    """Rewrite the header metadata of the safetensors file at ``path`` with its keys sorted.
+
+    safetensors writes that map in hash-map order, which changes from one save to the next
+    (safetensors issue #584), so the same weights gave files with other bytes and another sha256
+    (and features keyed by it were recomputed). Sorting only permutes the entries of the header:
+    its length, and the tensor data after it, stay as they are."""
+    with open(path, "r+b") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+        metadata = header.get("__metadata__") or {}
+        if list(metadata) == sorted(metadata):
+            return
+        header["__metadata__"] = dict(sorted(metadata.items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) > size:  # not safetensors' compact JSON after all: keep its header
+            return
+        f.seek(8)
+        f.write(text.ljust(size))  # safetensors pads its header with spaces too
 
 
 def _has_checkpoint_files(directory: Path) -> bool:
