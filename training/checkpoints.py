@@ -75,9 +75,9 @@ def save_checkpoint(directory: str | os.PathLike, *, state_dict: Mapping[str, to
     os.close(fd)
     meta_tmp = None
     try:
-        os.chmod(weights_tmp, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
         save_file(tensors, weights_tmp, metadata={"format": "pt", _ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
         _sort_header_metadata(weights_tmp)
+        os.chmod(weights_tmp, 0o644)  # after save_file, which creates its file anew (0600 like mkstemp's)
         with open(weights_tmp, "rb") as f:
             os.fsync(f.fileno())
         full_meta = dict(meta)

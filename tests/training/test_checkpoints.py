@@ -167,6 +167,14 @@ def test_the_same_weights_give_the_same_bytes_every_time(tmp_path):
     assert all(torch.equal(state[k], v) for k, v in make_model().state_dict().items())
 
 
+def test_checkpoint_files_are_readable_by_others(tmp_path):
+    import stat
+
+    save_model(tmp_path / "ckpt")
+    for name in ("model.safetensors", "meta.json"):
+        assert stat.S_IMODE((tmp_path / "ckpt" / name).stat().st_mode) & 0o044 == 0o044, name
+
+
 def test_checkpoint_hash_without_meta_hashes_the_file(tmp_path):
     save_model(tmp_path / "ckpt")
     expected = checkpoint_hash(tmp_path / "ckpt")
