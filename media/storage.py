@@ -44,6 +44,20 @@ def stage_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(tmp)
 
 
+def remove_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temp files (``.<name>.<random>.tmp``, see :func:`stage_bytes`) that writers killed
+    mid-write left in ``directory``; returns them. Only for a directory no other process is
+    writing to at the same time: its temp file would vanish under it."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in sorted(directory.iterdir())
+             if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def stage_json(path: str | os.PathLike, obj: Any) -> Path:
     """:func:`stage_bytes` of the JSON text :func:`atomic_write_json` writes."""
     return stage_bytes(path, _json_text(obj).encode("utf-8"))

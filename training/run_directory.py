@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from accelerate import Accelerator
 
-from media.storage import WriteError, atomic_write_json
+from media.storage import WriteError, atomic_write_json, remove_temp_files
 from training.config import ConfigError, load_yaml
 from training.train_config import DEFAULT_TRAIN_CONFIG
 
@@ -165,7 +165,10 @@ def _epoch_of(state_dir: Path) -> str:
 
 
 def recover_state_dir(out_dir: Path) -> None:
-    """Finish an interrupted state swap (see :func:`_save_state`)."""
+    """Finish an interrupted state swap (see :func:`save_state`) and delete the temp files of the
+    writes (checkpoints, ``metrics.json``) a killed run left (main process only)."""
+    for directory in (out_dir, out_dir / "best", out_dir / "last"):
+        remove_temp_files(directory)
     tmp, state, old = out_dir / ".state.tmp", out_dir / "state", out_dir / ".state.old"
     if not state.exists() and old.exists():
         os.replace(old, state)
