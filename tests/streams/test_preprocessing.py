@@ -142,8 +142,11 @@ def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tin
     assert not (d / "meta.json").exists()  # nothing claims to be complete
     assert not list(d.glob("*.tmp"))      # no half-written files
     assert verify_cache([rec], job).missing == ["good"]
+    stale = d / ".faces.npy.k1ll3d.tmp"  # what a SIGKILL mid-write leaves (no cleanup runs)
+    stale.write_bytes(b"partial")
     assert job(rec) == "done"             # the re-run finishes the entry
     assert verify_cache([rec], job).ok
+    assert not stale.exists()
 
 
 def test_face_only_rerun_reuses_the_stored_keyframes_without_scoring(tmp_path, clips, tiny_scorer_run, monkeypatch):
