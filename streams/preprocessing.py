@@ -199,7 +199,9 @@ class ClipPreprocessor:
                 arrays.pop(s, None)
             meta["arrays"] = arrays
             cache.write_meta(directory, meta)
-        stored = cache.read_keyframes_record(directory) if directory.is_dir() else None
+        # a selection is reused only from a complete entry: without meta.json the entry is what a
+        # killed run left, and a re-run must write what an uninterrupted run writes
+        stored = cache.read_keyframes_record(directory) if meta else None
         inputs = self.compute(record.path, todo, stored_keyframes=stored)
         t0 = time.perf_counter()
         directory.mkdir(parents=True, exist_ok=True)  # only now: a clip that fails leaves no directory
