@@ -10,7 +10,8 @@ ends (``rc`` negative: killed by that signal). The child starts its own session 
 its process group reaches anything it starts), runs from the repository root with stdout and
 stderr in ``log`` and stdin from /dev/null, and executes the tool file as ``__main__`` with
 ``argv``, exactly as ``python tools/<tool>.py argv`` does after its imports. Nothing runs in the
-launcher but imports, so its forks start without threads or other state of a previous run.
+launcher but imports and one spectrogram of silence, so its forks start without threads or other
+state of a previous run.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import threading
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("preprocess", "train_stream", "extract_features", "train_fusion")
 # imported inside functions the tools call (decoding audio, TensorBoard), so not by the tool files
@@ -34,6 +37,11 @@ def preload() -> None:
         runpy.run_path(str(ROOT / "tools" / f"{tool}.py"), run_name=f"preload_{tool}")  # imports, defines main
     for name in LAZY_IMPORTS:
         __import__(name)
+    # librosa imports most of itself and scipy.signal lazily, at the first spectrogram: 3-8 s that
+    # every preprocess run would spend again (this runs numpy on one thread and starts no thread)
+    from streams.inputs.spectrogram import log_mel_spectrogram
+
+    log_mel_spectrogram(np.zeros(16000, np.float32), 16000)
     if threading.active_count() != 1:
         raise RuntimeError(f"importing the tools started threads {threading.enumerate()}; forking is unsafe")
 
