@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from media.storage import atomic_save_npy, atomic_write_json, config_hash, read_json
+from media.storage import atomic_save_npy, atomic_write_json, config_hash, read_json, remove_temp_files
 from streams.cache import CacheEntry, load_entries
 from streams.data import StreamDataset
 from streams.specs import STREAM_SPECS
@@ -89,6 +89,7 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
         if not entries:
             continue
         split_dir = out_dir / split
+        remove_temp_files(split_dir)  # of writes a killed run left
         index = read_json(split_dir / INDEX_FILE) or {}
         clip_ids = [e.clip_id for e in entries]
         same_clips = index.get("clip_ids") == clip_ids

@@ -25,8 +25,10 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
+def stage_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to a new temp file beside ``path`` (``.<name>.<random>.tmp``, flushed to disk,
+    the usual permissions) and return its path, for the caller to rename onto ``path``
+    (``os.replace``, atomic) or remove. A failed write leaves no temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -36,11 +38,51 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
+    return Path(tmp)
+
+
+def remove_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temp files (``.<name>.<random>.tmp``, see :func:`stage_bytes`) that writers killed
+    mid-write left in ``directory``; returns them. Only for a directory no other process is
+    writing to at the same time: its temp file would vanish under it."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in sorted(directory.iterdir())
+             if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def stage_json(path: str | os.PathLike, obj: Any) -> Path:
+    """:func:`stage_bytes` of the JSON text :func:`atomic_write_json` writes."""
+    return stage_bytes(path, _json_text(obj).encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory + ``os.replace``).
+
+    A write that fails (a full disk, an I/O error) removes the temp file and raises the
+    ``OSError`` naming ``path`` and saying that its previous contents are intact (or that there
+    were none)."""
+    path = Path(path)
+    try:
+        tmp = stage_bytes(path, data)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as e:
+        if e.errno is None or e.filename is not None:
+            raise
+        # a failed write() or fsync() names no file; OSError(errno, ...) keeps the errno's class
+        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+        raise OSError(e.errno, f"{e.strerror}; {kept}", str(path)) from e
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -50,7 +92,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(path, _json_text(obj))
+
+
+def _json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
 
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -177,6 +223,11 @@ def iter_chunks(items: Iterable[T], size: int) -> Iterable[list[T]]:
 
 class StorageError(ValueError):
     """A stored file that cannot be used; the message names the file."""
+
+
+class WriteError(OSError):
+    """Files could not be written (a full disk, an I/O error) and nothing was replaced: the message
+    names them and says what is intact; ``__cause__`` is the writer's own error."""
 
 
 def safe_child(root: str | os.PathLike, relative_id: str) -> Path:

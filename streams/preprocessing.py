@@ -25,7 +25,7 @@ from typing import Iterable
 from media.datasets import ClipRecord
 from media.decoding import VideoReader
 from media.sampling import FrameRequest, sample_video
-from media.storage import atomic_write_json
+from media.storage import atomic_write_json, remove_temp_files
 from keyframes.extraction import (
     KeyframeResult, KeyframeSettings, candidate_request, keyframes_hash, keyframes_record, select_from_sample,
     stored_selection,
@@ -189,6 +189,7 @@ class ClipPreprocessor:
         todo = self.todo(directory, meta)
         if not todo:
             return "skipped"
+        remove_temp_files(directory)  # of writes a killed run left; this job alone writes the entry
         meta = dict(meta or {})
         arrays = dict(meta.get("arrays", {}))
         if meta:
@@ -198,7 +199,9 @@ class ClipPreprocessor:
                 arrays.pop(s, None)
             meta["arrays"] = arrays
             cache.write_meta(directory, meta)
-        stored = cache.read_keyframes_record(directory) if directory.is_dir() else None
+        # a selection is reused only from a complete entry: without meta.json the entry is what a
+        # killed run left, and a re-run must write what an uninterrupted run writes
+        stored = cache.read_keyframes_record(directory) if meta else None
         inputs = self.compute(record.path, todo, stored_keyframes=stored)
         t0 = time.perf_counter()
         directory.mkdir(parents=True, exist_ok=True)  # only now: a clip that fails leaves no directory

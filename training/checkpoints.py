@@ -34,7 +34,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from media.storage import atomic_write_json
+from media.storage import WriteError, stage_json
 
 log = logging.getLogger(__name__)
 
@@ -59,38 +59,47 @@ def save_checkpoint(directory: str | os.PathLike, *, state_dict: Mapping[str, to
     ``metrics``; ``format_version``, ``code_version`` (unless given), ``created`` (ISO-8601 UTC) and
     ``sha256`` (of ``model.safetensors``) are added.
 
-    An existing ``meta.json`` is removed first, so a process killed mid-save leaves an *incomplete*
-    checkpoint (reported as such on load) rather than old metadata next to new weights.
+    Both files are written in full under temp names first; only then is the old ``meta.json``
+    removed and the two renamed into place. So a failed write (a full disk, an I/O error) leaves the
+    previous checkpoint intact and raises :class:`media.storage.WriteError` saying so, and a process
+    killed between the renames leaves an *incomplete* checkpoint (reported as such on load), never
+    old metadata next to new weights.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors, aliases = _prepare_tensors(state_dict)
     meta_path = directory / META_NAME
     weights_path = directory / WEIGHTS_NAME
+
+    fd, weights_tmp = tempfile.mkstemp(prefix=f".{WEIGHTS_NAME}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    meta_tmp = None
+    try:
+        save_file(tensors, weights_tmp, metadata={"format": "pt", _ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
+        _sort_header_metadata(weights_tmp)
+        os.chmod(weights_tmp, 0o644)  # after save_file, which creates its file anew (0600 like mkstemp's)
+        with open(weights_tmp, "rb") as f:
+            os.fsync(f.fileno())
+        full_meta = dict(meta)
+        full_meta.setdefault("code_version", code_version())
+        full_meta["format_version"] = FORMAT_VERSION
+        full_meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        full_meta["weights_file"] = WEIGHTS_NAME
+        full_meta["num_tensors"] = len(tensors) + len(aliases)
+        full_meta["sha256"] = _sha256(Path(weights_tmp))
+        meta_tmp = stage_json(meta_path, full_meta)
+    except BaseException as e:
+        for tmp in (weights_tmp, meta_tmp):
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        if not isinstance(e, Exception):  # KeyboardInterrupt
+            raise
+        kept = "the previous checkpoint there is intact" if meta_path.exists() else "no checkpoint was written"
+        raise WriteError(f"{directory}: writing the checkpoint failed ({type(e).__name__}: {e}); {kept}") from e
     if meta_path.exists():
         meta_path.unlink()
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS_NAME}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
-        save_file(tensors, tmp, metadata={"format": "pt", _ALIASES_KEY: json.dumps(aliases, sort_keys=True)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, weights_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-    full_meta = dict(meta)
-    full_meta.setdefault("code_version", code_version())
-    full_meta["format_version"] = FORMAT_VERSION
-    full_meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    full_meta["weights_file"] = WEIGHTS_NAME
-    full_meta["num_tensors"] = len(tensors) + len(aliases)
-    full_meta["sha256"] = _sha256(weights_path)
-    atomic_write_json(meta_path, full_meta)
+    os.replace(weights_tmp, weights_path)
+    os.replace(meta_tmp, meta_path)
     return directory
 
 
@@ -217,6 +226,27 @@ def code_version() -> str:
         return f"groupemotion-{version('groupemotion')}"
     except PackageNotFoundError:
         return "unknown"
+
+
+def _sort_header_metadata(path: str | os.PathLike) -> None:
+    """Rewrite the header metadata of the safetensors file at ``path`` with its keys sorted.
+
+    safetensors writes that map in hash-map order, which changes from one save to the next
+    (safetensors issue #584), so the same weights gave files with other bytes and another sha256
+    (and features keyed by it were recomputed). Sorting only permutes the entries of the header:
+    its length, and the tensor data after it, stay as they are."""
+    with open(path, "r+b") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+        metadata = header.get("__metadata__") or {}
+        if list(metadata) == sorted(metadata):
+            return
+        header["__metadata__"] = dict(sorted(metadata.items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) > size:  # not safetensors' compact JSON after all: keep its header
+            return
+        f.seek(8)
+        f.write(text.ljust(size))  # safetensors pads its header with spaces too
 
 
 def _has_checkpoint_files(directory: Path) -> bool:

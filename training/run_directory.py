@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from accelerate import Accelerator
 
-from media.storage import atomic_write_json
+from media.storage import WriteError, atomic_write_json, remove_temp_files
 from training.config import ConfigError, load_yaml
 from training.train_config import DEFAULT_TRAIN_CONFIG
 
@@ -124,16 +124,28 @@ def accelerate_quiet() -> Iterator[None]:
 
 
 def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
-    """Accelerate ``save_state`` into a temp dir, then swap it in, so a kill keeps the previous state."""
+    """Accelerate ``save_state`` into a temp dir, then swap it in, so a kill keeps the previous state.
+
+    A failed write (a full disk: Accelerate's writers raise ``RuntimeError`` or ``SafetensorError``,
+    not ``OSError``) removes the temp dir and raises :class:`media.storage.WriteError` saying that
+    the previous state is intact."""
     tmp, state, old = out_dir / ".state.tmp", out_dir / "state", out_dir / ".state.old"
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
-    with accelerate_quiet():
-        accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
+    try:
+        with accelerate_quiet():
+            accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            atomic_write_json(tmp / "progress.json", progress)
+    except Exception as e:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        kept = f"the previous state in {state}{_epoch_of(state)} is intact" if state.exists() else \
+            "no earlier state was saved"
+        raise WriteError(f"{tmp}: saving the resume state failed ({type(e).__name__}: {e}); {kept}") from e
     if accelerator.is_main_process:
-        atomic_write_json(tmp / "progress.json", progress)
         if old.exists():
             shutil.rmtree(old)
         if state.exists():
@@ -144,8 +156,19 @@ def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
     accelerator.wait_for_everyone()
 
 
+def _epoch_of(state_dir: Path) -> str:
+    try:
+        progress = read_progress(state_dir)
+    except ValueError:
+        return ""
+    return f" (epoch {progress['epoch']})" if progress else ""
+
+
 def recover_state_dir(out_dir: Path) -> None:
-    """Finish an interrupted state swap (see :func:`_save_state`)."""
+    """Finish an interrupted state swap (see :func:`save_state`) and delete the temp files of the
+    writes (checkpoints, ``metrics.json``) a killed run left (main process only)."""
+    for directory in (out_dir, out_dir / "best", out_dir / "last"):
+        remove_temp_files(directory)
     tmp, state, old = out_dir / ".state.tmp", out_dir / "state", out_dir / ".state.old"
     if not state.exists() and old.exists():
         os.replace(old, state)

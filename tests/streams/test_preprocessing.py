@@ -142,8 +142,40 @@ def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tin
     assert not (d / "meta.json").exists()  # nothing claims to be complete
     assert not list(d.glob("*.tmp"))      # no half-written files
     assert verify_cache([rec], job).missing == ["good"]
+    stale = d / ".faces.npy.k1ll3d.tmp"  # what a SIGKILL mid-write leaves (no cleanup runs)
+    stale.write_bytes(b"partial")
     assert job(rec) == "done"             # the re-run finishes the entry
     assert verify_cache([rec], job).ok
+    assert not stale.exists()
+
+
+def test_rerun_after_a_kill_writes_what_an_uninterrupted_run_writes(tmp_path, clips, tiny_scorer_run, monkeypatch):
+    """Killed after keyframes.json, before the contact sheet and meta.json: the entry is incomplete,
+    so its keyframe selection is not trusted; the re-run scores the clip again and draws the sheet,
+    as a run that was never killed does (it used to reuse the selection: no sheet, and meta.json
+    said the keyframes were reused)."""
+    import streams.preprocessing as pp
+
+    rec = record(clips["good"], "good")
+    build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path / "straight"), contact_sheet=True)(rec)
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path / "killed"), contact_sheet=True)
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(pp, "write_contact_sheet", killed)
+        with pytest.raises(KeyboardInterrupt):
+            job(rec)
+    assert job(rec) == "done"
+    straight, rerun = tmp_path / "straight" / "good", tmp_path / "killed" / "good"
+    assert sorted(p.name for p in rerun.iterdir()) == sorted(p.name for p in straight.iterdir())
+    for path in straight.iterdir():
+        if path.name == "meta.json":
+            a, b = (json.loads(p.read_text()) for p in (path, rerun / path.name))
+            assert {**a, "timings_s": None} == {**b, "timings_s": None}
+        else:
+            assert path.read_bytes() == (rerun / path.name).read_bytes(), path.name
 
 
 def test_face_only_rerun_reuses_the_stored_keyframes_without_scoring(tmp_path, clips, tiny_scorer_run, monkeypatch):

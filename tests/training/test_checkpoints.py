@@ -151,6 +151,30 @@ def test_overwrite_replaces_tensors_and_meta(tmp_path):
     assert not [p for p in (tmp_path / "ckpt").iterdir() if p.name.endswith(".tmp")]
 
 
+def test_the_same_weights_give_the_same_bytes_every_time(tmp_path):
+    """safetensors writes its header metadata (here "format" and "aliases") in hash-map order, which
+    changes between saves (safetensors issue #584); the checkpoint's bytes and sha256, which key
+    the feature caches, must not."""
+    hashes = set()
+    for i in range(8):  # 8 saves in one random order each: all alike by chance with probability 1/128
+        save_model(tmp_path / f"ckpt{i}")
+        hashes.add(read_meta(tmp_path / f"ckpt{i}")["sha256"])
+        header_size = struct.unpack("<Q", (tmp_path / f"ckpt{i}" / "model.safetensors").read_bytes()[:8])[0]
+        header = json.loads((tmp_path / f"ckpt{i}" / "model.safetensors").read_bytes()[8:8 + header_size])
+        assert list(header["__metadata__"]) == sorted(header["__metadata__"])
+    assert len(hashes) == 1
+    state, _ = load_checkpoint(tmp_path / "ckpt7")
+    assert all(torch.equal(state[k], v) for k, v in make_model().state_dict().items())
+
+
+def test_checkpoint_files_are_readable_by_others(tmp_path):
+    import stat
+
+    save_model(tmp_path / "ckpt")
+    for name in ("model.safetensors", "meta.json"):
+        assert stat.S_IMODE((tmp_path / "ckpt" / name).stat().st_mode) & 0o044 == 0o044, name
+
+
 def test_checkpoint_hash_without_meta_hashes_the_file(tmp_path):
     save_model(tmp_path / "ckpt")
     expected = checkpoint_hash(tmp_path / "ckpt")

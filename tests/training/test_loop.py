@@ -118,6 +118,11 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     (killed / "state").rename(killed / ".state.old")
     (killed / ".state.tmp").mkdir()
     (killed / ".state.tmp" / "model.safetensors").write_bytes(b"partial")
+    # ... and the temp files of checkpoint and metrics writes a SIGKILL interrupted (no cleanup ran)
+    litter = [killed / "last" / ".model.safetensors.k1ll3d.tmp", killed / "best" / ".meta.json.k1ll3d.tmp",
+              killed / ".metrics.json.k1ll3d.tmp"]
+    for path in litter:
+        path.write_bytes(b"partial")
 
     seen = []
     resumed = run(tmp_path / "killed", cfg, model=toy.make_model(123, dropout=0.2),  # other init: state wins
@@ -127,6 +132,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["history"] == reference["history"]
     assert "resuming after epoch 2" in (tmp_path / "killed" / "train.log").read_text()
+    assert not [p for p in litter if p.exists()]
 
     # the augmentation and shuffling are really in play: another seed ends elsewhere
     other = run(tmp_path / "other_seed", {**cfg, "seed": 4})
