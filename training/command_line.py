@@ -38,11 +38,14 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     does not pay for torch and PyAV until it fails."""
     from media.datasets import DatasetError
     from media.decoding import MediaError
-    from media.storage import StorageError
+    from media.storage import StorageError, WriteError
     from training.checkpoints import CheckpointError
     from training.weights import WeightsError
 
-    return (ConfigError, CheckpointError, WeightsError, StorageError, MediaError, DatasetError, *_PATH_ERRORS)
+    # WriteError: a full disk is the machine's state, not a bug; its message names the file and
+    # what stayed intact
+    return (ConfigError, CheckpointError, WeightsError, StorageError, MediaError, DatasetError, WriteError,
+            *_PATH_ERRORS)
 
 
 def add_debug_argument(parser: argparse.ArgumentParser) -> None:

@@ -176,6 +176,24 @@ def test_a_bug_keeps_its_traceback():
         run_main(buggy, [])
 
 
+def test_a_full_disk_is_one_line_saying_what_is_intact(tmp_path, capsys):
+    import errno
+
+    from media.storage import WriteError
+    from training.command_line import run_main
+
+    target = tmp_path / "metrics.json"
+    target.write_text("previous")
+
+    def full(argv):
+        raise WriteError(errno.ENOSPC, f"no space left writing {target}; the previous file is intact")
+
+    assert run_main(full, []) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and str(target) in err and "Traceback" not in err
+    assert target.read_text() == "previous"
+
+
 def test_argparse_usage_errors_still_exit_2(bad, monkeypatch, capsys):
     rc, _, err = run_cli("preprocess", ["--config", bad["demo_pre"], "--videos", bad["no_videos"], "--out",
                                         bad["missing"], "--shard", "3/3"], monkeypatch, capsys)
