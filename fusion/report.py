@@ -241,9 +241,11 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
                  ablation: str | os.PathLike | None = None, draws: int = DRAWS, seed: int = 0) -> Report:
     """Score every model of the runs under ``root`` on val and test (see the module docstring),
     training the leave-one-stream-out heads into ``out_dir/leave_one_out``; returns the
-    :class:`Report` (its ``data`` is the content of ``report.json``, see :func:`write_report`). ``method``: the method's run
-    (default: the one Concat-FC run found). ``ablation``: a ``tools/ablate.py keyframes`` table
-    (default ``root/ablation/ablation.json`` when it exists). ``draws``/``seed``: the bootstrap's."""
+    :class:`Report` (its ``data`` is the content of ``report.json``, see :func:`write_report`).
+    ``method``: the method's run (default: the one Concat-FC run found). ``ablation``: a
+    ``tools/ablate.py keyframes`` table (default ``root/ablation/ablation.json`` when it exists).
+    ``draws``/``seed``: the bootstrap's. A fusion run whose head cannot be loaded or whose classes
+    differ from the method's is left out, with the reason under ``provenance.not_scored``."""
     root, out_dir = Path(root), Path(out_dir)
     found = find_runs(root, exclude=[out_dir])
     chosen = choose_method(found, method)
@@ -257,16 +259,28 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
     if val_fs is None or not (val_fs.labels >= 0).any():
         raise ReportError(f"{chosen.features}: no labelled {SELECTION_SPLIT} features for the method's streams")
     late = late_fusion_weights(val_fs, chosen.streams)
-    heads = {run.path: load_fusion_head(run.path)[0] for run in found.fusion if run.path != chosen.path}
-    heads[chosen.path] = load_fusion_head(chosen.path)[0]
+    method_head, _, class_names = load_fusion_head(chosen.path)
+    heads, not_scored = {chosen.path: method_head}, {}
+    for run in found.fusion:
+        if run.path == chosen.path:
+            continue
+        try:
+            head, _, names_of_run = load_fusion_head(run.path)
+        except CheckpointError as e:
+            not_scored[str(run.path)] = str(e)
+            continue
+        if names_of_run != class_names:
+            not_scored[str(run.path)] = f"classes {names_of_run}, the method's are {class_names}"
+            continue
+        heads[run.path] = head
+    runs = [r for r in found.fusion if r.path in heads]
     loo_heads = {s: (load_fusion_head(run)[0], run) for s, run in loo_runs.items()}
-    names = _model_names(chosen, found.fusion)
+    names = _model_names(chosen, runs)
 
     rows: list[dict] = []
     scored_by_split: dict[str, dict[str, Scored]] = {}
     split_info: dict[str, dict] = {}
     best_stream = None
-    class_names = list(val_fs.class_names)
     for split in REPORT_SPLITS:  # val first: the stream shown beside the method is picked there
         fs = splits.get(chosen.features, split, chosen.streams)
         if fs is None:
@@ -275,7 +289,7 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
         if not (fs.labels >= 0).any():
             split_info[split] = {"scored": False, "why": f"the {split} clips are unlabelled"}
             continue
-        scored = _score_models(chosen, found.fusion, heads, loo_heads, late, fs, splits, names)
+        scored = _score_models(chosen, runs, heads, loo_heads, late, fs, splits, names)
         scored_by_split[split] = scored
         method_scored = scored[names[chosen.path]]
         split_info[split] = {"scored": True, "clips": len(method_scored.labels), "unlabelled": int((fs.labels < 0).sum())}
@@ -314,7 +328,7 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
         "contributions": contributions,
         "figure_split": figure_split,
         "keyframe_ablation": ablation_table,
-        "provenance": _provenance(chosen, found, splits),
+        "provenance": {**_provenance(chosen, found, splits), "not_scored": not_scored},
     }
     return Report(data=data, scored=scored_by_split)
 
@@ -611,6 +625,7 @@ def format_markdown(report: Mapping) -> str:
         md.append("- late-fusion weights (chosen on val): " + "; ".join(
             f"{k}: " + ", ".join(f"{s} {w:g}" for s, w in v.items())
             for k, v in report["selection"]["late_fusion_weights"].items()))
+    md += [f"- not scored: `{p}` ({why})" for p, why in prov.get("not_scored", {}).items()]
     if prov["other_stream_runs"]:
         md.append("- stream runs found but not behind the method's features: "
                   + ", ".join(f"`{p}` ({s})" for p, s in prov["other_stream_runs"].items()))
