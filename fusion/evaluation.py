@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 from media.storage import atomic_write_json, atomic_write_text
-from training.metrics import classification_report, format_report, render_confusion_matrix, save_png
+from training.metrics import classification_report, format_report
+from training.plots import confusion_matrix_figure, save_figure
 from fusion.features import FeatureSet
 from fusion.dataset import FeatureDataset
 from fusion.heads import FUSION_HEADS
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
-from fusion.late import FACE_AUDIO_WEIGHTS, search_weights, weighted_score
+from fusion.late import FACE_AUDIO_WEIGHTS, refuse_test_split, search_weights, weighted_score
 from fusion.training import load_fusion_head
 
 
@@ -79,13 +80,33 @@ def availability_breakdown(head, fs: FeatureSet, streams: Sequence[str], labelle
     return {"streams": per_stream, "subsets": subsets, "given_only": given_only}
 
 
+def late_fusion_weights(fs: FeatureSet, streams: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The late fusions reported beside a head, by name, with their weights: ``weighted_average``
+    (grid-searched on the labelled clips of ``fs``, which must not be a test split) and
+    ``face0.6_audio0.4`` (:data:`fusion.late.FACE_AUDIO_WEIGHTS`, when both streams are fused)."""
+    refuse_test_split(fs.split, "the late-fusion weight search")
+    keep = fs.labels >= 0
+    if not keep.any():
+        raise ValueError(f"{fs.split}: no labelled clips to search late-fusion weights on")
+    weights, _ = search_weights({s: fs.probs[s][keep] for s in streams}, {s: fs.available[s][keep] for s in streams},
+                                fs.labels[keep])
+    out = {"weighted_average": weights}
+    if all(s in streams for s in FACE_AUDIO_WEIGHTS):
+        out["face0.6_audio0.4"] = dict(FACE_AUDIO_WEIGHTS)
+    return out
+
+
 def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: str = "val") -> dict:
     """Evaluate fusion run ``run`` on ``split`` (labelled clips only); see the module docstring.
-    Late-fusion weights are searched on ``weights_split`` (the method's val split)."""
+    Late-fusion weights are searched on ``weights_split`` (the method's val split; a test split is
+    refused), before ``split`` is read."""
+    refuse_test_split(weights_split, "weights_split")
     run = Path(run)
     head, recipe, class_names = load_fusion_head(run)
     streams = tuple(recipe["streams"])
-    fs = FeatureSet(recipe["features"], split, streams)
+    ws = FeatureSet(recipe["features"], weights_split, streams)
+    late_weights = late_fusion_weights(ws, streams)
+    fs = ws if weights_split == split else FeatureSet(recipe["features"], split, streams)
     labelled = fs.labels >= 0
     if not labelled.any():
         raise ValueError(f"{recipe['features']}/{split}: no labelled clips to evaluate")
@@ -101,17 +122,11 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
         per_stream[s] = {"accuracy_when_available": _accuracy(sp[m], labels[m]), "available": int(m.sum()),
                          "accuracy_all_clips": _accuracy(np.where(m, sp, -1), labels)}
 
-    ws = fs if weights_split == split else FeatureSet(recipe["features"], weights_split, streams)
-    wl = ws.labels >= 0
-    weights, _ = search_weights({s: ws.probs[s][wl] for s in streams}, {s: ws.available[s][wl] for s in streams},
-                                ws.labels[wl])
     avail = {s: fs.available[s][labelled] for s in streams}
     sprobs = {s: fs.probs[s][labelled] for s in streams}
-    late = {"weighted_average": {"weights": weights, "weights_searched_on": weights_split,
-                                 "accuracy": _accuracy(weighted_score(sprobs, avail, weights).argmax(1), labels)}}
-    if all(s in streams for s in FACE_AUDIO_WEIGHTS):
-        late["face0.6_audio0.4"] = {"weights": FACE_AUDIO_WEIGHTS,
-                                    "accuracy": _accuracy(weighted_score(sprobs, avail, FACE_AUDIO_WEIGHTS).argmax(1), labels)}
+    late = {name: {"weights": w, **({"weights_searched_on": weights_split} if name == "weighted_average" else {}),
+                   "accuracy": _accuracy(weighted_score(sprobs, avail, w).argmax(1), labels)}
+            for name, w in late_weights.items()}
 
     by_availability = availability_breakdown(head, fs, streams, labelled, pred, labels)
 
@@ -132,7 +147,8 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
                                  "probs": [round(float(p), 6) for p in probs[j]],
                                  "available": {s: bool(fs.available[s][j]) for s in streams}}))
     atomic_write_text(out / "predictions.jsonl", "\n".join(lines) + "\n")
-    save_png(out / "confusion_matrix.png", render_confusion_matrix(np.asarray(report["confusion_matrix"]), class_names))
+    save_figure(out / "confusion_matrix.png", confusion_matrix_figure(report["confusion_matrix"], class_names,
+                                                                      title=f"{recipe['model']['name']}, {split}"))
     atomic_write_json(out / "metrics.json", metrics)
     metrics["table"] = format_report(report)
     return metrics

@@ -50,7 +50,9 @@ VALENCE: tuple[float, ...] = (1.0, 0.0, -1.0)
 MODALITIES: tuple[str, ...] = ("visual", "face", "flow", "audio")
 SPLITS: tuple[str, ...] = ("Train", "Val", "Test")
 """VGAF split folder names; GroupEmoW stills use the lower-case names."""
-LABELLED_SPLITS: tuple[str, ...] = ("Train", "Val")
+LABELLED_SPLITS: tuple[str, ...] = ("Train", "Val", "Test")
+"""Splits that get a ``<split>_labels.txt``. Unlike VGAF, whose test labels are withheld, the
+synthetic set labels Test too, so a held-out split can be scored (nothing is selected on it)."""
 SKIN_TONES: tuple[tuple[int, int, int], ...] = (
     (241, 200, 170), (224, 176, 142), (205, 150, 115), (180, 125, 92), (150, 102, 72))
 DEFAULT_SKIN = (224, 176, 142)
@@ -734,8 +736,9 @@ def generate_dataset(
     * ``Train/``, ``Val/``, ``Test/``: ``<video>_<clip>.mp4`` clips (H.264, ``width`` x
       ``height`` at ``fps``, ``duration`` s; AAC mono at ``sample_rate`` Hz unless the clip
       was drawn without audio);
-    * ``Train_labels.txt``, ``Val_labels.txt``: header ``Vid_name Label``, then ``name label``
-      per clip (name without ``.mp4``; 1 Positive, 2 Neutral, 3 Negative). Test has none;
+    * ``Train_labels.txt``, ``Val_labels.txt``, ``Test_labels.txt``: header ``Vid_name Label``,
+      then ``name label`` per clip (name without ``.mp4``; 1 Positive, 2 Neutral, 3 Negative).
+      VGAF withholds its test labels; the synthetic set writes them, for a held-out score;
     * ``groupemow/{train,val,test}/{positive,neutral,negative}/*.jpg``: stills, all cues agreeing;
     * ``synthetic.json``: the parameters, and per clip (see :func:`render_clip`) its name and
       class, the class each modality shows (after ``cue_noise``), valences, faces, audio

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The main job: the whole method end to end on the embedded synthetic dataset.
 
-    python tools/demo.py [--out runs/demo] [--fresh] [--train 120 --val 60 --test 6] [--cue-noise 0.3]
+    python tools/demo.py [--out runs/demo] [--fresh] [--train 120 --val 60 --test 60] [--cue-noise 0.3]
 
 Steps (each is the real tool with a demo config; a re-run reuses finished steps):
   1. synthetic VGAF-format set + GroupEmoW-format stills      -> OUT/data
@@ -14,6 +14,9 @@ Steps (each is the real tool with a demo config; a re-run reuses finished steps)
                                                                    OUT/fusion_family.json
   8. evaluation on the val split                                -> OUT/fusion/eval_val
   9. prediction on a held-out test clip
+ 10. the report: every model on val and test (labelled: the synthetic set's test labels are
+     known) with 95 % intervals, curves, the streams' contributions -> OUT/report
+Nothing is chosen on test: steps 2-7 select on val, and test is first scored in step 10.
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def run_tool(name: str, argv: list[str]) -> int:
 
 
 def step(n: int, title: str) -> float:
-    print(f"\n=== [{n}/9] {title}", flush=True)
+    print(f"\n=== [{n}/10] {title}", flush=True)
     return time.perf_counter()
 
 
@@ -61,6 +64,9 @@ def existing_dataset_matches(data: Path, wanted: dict, stills: int) -> bool:
     if not meta.exists():
         return False
     params = json.loads(meta.read_text())["params"]
+    if params.get("n_test") and not (data / "Test_labels.txt").exists():
+        raise SystemExit(f"demo: {data} was generated before the synthetic test split was labelled "
+                         "(no Test_labels.txt); run with --fresh to start over")
     have = {k: params.get(k) for k in wanted}
     have_stills = params.get("n_stills_per_class", {})
     if any(float(have[k]) != float(v) for k, v in wanted.items()) or any(v != stills for v in have_stills.values()):
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="delete OUT and start over")
     parser.add_argument("--train", type=int, default=120)
     parser.add_argument("--val", type=int, default=60)
-    parser.add_argument("--test", type=int, default=6)
+    parser.add_argument("--test", type=int, default=60, help="held-out clips, labelled, scored in the report")
     parser.add_argument("--duration", type=float, default=3.0, help="clip length (s)")
     parser.add_argument("--cue-noise", type=float, default=0.3)
     parser.add_argument("--audio-fraction", type=float, default=1.0,
@@ -161,7 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     times["predict"] = time.perf_counter() - t
 
     metrics = json.loads((out / "fusion" / "eval_val" / "metrics.json").read_text())
-    print_summary(out, metrics, family, times, time.perf_counter() - t_all)
+    print_summary(out, metrics, family)
+
+    t = step(10, "the report: every model on val and test, 95 % bootstrap intervals, McNemar against the method")
+    run_tool("report", ["--runs", str(out), "--out", str(out / "report"), "--method", str(out / "fusion")])
+    times["report"] = time.perf_counter() - t
+    print(f"\nThe report, its figures and how to read them: {out / 'report' / 'report.md'}")
+    print("Step times: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items())
+          + f"; total {time.perf_counter() - t_all:.0f}s")
     return 0
 
 
@@ -220,7 +233,7 @@ def format_family(table: dict) -> str:
     return "\n".join(lines)
 
 
-def print_summary(out: Path, metrics: dict, family: dict, times: dict, total: float) -> None:
+def print_summary(out: Path, metrics: dict, family: dict) -> None:
     from media.synthetic import cue_ceiling
 
     ceiling = cue_ceiling(json.loads((out / "data" / "synthetic.json").read_text()), "Val")
@@ -251,10 +264,10 @@ def print_summary(out: Path, metrics: dict, family: dict, times: dict, total: fl
     print(f"  metrics.json       {out / 'fusion' / 'eval_val' / 'metrics.json'}")
     print(f"  fusion family      {out / 'fusion_family.json'}  (runs in {out / 'fusion_family'})")
     print(f"  confusion matrix   {out / 'fusion' / 'eval_val' / 'confusion_matrix.png'}")
+    print(f"  report (step 10)   {out / 'report'}  (report.md, report.json, roc/pr curves, contributions)")
     if sheets:
         print(f"  keyframe sheet     {sheets[0]}")
     print(f"  predict any video  python tools/predict.py VIDEO --run {out / 'fusion'}")
-    print("\nStep times: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()) + f"; total {total:.0f}s")
 
 
 if __name__ == "__main__":

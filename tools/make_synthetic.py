@@ -17,7 +17,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="dataset folder to write")
     p.add_argument("--train", type=int, required=True, help="number of Train clips")
     p.add_argument("--val", type=int, required=True, help="number of Val clips")
-    p.add_argument("--test", type=int, default=0, help="number of Test clips (no label file)")
+    p.add_argument("--test", type=int, default=0, help="number of Test clips (labelled, a held-out split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cue-noise", type=float, default=0.3,
                    help="per modality, probability that it shows a uniformly drawn class")

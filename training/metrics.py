@@ -1,4 +1,5 @@
-"""Classification metrics for any number of classes (scikit-learn) and a confusion-matrix image.
+"""Classification metrics for any number of classes (scikit-learn) and a confusion-matrix image
+(the matplotlib figure of :mod:`training.plots` as an RGB array, for TensorBoard).
 
 Conventions: labels are integer class indices ``0..C-1``; the confusion matrix has rows = true
 class, columns = predicted class. A class that is never predicted has precision 0 (not NaN), a
@@ -7,14 +8,11 @@ class with no samples has recall 0, and F1 is 0 whenever precision + recall is 0
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
-import cv2
 import numpy as np
 from sklearn import metrics as skm
 
-from media.storage import atomic_write_bytes
 from training.plots import confusion_matrix_figure, figure_to_rgb
 
 
@@ -79,18 +77,6 @@ def render_confusion_matrix(cm: np.ndarray | Sequence[Sequence[int]], class_name
     """The figure of :func:`training.plots.confusion_matrix_figure` (counts and row percentages,
     shaded by row share) as an RGB image ``(H, W, 3)`` uint8, e.g. for TensorBoard."""
     return figure_to_rgb(confusion_matrix_figure(cm, class_names, title=title))
-
-
-def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an RGB ``(H, W, 3)`` or grayscale ``(H, W)`` uint8 image as PNG, atomically."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"{path}: expected a uint8 (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}")
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    ok, buf = cv2.imencode(".png", bgr)
-    if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode the image as PNG")
-    atomic_write_bytes(path, buf.tobytes())
 
 
 def check_labels(values: Sequence[int] | np.ndarray, what: str, num_classes: int) -> np.ndarray:

@@ -20,19 +20,11 @@ from torch import nn
 
 from training.config import ConfigError
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
-from fusion.late import search_weights, weighted_score
+from fusion.late import refuse_test_split, search_weights, weighted_score
 
 SEARCH = "search"
 #: the smallest probability a head's log turns into a logit (log 0 would be -inf)
 MIN_PROBABILITY = 1e-12
-
-
-def refuse_test_split(split: str, key: str) -> None:
-    """Raise :class:`ConfigError` when ``split`` names a test split: a choice made on test data
-    makes the test number meaningless."""
-    if "test" in str(split).lower():
-        raise ConfigError(f"model.{key}: {split!r} is a test split; choose weights on train or val, "
-                          "never on the clips they are reported on at the end")
 
 
 class ScoreWeightedHead(nn.Module):
@@ -45,7 +37,7 @@ class ScoreWeightedHead(nn.Module):
         self.streams = tuple(stream_dims)
         self.stream_dims = {s: int(d) for s, d in stream_dims.items()}
         self.num_classes = int(num_classes)
-        refuse_test_split(search_on, "search_on")
+        refuse_test_split(search_on, "model.search_on")
         if isinstance(weights, str):
             if weights != SEARCH:
                 raise ConfigError(f"model.weights must be {SEARCH!r} or a mapping stream: weight, got {weights!r}")
@@ -78,7 +70,7 @@ class ScoreWeightedHead(nn.Module):
         del inputs, labels, seed  # the weights depend only on the chosen split
         if self.fixed is not None:
             return {"weights": dict(self.fixed), "searched_on": None}
-        refuse_test_split(self.search_on, "search_on")
+        refuse_test_split(self.search_on, "model.search_on")
         x, y = split_inputs(self.search_on)
         keep = y >= 0
         probs, available = self._per_stream(x)

@@ -127,9 +127,8 @@ def test_vgaf_layout_and_label_files(clean_set):
             video, clip = stem.split("_")
             assert video.isdigit() and clip.isdigit() and " " not in stem
     assert not set.intersection(*names.values())          # names are unique across splits
-    assert not (clean_set / "Test_labels.txt").exists()
     meta = json.loads((clean_set / "synthetic.json").read_text())
-    for split in ("Train", "Val"):
+    for split in ("Train", "Val", "Test"):  # Test too: the synthetic set's held-out split is labelled
         lines = (clean_set / f"{split}_labels.txt").read_text().splitlines()
         assert lines[0] == "Vid_name Label"
         rows = [line.split(" ") for line in lines[1:]]
@@ -142,6 +141,14 @@ def test_vgaf_layout_and_label_files(clean_set):
         assert {r[0]: int(r[1]) for r in rows} == truth
     assert {r["name"] for r in meta["clips"]["Test"]} == names["Test"]
     assert meta["params"]["cue_noise"] == 0.0 and meta["classes"] == list(CLASSES)
+
+
+def test_the_vgaf_reader_reads_the_synthetic_test_labels(clean_set):
+    from media.datasets import read_vgaf
+
+    meta = json.loads((clean_set / "synthetic.json").read_text())
+    truth = {f"Test/{r['name']}": CLASSES.index(r["class"]) for r in meta["clips"]["Test"]}
+    assert {r.clip_id: r.label for r in read_vgaf(clean_set, "test")} == truth
 
 
 def test_clips_are_h264_with_an_aac_track(clean_set):

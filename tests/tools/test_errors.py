@@ -133,6 +133,8 @@ CASES = [
     ("extract_features", "--streams audio={scorer_run} --cache {audio_cache} --out {missing}",
      ["{scorer_run}", "not a stream run"]),
     ("extract_features", "--streams audio={scorer_run} --cache {missing} --out {missing}_feats", ["{missing}"]),
+    ("report", "--runs {missing} --out {missing}_report", ["{missing}", "no such runs directory"]),
+    ("report", "--runs {empty} --out {missing}", ["{empty}", "no Concat-FC run"]),
     ("make_synthetic", "--out {a_file} --train 1 --val 1", ["{a_file}"]),
     ("demo", "--out {a_file}", ["{a_file}"]),
     ("benchmark", "keyframes {missing}.mp4 --json", ["{missing}.mp4"]),

@@ -1,7 +1,8 @@
 """The whole method on a small synthetic set, through the real tools (tools/demo.py), then what
 each stage promises: outputs exist, the scorer and every stream learn, features are cached once,
 fusion beats the best single stream, missing modalities are handled, evaluation numbers can be
-recomputed, prediction on raw files behaves."""
+recomputed, prediction on raw files behaves, the report scores every model on val and test and
+the test split never reaches model selection."""
 from __future__ import annotations
 
 import json
@@ -10,21 +11,31 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from tests.conftest import load_tool
+from tests.conftest import load_helper, load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
+split_spy = load_helper(ROOT / "tests" / "fusion" / "split_spy.py", "tests_fusion_split_spy")
 STREAMS = ("visual", "audio", "flow", "face")
 # the demo at test size: fewer, shorter clips; some without audio or people (missing modalities)
-DEMO_ARGS = ("--train", "60", "--val", "60", "--test", "2", "--duration", "2.0", "--audio-fraction", "0.9",
+DEMO_ARGS = ("--train", "60", "--val", "60", "--test", "6", "--duration", "2.0", "--audio-fraction", "0.9",
              "--faceless-fraction", "0.1")
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def demo_recorded(tmp_path_factory):
+    """The demo run, and the split spy's record of what its training and selection read."""
     out = tmp_path_factory.mktemp("demo")
-    rc = load_tool("demo").main(["--out", str(out), *DEMO_ARGS])
+    spy = split_spy.SplitSpy()
+    with pytest.MonkeyPatch.context() as mp:
+        spy.install(mp)
+        rc = load_tool("demo").main(["--out", str(out), *DEMO_ARGS])
     assert rc == 0
-    return out
+    return out, spy
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_recorded):
+    return demo_recorded[0]
 
 
 def test_every_stage_writes_its_outputs(demo_run):
@@ -33,7 +44,7 @@ def test_every_stage_writes_its_outputs(demo_run):
     assert (out / "scorer" / "best" / "model.safetensors").exists()
     assert (out / "cache" / "pipeline.json").exists()
     metas = list((out / "cache").rglob("meta.json"))
-    assert len(metas) == 60 + 60 + 2
+    assert len(metas) == 60 + 60 + 6
     for s in STREAMS:
         assert (out / "streams" / s / "best" / "meta.json").exists()
         assert json.loads((out / "streams" / s / "metrics.json").read_text())["finished"]
@@ -98,6 +109,33 @@ def test_the_fusion_family_is_trained_and_tabulated(demo_run):
         assert r["train_seconds"] is not None and r["train_seconds"] >= 0
 
 
+def test_the_report_scores_every_stream_and_the_method_on_val_and_test(demo_run):
+    out = demo_run / "report"
+    for name in ("report.md", "report.json", "roc_curves.png", "pr_curves.png", "contributions.png",
+                 "confusion_concat_fc_the_method.png"):
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "report.json").read_text())
+    rows = {(r["name"], r["split"]): r for r in report["rows"]}
+    for split in ("val", "test"):
+        for name in [f"{s} stream" for s in STREAMS] + ["Concat-FC (the method)"]:
+            r = rows[(name, split)]
+            assert r["ci95"][0] <= r["accuracy"] <= r["ci95"][1], (name, split)
+        assert rows[("Concat-FC (the method)", split)]["p_vs_method"] is None
+    assert rows[("Concat-FC (the method)", "test")]["clips"] == 6
+    # the report's val number of the method is the evaluation's
+    metrics = json.loads((demo_run / "fusion" / "eval_val" / "metrics.json").read_text())
+    assert rows[("Concat-FC (the method)", "val")]["accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+def test_the_test_split_never_reaches_model_selection(demo_recorded):
+    _, spy = demo_recorded
+    kinds = {e.what for e in spy.selections()}
+    assert {"stream fit", "fusion fit", "one-pass fit", "weight search"} <= kinds
+    assert all(e.splits and e.splits <= {"train", "val"} for e in spy.selections())
+    assert spy.test_reads(), "the report scores test"
+    assert spy.leaks() == [] and spy.selections_after_the_first_test_read() == []
+
+
 def test_features_are_cached_once_and_reused(demo_run):
     from fusion.features import extract_features
 
@@ -123,6 +161,7 @@ def test_demo_rerun_reuses_every_step_and_says_so(demo_run, capsys):
                  *sorted((demo_run / "cache").rglob("meta.json")), *sorted((demo_run / "features").rglob("*.npy"))]
         files += [demo_run / "streams" / s / "best" / "model.safetensors" for s in STREAMS]
         files += sorted((demo_run / "fusion_family").glob("*/best/model.safetensors"))
+        files += sorted((demo_run / "report" / "leave_one_out").glob("*/best/model.safetensors"))
         return {f: f.stat().st_mtime_ns for f in files}
 
     before = stamps()
@@ -132,6 +171,7 @@ def test_demo_rerun_reuses_every_step_and_says_so(demo_run, capsys):
     out = capsys.readouterr().out
     assert "reusing the synthetic dataset" in out and "Concat-FC fusion (the method)" in out
     assert "The fusion family on the same features" in out and "(reused)" in out
+    assert "test acc [95% CI] (6 clips)" in out
     assert stamps() == before  # nothing was recomputed or rewritten
 
 

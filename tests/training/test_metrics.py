@@ -1,12 +1,11 @@
 """Metrics on hand-made examples (scikit-learn underneath, the project's conventions on top);
-the confusion-matrix image and PNG writing."""
+the confusion-matrix image."""
 import json
 
-import cv2
 import numpy as np
 import pytest
 
-from training.metrics import classification_report, confusion_matrix, format_report, render_confusion_matrix, save_png
+from training.metrics import classification_report, confusion_matrix, format_report, render_confusion_matrix
 from training.plots import confusion_matrix_figure
 
 NAMES3 = ["Positive", "Neutral", "Negative"]
@@ -100,14 +99,3 @@ def test_render_confusion_matrix_shading_and_size():
     with pytest.raises(ValueError, match="does not match 3 class names"):
         render_confusion_matrix(np.ones((2, 2)), NAMES3)
 
-
-def test_save_png_round_trips_through_opencv(tmp_path):
-    img = render_confusion_matrix([[3, 1], [0, 4]], ["yes", "no"])
-    path = tmp_path / "out" / "cm.png"
-    save_png(path, img)
-    back = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert back is not None
-    assert np.array_equal(cv2.cvtColor(back, cv2.COLOR_BGR2RGB), img)
-    assert [p.name for p in path.parent.iterdir()] == ["cm.png"]
-    with pytest.raises(ValueError, match="uint8"):
-        save_png(tmp_path / "bad.png", img.astype(np.float32))

@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""The results report of a runs directory: every stream, late fusion and fusion head on val and
+test, with 95 % bootstrap intervals, McNemar's test against the method, curves and the streams'
+contributions (leave-one-stream-out Concat-FC heads, trained here in seconds).
+
+    python tools/report.py --runs runs/demo --out runs/demo/report [--method RUN] [--ablation PATH]
+
+Writes OUT/report.md, OUT/report.json, OUT/roc_curves.png, OUT/pr_curves.png,
+OUT/confusion_<model>.png, OUT/contributions.png and OUT/leave_one_out/ (reused by a re-run), and
+prints the table. See fusion/report.py.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from training.command_line import add_debug_argument, run_main
+from training.statistics import DRAWS
+from fusion.report import ReportError, build_report, format_table, write_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", required=True,
+                        help="runs directory (e.g. runs/demo), searched for stream and fusion runs")
+    parser.add_argument("--out", required=True, help="report directory")
+    parser.add_argument("--method", default=None,
+                        help="the method's fusion run (default: the one Concat-FC run under --runs)")
+    parser.add_argument("--ablation", default=None,
+                        help="keyframe ablation table of tools/ablate.py keyframes "
+                             "(default RUNS/ablation/ablation.json when it exists)")
+    parser.add_argument("--draws", type=int, default=DRAWS, help=f"bootstrap resamples (default {DRAWS})")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add_debug_argument(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    report = build_report(args.runs, args.out, method=args.method, ablation=args.ablation, draws=args.draws,
+                          seed=args.seed)
+    written = write_report(report, args.out)
+    print(format_table(report.data))
+    for warning in report.data["provenance"]["warnings"]:
+        print(f"warning: {warning}")
+    figures = [k for k in ("roc_curves", "pr_curves", "contributions") if k in written]
+    confusions = sum(1 for k in written if k.startswith("confusion "))
+    print(f"\nwrote {written['markdown']}, {written['json']}")
+    if figures or confusions:
+        print(f"figures ({report.data['figure_split']} split) in {args.out}: "
+              + ", ".join(f"{k}.png" for k in figures)
+              + (f", confusion_<model>.png for {confusions} models" if confusions else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main, user_errors=(ReportError,)))
