@@ -20,8 +20,8 @@ import json
 import logging
 import sys
 
-from training.config import ConfigError, load_config
-from training.weights import WeightsError
+from training.command_line import add_debug_argument, naming_config, run_main
+from training.config import load_config
 from streams.models.pretrained import PRETRAINED_FORMATS, init_from_pretrained
 from streams.training import build_stream_model
 
@@ -35,18 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides")
     parser.add_argument("--num-classes", type=int, default=3, help="classes of the stream's head (VGAF: 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     weights_log = logging.getLogger("training.weights")
     level = weights_log.level
     weights_log.setLevel(logging.ERROR)  # it logs the report too; it is printed below, once
     try:
-        cfg = load_config(args.config, args.set)
-        cfg["model"] = {k: v for k, v in dict(cfg.get("model") or {}).items() if k != "pretrained"}
-        model = build_stream_model(cfg, args.num_classes)
+        with naming_config(args.config, args.set):
+            cfg = load_config(args.config, args.set)
+            cfg["model"] = {k: v for k, v in dict(cfg.get("model") or {}).items() if k != "pretrained"}
+            model = build_stream_model(cfg, args.num_classes)
         report = init_from_pretrained(model, path=args.weights, format=args.format)
-    except (ConfigError, WeightsError, ValueError, TypeError) as e:
-        print(f"check_weights: {e}", file=sys.stderr)
-        return 2
     finally:
         weights_log.setLevel(level)
     print(json.dumps(report.as_dict()) if args.json else report.summary(max_names=None))
@@ -54,4 +53,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

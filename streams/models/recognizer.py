@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
+from training.config import ConfigError
 from streams.models.attention import DualAttention
 from streams.models.backbones import create_resnet3d_backbone, create_slow_backbone
 from streams.models.heads import GlobalAveragePool, create_classification_head
@@ -180,11 +181,11 @@ def create_resnet3d_stream(
                                                        stem_dim_out=stem_dim_out, shortcut_type=shortcut_type)
     elif arch == "slow":
         if shortcut_type != "B":
-            raise ValueError(f"shortcut_type {shortcut_type!r} is an option of arch 'resnet3d'; "
+            raise ConfigError(f"shortcut_type {shortcut_type!r} is an option of arch 'resnet3d'; "
                              "the slow pathway has 1x1-conv shortcuts (B)")
         backbone = create_slow_backbone(depth=depth, in_channels=in_channels, stem_dim_out=stem_dim_out)
     else:
-        raise ValueError(f"arch must be one of {RESNET3D_ARCHS}, got {arch!r}")
+        raise ConfigError(f"model.arch must be one of {RESNET3D_ARCHS}, got {arch!r}")
     model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention,
                                 attention_per_frame=attention_per_frame, dropout=dropout)
     return apply_pretrained(model, pretrained)

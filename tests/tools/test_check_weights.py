@@ -24,7 +24,9 @@ def hara():
 
 
 def check(argv: list[str], capsys) -> tuple[int, str, str]:
-    code = load_tool("check_weights").main(argv)
+    from training.command_line import run_main
+
+    code = run_main(load_tool("check_weights").main, argv)  # as the command line runs it
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
