@@ -67,8 +67,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same directory + ``os.replace``).
 
     A write that fails (a full disk, an I/O error) removes the temp file and raises the
-    ``OSError`` naming ``path`` and saying that its previous contents are intact (or that there
-    were none)."""
+    :class:`WriteError` (an ``OSError`` with the writer's errno) naming ``path`` and saying that its
+    previous contents are intact (or that there were none)."""
     path = Path(path)
     try:
         tmp = stage_bytes(path, data)
@@ -80,9 +80,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except OSError as e:
         if e.errno is None or e.filename is not None:
             raise
-        # a failed write() or fsync() names no file; OSError(errno, ...) keeps the errno's class
+        # a failed write() or fsync() names no file; the WriteError names it (and keeps the errno)
         kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
-        raise OSError(e.errno, f"{e.strerror}; {kept}", str(path)) from e
+        raise WriteError(e.errno, f"{e.strerror}; {kept}", str(path)) from e
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -33,7 +33,7 @@ def files(directory: Path) -> dict[str, bytes]:
     return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def says_intact(error: BaseException, *names: str) -> None:
+def says_intact(error: BaseException | str, *names: str) -> None:
     text = str(error)
     assert "intact" in text, text
     for name in names:
@@ -129,16 +129,35 @@ def train_stream(argv: list[str], monkeypatch) -> int:
 
 @pytest.fixture(scope="module")
 def stream_runs_in_process(reference_cache, tmp_path_factory):
-    """Tiny flow runs trained in this process: ``{"path", "one_epoch", "two_epochs"}``. Both were
-    made at ``path`` (paths inside a run compare equal) and moved away; a test copies one back."""
+    """Tiny flow runs trained in this process: ``{"path", "one_epoch", "two_epochs"}``: the 2-epoch
+    command stopped once epoch 1 is written (as a kill would stop it) and the same command run
+    through. Both were made at ``path`` (paths inside a run compare equal) and moved away; a test
+    copies one back."""
+    import training.loop
+
+    class StopAfterEpoch1(BaseException):
+        pass
+
+    end_epoch = training.loop._end_epoch
+
+    def end_epoch_then_stop(run, model, record, *args):
+        end_epoch(run, model, record, *args)
+        if record["epoch"] == 1:
+            raise StopAfterEpoch1
+
+    base = tmp_path_factory.mktemp("full_disk_runs")
+    path = base / "run"
+    out = {"path": path}
+    argv = train_stream_argv(reference_cache.directory, path)
     with pytest.MonkeyPatch.context() as monkeypatch:
-        base = tmp_path_factory.mktemp("full_disk_runs")
-        path = base / "run"
-        out = {"path": path}
-        for name, epochs in (("one_epoch", 1), ("two_epochs", 2)):
-            argv = train_stream_argv(reference_cache.directory, path) + ["--set", f"train.epochs={epochs}"]
-            assert train_stream(argv, monkeypatch) == 0
-            out[name] = path.rename(base / name)
+        monkeypatch.setattr(training.loop, "_end_epoch", end_epoch_then_stop)
+        monkeypatch.setattr(sys, "argv", [str(ROOT / "tools" / "train_stream.py"), *argv])
+        with pytest.raises(StopAfterEpoch1):
+            runpy.run_path(str(ROOT / "tools" / "train_stream.py"), run_name="__main__")
+    out["one_epoch"] = path.rename(base / "one_epoch")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert train_stream(argv, monkeypatch) == 0
+    out["two_epochs"] = path.rename(base / "two_epochs")
     return out
 
 
@@ -151,7 +170,7 @@ SEAMS = {  # what fails at the end of epoch 2, and the files it must leave as th
 
 @pytest.mark.parametrize("seam", SEAMS)
 def test_training_on_a_full_disk_stops_saying_what_is_intact_and_the_same_command_finishes_it(
-        stream_runs_in_process, reference_cache, monkeypatch, seam):
+        stream_runs_in_process, reference_cache, monkeypatch, capsys, seam):
     full, kept = SEAMS[seam]
     run = stream_runs_in_process["path"]
     if run.exists():
@@ -159,12 +178,16 @@ def test_training_on_a_full_disk_stops_saying_what_is_intact_and_the_same_comman
     shutil.copytree(stream_runs_in_process["one_epoch"], run)
     before = files(run)
     argv = train_stream_argv(reference_cache.directory, run)  # 2 epochs: epoch 2 hits the full disk
+    capsys.readouterr()
     with monkeypatch.context() as m:
         disk = full_disk(m, lambda p: Path(p).is_relative_to(run) and full(Path(p).relative_to(run).as_posix()))
-        with pytest.raises(OSError) as info:
-            train_stream(argv, m)
+        code = train_stream(argv, m)
     assert disk.refused
-    says_intact(info.value)
+    # a full disk is the machine's state, not a bug: one "error:" line naming what is intact, status 2
+    assert code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, errors
+    says_intact(errors[0])
     for name in kept:
         assert {k: v for k, v in files(run).items() if k == name or k.startswith(f"{name}/")} == \
                {k: v for k, v in before.items() if k == name or k.startswith(f"{name}/")}, name
