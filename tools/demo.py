@@ -2,6 +2,7 @@
 """The main job: the whole method end to end on the embedded synthetic dataset.
 
     python tools/demo.py [--out runs/demo] [--fresh] [--train 120 --val 60 --test 6] [--cue-noise 0.3]
+        [--features in_sample|holdout|cross_fit|RECIPE.yaml]
 
 Steps (each is the real tool with a demo config; a re-run reuses finished steps):
   1. synthetic VGAF-format set + GroupEmoW-format stills      -> OUT/data
@@ -12,6 +13,11 @@ Steps (each is the real tool with a demo config; a re-run reuses finished steps)
   6. Concat-FC fusion trained                                   -> OUT/fusion
   7. evaluation on the val split                                -> OUT/fusion/eval_val
   8. prediction on a held-out test clip
+
+--features chooses how fusion's training features are made (configs/features/<mode>.yaml, README
+"Fusion without leakage"): the stream runs it needs are OUT/streams/<s> (whole train split),
+OUT/streams/<s>_holdout and OUT/streams/<s>_fold<k>of<K>. A mode other than the default writes
+OUT/features_<mode> and OUT/fusion_<mode>, so one OUT holds every mode and shares what they share.
 """
 from __future__ import annotations
 
@@ -25,10 +31,13 @@ from pathlib import Path
 
 from training.command_line import add_debug_argument, run_main
 from streams.specs import get_spec
+from fusion.features import FeaturePlan, load_feature_plan
 from fusion.training import METHOD_STREAMS
 
 TOOLS = Path(__file__).resolve().parent
 ROOT = TOOLS.parent
+#: how the demo's fusion head gets its training features (configs/features/<name>.yaml)
+DEFAULT_FEATURES = "in_sample"
 
 
 def run_tool(name: str, argv: list[str]) -> int:
@@ -65,6 +74,24 @@ def existing_dataset_matches(data: Path, wanted: dict, stills: int) -> bool:
     return True
 
 
+def features_recipe(value: str) -> Path:
+    """``--features``: a mode name (configs/features/<name>.yaml) or a features recipe path."""
+    path = Path(value) if value.endswith((".yaml", ".yml")) else ROOT / "configs" / "features" / f"{value}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"demo: --features {value}: no features recipe {path}")
+    return path
+
+
+def stream_runs(out: Path, plan: FeaturePlan) -> tuple[dict[str, tuple[Path, dict | None]], dict[str, list[tuple[Path, dict]]]]:
+    """``(deployed, folds)``: per stream the run fusion deploys and its ``exclude`` section, and
+    the cross-fitting runs with theirs (empty unless ``plan`` cross-fits)."""
+    held = plan.deployed_exclude()
+    deployed = {s: (out / "streams" / (s if held is None else f"{s}_holdout"), held) for s in METHOD_STREAMS}
+    folds = {s: [(out / "streams" / f"{s}_fold{e['fold']}of{e['folds']}", e) for e in plan.fold_excludes()]
+             for s in METHOD_STREAMS}
+    return deployed, folds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/demo", help="where everything lands (default runs/demo)")
@@ -82,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes for data generation and preprocessing")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stream-epochs", type=int, default=None, help="override the tiny stream configs' epochs")
+    parser.add_argument("--features", default=DEFAULT_FEATURES,
+                        help=f"in_sample, holdout, cross_fit or a features recipe (default {DEFAULT_FEATURES})")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
 
@@ -91,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = ROOT / "configs"
+    recipe = features_recipe(args.features)
+    plan = load_feature_plan(recipe)
+    suffix = "" if recipe.resolve() == features_recipe(DEFAULT_FEATURES).resolve() else f"_{recipe.stem}"
+    feats_dir, fusion_dir = out / f"features{suffix}", out / f"fusion{suffix}"
+    deployed, folds = stream_runs(out, plan)
     t_all = time.perf_counter()
     times = {}
 
@@ -122,40 +156,46 @@ def main(argv: list[str] | None = None) -> int:
                             "--workers", str(args.workers)])
     times["preprocess"] = time.perf_counter() - t
 
-    t = step(4, "the four streams")
+    t = step(4, f"the four streams (fusion features: {plan.record()})")
     for s in METHOD_STREAMS:
-        print(f"--- {s} stream")
-        sets = [f"train.seed={args.seed}"] + ([f"train.epochs={args.stream_epochs}"] if args.stream_epochs else [])
-        run_tool("train_stream", ["--config", str(get_spec(s).recipe_path(tiny=True)), "--cache", str(out / "cache"),
-                                  "--out", str(out / "streams" / s), "--set", *sets])
+        for run, exclude in [deployed[s], *folds[s]]:
+            print(f"--- {s} stream" + (f", holding back {exclude}" if exclude else ""))
+            sets = [f"train.seed={args.seed}"] + ([f"train.epochs={args.stream_epochs}"] if args.stream_epochs else [])
+            if exclude:  # a held-back part leaves train sizes where a last batch of 1 would break BatchNorm
+                sets += [f"exclude.{k}={v}" for k, v in exclude.items()] + ["train.drop_last=true"]
+            run_tool("train_stream", ["--config", str(get_spec(s).recipe_path(tiny=True)), "--cache",
+                                      str(out / "cache"), "--out", str(run), "--set", *sets])
     times["streams"] = time.perf_counter() - t
 
     t = step(5, "stream features for fusion")
-    run_tool("extract_features", ["--streams", ",".join(f"{s}={out / 'streams' / s}" for s in METHOD_STREAMS),
-                                  "--cache", str(out / "cache"), "--out", str(out / "features")])
+    fold_args = (["--fold-runs", ",".join(f"{s}={run}" for s in METHOD_STREAMS for run, _ in folds[s])]
+                 if plan.fold_excludes() else [])
+    run_tool("extract_features", ["--streams", ",".join(f"{s}={deployed[s][0]}" for s in METHOD_STREAMS),
+                                  *fold_args, "--config", str(recipe),
+                                  "--cache", str(out / "cache"), "--out", str(feats_dir)])
     times["features"] = time.perf_counter() - t
 
     t = step(6, "Concat-FC fusion")
-    run_tool("train_fusion", ["--config", str(cfg / "fusion/concat_fc.yaml"), "--features", str(out / "features"),
-                              "--out", str(out / "fusion"), "--set", f"train.seed={args.seed}"])
+    run_tool("train_fusion", ["--config", str(cfg / "fusion/concat_fc.yaml"), "--features", str(feats_dir),
+                              "--out", str(fusion_dir), "--set", f"train.seed={args.seed}"])
     times["fusion"] = time.perf_counter() - t
 
     t = step(7, "evaluation (val split)")
-    run_tool("evaluate", ["--run", str(out / "fusion"), "--split", "val"])
+    run_tool("evaluate", ["--run", str(fusion_dir), "--split", "val"])
     times["evaluate"] = time.perf_counter() - t
 
     t = step(8, "prediction on a held-out clip")
     test_clips = sorted((data / "Test").glob("*.mp4"))
     if test_clips:
-        run_tool("predict", [str(test_clips[0]), "--run", str(out / "fusion")])
+        run_tool("predict", [str(test_clips[0]), "--run", str(fusion_dir)])
     times["predict"] = time.perf_counter() - t
 
-    metrics = json.loads((out / "fusion" / "eval_val" / "metrics.json").read_text())
-    print_summary(out, metrics, times, time.perf_counter() - t_all)
+    metrics = json.loads((fusion_dir / "eval_val" / "metrics.json").read_text())
+    print_summary(out, fusion_dir, plan, metrics, times, time.perf_counter() - t_all)
     return 0
 
 
-def print_summary(out: Path, metrics: dict, times: dict, total: float) -> None:
+def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict, times: dict, total: float) -> None:
     from media.synthetic import cue_ceiling
 
     ceiling = cue_ceiling(json.loads((out / "data" / "synthetic.json").read_text()), "Val")
@@ -176,15 +216,16 @@ def print_summary(out: Path, metrics: dict, times: dict, total: float) -> None:
           "   split they are scored on make that late fusion an optimistic reference.)")
     best_stream = max((v["accuracy_when_available"] or 0.0) for v in metrics["streams"].values())
     print(f"  fusion gain over the best stream: {100 * (metrics['accuracy'] - best_stream):+.1f} points")
+    print(f"  fusion trained on features: {plan.record()} (README 'Fusion without leakage')")
     sheets = sorted((out / "cache").rglob("contact_sheet.png"))
     print("\nWhere things are:")
     print(f"  run directory      {out}")
     print(f"  TensorBoard        tensorboard --logdir {out}  (scorer/, streams/*/, fusion/ each have tb/)")
-    print(f"  metrics.json       {out / 'fusion' / 'eval_val' / 'metrics.json'}")
-    print(f"  confusion matrix   {out / 'fusion' / 'eval_val' / 'confusion_matrix.png'}")
+    print(f"  metrics.json       {fusion_dir / 'eval_val' / 'metrics.json'}")
+    print(f"  confusion matrix   {fusion_dir / 'eval_val' / 'confusion_matrix.png'}")
     if sheets:
         print(f"  keyframe sheet     {sheets[0]}")
-    print(f"  predict any video  python tools/predict.py VIDEO --run {out / 'fusion'}")
+    print(f"  predict any video  python tools/predict.py VIDEO --run {fusion_dir}")
     print("\nStep times: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()) + f"; total {total:.0f}s")
 
 
