@@ -33,6 +33,7 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     ``exclude`` section holds back), validating on val. The clips it fits and holds back are
     recorded in ``OUT/train_clips.json``."""
     from training.processes import partial_state
+    from training.train_config import resolve_train_config
 
     check_keys(cfg, RECIPE_KEYS, "the stream recipe")
     seed = int(cfg.get("train", {}).get("seed", 0))
@@ -40,12 +41,13 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     held_out = excluded_clips(labelled_ids(load_entries(cache_root, split="train", labelled=True)), exclude)
     train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed,
                                                           exclude=held_out)
+    torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
+    model = build_stream_model(cfg, len(class_names))
+    resolve_train_config(cfg.get("train"))  # a refused recipe writes nothing
     if partial_state().is_main_process:
         record_train_clips(out_dir, TrainClips(split="train", trained_on=[e.clip_id for e in train_ds.entries],
                                                held_out=sorted(held_out),
                                                exclude=exclude.to_config() if exclude else None), fresh=fresh)
-    torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
-    model = build_stream_model(cfg, len(class_names))
     recipe = {k: v for k, v in cfg.items() if k != "train"}
     recipe["cache"] = str(cache_root)
     return fit(model=model, train_dataset=train_ds, val_dataset=val_ds, class_names=class_names,
