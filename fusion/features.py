@@ -223,7 +223,14 @@ def train_sources(stream: str, run: str, fold_runs: Sequence[str], entries: Sequ
         holder: dict[str, int] = {}
         for i, r in enumerate(records):
             for c in r.held_out:
+                if c in holder:
+                    raise ConfigError(f"{stream} fold runs {fold_runs[holder[c]]} and {fold_runs[i]} both held back clip "
+                                      f"{c}: they were trained on different train splits; retrain them on this cache")
                 holder[c] = i
+        uncovered = [e.clip_id for e in entries if e.label is not None and e.clip_id not in holder]
+        if uncovered:
+            raise ConfigError(f"{stream} fold runs {list(fold_runs)} hold back none of {len(uncovered)} labelled train "
+                              f"clips (e.g. {uncovered[0]}): they were trained on another train split; retrain them")
         plan = FeaturePlan(mode="cross_fit", folds=settings[0].folds, seed=settings[0].seed)
         runs = list(fold_runs)
     elif record is not None and record.held_out:
@@ -322,18 +329,25 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
                                     "runs": [str(Path(r).resolve()) for r in src.runs], "clip_run": src.clip_run}
             status[split][stream] = "computed"
             # index after each stream, so a kill keeps what is done
-            atomic_write_json(split_dir / INDEX_FILE, {
-                "split": split, "clip_ids": clip_ids,
-                "labels": [e.label for e in entries],
-                "class_names": list(entries[0].class_names),
-                "cache": str(Path(cache_root).resolve()),
-                "features": features_record,
-                "streams": streams_meta,
-            })
+            write_index(split_dir, split, entries, cache_root, features_record, streams_meta)
+        if index.get("features") != features_record and "computed" not in status[split].values():
+            write_index(split_dir, split, entries, cache_root, features_record, streams_meta)  # same arrays, new mode
         log.info("features %s: %s", split, ", ".join(f"{k} {v}" for k, v in status[split].items()))
     if not status:
         raise ValueError(f"{cache_root}: no clips in the cache for splits {splits}")
     return status
+
+
+def write_index(split_dir: Path, split: str, entries: Sequence[CacheEntry], cache_root: str | os.PathLike,
+                features_record: dict, streams_meta: dict) -> None:
+    atomic_write_json(split_dir / INDEX_FILE, {
+        "split": split, "clip_ids": [e.clip_id for e in entries],
+        "labels": [e.label for e in entries],
+        "class_names": list(entries[0].class_names),
+        "cache": str(Path(cache_root).resolve()),
+        "features": features_record,
+        "streams": streams_meta,
+    })
 
 
 def _recorded_features(out_dir: Path, plan: FeaturePlan | None, fold_runs: Mapping[str, Sequence[str]]) -> dict:

@@ -135,10 +135,11 @@ def direct_features(run: Path, entries) -> np.ndarray:
 
 def test_cross_fit_never_features_a_clip_with_a_run_that_fitted_it(runs, tmp_path):
     feats = tmp_path / "feats"
+    extract_features({"audio": str(runs["whole"])}, runs["cache"], feats)  # in_sample first, same whole-train run
     status = extract_features({"audio": str(runs["whole"])}, runs["cache"], feats,
                               fold_runs={"audio": [str(r) for r in runs["folds"]]},
                               plan=FeaturePlan(mode="cross_fit", folds=FOLDS, seed=0))
-    assert status["train"] == {"audio": "computed"}
+    assert status["train"] == {"audio": "computed"} and status["val"] == {"audio": "reused"}
     index = json.loads((feats / "train" / "index.json").read_text())
     assert index["features"]["mode"] == "cross_fit"
     info = index["streams"]["audio"]
