@@ -1,8 +1,9 @@
 """Prediction on raw videos: decode once -> keyframes -> stream inputs -> the streams -> fusion head.
 
 ``Predictor.from_run(FUSION_RUN).predict(path)`` returns, per video, the fused label and class
-probabilities, each stream's probabilities, which modalities were missing, the keyframe times
-used and the time per stage. A fusion run is self-describing: it records the stream runs (with
+probabilities, each stream's probabilities, which modalities were missing (and, for streams that
+could not run at all, why: a file without a video stream or without decodable frames is predicted
+from its audio alone), the keyframe times used and the time per stage. A fusion run is self-describing: it records the stream runs (with
 checkpoint hashes), the preprocessing config and the scorer, and :meth:`Predictor.from_run`
 refuses with a clear message when one is absent or changed since training.
 """
@@ -19,7 +20,7 @@ from media.decoding import MediaError
 from training.checkpoints import CheckpointError, checkpoint_hash
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer
-from streams.cache import MemoryEntry
+from streams.cache import MISSING_MODALITIES, MemoryEntry
 from streams.data import StreamDataset
 from streams.specs import STREAM_SPECS
 from streams.preprocessing import ClipInputs, ClipPreprocessor
@@ -130,6 +131,9 @@ class Predictor:
             "probs": {c: round(float(p), 6) for c, p in zip(self.class_names, probs)},
             "streams": per_stream,
             "missing": [s for s, m in zip(self.stream_order, mask) if m == 0.0],
+            # why a stream could not even be computed (e.g. no decodable video frames)
+            "missing_reasons": {s: why for s, why in (inputs.meta.get(MISSING_MODALITIES) or {}).items()
+                                if s in self.stream_order},
             "n_faces": int(inputs.meta.get("n_faces", 0)),
             "has_audio": bool(inputs.meta.get("has_audio", False)),
             "keyframe_times": kf.get("times", []),

@@ -1,4 +1,5 @@
-"""Writing video files: H.264 video with an optional AAC audio track, through PyAV.
+"""Writing video files: H.264 video with an optional AAC audio track (and audio-only .m4a files),
+through PyAV.
 
 Used by the synthetic dataset generator, by tests that need real media files, and by the live
 mode's annotated output.
@@ -87,19 +88,7 @@ class VideoWriter:
             samples = samples[None, :]
         if samples.shape[0] != self._audio_channels:
             raise ValueError(f"{self.path}: audio has {samples.shape[0]} channels, writer expects {self._audio_channels}")
-        samples = np.clip(samples, -1.0, 1.0)
-        layout = "mono" if self._audio_channels == 1 else "stereo"
-        frame_size = self._audio.codec_context.frame_size or 1024
-        pts = 0
-        for start in range(0, samples.shape[1], frame_size):
-            chunk = np.ascontiguousarray(samples[:, start:start + frame_size])
-            # planar float, one row per channel
-            af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-            af.sample_rate = self._audio.rate
-            af.pts = pts
-            pts += chunk.shape[1]
-            for packet in self._audio.encode(af):
-                self._container.mux(packet)
+        _encode_audio(self._container, self._audio, samples)
 
     def close(self) -> None:
         """Flush encoders and move the finished file into place."""
@@ -133,6 +122,52 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def _encode_audio(container: av.container.OutputContainer, stream: av.AudioStream, samples: np.ndarray) -> None:
+    """Encode float32 ``samples`` (channels, N) into ``stream`` (one or two channels), clipped to
+    [-1, 1], and mux the packets (the encoder is flushed by the caller)."""
+    samples = np.clip(samples, -1.0, 1.0)
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    frame_size = stream.codec_context.frame_size or 1024
+    pts = 0
+    for start in range(0, samples.shape[1], frame_size):
+        chunk = np.ascontiguousarray(samples[:, start:start + frame_size])
+        # planar float, one row per channel
+        af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        af.sample_rate = stream.rate
+        af.pts = pts
+        pts += chunk.shape[1]
+        for packet in stream.encode(af):
+            container.mux(packet)
+
+
+def write_m4a(path: str | os.PathLike, audio: np.ndarray, *, sample_rate: int, bitrate: int = 96_000) -> Path:
+    """Write ``audio`` (float32 in [-1, 1], ``(N,)`` mono or ``(2, N)`` stereo, at ``sample_rate``
+    Hz) as an audio-only ``.m4a`` (AAC in an MP4 container, no video stream), atomically. Returns
+    the path."""
+    path = Path(path)
+    samples = np.asarray(audio, dtype=np.float32)
+    samples = samples[None, :] if samples.ndim == 1 else samples
+    if samples.ndim != 2 or samples.shape[0] not in (1, 2) or samples.shape[1] == 0:
+        raise ValueError(f"{path}: audio must be (N,) or (2, N) with N > 0, got shape {np.shape(audio)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.m4a")
+    container = av.open(str(tmp), mode="w", format="mp4", options={"fflags": "+bitexact"})
+    try:
+        stream = container.add_stream("aac", rate=sample_rate, layout="mono" if samples.shape[0] == 1 else "stereo")
+        stream.bit_rate = bitrate
+        _encode_audio(container, stream, samples)
+        for packet in stream.encode():
+            container.mux(packet)
+        container.close()
+        os.replace(tmp, path)
+    except BaseException:
+        container.close()
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
 
 
 def write_mp4(

@@ -29,6 +29,9 @@ KEYFRAMES_JSON = "keyframes.json"
 PIPELINE_FILE = "pipeline.json"
 ERRORS_FILE = "errors.jsonl"
 CONTACT_SHEET = "contact_sheet.png"
+#: ``meta.json`` key: stream -> why its modality is missing for the clip although its step ran
+#: (e.g. the source has no decodable video frames); such a stream stores no array
+MISSING_MODALITIES = "missing_modalities"
 
 
 class CacheError(StorageError):
@@ -80,6 +83,12 @@ def errors_path(cache_root: str | os.PathLike) -> Path:
     return Path(cache_root) / ERRORS_FILE
 
 
+def missing_reason(meta: dict | None, stream: str) -> str | None:
+    """Why ``stream``'s modality is missing for the clip of ``meta`` (``None``: it is not recorded
+    as missing; the spec may still find it unavailable, e.g. no face found)."""
+    return ((meta or {}).get(MISSING_MODALITIES) or {}).get(stream)
+
+
 def array_intact(path: Path) -> bool:
     """Whether ``path`` is a readable ``.npy`` whose size matches its header (not truncated)."""
     try:
@@ -119,7 +128,7 @@ class CacheEntry:
 
     def available(self, stream: str) -> bool:
         """The modality is really there: computed, and present for this clip (e.g. faces found)."""
-        return self.has(stream) and _spec(stream).available(self.meta)
+        return self.has(stream) and missing_reason(self.meta, stream) is None and _spec(stream).available(self.meta)
 
     def load(self, stream: str, *, mmap: bool = True) -> np.ndarray:
         """The stream's array (memory-mapped by default). Raises ``CacheError`` naming the file when

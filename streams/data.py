@@ -9,7 +9,7 @@ instead.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -52,9 +52,12 @@ class StreamDataset(torch.utils.data.Dataset):
 
 
 def build_stream_datasets(cache_root: str, stream: str, data_cfg: dict, *, seed: int = 0,
-                          train_split: str = "train", val_split: str = "val"):
-    """``(train_dataset, val_dataset, class_names)`` for one stream from a cache."""
-    train_entries = load_entries(cache_root, split=train_split, require=(stream,), labelled=True)
+                          train_split: str = "train", val_split: str = "val", exclude: Collection[str] = ()):
+    """``(train_dataset, val_dataset, class_names)`` for one stream from a cache; the train clips
+    whose ids are in ``exclude`` are left out (held back for fusion, :mod:`streams.folds`)."""
+    exclude = set(exclude)
+    train_entries = [e for e in load_entries(cache_root, split=train_split, require=(stream,), labelled=True)
+                     if e.clip_id not in exclude]
     val_entries = load_entries(cache_root, split=val_split, require=(stream,), labelled=True)
     if not train_entries:
         raise CacheError(f"{cache_root}: no labelled '{train_split}' clips with {stream} inputs "

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable
 
 from media.datasets import ClipRecord
-from media.decoding import VideoReader
+from media.decoding import open_media
 from media.sampling import FrameRequest, sample_video
 from media.storage import atomic_write_json, remove_temp_files
 from keyframes.extraction import (
@@ -95,7 +95,7 @@ class ClipPreprocessor:
         out = []
         for spec in self.specs:
             present = arrays.get(spec.name) == self.hashes[spec.name]
-            if present and spec.stores_array(meta or {}):
+            if present and spec.stores_array(meta or {}) and not cache.missing_reason(meta, spec.name):
                 present = cache.array_intact(cache.array_path(directory, spec.name))
             if not present:
                 out.append(spec.name)
@@ -106,6 +106,9 @@ class ClipPreprocessor:
 
         ``source`` is a video path, or an open reader with the :class:`media.decoding.VideoReader`
         interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames.
+        A path without decodable video frames but with an audio track
+        (:func:`media.decoding.open_media`) computes only the streams that read nothing but the
+        audio; the others get no array and ``meta["missing_modalities"]`` says why.
         ``stored_keyframes``: a ``keyframes.json`` record whose selection is reused when it was
         made with this preprocessor's keyframe settings and scorer (no re-scoring)."""
         todo_specs = [s for s in self.specs if s.name in set(todo)]
@@ -116,8 +119,15 @@ class ClipPreprocessor:
         t_start = time.perf_counter()
         out = ClipInputs(streams=tuple(s.name for s in todo_specs), keyframes_reused=reuse is not None)
         opened = isinstance(source, (str, os.PathLike))
-        with (VideoReader(source) if opened else nullcontext(source)) as reader:
+        with (open_media(source) if opened else nullcontext(source)) as reader:
             info = out.info = reader.info
+            frames_error = getattr(reader, "frames_error", None)
+            if frames_error:  # no frames: only the streams that need nothing but the audio track
+                missing = {s.name: frames_error for s in todo_specs
+                           if s.reads_frames(self.cfg) or s.audio_rate(self.cfg) is None}
+                out.meta[cache.MISSING_MODALITIES] = missing
+                todo_specs = [s for s in todo_specs if s.name not in missing]
+                kf_specs, reuse, out.keyframes_reused = [], None, False
             clip = DecodedClip(info=info)
             kf_sizes = tuple(size for s in kf_specs for size in s.keyframe_sizes(self.cfg))
             if self.contact_sheet and kf_specs and reuse is None:
@@ -208,7 +218,12 @@ class ClipPreprocessor:
         meta.update({"clip_id": record.clip_id, "source": str(record.path), "split": record.split,
                      "label": record.label, "class_names": list(record.class_names),
                      "package_versions": package_versions()})
+        missing = {s: why for s, why in (meta.get(cache.MISSING_MODALITIES) or {}).items() if s not in todo}
         meta.update(inputs.meta)
+        missing.update(inputs.meta.get(cache.MISSING_MODALITIES) or {})
+        meta.pop(cache.MISSING_MODALITIES, None)
+        if missing:  # the arrays recomputed now are no longer missing; those computed before keep their reason
+            meta[cache.MISSING_MODALITIES] = missing
         if inputs.keyframes is not None:  # a fresh selection: record it, and draw it if asked
             cache.write_keyframes_record(directory, keyframes_record(
                 inputs.keyframes, inputs.info, clip_id=record.clip_id, settings_hash=self.keyframes_hash,

@@ -7,10 +7,13 @@ import torch
 
 from training.config import ConfigError, builder_keys, check_keys
 from training.loop import fit
+from streams.cache import load_entries
 from streams.data import build_stream_datasets
+from streams.folds import ExcludeSettings, TrainClips, excluded_clips, labelled_ids, record_train_clips
 from streams.specs import STREAM_SPECS
 
-RECIPE_KEYS = ("stream", "model", "data", "train")
+#: ``exclude`` (optional): the part of the train split held back for fusion (:mod:`streams.folds`)
+RECIPE_KEYS = ("stream", "model", "data", "exclude", "train")
 
 
 def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
@@ -26,12 +29,25 @@ def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
 
 
 def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
-    """Train the stream of recipe ``cfg`` on ``cache_root``'s train split, validating on val."""
+    """Train the stream of recipe ``cfg`` on ``cache_root``'s train split (less the part its
+    ``exclude`` section holds back), validating on val. The clips it fits and holds back are
+    recorded in ``OUT/train_clips.json``."""
+    from training.processes import partial_state
+    from training.train_config import resolve_train_config
+
     check_keys(cfg, RECIPE_KEYS, "the stream recipe")
     seed = int(cfg.get("train", {}).get("seed", 0))
-    train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed)
+    exclude = ExcludeSettings.from_config(cfg.get("exclude"))
+    held_out = excluded_clips(labelled_ids(load_entries(cache_root, split="train", labelled=True)), exclude)
+    train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed,
+                                                          exclude=held_out)
     torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
     model = build_stream_model(cfg, len(class_names))
+    resolve_train_config(cfg.get("train"))  # a refused recipe writes nothing
+    if partial_state().is_main_process:
+        record_train_clips(out_dir, TrainClips(split="train", trained_on=[e.clip_id for e in train_ds.entries],
+                                               held_out=sorted(held_out),
+                                               exclude=exclude.to_config() if exclude else None), fresh=fresh)
     recipe = {k: v for k, v in cfg.items() if k != "train"}
     recipe["cache"] = str(cache_root)
     loaded = getattr(model, "load_report", None)  # what a pretrained file gave the network

@@ -85,6 +85,30 @@ def make_scene_clip(path: Path, *, n_frames: int = 30, fps: float = 15.0, size=(
     return path
 
 
+def make_frameless_clip(path: Path, *, seconds: float = 1.0, sample_rate: int = 16000) -> Path:
+    """A Matroska file whose declared H.264 video track holds no frame, with a 330 Hz tone: a
+    video that cannot be decoded but whose audio can. Returns ``path``."""
+    import av
+
+    container = av.open(str(path), mode="w", format="matroska")
+    video = container.add_stream("libx264", rate=15)
+    video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+    audio = container.add_stream("aac", rate=sample_rate, layout="mono")
+    n = int(seconds * sample_rate)
+    tone = (0.2 * np.sin(2 * np.pi * 330 * np.arange(n) / sample_rate)).astype(np.float32)[None]
+    for start in range(0, n, 1024):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp",
+                                           layout="mono")
+        frame.sample_rate, frame.pts = sample_rate, start
+        for packet in audio.encode(frame):
+            container.mux(packet)
+    for stream in (audio, video):
+        for packet in stream.encode():
+            container.mux(packet)
+    container.close()
+    return path
+
+
 @pytest.fixture
 def scene_clip():
     return make_scene_clip

@@ -4,8 +4,10 @@
     python tools/predict.py clip1.mp4 clip2.mp4 --run runs/fusion [--json]
 
 Per video: label, class probabilities, each stream's probabilities, missing modalities, the
-keyframe times used and time per stage. An unreadable video gets an error entry and the others
-go on; the exit code is non-zero only when no video could be predicted.
+keyframe times used and time per stage. A file without video frames (an audio-only .m4a, a video
+stream that does not decode) is predicted from its audio, the frame streams marked missing. An
+unreadable video gets an error entry and the others go on; the exit code is non-zero only when no
+video could be predicted.
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             probs = "  ".join(f"{c} {p:.2f}" for c, p in r["probs"].items())
             missing = f"  (missing: {', '.join(r['missing'])})" if r["missing"] else ""
             print(f"{r['video']}: {r['label']}  [{probs}]{missing}  {r['timings_s']['total']:.2f} s")
+            for why in dict.fromkeys(r["missing_reasons"].values()):
+                streams = [s for s, w in r["missing_reasons"].items() if w == why]
+                print(f"  {', '.join(streams)} not computed: {why}")
     return 0 if any("error" not in r for r in results) else 1
 
 

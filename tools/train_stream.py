@@ -6,6 +6,11 @@
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml tools/train_stream.py ...
 
 Re-running on the same --out resumes from the last completed epoch (or reuses a finished run).
+
+To keep part of the train split unseen for fusion (README "Fusion without leakage"), the recipe's
+exclude section holds it back, e.g. --set exclude.fraction=0.25 (holdout) or
+--set exclude.folds=3 exclude.fold=0 (one cross-fitting fold); OUT/train_clips.json records the
+clips the run fitted and held back.
 """
 from __future__ import annotations
 

@@ -132,6 +132,11 @@ class StreamSpec:
         """Sample rate (Hz) at which this stream reads the audio track; ``None``: it does not."""
         return None
 
+    def reads_frames(self, cfg: Mapping[str, Any]) -> bool:
+        """Whether this stream reads video frames (keyframes or its own frame requests); a source
+        without decodable frames leaves such a stream missing."""
+        return self.uses_keyframes or bool(self.frame_requests(1, cfg))
+
     def source_sides(self, cfg: Mapping[str, Any]) -> tuple[int, int]:
         """``(short_side, max_side)`` of the largest source image this stream reads (0: none),
         so live mode can keep frames no larger than the pipeline needs."""

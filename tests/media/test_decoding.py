@@ -481,3 +481,44 @@ def test_rotate_upright_on_arrays():
     np.testing.assert_array_equal(rotate_upright(image, -90), rotate_upright(image, 270))
     rgb = np.zeros((2, 3, 3))
     assert rotate_upright(rgb, 270).shape == (3, 2, 3)
+
+
+# --- files without video frames ---------------------------------------------------------------
+
+def test_open_media_reads_the_audio_of_a_file_without_a_video_stream(tmp_path):
+    from media.decoding import AudioOnlyReader, open_media
+    from media.encoding import write_m4a
+
+    path = write_m4a(tmp_path / "talk.m4a", sine(1.0, 16_000, channels=1)[0], sample_rate=16_000)
+    with open_media(path) as reader:
+        assert isinstance(reader, AudioOnlyReader)
+        assert "no video stream" in reader.frames_error and str(path) in reader.frames_error
+        info = reader.info
+        assert info.has_audio and info.frame_count == 0 and info.width == 0
+        assert info.duration == pytest.approx(1.0, abs=0.1)
+        audio = reader.read_audio(sample_rate=8000)
+        assert np.array_equal(audio, reader.read_audio(sample_rate=8000))  # a second read gives the same
+    assert len(audio) == pytest.approx(8000, abs=1100)
+    spectrum = np.abs(np.fft.rfft(audio[1000:7000]))
+    assert np.fft.rfftfreq(6000, 1 / 8000)[spectrum.argmax()] == pytest.approx(TONE_HZ, abs=5)
+
+
+def test_open_media_reads_the_audio_of_a_video_track_without_frames(tmp_path):
+    from media.decoding import AudioOnlyReader, open_media
+    from tests.conftest import make_frameless_clip
+
+    path = make_frameless_clip(tmp_path / "no_frames.mkv")
+    with open_media(path) as reader:
+        assert isinstance(reader, AudioOnlyReader) and "no frames" in reader.frames_error
+        assert reader.read_audio(sample_rate=16_000).size > 8000
+
+
+def test_open_media_keeps_the_video_reader_and_the_errors_of_other_files(av_clip, tmp_path):
+    from media.decoding import open_media
+
+    with open_media(av_clip) as reader:
+        assert isinstance(reader, VideoReader)
+    half = tmp_path / "half.mp4"
+    half.write_bytes(av_clip.read_bytes()[: av_clip.stat().st_size // 2])
+    with pytest.raises(CorruptMediaError):  # the container does not open: no audio to fall back on
+        open_media(half)

@@ -119,6 +119,8 @@ CASES = [
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set train.epochs=x --cache {audio_cache} "
                      "--out {missing}", ["audio_tiny.yaml", "train.epochs"]),
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --cache {empty} --out {missing}", ["{empty}"]),
+    ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set exclude.fraction=2 --cache {audio_cache} "
+                     "--out {missing}", ["audio_tiny.yaml", "exclude.fraction"]),
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --cache {missing} --out {missing}_run",
      ["{missing}", "not found"]),
     ("train_keyframe_scorer", "--config {scorer_unknown_model} --data {empty} --out {missing}",
