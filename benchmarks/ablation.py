@@ -35,6 +35,7 @@ import functools
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import statistics
 import time
@@ -299,6 +300,13 @@ def train_streams(tasks: Sequence[tuple[str, str, str, int, int | None]], worker
 # ----------------------------------------------------------------------------------------------
 # the whole ablation
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished children (the worker
+    processes of generation, preprocessing and training, counted once they have exited)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 @dataclass
 class AblationResult:
     rows: list[dict[str, Any]]
@@ -328,21 +336,25 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
             elif path.exists():
                 path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     load_start = machine_info()["load_avg_1min"]
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
-    t = time.perf_counter()
+    def stage_done(name: str, wall0: float, cpu0: float) -> None:
+        seconds[name], cpu[name] = round(time.perf_counter() - wall0, 1), round(cpu_seconds() - cpu0, 1)
+
+    t, c = time.perf_counter(), cpu_seconds()
     data = out / "data"
     say(f"[1/4] synthetic peak set: {settings.n_train} train + {settings.n_val} val clips, "
         f"{settings.duration:g} s at {settings.fps:g} fps -> {data}")
     reused = generate_peak_set(data, settings, stills=settings.stills_per_class if train_scorer else 0)
     if reused:
         say("      reusing the set already there (same parameters)")
-    seconds["data"] = round(time.perf_counter() - t, 1)
+    stage_done("data", t, c)
     metadata = json.loads((data / "synthetic.json").read_text())
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds()
     scorer_info: dict[str, Any]
     if train_scorer:
         say(f"[2/4] keyframe scorer: {SCORER_RECIPE.relative_to(ROOT)} on the set's stills -> {out / 'scorer'}")
@@ -355,9 +367,9 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
         scorer = str(scorer)
         scorer_info = {"run": scorer, "trained_here": False}
     scorer_info["input_size"] = scorer_input_size(scorer)
-    seconds["scorer"] = round(time.perf_counter() - t, 1)
+    stage_done("scorer", t, c)
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds()
     if settings.intensities is None:
         configured = KeyframeSettings.from_config(load_config(settings.preprocess_config).get("keyframes")).intensity
         settings = replace(settings, intensities=(configured,))
@@ -368,23 +380,23 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
         say(f"[3/4] keyframes {sel.name} ({i}/{len(rows_sel)}): preprocessing the {stream.name} stream")
         preprocessed[sel] = preprocess_selection(sel, data=data, cache_root=out / "caches" / sel.name, scorer=scorer,
                                                  settings=settings)
-    seconds["preprocess"] = round(time.perf_counter() - t, 1)
+    stage_done("preprocess", t, c)
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds()
     recipe = str(stream.recipe_path(tiny=True))
     tasks = [(recipe, str(out / "caches" / sel.name), str(out / "runs" / f"{sel.name}-{preprocessed[sel]['keyframes_hash'][:8]}"),
               settings.seed, settings.epochs) for sel in rows_sel]
     say(f"[4/4] training the {stream.name} stream ({Path(recipe).relative_to(ROOT)}) on each selection, "
         f"{settings.workers} at a time")
     trained = train_streams(tasks, settings.workers)
-    seconds["train"] = round(time.perf_counter() - t, 1)
+    stage_done("train", t, c)
 
     rows = []
     for sel, fit in zip(rows_sel, trained):
         recall = cache_recall(out / "caches" / sel.name, metadata)
         rows.append({"selection": sel.mode, "intensity": sel.intensity, **recall, **fit,
                      "preprocess_seconds": preprocessed[sel]["seconds"], "cache": str(out / "caches" / sel.name)})
-    seconds["total"] = round(time.perf_counter() - started, 1)
+    stage_done("total", started, cpu_started)
     info = {
         "stream": stream.name,
         "recipe": str(Path(recipe).relative_to(ROOT)),
@@ -395,6 +407,7 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
                    "mean over the non-neutral clips of train and val (a Neutral clip has no visible peak)"),
         "val_accuracy": "accuracy on the val split of the last epoch's weights (best_val_accuracy: best epoch's)",
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "machine": {**machine_info(), "load_avg_1min_at_start": load_start},
     }
     result = AblationResult(rows=rows, settings={k: (list(v) if isinstance(v, tuple) else v)
@@ -402,6 +415,10 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
     atomic_write_json(out / "ablation.json", result.as_json())
     atomic_write_text(out / "ablation.md", format_table(result.as_json()))
     return result
+
+
+def _stages(times: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f}" for k, v in times.items() if k != "total")
 
 
 def _row_label(row: Mapping[str, Any]) -> str:
@@ -440,8 +457,9 @@ def format_table(result: Mapping[str, Any]) -> str:
         f"{s['width']}x{s['height']}, cue noise {s['cue_noise']:g}, seed {s['seed']}. "
         f"Scorer: {result['scorer']['run']}" + (" (trained here on the set's stills)" if result["scorer"]["trained_here"] else "")
         + f", scoring at {result['scorer']['input_size']} px.",
-        f"Time: {result['seconds']['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in result['seconds'].items() if k != 'total')}), "
-        f"{s['workers']} worker(s); load average {result['machine']['load_avg_1min_at_start']} at the start, "
-        f"{result['machine']['load_avg_1min']} at the end on {result['machine']['cpu_count']} cores.",
+        f"Time: {result['seconds']['total']:.0f} s wall ({_stages(result['seconds'])}) with {s['workers']} worker(s), "
+        f"load average {result['machine']['load_avg_1min_at_start']} at the start and "
+        f"{result['machine']['load_avg_1min']} at the end on {result['machine']['cpu_count']} cores; "
+        f"{result['cpu_seconds']['total']:.0f} CPU s in all processes ({_stages(result['cpu_seconds'])}).",
     ]
     return "\n".join(lines) + "\n"
