@@ -42,7 +42,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -64,6 +64,11 @@ SCORER_RECIPE = ROOT / "configs/keyframes/scorer_demo.yaml"
 PEAK_HALF_WIDTH_S = 0.5
 """The peak second is the recorded peak centre +- this many seconds."""
 NEUTRAL = "Neutral"
+PEAK_CUE = "visual"
+"""The synthetic modality (:data:`media.synthetic.MODALITIES`: the wall's colour grade) whose shown
+class decides whether a clip has a visible peak: the cue the keyframe stream reads."""
+TrainTask = tuple[str, str, str, int, "int | None"]
+"""``(recipe path, cache, run directory, seed, epochs or None)`` of one stream training."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,7 @@ def cache_recall(cache_root: str | os.PathLike, metadata: Mapping[str, Any]) -> 
     (keyframes per selection reason, summed over all clips). Raises :class:`BenchmarkError` when
     a clip of the dataset has no stored selection."""
     windows = peak_windows(metadata)
-    shown = {f"{split}/{c['name']}": c["shown"]["visual"] for split, clips in metadata["clips"].items() for c in clips}
+    shown = {f"{split}/{c['name']}": c["shown"][PEAK_CUE] for split, clips in metadata["clips"].items() for c in clips}
     by_class: dict[str, list[float]] = {}
     non_neutral: list[float] = []
     reasons: dict[str, int] = {}
@@ -267,9 +272,9 @@ def preprocess_selection(selection: Selection, *, data: Path, cache_root: Path, 
             "skipped": summary.skipped}
 
 
-def _train_one(task: tuple[str, str, str, int, int | None]) -> dict[str, Any]:
-    """Train the keyframe stream's tiny recipe on one cache (a process pool's job). ``task``:
-    ``(recipe path, cache, run dir, seed, epochs)``. One torch thread, restored afterwards."""
+def _train_one(task: TrainTask) -> dict[str, Any]:
+    """Train the keyframe stream's tiny recipe on one cache (a process pool's job), with one
+    torch thread (restored afterwards). Returns the row's training fields."""
     from streams.training import train_stream
 
     recipe, cache_root, run_dir, seed, epochs = task
@@ -288,7 +293,7 @@ def _train_one(task: tuple[str, str, str, int, int | None]) -> dict[str, Any]:
             "train_seconds": round(time.perf_counter() - started, 1), "run": str(run_dir)}
 
 
-def train_streams(tasks: Sequence[tuple[str, str, str, int, int | None]], workers: int) -> list[dict[str, Any]]:
+def train_streams(tasks: Sequence[TrainTask], workers: int) -> list[dict[str, Any]]:
     """:func:`_train_one` for every task, ``workers`` at a time in spawned processes (in this
     process when ``workers <= 1``)."""
     if workers <= 1 or len(tasks) <= 1:
@@ -318,7 +323,8 @@ class AblationResult:
 
 
 def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: str | os.PathLike | None = None,
-                 train_scorer: bool = False, fresh: bool = False, say=print) -> AblationResult:
+                 train_scorer: bool = False, fresh: bool = False,
+                 say: Callable[[str], None] = print) -> AblationResult:
     """Run the keyframe ablation into ``out`` and write ``out/ablation.json`` and ``out/ablation.md``.
 
     Exactly one of ``scorer`` (a trained scorer run or checkpoint) and ``train_scorer`` (train the
