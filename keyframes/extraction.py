@@ -31,8 +31,9 @@ from keyframes.selection import (INTENSITIES, MODES, Candidate, Intensity, Keyfr
 class KeyframeSettings:
     """The ``keyframes:`` section of a preprocessing config (see configs/preprocess/default.yaml).
 
-    ``mode``: ``default`` | ``literal`` | ``uniform`` and ``intensity``: ``max_prob`` |
-    ``non_neutral`` (see :mod:`keyframes.selection`); ``threshold`` is a probability on the
+    ``mode``: ``default`` | ``literal`` | ``uniform`` and ``intensity``: ``non_neutral`` (the
+    default, chosen by the keyframe ablation, README "Keyframes") | ``max_prob`` (see
+    :mod:`keyframes.selection`); ``threshold`` is a probability on the
     intensity's scale; ``slots``: rule 4's time slots (``None``: ``num_keyframes // 2``).
     Candidates: ``num_candidates`` evenly spaced times plus one every ``1 / candidate_fps`` s (0:
     none), see :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must
@@ -44,7 +45,7 @@ class KeyframeSettings:
     score_size: int = 112
     threshold: float = 0.5
     mode: str = "default"
-    intensity: str = "max_prob"
+    intensity: str = "non_neutral"
     slots: int | None = None
     motion_width: int = 64
     batch_size: int = 32
