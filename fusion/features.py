@@ -91,7 +91,10 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
         split_dir = out_dir / split
         index = read_json(split_dir / INDEX_FILE) or {}
         clip_ids = [e.clip_id for e in entries]
-        same_clips = index.get("clip_ids") == clip_ids
+        labels = [e.label for e in entries]
+        # other clips, or the same clips relabelled (a labels: mapping of preprocessing): recompute
+        same_clips = (index.get("clip_ids") == clip_ids and index.get("labels") == labels
+                      and index.get("class_names") == list(entries[0].class_names))
         streams_meta = dict(index.get("streams", {})) if same_clips else {}
         status[split] = {}
         for stream, run in stream_runs.items():
@@ -116,7 +119,7 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
             # index after each stream, so a kill keeps what is done
             atomic_write_json(split_dir / INDEX_FILE, {
                 "split": split, "clip_ids": clip_ids,
-                "labels": [e.label for e in entries],
+                "labels": labels,
                 "class_names": list(entries[0].class_names),
                 "cache": str(Path(cache_root).resolve()),
                 "streams": streams_meta,
