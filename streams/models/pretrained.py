@@ -16,6 +16,10 @@ Formats (``init_from_pretrained(model, path=..., format=...)``):
     A whole :class:`StreamRecognizer` state dict (e.g. trained on another dataset): everything
     loads; the classifier (``head.*``) is skipped on purpose when its class count differs.
 
+``path`` is a weights file, or a run or checkpoint directory of this project (a face-pretraining
+run of ``tools/train_face_pretrain.py``, format ``inflate2d``): its best checkpoint, checked
+against the SHA-256 in its ``meta.json`` (:func:`read_pretrained_state`).
+
 Stream builders take ``pretrained={"path": ..., "format": ...}`` and call
 :func:`init_from_pretrained` after building; call it yourself to get the :class:`LoadReport`
 (the builders only log it).
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Mapping
 
 import torch
@@ -124,12 +129,25 @@ def inflate_2d_state_to_3d(
     return out
 
 
+def read_pretrained_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict at ``path``: a weights file (:func:`training.weights.load_state_file`), or a
+    run or checkpoint directory of this project, whose best checkpoint (else last) is read and
+    checked against its ``meta.json`` (:func:`training.checkpoints.load_checkpoint`)."""
+    if Path(path).is_dir():
+        from training.checkpoints import load_checkpoint
+
+        state, _ = load_checkpoint(path)
+        return state
+    return load_state_file(path)
+
+
 def init_from_pretrained(model: StreamRecognizer, *, path: str | os.PathLike, format: str) -> LoadReport:
     """Load weights from a local file into ``model`` (in place) and report what loaded.
 
     Args:
         model: a :class:`StreamRecognizer` from one of the stream builders.
-        path: ``.safetensors`` or ``.pt/.pth/.pyth/.bin`` file (read with weights_only=True).
+        path: ``.safetensors`` or ``.pt/.pth/.pyth/.bin`` file (read with weights_only=True), or a
+            run or checkpoint directory of this project (:func:`read_pretrained_state`).
         format: one of :data:`PRETRAINED_FORMATS` (see the module docstring).
 
     Returns:
@@ -142,7 +160,7 @@ def init_from_pretrained(model: StreamRecognizer, *, path: str | os.PathLike, fo
     """
     if format not in PRETRAINED_FORMATS:
         raise WeightsError(f"{path}: unknown pretrained format {format!r}; expected one of {PRETRAINED_FORMATS}")
-    state = load_state_file(path)
+    state = read_pretrained_state(path)
     source = str(path)
     backbone_note = "key names are relative to model.backbone; the stream's own head keeps its initial values"
     classifier_reason = "the file's ImageNet classifier; the stream has its own head"
