@@ -1,6 +1,7 @@
 """The pipeline on individual-level layouts, through the real tools: synthetic RAVDESS-format
 (8 emotions) and CREMA-D-format (6 emotions) sets -> preprocess -> one stream -> features ->
-fusion -> evaluation -> prediction, with the class count taken from the data at every stage; and
+fusion -> evaluation -> prediction -> live mode, with the class count taken from the data at every
+stage; and
 a ``labels:`` mapping in the preprocessing recipe relabelling the clips of a cache.
 
 The audio stream is the one trained here: it needs neither the keyframe scorer nor MTCNN, which
@@ -30,7 +31,7 @@ def run(tool: str, *argv: str) -> None:
     ("ravdess", RAVDESS_CLASSES, 16, 8),
     ("cremad", CREMAD_CLASSES, 12, 12),
 ])
-def test_individual_layout_through_preprocess_stream_features_fusion_and_predict(tmp_path, capsys, layout, classes,
+def test_individual_layout_through_preprocess_stream_features_fusion_predict_and_live(tmp_path, capsys, layout, classes,
                                                                                   n_train, n_val):
     data = tmp_path / "data"
     generate_individual_dataset(data, layout=layout, n_train=n_train, n_val=n_val, n_test=1, seed=0, duration=1.0,
@@ -65,6 +66,15 @@ def test_individual_layout_through_preprocess_stream_features_fusion_and_predict
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["label"] in classes and list(result["probs"]) == list(classes)
     assert abs(sum(result["probs"].values()) - 1) < 1e-4
+
+    # live mode on the same clip: one window, the data's classes in every log record
+    log = tmp_path / "live.jsonl"
+    run("live", "--run", tmp_path / "fusion", "--source", test_clip, "--log", log, "--window", "1.0",
+        "--stride", "1.0", "--quiet", "--json")
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert summary["windows"] == len(records) == 1 and summary["frames"] > 0
+    assert list(records[0]["probs"]) == list(classes) and records[0]["label"] in classes
 
 
 def test_a_labels_mapping_in_the_preprocessing_recipe_relabels_the_cache(tmp_path, capsys):
