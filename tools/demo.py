@@ -56,6 +56,7 @@ def step(n: int, title: str) -> float:
 
 #: per layout: default clip counts (train, val, test)
 LAYOUT_DEFAULTS = {"vgaf": (120, 60, 6), "ravdess": (192, 64, 4), "cremad": (144, 60, 4)}
+DISPLAY_NAMES = {"vgaf": "VGAF", "ravdess": "RAVDESS", "cremad": "CREMA-D"}
 
 
 def existing_dataset_matches(data: Path, wanted: dict, stills: int | None) -> bool:
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     times = {}
 
-    t = step(1, "synthetic dataset" + ("" if args.layout == "vgaf" else f" ({args.layout.upper()} layout)"))
+    t = step(1, "synthetic dataset" + ("" if args.layout == "vgaf" else f" ({DISPLAY_NAMES[args.layout]} layout)"))
     data = out / "data"
     wanted = {"n_train": args.train, "n_val": args.val, "n_test": args.test, "seed": args.seed,
               "cue_noise": args.cue_noise, "duration": args.duration, "audio_fraction": args.audio_fraction}

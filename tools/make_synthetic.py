@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration, width=args.width,
             height=args.height, fps=args.fps, sample_rate=args.sample_rate, audio_fraction=args.audio_fraction,
             workers=args.workers, overwrite=args.overwrite)
-        lines = [format_counts(f"synthetic {args.layout.upper()}-format dataset in {summary['out_dir']} "
+        name = {"ravdess": "RAVDESS", "cremad": "CREMA-D"}[args.layout]
+        lines = [format_counts(f"synthetic {name}-format dataset in {summary['out_dir']} "
                                f"({summary['seconds']} s)", summary["clips"], "clips")]
         lines += [f"{split}: {n} actors, {summary['clips_without_audio'][split]} clips without audio"
                   for split, n in summary["actors"].items()]
