@@ -306,7 +306,10 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
         remove_temp_files(split_dir)  # of writes a killed run left
         index = read_json(split_dir / INDEX_FILE) or {}
         clip_ids = [e.clip_id for e in entries]
-        same_clips = index.get("clip_ids") == clip_ids
+        labels = [e.label for e in entries]
+        # other clips, or the same clips relabelled (a labels: mapping of preprocessing): recompute
+        same_clips = (index.get("clip_ids") == clip_ids and index.get("labels") == labels
+                      and index.get("class_names") == list(entries[0].class_names))
         streams_meta = dict(index.get("streams", {})) if same_clips else {}
         features_record = found.record() if found else _recorded_features(out_dir, plan, fold_runs)
         status[split] = {}

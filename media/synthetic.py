@@ -76,6 +76,11 @@ def draw_cartoon_face(
     *,
     skin: tuple[int, int, int] = DEFAULT_SKIN,
     rng: np.random.Generator | None = None,
+    mouth_open: float = 0.0,
+    eye_open: float = 1.0,
+    brow_tilt: float = 0.0,
+    brow_raise: float = 0.0,
+    brow_weight: float = 1.0,
 ) -> tuple[int, int, int, int]:
     """Draw a cartoon person (head with hair, eyes, brows, nose, mouth; neck and shoulders) in
     place on ``image`` ((H, W, 3) uint8 RGB).
@@ -86,6 +91,14 @@ def draw_cartoon_face(
     (optional) jitters hair and shirt colour and feature sizes; without it the face is drawn
     with fixed mid values. The drawn region is softened with a small Gaussian blur, as a camera
     would, which MTCNN needs to score cartoon faces as faces.
+
+    The other expression features (the defaults draw the plain face, pixel for pixel as without
+    them): ``mouth_open`` in [0, 1] (0 a closed line, 1 a wide open mouth whose lips follow the
+    curvature), ``eye_open`` in [0.3, 1.8] (the height of the eye whites relative to the plain
+    face: < 1 narrowed, > 1 wide), ``brow_tilt`` in [-1, 1] (+1 inner ends raised, as in
+    sadness and fear; -1 inner ends lowered, as in anger), ``brow_raise`` in [-1, 1] (both brows
+    up or down by up to 0.06 head heights) and ``brow_weight`` (> 0, brow thickness relative to
+    the plain face; bolder brows survive small face crops).
     Returns the head's bounding box ``(x0, y0, x1, y1)`` in pixels (exclusive ends, clipped to
     the image).
     """
@@ -94,6 +107,12 @@ def draw_cartoon_face(
     if size < 4:
         raise ValueError(f"draw_cartoon_face: size must be >= 4 px, got {size}")
     mouth = float(np.clip(mouth, -1.0, 1.0))
+    mouth_open = float(np.clip(mouth_open, 0.0, 1.0))
+    eye_open = float(np.clip(eye_open, 0.3, 1.8))
+    brow_tilt = float(np.clip(brow_tilt, -1.0, 1.0))
+    brow_raise = float(np.clip(brow_raise, -1.0, 1.0))
+    if not brow_weight > 0:
+        raise ValueError(f"draw_cartoon_face: brow_weight must be > 0, got {brow_weight}")
     cx, cy = float(center[0]), float(center[1])
     s = float(size)
     if rng is not None:
@@ -154,11 +173,18 @@ def draw_cartoon_face(
     socket = tuple(int(c * 0.82) for c in skin)
     for sx in (-1, 1):
         ex, ey = cx + sx * 0.19 * s, eye_y
-        cv2.ellipse(roi, P(ex, ey), A(eye_rx * 1.5, eye_ry * 2.0), 0, 0, 360, socket, -1, aa)
-        cv2.ellipse(roi, P(ex, ey), A(eye_rx, eye_ry), 0, 0, 360, (235, 235, 230), -1, aa)
-        cv2.circle(roi, P(ex, ey), max(1, int(round(0.04 * s))), (40, 28, 24), -1, aa)
-        by = eye_y - 0.11 * s
-        cv2.line(roi, P(ex - eye_rx, by + 1), P(ex + eye_rx, by), (70, 45, 30), max(1, int(round(0.03 * s))), aa)
+        cv2.ellipse(roi, P(ex, ey), A(eye_rx * 1.5, eye_ry * 2.0 * max(1.0, 0.8 * eye_open)), 0, 0, 360, socket,
+                    -1, aa)
+        cv2.ellipse(roi, P(ex, ey), A(eye_rx, eye_ry * eye_open), 0, 0, 360, (235, 235, 230), -1, aa)
+        cv2.circle(roi, P(ex, ey), max(1, int(round(min(0.04 * s, max(0.02 * s, eye_ry * eye_open))))),
+                   (40, 28, 24), -1, aa)
+        by = eye_y - 0.11 * s - brow_raise * 0.06 * s
+        # brow ends: inner (towards the nose) and outer; tilt moves the inner end most
+        dy_in, dy_out = -brow_tilt * 0.07 * s, brow_tilt * 0.025 * s
+        x_a, x_b = ex - eye_rx, ex + eye_rx        # left and right end of this brow
+        dy_a, dy_b = (dy_out, dy_in) if sx < 0 else (dy_in, dy_out)
+        cv2.line(roi, P(x_a, by + 1 + dy_a), P(x_b, by + dy_b), (70, 45, 30),
+                 max(1, int(round(0.03 * s * brow_weight))), aa)
     # nose: a shaded wedge
     nose_tip = top + 0.64 * 2 * hh
     nose = np.array([[cx, eye_y + 0.05 * s], [cx - 0.06 * s, nose_tip], [cx + 0.06 * s, nose_tip]]) - (ox, oy)
@@ -169,8 +195,16 @@ def draw_cartoon_face(
     xs = np.linspace(-1.0, 1.0, 15)
     bend = 0.14 * s * mouth
     curve = np.stack([cx + xs * 0.22 * s - ox, mouth_y + bend * (1.0 - xs ** 2) - bend * 0.5 - oy], axis=1)
-    cv2.polylines(roi, [np.round(curve * 16).astype(np.int32)], False, (150, 40, 45),
-                  max(1, int(round(0.07 * s))), aa, shift=4)
+    if mouth_open > 0:
+        # an open mouth: a dark gap between the upper lip (the curve) and a lower lip below it
+        lower = curve + np.stack([np.zeros_like(xs), 0.16 * s * mouth_open * (1.0 - xs ** 2)], axis=1)
+        gap = np.concatenate([curve, lower[::-1]])
+        cv2.fillPoly(roi, [np.round(gap * 16).astype(np.int32)], (70, 20, 28), aa, shift=4)
+        cv2.polylines(roi, [np.round(curve * 16).astype(np.int32), np.round(lower * 16).astype(np.int32)], False,
+                      (150, 40, 45), max(1, int(round(0.05 * s))), aa, shift=4)
+    else:
+        cv2.polylines(roi, [np.round(curve * 16).astype(np.int32)], False, (150, 40, 45),
+                      max(1, int(round(0.07 * s))), aa, shift=4)
 
     sigma = max(1.2, s / 35.0)
     roi = cv2.GaussianBlur(roi, (0, 0), sigma)
@@ -866,6 +900,67 @@ def generate_dataset(
         },
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def generate_stills(
+    out_dir: str | os.PathLike,
+    *,
+    n_per_class: int | Mapping[str, int],
+    seed: int = 0,
+    cue_jitter: float = 0.2,
+    width: int = 320,
+    height: int = 180,
+    workers: int = 1,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write only the GroupEmoW-layout stills, with ``out_dir`` as the GroupEmoW root:
+    ``{train,val,test}/{positive,neutral,negative}/<split>_<NNNNN>.jpg`` and a ``synthetic.json``
+    (format ``synthetic-groupemow``: parameters and per still its path, class and faces). The
+    images are those :func:`generate_dataset` writes under ``groupemow/`` for the same seed,
+    ``cue_jitter`` and size; use this to train the keyframe scorer for a dataset of another
+    layout (RAVDESS, CREMA-D). ``n_per_class``: stills per class per split (an int, or a mapping
+    from ``train``/``val``/``test`` to ints). Returns counts per split and class and the root."""
+    started = time.perf_counter()
+    if isinstance(n_per_class, Mapping):
+        unknown = set(n_per_class) - {s.lower() for s in SPLITS}
+        if unknown:
+            raise ValueError(f"n_per_class: unknown splits {sorted(unknown)}")
+        stills_n = {s.lower(): int(n_per_class.get(s.lower(), 0)) for s in SPLITS}
+    else:
+        stills_n = {s.lower(): int(n_per_class) for s in SPLITS}
+    if any(v < 0 for v in stills_n.values()):
+        raise ValueError(f"n_per_class must be >= 0, got {n_per_class!r}")
+    if cue_jitter < 0:
+        raise ValueError(f"cue_jitter must be >= 0, got {cue_jitter}")
+    _check_geometry(width, height, 1, 1)
+    out = Path(out_dir)
+    owned = [out / s.lower() for s in SPLITS] + [out / "synthetic.json"]
+    existing = [p for p in owned if p.exists()]
+    if existing:
+        if not overwrite:
+            raise FileExistsError(f"{out}: already holds a dataset ({existing[0].name}); pass overwrite=True to replace it")
+        for p in existing:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    tasks: list[_StillTask] = []
+    for split in SPLITS:
+        low = split.lower()
+        labels = [c for c in range(len(CLASSES)) for _ in range(stills_n[low])]
+        for cls in CLASSES:
+            (out / low / cls.lower()).mkdir(parents=True, exist_ok=True)
+        for i, label in enumerate(labels):
+            path = out / low / CLASSES[label].lower() / f"{low}_{i:05d}.jpg"
+            tasks.append(_StillTask(split=split, index=i, label=label, path=str(path), seed=int(seed),
+                                    cue_jitter=float(cue_jitter), width=int(width), height=int(height)))
+    records = _run(_still_worker, tasks, workers)
+    params = {"seed": int(seed), "n_stills_per_class": stills_n, "cue_jitter": float(cue_jitter),
+              "width": int(width), "height": int(height)}
+    atomic_write_json(out / "synthetic.json", {
+        "format": "synthetic-groupemow", "version": 1, "classes": list(CLASSES), "params": params,
+        "stills": {s.lower(): [{"path": str(Path(t.path).relative_to(out)), **r}
+                               for t, r in zip(tasks, records) if t.split == s] for s in SPLITS},
+    })
+    return {"out_dir": str(out), "stills": {s.lower(): {c: stills_n[s.lower()] for c in CLASSES} for s in SPLITS},
+            "seconds": round(time.perf_counter() - started, 2)}
 
 
 def cue_ceiling(metadata: Mapping[str, Any], split: str) -> dict[str, Any]:

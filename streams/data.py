@@ -63,6 +63,10 @@ def build_stream_datasets(cache_root: str, stream: str, data_cfg: dict, *, seed:
         raise CacheError(f"{cache_root}: no labelled '{train_split}' clips with {stream} inputs "
                          f"(run tools/preprocess.py with --streams including {stream})")
     class_names = train_entries[0].class_names
+    mixed = sorted({e.class_names for e in train_entries + val_entries} - {class_names})
+    if mixed:
+        raise CacheError(f"{cache_root}: clips of two label sets, {list(class_names)} and {list(mixed[0])} (was the "
+                         "cache made again with another labels: mapping? use a fresh cache directory)")
     train = StreamDataset(train_entries, stream, data_cfg, train=True, seed=seed)
     val = StreamDataset(val_entries, stream, data_cfg, train=False, seed=seed)
     if len(train) == 0:

@@ -198,6 +198,10 @@ class ClipPreprocessor:
         meta = cache.read_meta(directory)
         todo = self.todo(directory, meta)
         if not todo:
+            if any(meta.get(k) != v for k, v in _label_fields(record).items()):
+                # the arrays are current, the dataset's labels are not (e.g. a labels: mapping changed)
+                cache.write_meta(directory, {**meta, **_label_fields(record)})
+                return "done"
             return "skipped"
         remove_temp_files(directory)  # of writes a killed run left; this job alone writes the entry
         meta = dict(meta or {})
@@ -215,8 +219,7 @@ class ClipPreprocessor:
         inputs = self.compute(record.path, todo, stored_keyframes=stored)
         t0 = time.perf_counter()
         directory.mkdir(parents=True, exist_ok=True)  # only now: a clip that fails leaves no directory
-        meta.update({"clip_id": record.clip_id, "source": str(record.path), "split": record.split,
-                     "label": record.label, "class_names": list(record.class_names),
+        meta.update({"clip_id": record.clip_id, "source": str(record.path), **_label_fields(record),
                      "package_versions": package_versions()})
         missing = {s: why for s, why in (meta.get(cache.MISSING_MODALITIES) or {}).items() if s not in todo}
         meta.update(inputs.meta)
@@ -244,6 +247,11 @@ class ClipPreprocessor:
         cache.write_meta(directory, meta)  # last: marks the arrays above as complete
         self.last_timings = timings
         return "done"
+
+
+def _label_fields(record: ClipRecord) -> dict:
+    """What an entry's ``meta.json`` records about the clip's place in the dataset."""
+    return {"split": record.split, "label": record.label, "class_names": list(record.class_names)}
 
 
 def write_contact_sheet(path: Path, result: KeyframeResult) -> None:

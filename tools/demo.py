@@ -3,10 +3,14 @@
 
     python tools/demo.py [--out runs/demo] [--fresh] [--train 120 --val 60 --test 60] [--cue-noise 0.3]
         [--features in_sample|holdout|cross_fit|RECIPE.yaml]
+    python tools/demo.py --layout ravdess [--out runs/demo_ravdess]     (8 emotions, one actor per clip)
+    python tools/demo.py --layout cremad  [--out runs/demo_cremad]      (6 emotions, one actor per clip)
 
 Steps (each is the real tool with a demo config; a re-run reuses finished steps):
-  1. synthetic VGAF-format set + GroupEmoW-format stills      -> OUT/data
+  1. synthetic set in the layout (VGAF: + GroupEmoW-format stills) -> OUT/data
+     (RAVDESS, CREMA-D: the GroupEmoW-format stills in OUT/stills)
   2. keyframe scorer (ResNet-50) trained on the stills          -> OUT/scorer
+     (the 3-class group scorer for every layout: it only selects the keyframes)
   3. preprocessing cache (keyframes, flow, faces, log-mel)      -> OUT/cache
   4. the four streams trained (tiny configs, same code)         -> OUT/streams/{visual,audio,flow,face}
   5. stream features extracted                                  -> OUT/features
@@ -29,6 +33,9 @@ set the tiny streams are no more accurate on their own training clips than on va
 modes land within one val clip of each other, holdout leaves the head too few clips at the test
 suite's size (fusion fell below the best stream), and cross_fit's 3x stream training does not fit
 the demo's time. On real data, where the streams overfit, use cross_fit (or holdout).
+
+The class count comes from the data (3, 8 or 6). Each layout's targets, printed at the end: every
+stream above twice chance on val, and Concat-FC above the best stream.
 """
 from __future__ import annotations
 
@@ -70,8 +77,14 @@ def step(n: int, title: str) -> float:
     return time.perf_counter()
 
 
-def existing_dataset_matches(data: Path, wanted: dict, stills: int) -> bool:
-    """True when ``data/synthetic.json`` exists and was written with the ``wanted`` parameters.
+#: per layout: default clip counts (train, val, test)
+LAYOUT_DEFAULTS = {"vgaf": (120, 60, 60), "ravdess": (192, 64, 4), "cremad": (144, 60, 4)}
+DISPLAY_NAMES = {"vgaf": "VGAF", "ravdess": "RAVDESS", "cremad": "CREMA-D"}
+
+
+def existing_dataset_matches(data: Path, wanted: dict, stills: int | None) -> bool:
+    """True when ``data/synthetic.json`` exists and was written with the ``wanted`` parameters
+    (and ``stills`` per class and split, unless None).
 
     A dataset written with other parameters is an error (the rest of the run was built on it):
     the caller is told to pass ``--fresh`` rather than having finished steps silently mixed.
@@ -80,12 +93,14 @@ def existing_dataset_matches(data: Path, wanted: dict, stills: int) -> bool:
     if not meta.exists():
         return False
     params = json.loads(meta.read_text())["params"]
-    if params.get("n_test") and not (data / "Test_labels.txt").exists():
+    if params.get("layout", "vgaf") == "vgaf" and params.get("n_test") and not (data / "Test_labels.txt").exists():
         raise SystemExit(f"demo: {data} was generated before the synthetic test split was labelled "
                          "(no Test_labels.txt); run with --fresh to start over")
     have = {k: params.get(k) for k in wanted}
     have_stills = params.get("n_stills_per_class", {})
-    if any(float(have[k]) != float(v) for k, v in wanted.items()) or any(v != stills for v in have_stills.values()):
+    differs = any(have[k] is None or (have[k] != v if isinstance(v, str) else float(have[k]) != float(v))
+                  for k, v in wanted.items())
+    if differs or (stills is not None and any(v != stills for v in have_stills.values())):
         raise SystemExit(f"demo: {meta} was generated with other parameters ({have}, stills {have_stills}); "
                          f"run with --fresh to start over with {wanted}, stills {stills}")
     return True
@@ -109,19 +124,32 @@ def stream_runs(out: Path, plan: FeaturePlan) -> tuple[dict[str, tuple[Path, dic
     return deployed, folds
 
 
+def first_test_clip(data: Path, layout: str) -> Path | None:
+    """A held-out clip of the synthetic set: VGAF's first ``Test/`` clip, or the first clip of the
+    test actors (RAVDESS, CREMA-D)."""
+    if layout == "vgaf":
+        clips = sorted((data / "Test").glob("*.mp4"))
+        return clips[0] if clips else None
+    test = json.loads((data / "synthetic.json").read_text())["clips"]["test"]
+    return data / f"{test[0]['clip_id']}.mp4" if test else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/demo", help="where everything lands (default runs/demo)")
+    parser.add_argument("--out", default=None,
+                        help="where everything lands (default runs/demo, runs/demo_<layout> for the others)")
     parser.add_argument("--fresh", action="store_true", help="delete OUT and start over")
-    parser.add_argument("--train", type=int, default=120)
-    parser.add_argument("--val", type=int, default=60)
-    parser.add_argument("--test", type=int, default=60, help="held-out clips, labelled, scored in the report")
+    parser.add_argument("--layout", choices=tuple(LAYOUT_DEFAULTS), default="vgaf",
+                        help="dataset layout: vgaf (groups, 3 classes; default), ravdess (8 emotions), cremad (6)")
+    parser.add_argument("--train", type=int, default=None, help="train clips (default vgaf 120, ravdess 192, cremad 144)")
+    parser.add_argument("--val", type=int, default=None, help="val clips (default vgaf 60, ravdess 64, cremad 60)")
+    parser.add_argument("--test", type=int, default=None, help="test clips (default vgaf 60, ravdess 4, cremad 4; labelled, scored in the report)")
     parser.add_argument("--duration", type=float, default=3.0, help="clip length (s)")
     parser.add_argument("--cue-noise", type=float, default=0.3)
     parser.add_argument("--audio-fraction", type=float, default=1.0,
                         help="fraction of clips that get an audio track (the rest test missing audio)")
     parser.add_argument("--faceless-fraction", type=float, default=0.0,
-                        help="fraction of clips without people's faces (tests missing faces)")
+                        help="vgaf: fraction of clips without people's faces (tests missing faces)")
     parser.add_argument("--stills", type=int, default=40, help="GroupEmoW-format stills per class and split")
     parser.add_argument("--workers", type=int, default=2, help="processes for data generation and preprocessing")
     parser.add_argument("--seed", type=int, default=0)
@@ -130,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"in_sample, holdout, cross_fit or a features recipe (default {DEFAULT_FEATURES})")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
+    defaults = LAYOUT_DEFAULTS[args.layout]
+    args.train, args.val, args.test = (default if given is None else given
+                                       for given, default in zip((args.train, args.val, args.test), defaults))
+    if args.layout != "vgaf" and args.faceless_fraction:
+        parser.error("--faceless-fraction applies to --layout vgaf (every RAVDESS/CREMA-D clip shows one actor)")
+    if args.out is None:
+        args.out = "runs/demo" if args.layout == "vgaf" else f"runs/demo_{args.layout}"
 
     out = Path(args.out)
     if args.fresh and out.exists():
@@ -145,25 +180,39 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     times = {}
 
-    t = step(1, "synthetic dataset")
+    t = step(1, "synthetic dataset" + ("" if args.layout == "vgaf" else f" ({DISPLAY_NAMES[args.layout]} layout)"))
     data = out / "data"
     wanted = {"n_train": args.train, "n_val": args.val, "n_test": args.test, "seed": args.seed,
-              "cue_noise": args.cue_noise, "duration": args.duration, "audio_fraction": args.audio_fraction,
-              "faceless_fraction": args.faceless_fraction}
-    if existing_dataset_matches(data, wanted, args.stills):
-        print(f"reusing the synthetic dataset in {data} (same parameters)")
+              "cue_noise": args.cue_noise, "duration": args.duration, "audio_fraction": args.audio_fraction}
+    counts = ["--train", str(args.train), "--val", str(args.val), "--test", str(args.test), "--seed", str(args.seed),
+              "--cue-noise", str(args.cue_noise), "--duration", str(args.duration),
+              "--audio-fraction", str(args.audio_fraction)]
+    if args.layout == "vgaf":
+        stills = data / "groupemow"
+        wanted["faceless_fraction"] = args.faceless_fraction
+        if existing_dataset_matches(data, wanted, args.stills):
+            print(f"reusing the synthetic dataset in {data} (same parameters)")
+        else:
+            run_tool("make_synthetic", ["--out", str(data), *counts, "--faceless-fraction", str(args.faceless_fraction),
+                                        "--stills", str(args.stills), "--workers", str(args.workers)])
     else:
-        run_tool("make_synthetic", ["--out", str(data), "--train", str(args.train), "--val", str(args.val),
-                                    "--test", str(args.test), "--seed", str(args.seed),
-                                    "--cue-noise", str(args.cue_noise), "--duration", str(args.duration),
-                                    "--audio-fraction", str(args.audio_fraction),
-                                    "--faceless-fraction", str(args.faceless_fraction), "--stills", str(args.stills),
-                                    "--workers", str(args.workers)])
+        stills = out / "stills"
+        wanted["layout"] = args.layout
+        if existing_dataset_matches(data, wanted, None):
+            print(f"reusing the synthetic dataset in {data} (same parameters)")
+        else:
+            run_tool("make_synthetic", ["--layout", args.layout, "--out", str(data), *counts,
+                                        "--workers", str(args.workers)])
+        if existing_dataset_matches(stills, {"seed": args.seed}, args.stills):
+            print(f"reusing the GroupEmoW-format stills in {stills} (same parameters)")
+        else:
+            run_tool("make_synthetic", ["--layout", "groupemow", "--out", str(stills), "--stills", str(args.stills),
+                                        "--seed", str(args.seed), "--workers", str(args.workers)])
     times["data"] = time.perf_counter() - t
 
     t = step(2, "keyframe scorer (ResNet-50 on the GroupEmoW-format stills)")
     run_tool("train_keyframe_scorer", ["--config", str(cfg / "keyframes/scorer_demo.yaml"),
-                                       "--data", str(data / "groupemow"), "--out", str(out / "scorer"),
+                                       "--data", str(stills), "--out", str(out / "scorer"),
                                        "--set", f"train.seed={args.seed}"])
     times["scorer"] = time.perf_counter() - t
 
@@ -209,13 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     times["evaluate"] = time.perf_counter() - t
 
     t = step(9, "prediction on a held-out clip")
-    test_clips = sorted((data / "Test").glob("*.mp4"))
-    if test_clips:
-        run_tool("predict", [str(test_clips[0]), "--run", str(fusion_dir)])
+    test_clip = first_test_clip(data, args.layout)
+    if test_clip is not None:
+        run_tool("predict", [str(test_clip), "--run", str(fusion_dir)])
     times["predict"] = time.perf_counter() - t
 
     metrics = json.loads((fusion_dir / "eval_val" / "metrics.json").read_text())
-    print_summary(out, fusion_dir, plan, metrics, family)
+    print_summary(out, fusion_dir, plan, metrics, family, val_split="Val" if args.layout == "vgaf" else "val")
 
     t = step(10, "the report: every model on val and test, 95 % bootstrap intervals, McNemar against the method")
     run_tool("report", ["--runs", str(out), "--out", str(out / f"report{suffix}"), "--method", str(fusion_dir)])
@@ -283,10 +332,20 @@ def format_family(table: dict) -> str:
     return "\n".join(lines)
 
 
-def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict, family: dict) -> None:
+def targets_met(metrics: dict) -> dict[str, bool]:
+    """The demo's targets on val, for any class count C: every stream above twice chance
+    (``2 / C``), and Concat-FC above the best stream."""
+    floor = 2.0 / len(metrics["class_names"])
+    streams = [v["accuracy_when_available"] or 0.0 for v in metrics["streams"].values()]
+    return {f"every stream above twice chance ({floor:.3f})": all(a > floor for a in streams),
+            "Concat-FC above the best stream": metrics["accuracy"] > max(streams)}
+
+
+def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict, family: dict, *,
+                  val_split: str = "Val") -> None:
     from media.synthetic import cue_ceiling
 
-    ceiling = cue_ceiling(json.loads((out / "data" / "synthetic.json").read_text()), "Val")
+    ceiling = cue_ceiling(json.loads((out / "data" / "synthetic.json").read_text()), val_split)
     rows = [(f"{s} stream", v["accuracy_when_available"], ceiling["modalities"].get(s))
             for s, v in metrics["streams"].items()]
     rows += [(f"late fusion: {k}" + (f" (weights tuned on {v['weights_searched_on']})" if "weights_searched_on" in v else ""),
@@ -294,7 +353,7 @@ def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict,
     rows.append(("Concat-FC fusion (the method)", metrics["accuracy"], ceiling["fused"]))
     w = max(len(r[0]) for r in rows)
     print("\n" + "=" * 60)
-    print(f"Val accuracy on the synthetic set ({metrics['clips']} clips)")
+    print(f"Val accuracy on the synthetic set ({metrics['clips']} clips, {len(metrics['class_names'])} classes)")
     print(f"  {''.ljust(w)}  accuracy  cue ceiling")
     for name, acc, top in rows:
         print(f"  {name.ljust(w)}  {'n/a' if acc is None else f'{acc:.3f}':>8}  {'' if top is None else f'{top:.3f}':>11}")
@@ -304,6 +363,7 @@ def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict,
           "   split they are scored on make that late fusion an optimistic reference.)")
     best_stream = max((v["accuracy_when_available"] or 0.0) for v in metrics["streams"].values())
     print(f"  fusion gain over the best stream: {100 * (metrics['accuracy'] - best_stream):+.1f} points")
+    print("  targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in targets_met(metrics).items()))
     print(f"\nThe fusion family on the same features (val, {metrics['clips']} clips; each head's checkpoint\n"
           "selected on val like Concat-FC's; time: training on this machine)")
     print(format_family(family))

@@ -19,6 +19,7 @@ import sys
 from media.batch import add_batch_arguments, exit_code, run_batch, select_records, skipped_lines
 from training.command_line import add_debug_argument, naming_config, run_main
 from training.config import load_config
+from training.label_maps import relabel_records
 from streams.cache import errors_path
 from streams.preprocessing import build_preprocess_job
 from streams.specs import STREAM_SPECS
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.set)
         streams = tuple(name for name, spec in STREAM_SPECS.items() if spec.stores_keyframes)
         records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
+        records = relabel_records(records, cfg.get("labels"))   # the recipe's labels: mapping, if any
         print(f"{len(records)} clips from {args.videos} -> {args.out}", *skipped_lines(args.videos, split=args.split),
               sep="\n")
         make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)

@@ -1,6 +1,17 @@
-"""Write the synthetic VGAF/GroupEmoW dataset (see media/synthetic.py for the cue design).
+"""Write a synthetic dataset (see media/synthetic.py and media/synthetic_individual.py for the cue design).
 
     python tools/make_synthetic.py --out data/synthetic --train 60 --val 15 --test 15 --seed 0
+    python tools/make_synthetic.py --layout ravdess --out data/ravdess --train 160 --val 48 --test 8
+    python tools/make_synthetic.py --layout cremad --out data/cremad --train 120 --val 48 --test 6
+    python tools/make_synthetic.py --layout groupemow --out data/stills --stills 40
+    python tools/make_synthetic.py --layout fer2013 --form csv --out data/fer2013 --train 700 --val 140 --test 140
+
+Layouts: vgaf (group clips in Train/Val/Test with label files, plus GroupEmoW stills in
+groupemow/), ravdess (Actor_XX/MM-VC-EE-II-SS-RR-AA.mp4, 8 emotions, one actor per clip, split
+by actor), cremad (VideoMP4/ID_SENTENCE_EMO_LEVEL.mp4, 6 emotions, split by actor), groupemow
+(only the stills, out/ being the GroupEmoW root: what the keyframe scorer of a RAVDESS or CREMA-D
+run trains on), fer2013 (48x48 grey faces, 7 expressions, --form csv or folder; --train/--val/--test
+count images).
 """
 from __future__ import annotations
 
@@ -8,20 +19,25 @@ import argparse
 import os
 import sys
 
-from media.synthetic import CLASSES, SPLITS, generate_dataset
 from training.command_line import add_debug_argument, run_main
+
+LAYOUTS = ("vgaf", "ravdess", "cremad", "groupemow", "fer2013")
+# options that only some layouts take: name -> the layouts
+_ONLY = {"stills": ("vgaf", "groupemow"), "faceless_fraction": ("vgaf",), "peak_fraction": ("vgaf",),
+         "form": ("fer2013",)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--layout", choices=LAYOUTS, default="vgaf", help="dataset layout to write (default vgaf)")
     p.add_argument("--out", required=True, help="dataset folder to write")
-    p.add_argument("--train", type=int, required=True, help="number of Train clips")
-    p.add_argument("--val", type=int, required=True, help="number of Val clips")
-    p.add_argument("--test", type=int, default=0, help="number of Test clips (labelled, a held-out split)")
+    p.add_argument("--train", type=int, default=None, help="number of train clips (fer2013: images)")
+    p.add_argument("--val", type=int, default=None, help="number of val clips (fer2013: images)")
+    p.add_argument("--test", type=int, default=0, help="number of test clips (labelled, a held-out split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cue-noise", type=float, default=0.3,
                    help="per modality, probability that it shows a uniformly drawn class")
-    p.add_argument("--cue-jitter", type=float, default=0.2, help="half-width of per-clip valence jitter")
+    p.add_argument("--cue-jitter", type=float, default=0.2, help="half-width of per-clip cue jitter")
     p.add_argument("--duration", type=float, default=3.0, help="clip length in seconds")
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=180)
@@ -31,31 +47,87 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="GroupEmoW stills per class in every split (default: 30 train, 10 val, 10 test)")
     p.add_argument("--audio-fraction", type=float, default=1.0,
                    help="fraction of clips that get an audio track (the rest have none)")
-    p.add_argument("--faceless-fraction", type=float, default=0.0,
-                   help="fraction of clips without people (no faces to detect)")
-    p.add_argument("--peak-fraction", type=float, default=0.25,
-                   help="fraction of clips whose cues swell for about 1 s")
+    p.add_argument("--faceless-fraction", type=float, default=None,
+                   help="vgaf: fraction of clips without people (no faces to detect; default 0)")
+    p.add_argument("--peak-fraction", type=float, default=None,
+                   help="vgaf: fraction of clips whose cues swell for about 1 s (default 0.25)")
+    p.add_argument("--form", choices=("csv", "folder"), default=None,
+                   help="fer2013: fer2013.csv or train|val|test/<emotion>/*.png (default csv)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     add_debug_argument(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for option, layouts in _ONLY.items():
+        if getattr(args, option) is not None and args.layout not in layouts:
+            p.error(f"--{option.replace('_', '-')} applies to --layout {' or '.join(layouts)}, not {args.layout}")
+    if args.layout != "groupemow" and (args.train is None or args.val is None):
+        p.error(f"--layout {args.layout} needs --train and --val")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    summary = generate_dataset(
-        args.out, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
-        cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration,
-        width=args.width, height=args.height, fps=args.fps, sample_rate=args.sample_rate,
-        n_stills_per_class=args.stills, audio_fraction=args.audio_fraction,
-        faceless_fraction=args.faceless_fraction,
-        peak_fraction=args.peak_fraction, workers=args.workers, overwrite=args.overwrite)
-    print(format_summary(summary))
+    if args.layout == "vgaf":
+        from media.synthetic import generate_dataset
+
+        summary = generate_dataset(
+            args.out, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
+            cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration,
+            width=args.width, height=args.height, fps=args.fps, sample_rate=args.sample_rate,
+            n_stills_per_class=args.stills, audio_fraction=args.audio_fraction,
+            faceless_fraction=0.0 if args.faceless_fraction is None else args.faceless_fraction,
+            peak_fraction=0.25 if args.peak_fraction is None else args.peak_fraction,
+            workers=args.workers, overwrite=args.overwrite)
+        print(format_summary(summary))
+    elif args.layout == "groupemow":
+        from media.synthetic import DEFAULT_STILLS_PER_CLASS, generate_stills
+
+        summary = generate_stills(args.out, n_per_class=DEFAULT_STILLS_PER_CLASS if args.stills is None else args.stills,
+                                  seed=args.seed, cue_jitter=args.cue_jitter, width=args.width, height=args.height,
+                                  workers=args.workers, overwrite=args.overwrite)
+        print(format_counts(f"GroupEmoW-format stills in {summary['out_dir']} ({summary['seconds']} s)",
+                            summary["stills"], "stills"))
+    elif args.layout == "fer2013":
+        from media.synthetic_individual import generate_fer2013
+
+        summary = generate_fer2013(args.out, form=args.form or "csv", n_train=args.train, n_val=args.val,
+                                   n_test=args.test, seed=args.seed, cue_jitter=args.cue_jitter,
+                                   overwrite=args.overwrite)
+        print(format_counts(f"FER2013-format faces ({summary['form']}) in {summary['out_dir']}", summary["images"],
+                            "images"))
+    else:
+        from media.synthetic_individual import generate_individual_dataset
+
+        summary = generate_individual_dataset(
+            args.out, layout=args.layout, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
+            cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration, width=args.width,
+            height=args.height, fps=args.fps, sample_rate=args.sample_rate, audio_fraction=args.audio_fraction,
+            workers=args.workers, overwrite=args.overwrite)
+        name = {"ravdess": "RAVDESS", "cremad": "CREMA-D"}[args.layout]
+        lines = [format_counts(f"synthetic {name}-format dataset in {summary['out_dir']} "
+                               f"({summary['seconds']} s)", summary["clips"], "clips")]
+        lines += [f"{split}: {n} actors, {summary['clips_without_audio'][split]} clips without audio"
+                  for split, n in summary["actors"].items()]
+        lines.append(f"metadata (true and shown classes per clip): {summary['paths']['metadata']}")
+        print("\n".join(lines))
     return 0
 
 
+def format_counts(title: str, counts: dict[str, dict[str, int]], what: str) -> str:
+    """A table: one row per split, one column per class, and the total."""
+    classes = list(next(iter(counts.values())))
+    width = max(10, max(len(c) for c in classes) + 2)
+    lines = [title, f"{'':<16}" + "".join(f"{c:>{width}}" for c in classes) + f"{'total':>8}"]
+    for split, row in counts.items():
+        lines.append(f"{split + ' ' + what:<16}" + "".join(f"{row[c]:>{width}}" for c in classes)
+                     + f"{sum(row.values()):>8}")
+    return "\n".join(lines)
+
+
 def format_summary(summary: dict) -> str:
-    """The summary of generate_dataset as a small text table."""
+    """The summary of the VGAF-layout generate_dataset as a small text table."""
+    from media.synthetic import CLASSES, SPLITS
+
     header = f"{'':<16}" + "".join(f"{c:>10}" for c in CLASSES) + f"{'total':>8}  where"
     lines = [f"synthetic dataset in {summary['out_dir']} ({summary['seconds']} s)", header]
     for split in SPLITS:

@@ -19,6 +19,7 @@ import sys
 from media.batch import add_batch_arguments, exit_code, run_batch, select_records, skipped_lines
 from training.command_line import add_debug_argument, naming_config, run_main
 from training.config import load_config
+from training.label_maps import relabel_records
 from streams.cache import errors_path
 from streams.preprocessing import build_preprocess_job, verify_cache, write_pipeline_record
 from streams.specs import STREAM_SPECS, parse_streams
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         if readers and not args.scorer:
             parser.error(f"--scorer is required for the streams that read keyframes ({', '.join(readers)})")
         records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
+        records = relabel_records(records, cfg.get("labels"))   # the recipe's labels: mapping, if any
         make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
         if args.verify:
             report = verify_cache(records, make_job())

@@ -161,7 +161,7 @@ def analysis_size_fn(cfg: dict, streams: Sequence[str]) -> SizeFor:
     """``(width, height) -> (w, h)`` at which window frames are kept: the smallest size from
     which preprocessing recipe ``cfg`` gets every image its ``streams`` read (each spec's
     :meth:`~streams.specs.base.StreamSpec.source_sides`, and the scorer's when keyframes are
-    selected), never larger than the source."""
+    selected), never larger than the source; the source size when no stream reads images."""
     specs = [STREAM_SPECS[s] for s in streams]
     sides = [spec.source_sides(cfg) for spec in specs]
     short = max([s for s, _ in sides] + [0])
@@ -170,6 +170,8 @@ def analysis_size_fn(cfg: dict, streams: Sequence[str]) -> SizeFor:
     max_side = max([m for _, m in sides] + [0])
 
     def size_for(width: int, height: int) -> tuple[int, int]:
+        if short == 0 and max_side == 0:   # no stream reads images (audio only): the source size, for --out
+            return width, height
         long_needed = math.ceil(short * max(width, height) / min(width, height))
         cap = max(max_side, long_needed)
         return target_size(width, height, max_side=cap) if max(width, height) > cap else (width, height)

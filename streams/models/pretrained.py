@@ -37,11 +37,16 @@ classifier), and ``new``: the model's tensors outside the backbone that the file
 (attention, the stream's head), which start from their initial values. Stream builders take
 ``pretrained={"path": ..., "format": ...}``, call :func:`init_from_pretrained` after building
 and keep the report as ``model.load_report`` (a JSON-ready dict).
+
+``path`` may also be a run or checkpoint directory of this project (a face-pretraining run of
+``tools/train_face_pretrain.py``, format ``inflate2d``): its best checkpoint, checked against
+the SHA-256 in its ``meta.json`` (:func:`read_pretrained_state`).
 """
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 import torch
@@ -223,12 +228,27 @@ def _hara_notes(state: Mapping[str, torch.Tensor], info: Mapping[str, object],
     return notes
 
 
+def read_pretrained_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """The state dict at ``path`` and the file's other top-level entries: a weights file
+    (:func:`training.weights.read_checkpoint`), or a run or checkpoint directory of this project,
+    whose best checkpoint (else last) is read and checked against its ``meta.json``
+    (:func:`training.checkpoints.load_checkpoint`; no entries)."""
+    if Path(path).is_dir():
+        from training.checkpoints import load_checkpoint
+
+        state, _ = load_checkpoint(path)
+        return state, {}
+    return read_checkpoint(path)
+
+
 def init_from_pretrained(model: StreamRecognizer, *, path: str | os.PathLike, format: str | None = None) -> LoadReport:
+
     """Load weights from a local file into ``model`` (in place) and report what loaded.
 
     Args:
         model: a :class:`StreamRecognizer` from one of the stream builders.
-        path: ``.safetensors`` or ``.pt/.pth/.pyth/.bin`` file (read with weights_only=True).
+        path: ``.safetensors`` or ``.pt/.pth/.pyth/.bin`` file (read with weights_only=True), or a
+            run or checkpoint directory of this project (:func:`read_pretrained_state`).
         format: one of :data:`PRETRAINED_FORMATS` (see the module docstring), or None to
             read it from the file (:func:`detect_format`).
 
@@ -242,7 +262,7 @@ def init_from_pretrained(model: StreamRecognizer, *, path: str | os.PathLike, fo
     """
     if format is not None and format not in PRETRAINED_FORMATS:
         raise WeightsError(f"{path}: unknown pretrained format {format!r}; expected one of {PRETRAINED_FORMATS}")
-    state, info = read_checkpoint(path)
+    state, info = read_pretrained_state(path)
     notes: list[str] = []
     if format is None:
         try:

@@ -141,6 +141,11 @@ CASES = [
     ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {corrupt_weights}",
      ["{corrupt_weights}"]),
     ("make_synthetic", "--out {a_file} --train 1 --val 1", ["{a_file}"]),
+    ("make_synthetic", "--layout ravdess --out {a_file} --train 1 --val 1", ["{a_file}"]),
+    ("train_face_pretrain", "--config {configs}/faces/fer2013_tiny.yaml --data {empty} --out {missing}",
+     ["{empty}", "fer2013.csv"]),
+    ("train_face_pretrain", "--config {configs}/faces/fer2013_tiny.yaml --set data.size=3 --data {empty} "
+                            "--out {missing}", ["fer2013_tiny.yaml", "size"]),
     ("demo", "--out {a_file}", ["{a_file}"]),
     ("benchmark", "keyframes {missing}.mp4 --json", ["{missing}.mp4"]),
     ("benchmark", "live --run {not_a_run} --json", ["{not_a_run}"]),
