@@ -334,6 +334,10 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
     if (scorer is None) == (not train_scorer):
         raise BenchmarkError("give either a trained scorer (--scorer RUN) or --train-scorer, not both or neither")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchmarkError(f"{out}: the output folder is a file")
+    if scorer is not None:
+        scorer_input_size(scorer)  # a missing or unreadable scorer stops here, before hours of work
     if fresh:
         for name in ("data", "scorer", "caches", "runs", "ablation.json", "ablation.md"):
             path = out / name

@@ -147,6 +147,8 @@ CASES = [
     ("train_face_pretrain", "--config {configs}/faces/fer2013_tiny.yaml --set data.size=3 --data {empty} "
                             "--out {missing}", ["fer2013_tiny.yaml", "size"]),
     ("demo", "--out {a_file}", ["{a_file}"]),
+    ("ablate", "keyframes --scorer {missing}/scorer --out {missing}", ["{missing}/scorer"]),
+    ("ablate", "keyframes --train-scorer --out {a_file}", ["{a_file}"]),
     ("benchmark", "keyframes {missing}.mp4 --json", ["{missing}.mp4"]),
     ("benchmark", "live --run {not_a_run} --json", ["{not_a_run}"]),
 ]
@@ -163,8 +165,10 @@ def test_every_tool_has_a_case():
     assert {p.stem for p in TOOLS.glob("*.py")} == {c[0] for c in CASES}
 
 
-@pytest.mark.parametrize("argv", [[t.stem, "--help"] for t in sorted(TOOLS.glob("*.py")) if t.stem != "benchmark"]
-                         + [["benchmark", sub, "--help"] for sub in ("keyframes", "preprocess", "train", "live")],
+@pytest.mark.parametrize("argv", [[t.stem, "--help"] for t in sorted(TOOLS.glob("*.py"))
+                                  if t.stem not in ("benchmark", "ablate")]
+                         + [["benchmark", sub, "--help"] for sub in ("keyframes", "preprocess", "train", "live")]
+                         + [["ablate", "keyframes", "--help"]],
                          ids=lambda argv: "-".join(argv[:-1]))
 def test_every_tool_offers_debug(argv, monkeypatch, capsys):
     rc, out, _ = run_cli(argv[0], argv[1:], monkeypatch, capsys)

@@ -58,7 +58,7 @@ def test_individual_layout_through_preprocess_stream_features_fusion_predict_and
     assert np.asarray(metrics["confusion_matrix"]).shape == (len(classes), len(classes))
     silent = sum(not r["has_audio"] for r in val)
     assert metrics["streams"]["audio"]["available"] == n_val - silent
-    assert metrics["by_availability"]["audio"]["without"]["clips"] == silent
+    assert metrics["by_availability"]["streams"]["audio"]["without"]["clips"] == silent
 
     test_clip = data / f"{meta['clips']['test'][0]['clip_id']}.mp4"
     capsys.readouterr()
