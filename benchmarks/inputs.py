@@ -21,14 +21,15 @@ DEFAULT_CLASSES = ("Positive", "Neutral", "Negative")
 
 def write_scene_clip(path: str | os.PathLike, *, seconds: float = 5.0, size: tuple[int, int] = (1280, 720),
                      fps: float = 25.0, faces: int = 3, audio: bool = True, sample_rate: int = 16000,
-                     seed: int = 0) -> Path:
+                     audio_channels: int = 1, seed: int = 0) -> Path:
     """Write a synthetic group scene to ``path`` (H.264/AAC mp4) and return the path.
 
     ``size`` is (width, height) in pixels; ``round(seconds * fps)`` frames of a textured
     background with ``faces`` cartoon faces (head height 38 % of the frame) that sway sideways
-    and change expression over time; ``audio`` adds a mono track at ``sample_rate`` Hz (a tone
-    whose pitch and loudness change, plus noise). Frames are streamed to the encoder, so long
-    clips do not sit in memory.
+    and change expression over time; ``audio`` adds a track at ``sample_rate`` Hz (a tone whose
+    pitch and loudness change, plus noise) with ``audio_channels`` channels (1, 2 or 6 as in 5.1
+    films; each channel the tone at another loudness). Frames are streamed to the encoder, so
+    long clips do not sit in memory.
     """
     w, h = (int(v) for v in size)
     n_frames = max(1, int(round(seconds * fps)))
@@ -56,6 +57,8 @@ def write_scene_clip(path: str | os.PathLike, *, seconds: float = 5.0, size: tup
         loud = 0.1 + 0.1 * (1 + np.sin(2 * np.pi * t / 1.7))
         tone = (loud * np.sin(2 * np.pi * np.cumsum(pitch) / sample_rate)
                 + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+        if audio_channels > 1:
+            tone = np.stack([tone * (1.0 - 0.1 * c) for c in range(audio_channels)])
     return write_mp4(path, frames(), fps=fps, audio=tone, sample_rate=sample_rate if audio else None)
 
 

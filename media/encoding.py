@@ -14,11 +14,16 @@ import av
 import numpy as np
 
 
+# Channel layouts the AAC track can be written with: mono, stereo and 5.1 (what cameras and films carry).
+_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
+
+
 class VideoWriter:
     """Incremental mp4 writer: ``with VideoWriter(path, fps=15, size=(w, h)) as w: w.write(frame)``.
 
     Frames are ``(H, W, 3)`` uint8 RGB. ``audio`` (optional, given up front or via
-    :meth:`write_audio`) is float32 in [-1, 1], shape ``(N,)`` mono or ``(channels, N)``.
+    :meth:`write_audio`) is float32 in [-1, 1], shape ``(N,)`` mono or ``(channels, N)`` with
+    1, 2 or 6 (5.1) channels.
     Encoding is single-threaded with fixed options, and without x264's macroblock tree (see
     below), so the same input gives byte-identical files.
     The file is written to a temporary name and renamed into place on a clean close, so a killed
@@ -61,7 +66,10 @@ class VideoWriter:
                                "x264-params": "mbtree=0"}
         self._audio = None
         if sample_rate is not None:
-            layout = "mono" if audio_channels == 1 else "stereo"
+            if audio_channels not in _LAYOUTS:
+                raise ValueError(f"{self.path}: audio with {audio_channels} channels is not supported "
+                                 f"(choose from {sorted(_LAYOUTS)})")
+            layout = _LAYOUTS[audio_channels]
             self._audio = self._container.add_stream("aac", rate=sample_rate, layout=layout)
             self._audio.bit_rate = audio_bitrate
             self._audio_channels = audio_channels
@@ -88,7 +96,7 @@ class VideoWriter:
         if samples.shape[0] != self._audio_channels:
             raise ValueError(f"{self.path}: audio has {samples.shape[0]} channels, writer expects {self._audio_channels}")
         samples = np.clip(samples, -1.0, 1.0)
-        layout = "mono" if self._audio_channels == 1 else "stereo"
+        layout = _LAYOUTS[self._audio_channels]
         frame_size = self._audio.codec_context.frame_size or 1024
         pts = 0
         for start in range(0, samples.shape[1], frame_size):

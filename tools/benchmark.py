@@ -7,8 +7,9 @@
                                            [--json]
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--json]
 
-Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s, 1280x720, 25 fps,
-three faces, with audio (--size, --seconds, --fps change it). Without --scorer the keyframe
+Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s (live: 30 s),
+1280x720, 25 fps, three faces, with 6-channel 48 kHz audio like 5.1 footage (--size, --seconds,
+--fps, --audio-channels, --audio-rate change it). Without --scorer the keyframe
 scorer is a random-init ResNet-50 (same cost; its scores, and so the selection overlap, mean
 nothing). The cheap setting and its reference/baseline are measured in the same run, interleaved
 (A B A B ...) --repeats times each after --warmup rounds: medians, spreads (min, max, IQR) and
@@ -64,6 +65,9 @@ def _clip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_size, default=(1280, 720), help="generated clip size WxH [1280x720]")
     p.add_argument("--seconds", type=float, default=5.0, help="generated clip length [5]")
     p.add_argument("--fps", type=float, default=25.0, help="generated clip frame rate [25]")
+    p.add_argument("--audio-channels", type=int, choices=(1, 2, 6), default=6,
+                   help="channels of the generated clip's audio [6, as 5.1 footage]")
+    p.add_argument("--audio-rate", type=int, default=48000, help="sample rate of the generated clip's audio [48000]")
     p.add_argument("--clips-dir", default=None, help="keep generated clips here (default: a temp dir, deleted)")
     p.add_argument("--config", default=str(ROOT / "configs/preprocess/default.yaml"), help="preprocessing recipe")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
@@ -95,9 +99,15 @@ def _clip(args, tmp: Path, name: str = "clip.mp4", seconds: float | None = None,
         return Path(args.video), False
     seconds = args.seconds if seconds is None else seconds
     size = size or args.size
-    path = tmp / f"{Path(name).stem}_{seconds:g}s_{size[0]}x{size[1]}_{args.fps:g}fps.mp4"
-    _say(f"generating a {seconds:g} s {size[0]}x{size[1]} {args.fps:g} fps clip -> {path} ...")
-    return write_scene_clip(path, seconds=seconds, size=size, fps=args.fps), True
+    path = tmp / (f"{Path(name).stem}_{seconds:g}s_{size[0]}x{size[1]}_{args.fps:g}fps"
+                  f"_{args.audio_channels}ch{args.audio_rate // 1000}k.mp4")
+    if path.exists():  # --clips-dir keeps generated clips; the name says everything they were made with
+        probe(path)
+        return path, True
+    _say(f"generating a {seconds:g} s {size[0]}x{size[1]} {args.fps:g} fps clip with {args.audio_channels}-channel "
+         f"{args.audio_rate} Hz audio -> {path} ...")
+    return write_scene_clip(path, seconds=seconds, size=size, fps=args.fps, audio_channels=args.audio_channels,
+                            sample_rate=args.audio_rate), True
 
 
 def cmd_keyframes(args) -> dict:
@@ -224,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
     lv.add_argument("--stride", type=float, default=1.0, help="seconds between windows [1, the live default]")
     lv.add_argument("--window", type=float, default=None, help="window length (default: the run's clip length)")
-    lv.set_defaults(func=cmd_live, seconds=8.0, size=(640, 360))
+    lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
     return parser
 
 
