@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from media.decoding import VideoInfo
+from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
 from training.config import ConfigError
@@ -114,12 +115,30 @@ class KeyframeResult:
     timings: dict[str, float]
 
 
+SCORE_KIND = "keyframe_score"
+"""The kind under which scored candidates are shared between clips (:mod:`media.reuse`)."""
+
+
+def score_candidates(frames: Sequence[np.ndarray], scorer: SentimentScorer, *, indices: Sequence[int] | None = None,
+                     times: Sequence[float] | None = None, reuse: ClipReuse | None = None) -> np.ndarray:
+    """``scorer.score(frames)`` ``(N, C)``; with ``reuse`` (and the frames' clip ``indices`` and
+    ``times``) frames scored before for another clip of the source are taken from its store, the
+    others are scored in one batch and stored."""
+    if reuse is None:
+        return scorer.score(frames)
+    probs = reuse.per_frame((SCORE_KIND, getattr(scorer, "input_size", None)), indices, times,
+                            lambda todo: list(scorer.score([frames[j] for j in todo])))
+    return np.stack(probs).astype(np.float32) if probs else scorer.score([])
+
+
 def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: KeyframeSettings,
-                       keep: Sequence[str]) -> KeyframeResult:
-    """Score the sampled candidates, run the selection, and gather the kept images."""
+                       keep: Sequence[str], *, reuse: ClipReuse | None = None) -> KeyframeResult:
+    """Score the sampled candidates, run the selection, and gather the kept images. ``reuse``:
+    candidates already scored for an overlapping clip of the same source are not scored again."""
     cands = sample.unique_frames["candidates"]
     t0 = time.perf_counter()
-    probs = scorer.score([c.images["score"] for c in cands])
+    probs = score_candidates([c.images["score"] for c in cands], scorer, indices=[c.index for c in cands],
+                             times=[c.time for c in cands], reuse=reuse)
     t1 = time.perf_counter()
     motion = sample.motion
     candidates = [

@@ -101,11 +101,19 @@ class ClipPreprocessor:
                 out.append(spec.name)
         return out
 
+    def keyframe_image_sizes(self, streams: Iterable[str]) -> tuple[tuple[str, int | None, int | None], ...]:
+        """``(name, short_side, max_side)`` of every keyframe image the ``streams`` read, in
+        spec order (the candidates are converted to these sizes, plus ``score``)."""
+        names = set(streams)
+        return tuple(size for s in self.specs if s.name in names for size in s.keyframe_sizes(self.cfg))
+
     def compute(self, source, todo: Iterable[str], *, stored_keyframes: dict | None = None) -> ClipInputs:
         """Decode ``source`` once and compute the inputs of the streams in ``todo``, in memory.
 
         ``source`` is a video path, or an open reader with the :class:`media.decoding.VideoReader`
-        interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames.
+        interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames;
+        a reader with a ``reuse`` attribute (:class:`media.reuse.ClipReuse`) shares scores, face
+        detections and audio analysis with overlapping clips of its source.
         ``stored_keyframes``: a ``keyframes.json`` record whose selection is reused when it was
         made with this preprocessor's keyframe settings and scorer (no re-scoring)."""
         todo_specs = [s for s in self.specs if s.name in set(todo)]
@@ -118,8 +126,9 @@ class ClipPreprocessor:
         opened = isinstance(source, (str, os.PathLike))
         with (VideoReader(source) if opened else nullcontext(source)) as reader:
             info = out.info = reader.info
-            clip = DecodedClip(info=info)
-            kf_sizes = tuple(size for s in kf_specs for size in s.keyframe_sizes(self.cfg))
+            # a live window shares per-frame work with the windows that overlap it (media.reuse)
+            clip = DecodedClip(info=info, reuse=getattr(reader, "reuse", None))
+            kf_sizes = self.keyframe_image_sizes(s.name for s in kf_specs)
             if self.contact_sheet and kf_specs and reuse is None:
                 kf_sizes += ((_SHEET, _SHEET_SIDE, None),)
             requests: list[FrameRequest] = []
@@ -147,7 +156,7 @@ class ClipPreprocessor:
                     clip.keyframes = stored_selection(reuse, clip.sample, "keyframes")
                 elif kf_specs:
                     clip.keyframes = select_from_sample(clip.sample, self.scorer, self.settings,
-                                                        [name for name, _, _ in kf_sizes])
+                                                        [name for name, _, _ in kf_sizes], reuse=clip.reuse)
                     timings.update(clip.keyframes.timings)
                 out.keyframes = None if reuse is not None else clip.keyframes
             rates = sorted({r for s in todo_specs if (r := s.audio_rate(self.cfg)) is not None})
