@@ -5,7 +5,7 @@
     python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN] [--json]
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
                                            [--json]
-    python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--json]
+    python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
 
 Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s (live: 30 s),
 1280x720, 25 fps, three faces, with 6-channel 48 kHz audio like 5.1 footage (--size, --seconds,
@@ -35,7 +35,7 @@ from media.decoding import probe
 from training.command_line import add_debug_argument, run_main
 from training.config import load_config
 from streams.specs import STREAM_SPECS, get_spec
-from benchmarks.inputs import load_scorer_model, write_scene_clip
+from benchmarks.inputs import clip_info, load_scorer_model, write_scene_clip
 from benchmarks.keyframes import keyframe_benchmark
 from benchmarks.preprocessing import preprocess_benchmark
 from benchmarks.timing import format_report
@@ -181,7 +181,16 @@ def cmd_live(args) -> dict:
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
         _say(f"running the live pipeline on {video} (window {window:g} s, stride {args.stride:g} s) ...")
-        result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride)
+        result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
+                                realtime=args.realtime, incremental=args.incremental)
+        if args.compare:
+            _say("... and again computing every window from its frames alone (the reference) ...")
+            alone = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
+                                   realtime=args.realtime, incremental=False)
+            result["window_by_window"] = {k: alone[k] for k in (
+                "windows_per_s", "mean_latency_s", "p95_latency_s", "mean_cpu_s", "realtime_factor", "dropped",
+                "late_after_first", "keeps_up", "sustainable_stride_s")}
+        result["clip"] = clip_info(Path(video))
     result.update({"run": str(args.run), "generated_clip": generated})
     return result
 
@@ -234,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
     lv.add_argument("--stride", type=float, default=1.0, help="seconds between windows [1, the live default]")
     lv.add_argument("--window", type=float, default=None, help="window length (default: the run's clip length)")
+    lv.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
+                    help="play the file as a camera: late windows are dropped and counted [on]")
+    lv.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
+                    help="share per-frame work between windows [on]; off: every window from its frames alone")
+    lv.add_argument("--compare", action="store_true",
+                    help="also run window by window (no shared work) on the same clip, for the speed-up")
     lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
     return parser
 
