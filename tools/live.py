@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="head: the run's fusion head; late: weighted average of stream scores (--late-weights)")
     parser.add_argument("--late-weights", default=None, metavar="S=W,...",
                         help="weights of --fusion late (default face=0.6,audio=0.4, the real-time design)")
-    parser.add_argument("--face-hold", type=int, default=30, metavar="FRAMES",
-                        help="keep face boxes on screen this many frames after a window finds none [30]")
+    parser.add_argument("--face-hold", type=int, default=50, metavar="FRAMES",
+                        help="a face box stays on screen this many frames after the frame it was found in [50]")
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="show 'uncertain' when the smoothed top probability is below this [0: never]")
     parser.add_argument("--show-attention", action="store_true",

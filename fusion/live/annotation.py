@@ -68,32 +68,28 @@ def shown_label(probs: np.ndarray, class_names: Sequence[str], min_confidence: f
 
 
 class FaceHold:
-    """Face boxes on screen between windows. Each window's boxes replace the shown ones; a
-    window that finds no face leaves the last boxes up for ``hold`` more frames (counted from
-    the frame at which they were last refreshed), so a short gap in detection does not make them
-    flicker; ``hold=0`` clears them at once."""
+    """Face boxes on screen. A box stays for ``hold`` frames after the frame it was detected in,
+    so a short gap in detection (a keyframe or a window that found no face) does not make it
+    flicker, and a face that left disappears ``hold`` frames later; newer detections replace
+    older ones."""
 
     def __init__(self, hold: int) -> None:
         if hold < 0:
             raise ValueError(f"face hold must be >= 0 frames, got {hold}")
         self.hold = int(hold)
         self._boxes: list = []
-        self._seen: int | None = None    # frame index at which the boxes were last refreshed
-        self._lost = False
+        self._seen: int | None = None    # source frame index the boxes were detected in
 
-    def update(self, boxes: Sequence[Sequence[float]], frame: int) -> None:
-        """A window's result arrived at source frame ``frame``, with these ``boxes`` (maybe none)."""
-        if boxes:
-            self._boxes, self._seen, self._lost = [list(b) for b in boxes], int(frame), False
-        else:
-            self._lost = True
-            if self._seen is None:
-                self._boxes = []
+    def update(self, boxes: Sequence[Sequence[float]], detected_at: int | None) -> None:
+        """A window's result: the ``boxes`` of its latest frame with faces, source frame
+        ``detected_at`` (``None``, no boxes: the window found no face)."""
+        if boxes and detected_at is not None and (self._seen is None or detected_at >= self._seen):
+            self._boxes, self._seen = [list(b) for b in boxes], int(detected_at)
 
     def boxes(self, frame: int) -> list:
         """The boxes to draw on source frame ``frame``."""
-        if self._lost and self._boxes and frame - self._seen > self.hold:
-            self._boxes = []
+        if self._seen is None or not 0 <= frame - self._seen <= self.hold:
+            return []
         return self._boxes
 
 

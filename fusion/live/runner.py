@@ -447,7 +447,8 @@ class _Session:
         kf_times = [round(start + t, 4) for t in result["keyframe_times"]]
         self.summary.windows += 1
         self.summary.latencies.append(latency)
-        self.faces.update(latest_face_boxes(meta, frames[0].image.shape), self.last_frame.index)
+        boxes, position = latest_face_boxes(meta, frames[0].image.shape)
+        self.faces.update(boxes, frames[position].index if position is not None else None)
         self.view.update(probs=smoothed,
                          label=shown_label(smoothed, self.runner.class_names, self.st.min_confidence),
                          attention=meta.get("attention"),
@@ -499,14 +500,17 @@ class _Session:
                 cv2.destroyAllWindows()
 
 
-def latest_face_boxes(meta: dict, frame_shape: tuple[int, ...]) -> list[list[float]]:
+def latest_face_boxes(meta: dict, frame_shape: tuple[int, ...]) -> tuple[list[list[float]], int | None]:
     """The face boxes of the latest keyframe with any (``meta["faces"]``, in the pixels of the frames
-    faces were detected in), scaled to a frame of ``frame_shape`` (the analysis size)."""
+    faces were detected in), scaled to a frame of ``frame_shape`` (the analysis size), and that
+    keyframe's position in the window (``None`` when no keyframe has a face)."""
     faces = meta.get("faces") or {}
     h, w = frame_shape[:2]
     source_w = (faces.get("source_size") or [w, h])[0]
-    for frame_boxes in reversed(faces.get("boxes") or []):
-        if frame_boxes:
+    indices = (meta.get("keyframes") or {}).get("indices") or []
+    boxes = faces.get("boxes") or []
+    for j in range(len(boxes) - 1, -1, -1):
+        if boxes[j]:
             s = w / source_w
-            return [[v * s for v in b] for b in frame_boxes]
-    return []
+            return [[v * s for v in b] for b in boxes[j]], (indices[j] if j < len(indices) else None)
+    return [], None

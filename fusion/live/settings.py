@@ -22,6 +22,7 @@ from fusion.live.sources import SizeFor
 DEFAULT_WINDOW_S = 3.0
 DEFAULT_STRIDE_S = 1.0
 FUSION_MODES = ("head", "late")
+DISPLAY_MAX_SIDE = 640
 
 
 def parse_late_weights(text: str) -> tuple[tuple[str, float], ...]:
@@ -50,7 +51,7 @@ class LiveSettings:
     first window.
 
     What is shown: ``face_hold`` (frames): a face box stays on screen that many frames after the
-    last window that found it (0: boxes only from the latest window); ``min_confidence``: below
+    frame it was detected in (see :class:`fusion.live.annotation.FaceHold`); ``min_confidence``: below
     this smoothed top probability the label reads "uncertain" (0: always the top class);
     ``show_attention``: the visual stream's spatial attention drawn as a heat map.
 
@@ -68,7 +69,7 @@ class LiveSettings:
     audio_wait: float = 1.0
     incremental: bool = True
     warm_up: bool = True
-    face_hold: int = 0
+    face_hold: int = 50
     min_confidence: float = 0.0
     show_attention: bool = False
     fusion: str = "head"
@@ -260,7 +261,8 @@ def analysis_size_fn(cfg: dict, streams: Sequence[str]) -> SizeFor:
     """``(width, height) -> (w, h)`` at which window frames are kept: the smallest size from
     which preprocessing recipe ``cfg`` gets every image its ``streams`` read (each spec's
     :meth:`~streams.specs.base.StreamSpec.source_sides`, and the scorer's when keyframes are
-    selected), never larger than the source."""
+    selected), never larger than the source. When no stream reads images (e.g. late fusion of
+    the audio alone) frames are only shown: at most :data:`DISPLAY_MAX_SIDE` px."""
     specs = [STREAM_SPECS[s] for s in streams]
     sides = [spec.source_sides(cfg) for spec in specs]
     short = max([s for s, _ in sides] + [0])
@@ -270,7 +272,7 @@ def analysis_size_fn(cfg: dict, streams: Sequence[str]) -> SizeFor:
 
     def size_for(width: int, height: int) -> tuple[int, int]:
         long_needed = math.ceil(short * max(width, height) / min(width, height))
-        cap = max(max_side, long_needed)
+        cap = max(max_side, long_needed) or DISPLAY_MAX_SIDE
         return target_size(width, height, max_side=cap) if max(width, height) > cap else (width, height)
 
     return size_for
