@@ -85,16 +85,22 @@ def clip_info(video: Path) -> dict:
 
 
 class CountingScorer:
-    """Wraps a :class:`SentimentScorer`, remembering how many frames the last ``score`` call rated
-    and the CPU seconds (this process, all threads) it took."""
+    """Wraps a :class:`SentimentScorer`, counting the frames it rated since :meth:`reset`
+    (``last_count``) and the seconds its calls took (``last_s``; they may run on a worker thread
+    while the decoding pass goes on)."""
 
     def __init__(self, scorer: SentimentScorer) -> None:
-        self.inner, self.class_names, self.last_count, self.last_cpu_s = scorer, scorer.class_names, 0, 0.0
+        self.inner, self.class_names, self.input_size = scorer, scorer.class_names, scorer.input_size
+        self.last_count, self.last_s = 0, 0.0
+
+    def reset(self) -> None:
+        self.last_count, self.last_s = 0, 0.0
 
     def score(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        c0 = time.process_time()
+        t0 = time.perf_counter()
         probs = self.inner.score(frames)
-        self.last_count, self.last_cpu_s = len(frames), time.process_time() - c0
+        self.last_count += len(frames)
+        self.last_s += time.perf_counter() - t0
         return probs
 
 

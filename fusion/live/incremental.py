@@ -54,10 +54,9 @@ class ArrivalWork:
         self.kf = preprocessor.settings
         self.scorer = preprocessor.scorer
         self.uses_keyframes = self.scorer is not None and any(STREAM_SPECS[s].uses_keyframes for s in streams)
-        kf_streams = [s for s in streams if STREAM_SPECS[s].uses_keyframes]
-        # the conversions sample_video makes of a candidate: the scorer's size, then each stream's
-        self.sizes = ((self.kf.score_size, None),) + tuple(
-            (short, longest) for _, short, longest in preprocessor.keyframe_image_sizes(kf_streams))
+        # the conversion sample_video makes of every candidate (the streams' sizes are made lazily,
+        # for the keyframes only, when a window is computed)
+        self.sizes = ((self.kf.score_size, None),)
         self.half = 0.5 / fps if fps > 0 else 0.0
         self.batch_size = int(batch_size)
         self._targets: dict[float, tuple[float, ...]] = {}
