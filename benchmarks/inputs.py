@@ -21,14 +21,15 @@ DEFAULT_CLASSES = ("Positive", "Neutral", "Negative")
 
 def write_scene_clip(path: str | os.PathLike, *, seconds: float = 5.0, size: tuple[int, int] = (1280, 720),
                      fps: float = 25.0, faces: int = 3, audio: bool = True, sample_rate: int = 16000,
-                     seed: int = 0) -> Path:
+                     audio_channels: int = 1, seed: int = 0) -> Path:
     """Write a synthetic group scene to ``path`` (H.264/AAC mp4) and return the path.
 
     ``size`` is (width, height) in pixels; ``round(seconds * fps)`` frames of a textured
     background with ``faces`` cartoon faces (head height 38 % of the frame) that sway sideways
-    and change expression over time; ``audio`` adds a mono track at ``sample_rate`` Hz (a tone
-    whose pitch and loudness change, plus noise). Frames are streamed to the encoder, so long
-    clips do not sit in memory.
+    and change expression over time; ``audio`` adds a track at ``sample_rate`` Hz (a tone whose
+    pitch and loudness change, plus noise) with ``audio_channels`` channels (1, 2 or 6 as in 5.1
+    films; each channel the tone at another loudness). Frames are streamed to the encoder, so
+    long clips do not sit in memory.
     """
     w, h = (int(v) for v in size)
     n_frames = max(1, int(round(seconds * fps)))
@@ -56,6 +57,8 @@ def write_scene_clip(path: str | os.PathLike, *, seconds: float = 5.0, size: tup
         loud = 0.1 + 0.1 * (1 + np.sin(2 * np.pi * t / 1.7))
         tone = (loud * np.sin(2 * np.pi * np.cumsum(pitch) / sample_rate)
                 + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+        if audio_channels > 1:
+            tone = np.stack([tone * (1.0 - 0.1 * c) for c in range(audio_channels)])
     return write_mp4(path, frames(), fps=fps, audio=tone, sample_rate=sample_rate if audio else None)
 
 
@@ -82,16 +85,22 @@ def clip_info(video: Path) -> dict:
 
 
 class CountingScorer:
-    """Wraps a :class:`SentimentScorer`, remembering how many frames the last ``score`` call rated
-    and the CPU seconds (this process, all threads) it took."""
+    """Wraps a :class:`SentimentScorer`, counting the frames it rated since :meth:`reset`
+    (``last_count``) and the seconds its calls took (``last_s``; they may run on a worker thread
+    while the decoding pass goes on)."""
 
     def __init__(self, scorer: SentimentScorer) -> None:
-        self.inner, self.class_names, self.last_count, self.last_cpu_s = scorer, scorer.class_names, 0, 0.0
+        self.inner, self.class_names, self.input_size = scorer, scorer.class_names, scorer.input_size
+        self.last_count, self.last_s = 0, 0.0
+
+    def reset(self) -> None:
+        self.last_count, self.last_s = 0, 0.0
 
     def score(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        c0 = time.process_time()
+        t0 = time.perf_counter()
         probs = self.inner.score(frames)
-        self.last_count, self.last_cpu_s = len(frames), time.process_time() - c0
+        self.last_count += len(frames)
+        self.last_s += time.perf_counter() - t0
         return probs
 
 

@@ -54,13 +54,14 @@ def keyframe_stage(cfg: Mapping[str, Any], scorer: CountingScorer, work: Path) -
 def _run(stage: ClipPreprocessor, video: Path) -> dict:
     """One extraction of ``video`` into a clean ``stage.cache_root/clip``: stage seconds + picks."""
     shutil.rmtree(stage.cache_root / "clip", ignore_errors=True)
+    stage.scorer.reset()
     if stage(clip_record(video)) != "done":
         raise BenchmarkError(f"{stage.cache_root / 'clip'}: extraction was skipped, the directory was not clean")
     record = read_json(stage.cache_root / "clip" / KEYFRAMES_JSON) or {}
     t = stage.last_timings
     stages = {"decode_s": t.get("decode", 0.0), "scoring_s": t.get("scoring", 0.0),
               "selection_s": t.get("selection", 0.0), "write_s": t.get("write", 0.0),
-              "scoring_cpu_s": stage.scorer.last_cpu_s}
+              "scorer_busy_s": stage.scorer.last_s}
     stages["_result"] = {"indices": [k["index"] for k in record.get("keyframes", [])],
                          "scored": stage.scorer.last_count}
     return stages

@@ -74,12 +74,14 @@ class NaivePreprocessor:
 def _run(pre: ClipPreprocessor, video: Path) -> dict:
     """One preprocessing of ``video`` into a clean ``pre.cache_root/clip``: stage seconds + a summary."""
     shutil.rmtree(pre.cache_root / "clip", ignore_errors=True)
+    if isinstance(pre.scorer, CountingScorer):
+        pre.scorer.reset()
     if pre(clip_record(video)) != "done":
         raise BenchmarkError(f"{pre.cache_root / 'clip'}: preprocessing was skipped, the directory was not clean")
     meta = read_meta(pre.cache_root / "clip") or {}
     stages = {f"{k}_s": v for k, v in pre.last_timings.items() if k != "compute_total"}
     if isinstance(pre.scorer, CountingScorer):
-        stages["scoring_cpu_s"] = pre.scorer.last_cpu_s
+        stages["scorer_busy_s"] = pre.scorer.last_s
     stages["_result"] = {"n_faces": meta.get("n_faces"), "has_audio": meta.get("has_audio"),
                          "frames_scored": pre.scorer.last_count if pre.scorer is not None else 0}
     return stages

@@ -93,20 +93,22 @@ class Predictor:
         return self.predict_inputs(inputs, str(path))
 
     @torch.inference_mode()
-    def predict_inputs(self, inputs: ClipInputs, name: str) -> dict:
+    def predict_inputs(self, inputs: ClipInputs, name: str, *, only: Iterable[str] | None = None) -> dict:
         """Run the streams and the fusion head on already computed ``inputs`` (what
         ``self.preprocessor.compute(source, self.stream_order)`` returns for a file or for a live
-        window). ``name`` goes into the result's ``"video"`` field. Returns the dict documented in
-        the module docstring; ``timings_s["total"]`` includes the preprocessing time recorded in
-        ``inputs.timings``."""
+        window). ``name`` goes into the result's ``"video"`` field. ``only``: run just these
+        streams (e.g. those a score-level fusion weighs), the others count as missing. Returns
+        the dict documented in the module docstring; ``timings_s["total"]`` includes the
+        preprocessing time recorded in ``inputs.timings``."""
         t0 = time.perf_counter()
         timings = dict(inputs.timings)
+        run = set(self.stream_order if only is None else only)
         entry = MemoryEntry(name, inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in self.stream_order}})
         feats, per_stream, mask, stream_probs = {}, {}, [], []
         for s in self.stream_order:
             model, view = self.streams[s]
             t = time.perf_counter()
-            if entry.available(s):
+            if s in run and entry.available(s):
                 f = model.features(view.load_input(entry)[None])
                 p = torch.softmax(model.head(f), 1)
                 feats[s] = f

@@ -13,12 +13,14 @@ detection), converted from the same decoded frame.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Sequence
 
 import numpy as np
 
 from media.decoding import VideoInfo
+from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
 from training.config import ConfigError
@@ -100,11 +102,70 @@ def candidate_times(duration: float, settings: KeyframeSettings) -> tuple[float,
 
 
 def candidate_request(duration: float, settings: KeyframeSettings,
-                      keep_sizes: Sequence[tuple[str, int | None, int | None]]) -> FrameRequest:
+                      keep_sizes: Sequence[tuple[str, int | None, int | None]], *, lazy: bool = True) -> FrameRequest:
     """The :class:`FrameRequest` for candidates: a ``score`` conversion plus each ``keep_sizes``
-    entry ``(name, short_side, max_side)``."""
+    entry ``(name, short_side, max_side)``. ``lazy``: the ``keep_sizes`` conversions are made
+    only for the candidates that become keyframes (the others are never converted to them; each
+    candidate is held decoded until the selection instead, half the bytes of an RGB copy at
+    source size); ``False`` converts every candidate during the pass (the same images)."""
     sizes = (("score", settings.score_size, None, False),) + tuple((n, s, m, False) for n, s, m in keep_sizes)
-    return FrameRequest(name="candidates", times=candidate_times(duration, settings), sizes=sizes)
+    return FrameRequest(name="candidates", times=candidate_times(duration, settings), sizes=sizes,
+                        lazy=tuple(n for n, _, _ in keep_sizes) if lazy else ())
+
+
+class ScoringPipeline:
+    """Scores keyframe candidates on a worker thread while the decoding pass goes on.
+
+    Candidates are :meth:`add` ed as the pass picks them (index order, each frame once); every
+    ``batch_size`` of them go to the scorer as one batch, the batches :meth:`SentimentScorer.score`
+    makes of the whole list, so the scores are the same numbers. :meth:`finish` scores the rest
+    and returns ``{frame index: probs (C,)}``. The worker uses as many torch threads as the
+    thread that built the pipeline."""
+
+    def __init__(self, scorer: SentimentScorer, batch_size: int) -> None:
+        import torch
+
+        self.scorer = scorer
+        self.batch_size = max(1, int(batch_size))
+        self._threads = torch.get_num_threads()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
+        self._batch: list = []
+        self._jobs: list[tuple[list[int], Future]] = []
+        self.seconds = 0.0
+
+    def add(self, frame) -> None:
+        """A picked candidate (a :class:`media.sampling.SampledFrame` with a ``score`` image)."""
+        self._batch.append(frame)
+        if len(self._batch) == self.batch_size:
+            self._submit()
+
+    def on_pick(self, request: str, frame) -> None:
+        """:func:`media.sampling.sample_video`'s ``on_pick``: candidates go to :meth:`add`."""
+        if request == "candidates":
+            self.add(frame)
+
+    def _submit(self) -> None:
+        batch, self._batch = self._batch, []
+        images = [f.images["score"] for f in batch]
+        self._jobs.append(([f.index for f in batch], self._executor.submit(self._score, images)))
+
+    def _score(self, images: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        torch.set_num_threads(self._threads)  # this thread's own setting (OpenMP keeps one per thread)
+        t0 = time.perf_counter()
+        probs = self.scorer.score(images)
+        self.seconds += time.perf_counter() - t0
+        return probs
+
+    def finish(self) -> dict[int, np.ndarray]:
+        """Score what is left, wait, and return ``{frame index: probs}``."""
+        if self._batch:
+            self._submit()
+        try:
+            return {i: p for indices, job in self._jobs for i, p in zip(indices, job.result())}
+        finally:
+            self._executor.shutdown(wait=True)
 
 
 @dataclass
@@ -115,12 +176,37 @@ class KeyframeResult:
     timings: dict[str, float]
 
 
+SCORE_KIND = "keyframe_score"
+"""The kind under which scored candidates are shared between clips (:mod:`media.reuse`)."""
+
+
+def score_candidates(frames: Sequence[np.ndarray], scorer: SentimentScorer, *, indices: Sequence[int] | None = None,
+                     times: Sequence[float] | None = None, reuse: ClipReuse | None = None) -> np.ndarray:
+    """``scorer.score(frames)`` ``(N, C)``; with ``reuse`` (and the frames' clip ``indices`` and
+    ``times``) frames scored before for another clip of the source are taken from its store, the
+    others are scored in one batch and stored."""
+    if reuse is None:
+        return scorer.score(frames)
+    probs = reuse.per_frame((SCORE_KIND, getattr(scorer, "input_size", None)), indices, times,
+                            lambda todo: list(scorer.score([frames[j] for j in todo])))
+    return np.stack(probs).astype(np.float32) if probs else scorer.score([])
+
+
 def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: KeyframeSettings,
-                       keep: Sequence[str]) -> KeyframeResult:
-    """Score the sampled candidates, run the selection, and gather the kept images."""
+                       keep: Sequence[str], *, reuse: ClipReuse | None = None,
+                       scoring: ScoringPipeline | None = None) -> KeyframeResult:
+    """Score the sampled candidates, run the selection, and gather the kept images (converted now
+    when the candidates' keep sizes are lazy; the other candidates' decoded frames are let go).
+    ``reuse``: candidates already scored for an overlapping clip of the same source are not
+    scored again. ``scoring``: the pipeline the pass fed; its scores are used."""
     cands = sample.unique_frames["candidates"]
     t0 = time.perf_counter()
-    probs = scorer.score([c.images["score"] for c in cands])
+    if scoring is not None:
+        scored = scoring.finish()
+        probs = np.stack([scored[c.index] for c in cands]) if cands else scorer.score([])
+    else:
+        probs = score_candidates([c.images["score"] for c in cands], scorer, indices=[c.index for c in cands],
+                                 times=[c.time for c in cands], reuse=reuse)
     t1 = time.perf_counter()
     motion = sample.motion
     candidates = [
@@ -135,7 +221,13 @@ def select_from_sample(sample: FrameSample, scorer: SentimentScorer, settings: K
     t2 = time.perf_counter()
     by_index = {c.index: c for c in cands}
     images = {name: [by_index[k.index].images[name] for k in selection.keyframes] for name in keep}
-    return KeyframeResult(selection, images, scorer.class_names, {"scoring": t1 - t0, "selection": t2 - t1})
+    for c in cands:
+        if hasattr(c.images, "release"):
+            c.images.release()
+    timings = {"scoring": t1 - t0, "selection": t2 - t1}
+    if scoring is not None:
+        timings["scoring_overlapped"] = scoring.seconds  # spent on the worker during the pass
+    return KeyframeResult(selection, images, scorer.class_names, timings)
 
 
 def keyframes_record(result: KeyframeResult, info: VideoInfo, *, clip_id: str, settings_hash: str,

@@ -671,13 +671,18 @@ def read_audio(path: str | os.PathLike, sample_rate: int, mono: bool = True) -> 
     """The first audio track of ``path`` resampled to ``sample_rate`` Hz (float32 ``(N,)`` when
     ``mono`` else ``(C, N)``, in [-1, 1]); ``None`` when the file has no audio track. Works on
     audio-only files too. A stream that breaks mid-way returns the samples read before the break."""
+    return read_audio_track(path, sample_rate, mono=mono)[0]
+
+
+def read_audio_track(path: str | os.PathLike, sample_rate: int, *, mono: bool = True
+                     ) -> tuple[np.ndarray | None, str | None]:
+    """:func:`read_audio` and the note of a track that broke off mid-way (``None`` after a clean
+    read), from a container of its own, so it can run while another reader decodes the video."""
     path = Path(path)
     container = _open_container(path)
     try:
         if not container.streams.audio:
-            return None
-        audio, _ = _decode_audio(container, container.streams.audio[0], path,
-                                 sample_rate=sample_rate, mono=mono)
-        return audio
+            return None, None
+        return _decode_audio(container, container.streams.audio[0], path, sample_rate=sample_rate, mono=mono)
     finally:
         container.close()

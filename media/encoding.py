@@ -15,11 +15,16 @@ import av
 import numpy as np
 
 
+# Channel layouts the AAC track can be written with: mono, stereo and 5.1 (what cameras and films carry).
+_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
+
+
 class VideoWriter:
     """Incremental mp4 writer: ``with VideoWriter(path, fps=15, size=(w, h)) as w: w.write(frame)``.
 
     Frames are ``(H, W, 3)`` uint8 RGB. ``audio`` (optional, given up front or via
-    :meth:`write_audio`) is float32 in [-1, 1], shape ``(N,)`` mono or ``(channels, N)``.
+    :meth:`write_audio`) is float32 in [-1, 1], shape ``(N,)`` mono or ``(channels, N)`` with
+    1, 2 or 6 (5.1) channels.
     Encoding is single-threaded with fixed options, and without x264's macroblock tree (see
     below), so the same input gives byte-identical files.
     The file is written to a temporary name and renamed into place on a clean close, so a killed
@@ -62,7 +67,10 @@ class VideoWriter:
                                "x264-params": "mbtree=0"}
         self._audio = None
         if sample_rate is not None:
-            layout = "mono" if audio_channels == 1 else "stereo"
+            if audio_channels not in _LAYOUTS:
+                raise ValueError(f"{self.path}: audio with {audio_channels} channels is not supported "
+                                 f"(choose from {sorted(_LAYOUTS)})")
+            layout = _LAYOUTS[audio_channels]
             self._audio = self._container.add_stream("aac", rate=sample_rate, layout=layout)
             self._audio.bit_rate = audio_bitrate
             self._audio_channels = audio_channels
@@ -125,10 +133,10 @@ class VideoWriter:
 
 
 def _encode_audio(container: av.container.OutputContainer, stream: av.AudioStream, samples: np.ndarray) -> None:
-    """Encode float32 ``samples`` (channels, N) into ``stream`` (one or two channels), clipped to
-    [-1, 1], and mux the packets (the encoder is flushed by the caller)."""
+    """Encode float32 ``samples`` (channels, N; 1, 2 or 6 channels, see ``_LAYOUTS``) into
+    ``stream``, clipped to [-1, 1], and mux the packets (the encoder is flushed by the caller)."""
     samples = np.clip(samples, -1.0, 1.0)
-    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    layout = _LAYOUTS[samples.shape[0]]
     frame_size = stream.codec_context.frame_size or 1024
     pts = 0
     for start in range(0, samples.shape[1], frame_size):

@@ -17,18 +17,22 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
 
 from media.datasets import ClipRecord
-from media.decoding import open_media
+from media.decoding import open_media, read_audio_track
 from media.sampling import FrameRequest, sample_video
 from media.storage import atomic_write_json, remove_temp_files
 from keyframes.extraction import (
-    KeyframeResult, KeyframeSettings, candidate_request, keyframes_hash, keyframes_record, select_from_sample,
-    stored_selection,
+    KeyframeResult, KeyframeSettings, ScoringPipeline, candidate_request, keyframes_hash, keyframes_record,
+    select_from_sample, stored_selection,
 )
 from keyframes.scorer import SentimentScorer
 from streams import cache
@@ -101,6 +105,12 @@ class ClipPreprocessor:
                 out.append(spec.name)
         return out
 
+    def keyframe_image_sizes(self, streams: Iterable[str]) -> tuple[tuple[str, int | None, int | None], ...]:
+        """``(name, short_side, max_side)`` of every keyframe image the ``streams`` read, in
+        spec order (the candidates are converted to these sizes, plus ``score``)."""
+        names = set(streams)
+        return tuple(size for s in self.specs if s.name in names for size in s.keyframe_sizes(self.cfg))
+
     def compute(self, source, todo: Iterable[str], *, stored_keyframes: dict | None = None) -> ClipInputs:
         """Decode ``source`` once and compute the inputs of the streams in ``todo``, in memory.
 
@@ -108,7 +118,9 @@ class ClipPreprocessor:
         interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames.
         A path without decodable video frames but with an audio track
         (:func:`media.decoding.open_media`) computes only the streams that read nothing but the
-        audio; the others get no array and ``meta["missing_modalities"]`` says why.
+        audio; the others get no array and ``meta["missing_modalities"]`` says why;
+        a reader with a ``reuse`` attribute (:class:`media.reuse.ClipReuse`) shares scores, face
+        detections and audio analysis with overlapping clips of its source.
         ``stored_keyframes``: a ``keyframes.json`` record whose selection is reused when it was
         made with this preprocessor's keyframe settings and scorer (no re-scoring)."""
         todo_specs = [s for s in self.specs if s.name in set(todo)]
@@ -119,7 +131,8 @@ class ClipPreprocessor:
         t_start = time.perf_counter()
         out = ClipInputs(streams=tuple(s.name for s in todo_specs), keyframes_reused=reuse is not None)
         opened = isinstance(source, (str, os.PathLike))
-        with (open_media(source) if opened else nullcontext(source)) as reader:
+        # frame-threaded decoding gives the same pictures; as many threads as torch may use here
+        with (open_media(source, threads=torch.get_num_threads()) if opened else nullcontext(source)) as reader:
             info = out.info = reader.info
             frames_error = getattr(reader, "frames_error", None)
             if frames_error:  # no frames: only the streams that need nothing but the audio track
@@ -128,8 +141,13 @@ class ClipPreprocessor:
                 out.meta[cache.MISSING_MODALITIES] = missing
                 todo_specs = [s for s in todo_specs if s.name not in missing]
                 kf_specs, reuse, out.keyframes_reused = [], None, False
-            clip = DecodedClip(info=info)
-            kf_sizes = tuple(size for s in kf_specs for size in s.keyframe_sizes(self.cfg))
+            rates = sorted({r for s in todo_specs if (r := s.audio_rate(self.cfg)) is not None})
+            # a file's audio track is decoded from a container of its own while the video pass runs
+            audio_job = (_BACKGROUND.submit(_read_audio_tracks, source, rates)
+                         if opened and rates and info.has_audio else None)
+            # a live window shares per-frame work with the windows that overlap it (media.reuse)
+            clip = DecodedClip(info=info, reuse=getattr(reader, "reuse", None))
+            kf_sizes = self.keyframe_image_sizes(s.name for s in kf_specs)
             if self.contact_sheet and kf_specs and reuse is None:
                 kf_sizes += ((_SHEET, _SHEET_SIDE, None),)
             requests: list[FrameRequest] = []
@@ -144,7 +162,11 @@ class ClipPreprocessor:
             if requests:
                 t0 = time.perf_counter()
                 motion = self.settings.motion_width if kf_specs and reuse is None else None
-                clip.sample = sample_video(reader, requests, motion_width=motion)
+                # candidates are scored on a worker while the pass goes on (the same batches)
+                scoring = (ScoringPipeline(self.scorer, self.settings.batch_size)
+                           if kf_specs and reuse is None and clip.reuse is None else None)
+                clip.sample = sample_video(reader, requests, motion_width=motion,
+                                           on_pick=scoring.on_pick if scoring is not None else None)
                 # Frame positions follow the DECODED frame count: a container's header count can be
                 # wrong (variable frame rate, truncation); in that rare case decode again for them.
                 redo = [r for s in frame_specs for r in s.frame_requests(clip.sample.num_frames, self.cfg)
@@ -157,15 +179,19 @@ class ClipPreprocessor:
                     clip.keyframes = stored_selection(reuse, clip.sample, "keyframes")
                 elif kf_specs:
                     clip.keyframes = select_from_sample(clip.sample, self.scorer, self.settings,
-                                                        [name for name, _, _ in kf_sizes])
+                                                        [name for name, _, _ in kf_sizes], reuse=clip.reuse,
+                                                        scoring=scoring)
                     timings.update(clip.keyframes.timings)
                 out.keyframes = None if reuse is not None else clip.keyframes
-            rates = sorted({r for s in todo_specs if (r := s.audio_rate(self.cfg)) is not None})
+            audio_warning = None
             if rates:
                 t0 = time.perf_counter()
-                clip.audio = {r: reader.read_audio(sample_rate=r) if info.has_audio else None for r in rates}
+                if audio_job is not None:
+                    clip.audio, audio_warning = audio_job.result()
+                else:
+                    clip.audio = {r: reader.read_audio(sample_rate=r) if info.has_audio else None for r in rates}
                 timings["audio_decode"] = time.perf_counter() - t0
-            decode_warning = getattr(reader, "decode_warning", None)
+            decode_warning = "; ".join(w for w in (getattr(reader, "decode_warning", None), audio_warning) if w)
 
         meta = out.meta
         meta.update({"width": info.width, "height": info.height, "fps": info.fps, "duration": info.duration,
@@ -182,13 +208,11 @@ class ClipPreprocessor:
                 "scorer_classes": list(clip.keyframes.class_names),
                 "reused": reuse is not None,
             }
-        for spec in todo_specs:
-            t0 = time.perf_counter()
-            result = self.steps[spec.name](clip)
+        for spec, (result, seconds) in zip(todo_specs, _run_steps([self.steps[s.name] for s in todo_specs], clip)):
             if result.array is not None:
                 out.arrays[spec.name] = result.array
             meta.update(result.meta)
-            timings[spec.name] = time.perf_counter() - t0
+            timings[spec.name] = seconds
         timings["compute_total"] = time.perf_counter() - t_start
         out.timings = timings
         return out
@@ -252,6 +276,37 @@ class ClipPreprocessor:
 def _label_fields(record: ClipRecord) -> dict:
     """What an entry's ``meta.json`` records about the clip's place in the dataset."""
     return {"split": record.split, "label": record.label, "class_names": list(record.class_names)}
+
+
+# one worker for a file's audio track, decoded while the video pass runs
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio_track")
+
+
+def _read_audio_tracks(path, rates: Sequence[int]) -> tuple[dict[int, np.ndarray | None], str | None]:
+    """The audio track of ``path`` at each rate, and the note of a track that broke off."""
+    out, notes = {}, []
+    for r in rates:
+        out[r], note = read_audio_track(path, r)
+        notes.append(note)
+    return out, next((n for n in notes if n), None)
+
+
+def _run_steps(steps: Sequence, clip: DecodedClip) -> list[tuple[object, float]]:
+    """Each stream's step on ``clip``, two at a time (they read the clip and write nothing shared:
+    face detection runs while the flow and the spectrogram are computed); ``(result, seconds)``
+    in the order given. Workers use as many torch threads as the calling thread."""
+    threads = torch.get_num_threads()
+
+    def timed(step):
+        torch.set_num_threads(threads)  # OpenMP keeps a thread count per thread
+        t0 = time.perf_counter()
+        result = step(clip)
+        return result, time.perf_counter() - t0
+
+    if len(steps) < 2:
+        return [timed(step) for step in steps]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stream_step") as pool:
+        return [job.result() for job in [pool.submit(timed, step) for step in steps]]
 
 
 def write_contact_sheet(path: Path, result: KeyframeResult) -> None:

@@ -91,3 +91,20 @@ def rgb_clip(frames: np.ndarray, settings: ViewSettings, rng: np.random.Generato
         clip = clip[:, :, ::-1]
     x = (clip.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
+
+
+def centre_view_box(height: int, width: int, settings: ViewSettings) -> tuple[float, float, float, float]:
+    """Where the evaluation view (resize, then the centre ``crop``) of a stored frame of
+    ``height`` x ``width`` px lies in that frame: ``(x0, y0, x1, y1)`` as fractions of its width
+    and height (a crop larger than the resized frame is padded: the box is the whole frame)."""
+    if settings.resize is None:
+        rh, rw = height, width
+    elif isinstance(settings.resize, tuple):
+        rh, rw = settings.resize
+    else:
+        s = settings.resize / min(height, width)
+        rh, rw = max(1, round(height * s)), max(1, round(width * s))
+    size = settings.crop
+    y0, x0 = max(0, (rh - size) // 2), max(0, (rw - size) // 2)
+    y1, x1 = min(rh, y0 + size), min(rw, x0 + size)
+    return x0 / rw, y0 / rh, x1 / rw, y1 / rh

@@ -5,10 +5,11 @@
     python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN] [--json]
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
                                            [--json]
-    python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--json]
+    python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
 
-Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s, 1280x720, 25 fps,
-three faces, with audio (--size, --seconds, --fps change it). Without --scorer the keyframe
+Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s (live: 30 s),
+1280x720, 25 fps, three faces, with 6-channel 48 kHz audio like 5.1 footage (--size, --seconds,
+--fps, --audio-channels, --audio-rate change it). Without --scorer the keyframe
 scorer is a random-init ResNet-50 (same cost; its scores, and so the selection overlap, mean
 nothing). The cheap setting and its reference/baseline are measured in the same run, interleaved
 (A B A B ...) --repeats times each after --warmup rounds: medians, spreads (min, max, IQR) and
@@ -34,7 +35,7 @@ from media.decoding import probe
 from training.command_line import add_debug_argument, run_main
 from training.config import load_config
 from streams.specs import STREAM_SPECS, get_spec
-from benchmarks.inputs import load_scorer_model, write_scene_clip
+from benchmarks.inputs import clip_info, load_scorer_model, write_scene_clip
 from benchmarks.keyframes import keyframe_benchmark
 from benchmarks.preprocessing import preprocess_benchmark
 from benchmarks.timing import format_report
@@ -64,6 +65,9 @@ def _clip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_size, default=(1280, 720), help="generated clip size WxH [1280x720]")
     p.add_argument("--seconds", type=float, default=5.0, help="generated clip length [5]")
     p.add_argument("--fps", type=float, default=25.0, help="generated clip frame rate [25]")
+    p.add_argument("--audio-channels", type=int, choices=(1, 2, 6), default=6,
+                   help="channels of the generated clip's audio [6, as 5.1 footage]")
+    p.add_argument("--audio-rate", type=int, default=48000, help="sample rate of the generated clip's audio [48000]")
     p.add_argument("--clips-dir", default=None, help="keep generated clips here (default: a temp dir, deleted)")
     p.add_argument("--config", default=str(ROOT / "configs/preprocess/default.yaml"), help="preprocessing recipe")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
@@ -95,9 +99,15 @@ def _clip(args, tmp: Path, name: str = "clip.mp4", seconds: float | None = None,
         return Path(args.video), False
     seconds = args.seconds if seconds is None else seconds
     size = size or args.size
-    path = tmp / f"{Path(name).stem}_{seconds:g}s_{size[0]}x{size[1]}_{args.fps:g}fps.mp4"
-    _say(f"generating a {seconds:g} s {size[0]}x{size[1]} {args.fps:g} fps clip -> {path} ...")
-    return write_scene_clip(path, seconds=seconds, size=size, fps=args.fps), True
+    path = tmp / (f"{Path(name).stem}_{seconds:g}s_{size[0]}x{size[1]}_{args.fps:g}fps"
+                  f"_{args.audio_channels}ch{args.audio_rate // 1000}k.mp4")
+    if path.exists():  # --clips-dir keeps generated clips; the name says everything they were made with
+        probe(path)
+        return path, True
+    _say(f"generating a {seconds:g} s {size[0]}x{size[1]} {args.fps:g} fps clip with {args.audio_channels}-channel "
+         f"{args.audio_rate} Hz audio -> {path} ...")
+    return write_scene_clip(path, seconds=seconds, size=size, fps=args.fps, audio_channels=args.audio_channels,
+                            sample_rate=args.audio_rate), True
 
 
 def cmd_keyframes(args) -> dict:
@@ -171,7 +181,16 @@ def cmd_live(args) -> dict:
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
         _say(f"running the live pipeline on {video} (window {window:g} s, stride {args.stride:g} s) ...")
-        result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride)
+        result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
+                                realtime=args.realtime, incremental=args.incremental)
+        if args.compare:
+            _say("... and again computing every window from its frames alone (the reference) ...")
+            alone = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
+                                   realtime=args.realtime, incremental=False)
+            result["window_by_window"] = {k: alone[k] for k in (
+                "windows_per_s", "mean_latency_s", "p95_latency_s", "mean_cpu_s", "realtime_factor", "dropped",
+                "late_after_first", "keeps_up", "sustainable_stride_s")}
+        result["clip"] = clip_info(Path(video))
     result.update({"run": str(args.run), "generated_clip": generated})
     return result
 
@@ -224,7 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
     lv.add_argument("--stride", type=float, default=1.0, help="seconds between windows [1, the live default]")
     lv.add_argument("--window", type=float, default=None, help="window length (default: the run's clip length)")
-    lv.set_defaults(func=cmd_live, seconds=8.0, size=(640, 360))
+    lv.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
+                    help="play the file as a camera: late windows are dropped and counted [on]")
+    lv.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
+                    help="share per-frame work between windows [on]; off: every window from its frames alone")
+    lv.add_argument("--compare", action="store_true",
+                    help="also run window by window (no shared work) on the same clip, for the speed-up")
+    lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
     return parser
 
 

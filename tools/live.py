@@ -4,12 +4,22 @@
     python tools/live.py --run runs/fusion --source 0                      # camera 0
     python tools/live.py --run runs/fusion --source rtsp://host/stream --show
     python tools/live.py --run runs/fusion --source clip.mp4 --out annotated.mp4
+    python tools/live.py --run runs/fusion --source 0 --audio-source default   # camera + microphone (Linux)
+    python tools/live.py --run runs/fusion --source clip.mp4 --fusion late --late-weights face=0.6,audio=0.4
 
 Every --stride seconds the whole trained pipeline (keyframes, four streams, fusion) runs on the
 last --window seconds; the fused probabilities are smoothed over the last --smooth windows.
 Writes an annotated mp4 (--out), a JSON-lines log with one object per window (--log; default
 next to --out) and prints a summary: windows predicted and dropped, latency, windows per
-second, and whether it keeps up with real time. Ctrl-C or `q` (with --show) stop cleanly.
+second, and whether it keeps up with real time (if not, the stride it could sustain). Ctrl-C or
+`q` (with --show) stop cleanly. Each frame is converted, scored and searched for faces once, on
+arrival, for all the windows that contain it, and the pipeline is warmed up on a synthetic window
+before the first frame is read.
+
+Microphone names (--audio-source, with a camera): Linux (alsa) `default` or `hw:CARD,DEV`
+(`arecord -L` lists them); macOS (avfoundation) `:0` for the first audio device (`ffmpeg -f
+avfoundation -list_devices true -i ""`); Windows (dshow) `audio=NAME` (`ffmpeg -f dshow
+-list_devices true -i dummy`). --audio-format overrides the capture format (e.g. pulse, oss).
 """
 from __future__ import annotations
 
@@ -20,8 +30,8 @@ from pathlib import Path
 
 from training.command_line import add_debug_argument, run_main
 from fusion.live import (
-    DEFAULT_SMOOTH_K, DEFAULT_STRIDE_S, DEFAULT_WINDOW_S, LiveRunner, LiveSettings, LiveSourceError,
-    default_window_seconds, source_kind,
+    DEFAULT_SMOOTH_K, DEFAULT_STRIDE_S, DEFAULT_WINDOW_S, FUSION_MODES, LiveRunner, LiveSettings, LiveSourceError,
+    default_window_seconds, parse_late_weights, source_kind,
 )
 from fusion.prediction import PipelineError, Predictor
 
@@ -43,6 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                         help="skip windows whose processing would start more than one stride late "
                              "(default: on for cameras and URLs, off for files)")
+    parser.add_argument("--audio-source", default=None, metavar="DEVICE",
+                        help="with a camera: a microphone recorded on the same clock (see the device names above)")
+    parser.add_argument("--audio-format", default=None,
+                        help="capture format of --audio-source (default: alsa / avfoundation / dshow by platform)")
+    parser.add_argument("--fusion", choices=FUSION_MODES, default="head",
+                        help="head: the run's fusion head; late: weighted average of stream scores (--late-weights)")
+    parser.add_argument("--late-weights", default=None, metavar="S=W,...",
+                        help="weights of --fusion late (default face=0.6,audio=0.4, the real-time design)")
+    parser.add_argument("--face-hold", type=int, default=50, metavar="FRAMES",
+                        help="a face box stays on screen this many frames after the frame it was found in [50]")
+    parser.add_argument("--min-confidence", type=float, default=0.0,
+                        help="show 'uncertain' when the smoothed top probability is below this [0: never]")
+    parser.add_argument("--show-attention", action="store_true",
+                        help="overlay the visual stream's spatial attention as a heat map")
+    parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
+                        help="share per-frame work between overlapping windows [on]; off: each window alone")
+    parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the pipeline once on a synthetic window before the first frame [on]")
     parser.add_argument("--show", action="store_true", help="on-screen view when a display exists (q quits)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true", help="no line per window, only the summary")
@@ -56,14 +84,22 @@ def main(argv: list[str] | None = None) -> int:
     log = args.log or (str(Path(args.out).with_suffix(".jsonl")) if args.out else None)
     try:
         settings = LiveSettings(window=window, stride=args.stride, smooth_k=args.smooth, smoothing=args.smoothing,
-                                ema_alpha=args.ema_alpha, drop_late=realtime)
+                                ema_alpha=args.ema_alpha, drop_late=realtime, incremental=args.incremental,
+                                warm_up=args.warm_up, face_hold=args.face_hold, min_confidence=args.min_confidence,
+                                show_attention=args.show_attention, fusion=args.fusion,
+                                late_weights=parse_late_weights(args.late_weights) if args.late_weights else ())
         runner = LiveRunner(predictor, settings, out=args.out, log=log, show=args.show,
                             echo=None if args.quiet else print)
     except ValueError as e:
         parser.error(str(e))
-    source = runner.open(args.source)
+    if args.show_attention and runner.attention_stream is None:
+        print("--show-attention: no stream of this run has spatial attention over the keyframes; nothing to overlay",
+              flush=True)
+    source = runner.open(args.source, audio_source=args.audio_source, audio_format=args.audio_format)
+    fusion = ("fusion head" if args.fusion == "head" else
+              "late fusion " + ", ".join(f"{s} {w:g}" for s, w in settings.late_weight_map().items()))
     print(f"{source.name}: window {window:g} s ({window_from}), stride {args.stride:g} s, smoothing "
-          f"{args.smoothing} over {args.smooth}, "
+          f"{args.smoothing} over {args.smooth}, {fusion}, "
           f"{'real time: late windows dropped' if realtime else 'every window predicted'}", flush=True)
     summary = runner.run(source)
     print(json.dumps(summary.as_dict()) if args.json else summary.format(), flush=True)

@@ -1,5 +1,6 @@
-"""Drawing on the live view: face boxes, the smoothed group label, a bar per class and a status
-line."""
+"""Drawing on the live view: face boxes (held through short gaps in detection), the smoothed
+group label ("uncertain" below a confidence), a bar per class, a status line, and the visual
+stream's spatial attention as a heat map."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -54,3 +55,56 @@ def even_size(image: np.ndarray) -> np.ndarray:
     """Crop one pixel row/column where needed: H.264 wants even sizes."""
     h, w = image.shape[:2]
     return image[: h - h % 2, : w - w % 2]
+
+
+UNCERTAIN = "uncertain"
+
+
+def shown_label(probs: np.ndarray, class_names: Sequence[str], min_confidence: float) -> str:
+    """The label a viewer sees for smoothed ``probs`` (C,): the top class, or :data:`UNCERTAIN`
+    when its probability is below ``min_confidence``."""
+    top = int(np.argmax(probs))
+    return class_names[top] if float(probs[top]) >= min_confidence else UNCERTAIN
+
+
+class FaceHold:
+    """Face boxes on screen. A box stays for ``hold`` frames after the frame it was detected in,
+    so a short gap in detection (a keyframe or a window that found no face) does not make it
+    flicker, and a face that left disappears ``hold`` frames later; newer detections replace
+    older ones."""
+
+    def __init__(self, hold: int) -> None:
+        if hold < 0:
+            raise ValueError(f"face hold must be >= 0 frames, got {hold}")
+        self.hold = int(hold)
+        self._boxes: list = []
+        self._seen: int | None = None    # source frame index the boxes were detected in
+
+    def update(self, boxes: Sequence[Sequence[float]], detected_at: int | None) -> None:
+        """A window's result: the ``boxes`` of its latest frame with faces, source frame
+        ``detected_at`` (``None``, no boxes: the window found no face)."""
+        if boxes and detected_at is not None and (self._seen is None or detected_at >= self._seen):
+            self._boxes, self._seen = [list(b) for b in boxes], int(detected_at)
+
+    def boxes(self, frame: int) -> list:
+        """The boxes to draw on source frame ``frame``."""
+        if self._seen is None or not 0 <= frame - self._seen <= self.hold:
+            return []
+        return self._boxes
+
+
+def attention_overlay(image: np.ndarray, weights: np.ndarray, box: Sequence[float], *,
+                      alpha: float = 0.45) -> np.ndarray:
+    """``image`` (uint8 RGB (H, W, 3)) with a heat map of attention ``weights`` (H', W') in [0, 1]
+    blended over ``box`` ((x0, y0, x1, y1) as fractions of the width and height: the part of the
+    frame the stream saw); blue is low, red high."""
+    h, w = image.shape[:2]
+    x0, y0 = int(round(box[0] * w)), int(round(box[1] * h))
+    x1, y1 = max(x0 + 1, int(round(box[2] * w))), max(y0 + 1, int(round(box[3] * h)))
+    heat = cv2.resize(np.clip(np.asarray(weights, np.float32), 0, 1), (x1 - x0, y1 - y0),
+                      interpolation=cv2.INTER_LINEAR)
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]  # BGR -> RGB
+    out = image.copy()
+    region = out[y0:y1, x0:x1]
+    out[y0:y1, x0:x1] = cv2.addWeighted(region, 1.0 - alpha, colour[:region.shape[0], :region.shape[1]], alpha, 0)
+    return out

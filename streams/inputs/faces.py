@@ -17,7 +17,11 @@ import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 
-__all__ = ["FaceExtractor", "FaceResult", "align_and_crop", "select_faces"]
+__all__ = ["Detections", "FaceExtractor", "FaceResult", "align_and_crop", "select_faces"]
+
+Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""One frame's MTCNN output: boxes ``(N, 4)`` [x0, y0, x1, y1], probabilities ``(N,)`` and the 5
+landmarks ``(N, 5, 2)``, float64 in pixels of the frame."""
 
 @dataclass
 class FaceResult:
@@ -222,12 +226,24 @@ class FaceExtractor:
             min_face_size=self.detect_min_face,
         )
 
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """MTCNN on each frame (``(H, W, 3)`` uint8 RGB): per frame ``(boxes (N, 4), probs (N,),
+        landmarks (N, 5, 2))``, float64 in pixels of that frame, unfiltered. A frame's
+        detections do not depend on the other frames, so they can be computed once per frame
+        and passed to :meth:`extract` for every clip that contains it."""
+        frames = list(frames)
+        if not frames:
+            return []
+        boxes, probs, points = self._detect(frames)
+        return list(zip(boxes, probs, points))
+
     def extract(
         self,
         frames: Sequence[np.ndarray],
         times: Sequence[float] | None = None,
         *,
         source: str = "<frames>",
+        detections: Sequence[Detections] | None = None,
     ) -> FaceResult:
         """Detect faces in ``frames`` and return ``num_faces`` aligned crops.
 
@@ -247,6 +263,8 @@ class FaceExtractor:
                 (stable sort) and are reported per crop in ``crop_times``. Default: the order of
                 ``frames``.
             source: name of the clip, used in error messages.
+            detections: :meth:`detect`'s result for ``frames``, when already computed (e.g.
+                for an overlapping live window); ``None`` runs MTCNN here.
 
         Returns:
             A :class:`FaceResult`.
@@ -280,7 +298,12 @@ class FaceExtractor:
         else:
             order = list(range(len(frames)))
 
-        boxes, probs, points = self._detect(frames)
+        if detections is None:
+            boxes, probs, points = self._detect(frames)
+        else:
+            if len(detections) != len(frames):
+                raise ValueError(f"{source}: got detections for {len(detections)} of {len(frames)} frames")
+            boxes, probs, points = ([d[i] for d in detections] for i in range(3))
 
         kept_boxes: list[list[list[float]]] = []
         kept_probs: list[list[float]] = []

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from streams.inputs.spectrogram import log_mel_spectrogram
+from streams.inputs.spectrogram import log_mel_spectrogram, shared_log_mel_spectrogram
 from streams.models.backbones import create_resnet2d_backbone
 from streams.models.pretrained import apply_pretrained
 from streams.models.recognizer import RepeatChannels, StreamRecognizer, create_stream_model
@@ -63,6 +63,9 @@ class AudioStream(StreamSpec):
     def audio_rate(self, cfg) -> int:
         return int(self.settings(cfg).get("sample_rate", 16000))
 
+    def audio_frame_step(self, cfg) -> int:
+        return int(self.settings(cfg).get("hop_length", 512))
+
     def make_step(self, cfg) -> Step:
         s = self.settings(cfg)
         sr = self.audio_rate(cfg)
@@ -72,8 +75,12 @@ class AudioStream(StreamSpec):
             if audio is None:  # no track, or an empty one: store nothing fake
                 return StreamOutput(None, {"has_audio": False,
                                            "audio": {"sample_rate": sr, "source_sample_rate": None}})
-            mel = log_mel_spectrogram(audio, sr, n_mels=int(s.get("n_mels", 128)), n_fft=int(s.get("n_fft", 1024)),
-                                      hop_length=int(s.get("hop_length", 512)))
+            mel_settings = {"n_mels": int(s.get("n_mels", 128)), "n_fft": int(s.get("n_fft", 1024)),
+                            "hop_length": int(s.get("hop_length", 512))}
+            if clip.reuse is not None:  # overlapping live windows: each column computed once
+                mel = shared_log_mel_spectrogram(audio, sr, clip.reuse, **mel_settings)
+            else:
+                mel = log_mel_spectrogram(audio, sr, **mel_settings)
             return StreamOutput(mel.astype(np.float16), {
                 "has_audio": True,
                 "audio": {"sample_rate": sr, "source_sample_rate": clip.info.audio_sample_rate,

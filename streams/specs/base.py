@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from media.decoding import VideoInfo
+from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
 from keyframes.extraction import KeyframeResult
@@ -45,13 +46,16 @@ class DecodedClip:
     ``keyframes``: the selected keyframes, with one image list per size a stream asked for
     (``keyframes.images[name]``, N images in keyframe order); ``None`` when no stream needed them.
     ``audio``: the audio track per requested sample rate, mono float32 ``(N,)`` in [-1, 1], or
-    ``None`` when the source has no audio track.
+    ``None`` when the source has no audio track. ``reuse``: set when the clip is one of several
+    overlapping clips of one source (live windows) whose per-frame work is shared
+    (:mod:`media.reuse`); ``None`` for a file.
     """
 
     info: VideoInfo
     sample: FrameSample | None = None
     keyframes: KeyframeResult | None = None
     audio: Mapping[int, np.ndarray | None] = field(default_factory=dict)
+    reuse: ClipReuse | None = None
 
     def waveform(self, sample_rate: int) -> np.ndarray | None:
         """The mono waveform at ``sample_rate`` Hz, ``None`` when there is no (non-empty) track."""
@@ -136,6 +140,12 @@ class StreamSpec:
         """Whether this stream reads video frames (keyframes or its own frame requests); a source
         without decodable frames leaves such a stream missing."""
         return self.uses_keyframes or bool(self.frame_requests(1, cfg))
+
+    def audio_frame_step(self, cfg: Mapping[str, Any]) -> int | None:
+        """Samples (at :meth:`audio_rate`) between this stream's analysis frames of the audio, when
+        it analyses audio in frames; live windows start their audio on a multiple of it, so that
+        overlapping windows share those frames. ``None``: no such grid."""
+        return None
 
     def source_sides(self, cfg: Mapping[str, Any]) -> tuple[int, int]:
         """``(short_side, max_side)`` of the largest source image this stream reads (0: none),

@@ -58,7 +58,13 @@ class FaceStream(StreamSpec):
             if not extractor:
                 extractor.append(create_face_extractor(settings))
             images = clip.keyframes.images[self.name]
-            faces = extractor[0].extract(images, [k.time for k in clip.keyframes.selection.keyframes])
+            keyframes = clip.keyframes.selection.keyframes
+            detections = None
+            if clip.reuse is not None:  # overlapping live windows: each frame searched once
+                detections = clip.reuse.per_frame(
+                    ("face_detections", tuple(sorted(settings.items()))), [k.index for k in keyframes],
+                    [k.time for k in keyframes], lambda todo: extractor[0].detect([images[j] for j in todo]))
+            faces = extractor[0].extract(images, [k.time for k in keyframes], detections=detections)
             h, w = images[0].shape[:2]
             return StreamOutput(faces.crops, {
                 "n_faces": int(faces.n_faces),

@@ -60,3 +60,31 @@ def test_bad_audio_raises_naming_the_source():
         log_mel_spectrogram(np.array([0.0, np.nan], np.float32), SR)
     with pytest.raises(ValueError, match="sample_rate"):
         log_mel_spectrogram(np.zeros(100, np.float32), 0)
+
+
+def test_overlapping_clips_share_interior_columns_and_equal_the_plain_spectrogram():
+    from media.reuse import ClipReuse, ReuseStore
+    from streams.inputs.spectrogram import shared_log_mel_spectrogram
+
+    rng = np.random.default_rng(3)
+    signal = (0.3 * np.sin(2 * np.pi * 440 * np.arange(5 * SR) / SR)
+              + 0.05 * rng.standard_normal(5 * SR)).astype(np.float32)
+    store = ReuseStore()
+    hop, length = 512, 3 * SR
+    computed = []
+    for start in (0, 31 * hop, 62 * hop, 94 * hop):       # ~1 s apart, on the hop grid
+        clip = signal[start:start + length]
+        reuse = ClipReuse(store=store, frame_ids=[], audio_rate=SR, audio_start=start)
+        before = store.misses
+        shared = shared_log_mel_spectrogram(clip, SR, reuse)
+        np.testing.assert_allclose(shared, log_mel_spectrogram(clip, SR), atol=1e-3)
+        computed.append(store.misses - before)
+    # the first clip computes all its interior columns; the next ones only the ~1 s not seen yet
+    assert computed[0] == 1 + length // hop - 2      # all but the two zero-padded edge columns
+    assert all(c <= 32 + 1 for c in computed[1:])
+    # off the grid nothing is shared, and the result is still the plain spectrogram
+    off = ClipReuse(store=store, frame_ids=[], audio_rate=SR, audio_start=100)
+    hits = store.hits
+    np.testing.assert_allclose(shared_log_mel_spectrogram(signal[100:100 + length], SR, off),
+                               log_mel_spectrogram(signal[100:100 + length], SR), atol=1e-3)
+    assert store.hits == hits

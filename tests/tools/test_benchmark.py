@@ -90,8 +90,10 @@ def test_missing_video_is_named(tmp_path):
 def test_live_subcommand_json(capsys, tiny_pipeline_run):
     r = run_json(["live", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "3",
                   "--fps", "10", "--window", "2", "--stride", "1", "--threads", "1", "--json"], capsys)
-    assert r["windows"] >= 2  # windows ending at 2 s and 3 s of the 3 s clip
-    assert_positive(r, ["windows_per_s", "mean_latency_s", "needed_windows_per_s", "ratio_to_realtime"])
-    assert r["needed_windows_per_s"] == 1.0
+    assert r["windows"] + r["dropped"] >= 2  # windows ending at 2 s and 3 s of the 3 s clip
+    assert_positive(r, ["windows_per_s", "mean_latency_s", "needed_windows_per_s", "ratio_to_realtime", "warmup_s"])
+    assert r["needed_windows_per_s"] == 1.0 and r["realtime_mode"] and r["incremental"]
     assert r["ratio_to_realtime"] == pytest.approx(r["windows_per_s"], rel=1e-3)
-    assert r["keeps_up"] == (r["windows_per_s"] >= 1.0)
+    assert r["keeps_up"] == (r["windows_per_s"] >= 1.0 and r["late_after_first"] == 0)
+    assert r["goal_met"] == (r["keeps_up"] and r["p95_latency_s"] <= 0.5)
+    assert r["clip"]["has_audio"] and r["clip"]["width"] == 160

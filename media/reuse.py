@@ -1,0 +1,98 @@
+"""Work shared by overlapping clips of one source (live windows): each frame converted, scored,
+searched for faces and each stretch of audio analysed once, then reused by every window that
+contains it.
+
+A :class:`ReuseStore` holds the results, each tagged with the source time up to which it
+depends on the source (its frame's time, the last sample it read); the owner drops what no later
+clip can contain with :meth:`ReuseStore.forget_before`. A clip that shares work carries a
+:class:`ClipReuse`: the store, and how the clip's frames and samples sit on the source's
+timeline. Results are keyed by what determines them (the kind of work with its settings, and
+the frame id or sample position), so a value found in the store is the value the computation
+would return for this clip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Sequence
+
+
+class ReuseStore:
+    """``(kind, key) -> value`` with the source time (s) each value depends on up to."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[Hashable, Hashable], tuple[float, Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, kind: Hashable, key: Hashable) -> Any | None:
+        """The stored value, or ``None`` (counted in ``hits`` / ``misses``)."""
+        item = self._items.get((kind, key))
+        if item is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return item[1]
+
+    def __contains__(self, kind_key: tuple[Hashable, Hashable]) -> bool:
+        return kind_key in self._items
+
+    def put(self, kind: Hashable, key: Hashable, value: Any, *, until: float) -> None:
+        """Store ``value``; ``until``: the latest source time (s) it depends on."""
+        self._items[(kind, key)] = (float(until), value)
+
+    def forget_before(self, t: float) -> None:
+        """Drop every value that depends only on source time before ``t`` (s)."""
+        stale = [k for k, (until, _) in self._items.items() if until < t - 1e-9]
+        for k in stale:
+            del self._items[k]
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class ClipReuse:
+    """How one clip of a source shares work through ``store``.
+
+    ``frame_ids``: per decoded frame of the clip (0-based, clip order) the id of that frame in
+    the source (unique within the source). ``start``: source time (s) of the clip's time 0, so
+    clip time ``t`` is source time ``start + t``. ``audio_rate`` (Hz) and ``audio_start``: the
+    clip's audio at that rate begins at sample ``audio_start`` of the source's audio, whose
+    sample 0 is at source time ``audio_origin`` (s); ``audio_start`` is ``None`` when the clip's
+    audio is not a slice of one continuous source signal."""
+
+    store: ReuseStore
+    frame_ids: Sequence[int]
+    start: float = 0.0
+    audio_rate: int | None = None
+    audio_start: int | None = None
+    audio_origin: float = 0.0
+
+    def source_time(self, t: float) -> float:
+        """Source time (s) of clip time ``t`` (s): the ``until`` of a result on a clip frame at ``t``."""
+        return self.start + float(t)
+
+    def sample_time(self, sample: int) -> float:
+        """Source time (s) of source audio sample ``sample`` (at ``audio_rate``)."""
+        return self.audio_origin + sample / float(self.audio_rate or 1)
+
+    def per_frame(self, kind: Hashable, indices: Sequence[int], times: Sequence[float],
+                  compute: Callable[[list[int]], Sequence[Any]]) -> list[Any]:
+        """Per-frame results for the clip frames ``indices`` (at clip ``times``, s): those another
+        clip of the source computed come from the store (under ``kind``, by frame id), the others
+        from ``compute(positions)`` (positions into ``indices``, each frame once), and are stored."""
+        out: list[Any] = [self.store.get(kind, self.frame_ids[i]) for i in indices]
+        first: dict[int, int] = {}
+        for j, i in enumerate(indices):
+            if out[j] is None:
+                first.setdefault(i, j)
+        todo = sorted(first.values())
+        fresh = {}
+        for j, value in zip(todo, compute(todo)):
+            fresh[indices[j]] = value
+            self.store.put(kind, self.frame_ids[indices[j]], value, until=self.source_time(times[j]))
+        return [fresh[i] if v is None else v for i, v in zip(indices, out)]
+
