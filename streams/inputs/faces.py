@@ -170,8 +170,14 @@ class FaceExtractor:
         margin: fraction of the box size added around the box (``margin / 2`` per side).
         align: rotate each face so the eyes are level (from MTCNN's eye landmarks).
         device: torch device for MTCNN.
-        detect_batch_size: at most this many frames go through MTCNN in one call (bounds
-            memory); frames of equal size are batched, frames of other sizes are run apart.
+        detect_batch_size: at most this many frames go through MTCNN in one call; frames of
+            equal size are batched, frames of other sizes are run apart. Default 1: MTCNN runs
+            its refinement nets over the candidates of the whole batch, so a frame's boxes
+            change in the last float bits (and its aligned crop by a pixel here and there) with
+            the frames it shares a call with; one frame per call makes a frame's faces the same
+            wherever it is detected (live mode reuses a keyframe's detections across windows and
+            is tested equal to computing each window alone). On CPU it is also no slower: 16
+            720p frames in 2.3 s against 2.7 s batched (one thread). Raise it on a GPU.
 
     The MTCNN is built once here; an extractor is not thread-safe (use one per worker).
     """
@@ -188,7 +194,7 @@ class FaceExtractor:
         align: bool = True,
         device: str | torch.device = "cpu",
         detect_min_face: float = 20.0,
-        detect_batch_size: int = 32,
+        detect_batch_size: int = 1,
     ) -> None:
         if detect_max_side < 12:
             raise ValueError(f"FaceExtractor: detect_max_side must be >= 12, got {detect_max_side}")

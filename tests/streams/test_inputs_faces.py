@@ -139,7 +139,7 @@ def test_min_size_filters_small_faces():
 
 
 def test_mixed_frame_sizes_are_detected_per_size(monkeypatch):
-    extractor = FaceExtractor(num_faces=4)
+    extractor = FaceExtractor(num_faces=4, detect_batch_size=8)
     calls = []
     detect = extractor._mtcnn.detect
 
@@ -217,3 +217,14 @@ def test_bad_frames_raise_naming_the_source(extractor):
                           source="clip7.mp4")
     with pytest.raises(ValueError, match="num_faces"):
         FaceExtractor(num_faces=0)
+
+
+def test_a_frames_faces_do_not_depend_on_the_frames_detected_with_it():
+    """Live mode reuses a keyframe's detections across windows: a frame detected alone and in
+    company gives the same boxes, bit for bit (the default: one frame per MTCNN call)."""
+    extractor = FaceExtractor(num_faces=4)
+    frames = [_scene(2, h=180, w=320, seed=s)[0] for s in range(6)]
+    together = extractor._detect(frames)[0]
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(extractor._detect([frame])[0][0], together[i])
+    assert sum(len(b) for b in together) > 0

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 CPU_2PROC = REPO / "configs" / "accelerate" / "cpu_2proc.yaml"
 CLASSES = ["Positive", "Neutral", "Negative"]
 RUN_LAYOUT = {"config.yaml", "best", "last", "state", "tb", "metrics.json", "train.log"}
+STREAM_RUN_FILES = frozenset({"train_clips.json"})  # the clips a stream run fitted and held back
 CHECKPOINT_FILES = {"meta.json", "model.safetensors"}
 # 12 val clips, 2 processes x 4 per batch: the second process's last batch is padded with
 # repeated clips, which the gathered validation must drop
@@ -54,9 +55,10 @@ def _metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text(encoding="utf-8"))
 
 
-def _check_single_writer(run: Path, *, launches: int, epochs: int) -> None:
-    """One run directory, written once: no per-process copies of checkpoints, logs or event files."""
-    assert {p.name for p in run.iterdir()} == RUN_LAYOUT
+def _check_single_writer(run: Path, *, launches: int, epochs: int, extra: frozenset = frozenset()) -> None:
+    """One run directory, written once: no per-process copies of checkpoints, logs or event files.
+    ``extra``: files a kind of run adds (a stream run's train_clips.json)."""
+    assert {p.name for p in run.iterdir()} == RUN_LAYOUT | extra
     for which in ("best", "last"):
         assert {p.name for p in (run / which).iterdir()} == CHECKPOINT_FILES
     tb = list((run / "tb").iterdir())
@@ -150,7 +152,7 @@ def _evaluate_stream(cache: Path):
 
 def test_stream_on_two_processes_writes_one_run_and_matches_one_process(stream_run):
     cache, run, out = stream_run
-    _check_single_writer(run, launches=1, epochs=2)
+    _check_single_writer(run, launches=1, epochs=2, extra=STREAM_RUN_FILES)
     log = (run / "train.log").read_text(encoding="utf-8")
     # global batch 8 over 2 processes with at most 2 samples per device: 2 accumulation steps
     assert "global batch 8 = 2 process(es) x 2 accumulation step(s) x 2 per device" in log
@@ -169,7 +171,7 @@ def test_stream_on_two_processes_resumes(stream_run, tmp_path):
     out = _launch(REPO / "tools" / "train_stream.py", *STREAM_ARGS, "--cache", str(cache), "--out", str(run),
                   "--set", "train.epochs=3", *STREAM_SET)
     _check_resumed(run, before, out)
-    _check_single_writer(run, launches=2, epochs=3)
+    _check_single_writer(run, launches=2, epochs=3, extra=STREAM_RUN_FILES)
     # both processes resumed from the same state: their shares of the validation set, each scored
     # with that process's own weights, agree with one process scoring the main process's checkpoint
     _check_val_equals_one_process(run, _evaluate_stream(cache))
