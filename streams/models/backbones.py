@@ -204,6 +204,7 @@ def create_resnet(
     stage_conv_kernel_size: Sequence[int] = (3, 3, 3),
     stage_stride: Sequence[Sequence[int]] = ((1, 1, 1), (2, 2, 2), (2, 2, 2), (2, 2, 2)),
     shortcut_type: str = "B",
+    zero_init_residual: bool = False,
     conv: Callable[..., nn.Module] = nn.Conv3d,
     norm: Callable[[int], nn.Module] = nn.BatchNorm3d,
     pool: Callable[..., nn.Module] = nn.MaxPool3d,
@@ -234,6 +235,12 @@ def create_resnet(
         shortcut_type: "B" (a 1x1 conv + norm where the shape changes; Hara's default, every
             bottleneck checkpoint and the 2020 r3d18/r3d34 ones) or "A" (zero-padding, no
             parameters; Hara's 2017 resnet-18/34-kinetics.pth).
+        zero_init_residual: start the last norm of every block at weight 0, so each block
+            starts as its shortcut (Goyal et al. 2017, torchvision's option of the same name).
+            Off in Hara's and torchvision's defaults, and irrelevant when pretrained weights
+            are loaded; a deep, narrow network trained from random init on a few hundred clips
+            needs it (the tiny recipes: a 101-layer visual stream at width 8 stayed at chance
+            on the test-size demo without it, and reached its cue ceiling with it).
         conv, norm, pool, activation: layer constructors (``nn.Conv2d, nn.BatchNorm2d,
             nn.MaxPool2d`` with 2-tuples for a 2D ResNet).
 
@@ -279,6 +286,10 @@ def create_resnet(
         elif isinstance(module, nn.modules.batchnorm._NormBase) and module.affine:
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+    if zero_init_residual:
+        for layer in layers:
+            for block in layer:
+                nn.init.zeros_((block.bn3 if bottleneck else block.bn2).weight)
     return net
 
 
@@ -288,6 +299,7 @@ def create_resnet3d_backbone(
     in_channels: int = 3,
     stem_dim_out: int = 64,
     shortcut_type: str = "B",
+    zero_init_residual: bool = False,
     norm: Callable[[int], nn.Module] = nn.BatchNorm3d,
     activation: Callable[[], nn.Module] = nn.ReLU,
 ) -> ResNetBackbone:
@@ -298,10 +310,12 @@ def create_resnet3d_backbone(
     3D-ResNets-PyTorch load into it without renaming (format ``hara3d``).
     """
     return create_resnet(depth=depth, in_channels=in_channels, stem_dim_out=stem_dim_out,
-                         shortcut_type=shortcut_type, norm=norm, activation=activation)
+                         shortcut_type=shortcut_type, zero_init_residual=zero_init_residual, norm=norm,
+                         activation=activation)
 
 
-def create_resnet2d_backbone(*, depth: int = 50, in_channels: int = 3, stem_dim_out: int = 64) -> ResNetBackbone:
+def create_resnet2d_backbone(*, depth: int = 50, in_channels: int = 3, stem_dim_out: int = 64,
+                             zero_init_residual: bool = False) -> ResNetBackbone:
     """torchvision's ResNet-``depth`` layout without pooling and classifier, at any width.
 
     At ``stem_dim_out=64`` it is torchvision's ``resnet{depth}`` (same module names, shapes and
@@ -315,6 +329,7 @@ def create_resnet2d_backbone(*, depth: int = 50, in_channels: int = 3, stem_dim_
         in_channels: C_in; 3 keeps the stem compatible with ImageNet weights (feed 1-channel
             spectrograms through a channel-repeating input adapter instead of changing this).
         stem_dim_out: stem width (64 published; e.g. 8 for a tiny ResNet-101).
+        zero_init_residual: see :func:`create_resnet`.
 
     Returns:
         A module mapping (B, in_channels, H, W) -> (B, C, H/32, W/32) (rounded up), with
@@ -324,7 +339,7 @@ def create_resnet2d_backbone(*, depth: int = 50, in_channels: int = 3, stem_dim_
                          stem_conv_kernel_size=(7, 7), stem_conv_stride=(2, 2), stem_pool_kernel_size=(3, 3),
                          stem_pool_stride=(2, 2), stage_conv_kernel_size=(3, 3),
                          stage_stride=((1, 1), (2, 2), (2, 2), (2, 2)), shortcut_type="B",
-                         conv=nn.Conv2d, norm=nn.BatchNorm2d, pool=nn.MaxPool2d)
+                         zero_init_residual=zero_init_residual, conv=nn.Conv2d, norm=nn.BatchNorm2d, pool=nn.MaxPool2d)
 
 
 # --- pytorchvideo's Slow pathway -----------------------------------------------------------------

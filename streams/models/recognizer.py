@@ -141,6 +141,7 @@ def create_resnet3d_stream(
     depth: int = 50,
     stem_dim_out: int = 64,
     shortcut_type: str = "B",
+    zero_init_residual: bool = False,
     attention: bool | Callable[[int], nn.Module] = False,
     attention_per_frame: bool = True,
     dropout: float = 0.5,
@@ -162,6 +163,8 @@ def create_resnet3d_stream(
             ``8 * stem_dim_out`` for ``resnet3d`` depths 18/34.
         shortcut_type: ``resnet3d`` only: "B" (1x1-conv shortcuts; Hara's default and every
             published checkpoint but the 2017 resnet-18/34-kinetics.pth) or "A" (those two).
+        zero_init_residual: ``resnet3d`` only: every block starts as its shortcut (see
+            :func:`streams.models.backbones.create_resnet`); for training from random init.
         attention: True for spatial + channel attention on the last-stage map, False for none,
             or a callable ``channels -> nn.Module``.
         attention_per_frame: spatial softmax per frame (True) or over the whole clip (False).
@@ -178,11 +181,14 @@ def create_resnet3d_stream(
     """
     if arch == "resnet3d":
         backbone: nn.Module = create_resnet3d_backbone(depth=depth, in_channels=in_channels,
-                                                       stem_dim_out=stem_dim_out, shortcut_type=shortcut_type)
+                                                       stem_dim_out=stem_dim_out, shortcut_type=shortcut_type,
+                                                       zero_init_residual=zero_init_residual)
     elif arch == "slow":
         if shortcut_type != "B":
             raise ConfigError(f"shortcut_type {shortcut_type!r} is an option of arch 'resnet3d'; "
                              "the slow pathway has 1x1-conv shortcuts (B)")
+        if zero_init_residual:
+            raise ConfigError("zero_init_residual is an option of arch 'resnet3d'")
         backbone = create_slow_backbone(depth=depth, in_channels=in_channels, stem_dim_out=stem_dim_out)
     else:
         raise ConfigError(f"model.arch must be one of {RESNET3D_ARCHS}, got {arch!r}")

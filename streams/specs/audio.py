@@ -27,6 +27,7 @@ def create_audio_stream(
     num_classes: int,
     depth: int = 101,
     stem_dim_out: int = 64,
+    zero_init_residual: bool = False,
     attention: bool | Callable[[int], nn.Module] = False,
     dropout: float = 0.5,
     pretrained: Mapping[str, str] | None = None,
@@ -39,6 +40,8 @@ def create_audio_stream(
         stem_dim_out: stem width (64: torchvision's, so ImageNet weights fit; 8: a tiny
             network of the same depth); features have 8x (18/34) or 32x (50+) this many dims,
             512 / 2048 at 64.
+        zero_init_residual: every block starts as its shortcut (for training from random init;
+            see :func:`streams.models.backbones.create_resnet`).
         attention: as in ``create_stream_model`` (off by default).
         dropout: dropout before the classifier.
         pretrained: optional ``{"path", "format"}`` (formats ``torchvision2d``, ``stream``;
@@ -47,7 +50,8 @@ def create_audio_stream(
     Returns:
         A StreamRecognizer: (B, 1, n_mels, T) -> logits (B, num_classes).
     """
-    backbone = create_resnet2d_backbone(depth=depth, in_channels=3, stem_dim_out=stem_dim_out)
+    backbone = create_resnet2d_backbone(depth=depth, in_channels=3, stem_dim_out=stem_dim_out,
+                                        zero_init_residual=zero_init_residual)
     model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention,
                                 dropout=dropout, input_adapter=RepeatChannels(3))
     return apply_pretrained(model, pretrained)

@@ -350,3 +350,19 @@ def test_resized_flow_fields_rescale_their_vectors():
     same = spec.load_input(stored, meta, spec.data_settings({"num_frames": 2, "crop": 16}), None)
     wide = spec.load_input(stored, meta, spec.data_settings({"num_frames": 2, "resize": [16, 32], "crop": 16}), None)
     assert torch.allclose(wide[0], same[0] * 2, atol=0.02) and torch.allclose(wide[1], same[1], atol=0.02)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_zero_init_residual_starts_every_block_as_its_shortcut(dims):
+    from streams.models.backbones import create_resnet2d_backbone, create_resnet3d_backbone
+
+    build = create_resnet2d_backbone if dims == 2 else create_resnet3d_backbone
+    torch.manual_seed(0)
+    net = build(depth=50, stem_dim_out=4, zero_init_residual=True).eval()
+    blocks = [b for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for b in layer]
+    assert len(blocks) == 16 and all(float(b.bn3.weight.abs().sum()) == 0.0 for b in blocks)
+    x = torch.randn(2, 16, *(8,) * dims)
+    block = net.layer1[1]  # an identity shortcut: the block passes its (non-negative) input through
+    torch.testing.assert_close(block(x.relu()), x.relu())
+    plain = build(depth=50, stem_dim_out=4).eval()
+    assert all(float(b.bn3.weight.min()) == 1.0 for layer in (plain.layer1, plain.layer4) for b in layer)
