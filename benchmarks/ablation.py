@@ -47,8 +47,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from media.batch import run_batch, select_records
-from media.storage import atomic_write_json, atomic_write_text, read_json
-from media.synthetic import CLASSES, generate_dataset
+from media.storage import atomic_write_json, atomic_write_text
+from media.synthetic import CLASSES, VISUAL, generate_dataset
 from training.checkpoints import checkpoint_hash, read_meta
 from training.config import load_config
 from keyframes.extraction import KeyframeSettings, keyframes_hash
@@ -64,7 +64,7 @@ SCORER_RECIPE = ROOT / "configs/keyframes/scorer_demo.yaml"
 PEAK_HALF_WIDTH_S = 0.5
 """The peak second is the recorded peak centre +- this many seconds."""
 NEUTRAL = "Neutral"
-PEAK_CUE = "visual"
+PEAK_CUE = VISUAL
 """The synthetic modality (:data:`media.synthetic.MODALITIES`: the wall's colour grade) whose shown
 class decides whether a clip has a visible peak: the cue the keyframe stream reads."""
 TrainTask = tuple[str, str, str, int, "int | None"]

@@ -48,6 +48,8 @@ CLASSES: tuple[str, ...] = ("Positive", "Neutral", "Negative")
 VALENCE: tuple[float, ...] = (1.0, 0.0, -1.0)
 """Cue valence of each class, in label order."""
 MODALITIES: tuple[str, ...] = ("visual", "face", "flow", "audio")
+"""The cues a synthetic clip carries, one per stream of the method (the only place media names them)."""
+VISUAL, FACE, FLOW, AUDIO = MODALITIES
 SPLITS: tuple[str, ...] = ("Train", "Val", "Test")
 """VGAF split folder names; GroupEmoW stills use the lower-case names."""
 LABELLED_SPLITS: tuple[str, ...] = ("Train", "Val", "Test")
@@ -405,7 +407,7 @@ def _confetti_positions(plan: _Plan, n_frames: int) -> np.ndarray:
     k = plan.height / _REF_HEIGHT
     t = np.arange(n_frames) / plan.fps
     env = plan.envelope(t)
-    vy = flow_speed(plan.valence["flow"]) * k * env                  # (T,) px/frame
+    vy = flow_speed(plan.valence[FLOW]) * k * env                  # (T,) px/frame
     # displacement before frame i = sum of speeds of frames < i
     dy = np.concatenate([[0.0], np.cumsum(vy[:-1])])[:, None] * plan.confetti_speed[None, :]
     dx = np.arange(n_frames)[:, None] * (plan.drift_x + plan.confetti_vx[None, :])
@@ -425,7 +427,7 @@ def _person_offsets(plan: _Plan, person: _Person, t: np.ndarray) -> tuple[np.nda
     """(dx, dy) in px of a person at times ``t``: random sway, plus a bounce (positive flow
     valence) or a slow sink (negative flow valence)."""
     k = plan.height / _REF_HEIGHT
-    v = plan.valence["flow"]
+    v = plan.valence[FLOW]
     env = plan.envelope(t)
     dx = person.sway_amp * np.sin(2 * np.pi * person.sway_hz * t + person.sway_phase)
     bounce = 6.0 * k * max(v, 0.0) * env * np.abs(np.sin(np.pi * person.bounce_hz * t + person.bounce_phase))
@@ -438,14 +440,14 @@ def _render_frames(plan: _Plan, n_frames: int) -> tuple[np.ndarray, list[list[tu
     """Render ``n_frames`` frames: ((T, H, W, 3) uint8 RGB, per frame the face boxes)."""
     t = np.arange(n_frames) / plan.fps
     env = plan.envelope(t)
-    static_wall = _render_wall(plan, plan.valence["visual"]) if plan.peak is None else None
+    static_wall = _render_wall(plan, plan.valence[VISUAL]) if plan.peak is None else None
     confetti = _confetti_positions(plan, n_frames)
     offsets = [_person_offsets(plan, p, t) for p in plan.people]
     frames = np.empty((n_frames, plan.height, plan.width, 3), np.uint8)
     boxes: list[list[tuple[int, int, int, int]]] = []
     for i in range(n_frames):
         frame = frames[i]
-        frame[...] = static_wall if static_wall is not None else _render_wall(plan, plan.valence["visual"] * env[i])
+        frame[...] = static_wall if static_wall is not None else _render_wall(plan, plan.valence[VISUAL] * env[i])
         _draw_confetti(frame, confetti[i], plan)
         # Every person wears a wide hood of a random, class-free colour. Hoods go down first, so
         # no hood covers a face, and each reaches past the person's face crop (MTCNN box plus
@@ -455,7 +457,7 @@ def _render_frames(plan: _Plan, n_frames: int) -> tuple[np.ndarray, list[list[tu
             _draw_hood(frame, (person.x + dx[i], person.y + dy[i]), person)
         frame_boxes = []
         for person, (dx, dy) in zip(plan.people, offsets):
-            mouth = float(np.clip(plan.valence["face"] * env[i] + person.mouth_jitter, -1.0, 1.0))
+            mouth = float(np.clip(plan.valence[FACE] * env[i] + person.mouth_jitter, -1.0, 1.0))
             # the same feature jitter on every frame: a person keeps their looks
             box = draw_cartoon_face(frame, (person.x + dx[i], person.y + dy[i]), person.size, mouth,
                                     skin=person.skin, rng=np.random.default_rng(person.seed))
@@ -498,7 +500,7 @@ def _synthesize_audio(plan: _Plan, n_samples: int, sample_rate: int, rng: np.ran
     """Mono float32 (N,) in [-1, 1]: a tone whose root pitch, glide and chord follow the audio
     valence (major third above 0, minor third below), with tremolo, a noise floor and fades."""
     t = np.arange(n_samples) / sample_rate
-    v = plan.valence["audio"] * plan.envelope(t)
+    v = plan.valence[AUDIO] * plan.envelope(t)
     position = t / max(plan.duration, 1e-6) - 0.5                   # -0.5 .. 0.5 over the clip
     # the root sits 0.9 octave above/below the reference at full valence and glides by 0.4
     # octave over the clip: up for positive, down for negative
@@ -603,12 +605,12 @@ def render_clip(
         audio = _synthesize_audio(plan, int(round(duration * sample_rate)), sample_rate, rng)
     record = {
         "class": CLASSES[label],
-        "shown": {m: (None if (m == "face" and n_faces == 0) or (m == "audio" and audio is None)
+        "shown": {m: (None if (m == FACE and n_faces == 0) or (m == AUDIO and audio is None)
                       else CLASSES[c]) for m, c in shown_d.items()},
         "valence": {m: round(v, 4) for m, v in valence.items()},
         "has_audio": audio is not None,
         "n_faces": n_faces,
-        "faces": [{"size": round(p.size, 2), "mouth": round(float(np.clip(valence["face"] + p.mouth_jitter, -1, 1)), 4),
+        "faces": [{"size": round(p.size, 2), "mouth": round(float(np.clip(valence[FACE] + p.mouth_jitter, -1, 1)), 4),
                    "box": list(boxes[0][i])} for i, p in enumerate(plan.people)],
         "peak": plan.peak,
         "frames": n_frames,
@@ -646,7 +648,7 @@ def render_still(
                        n_faces=n_faces, peak=False)
     frames, boxes = _render_frames(plan, 1)
     record = {"class": CLASSES[label], "n_faces": n_faces,
-              "valence": {m: round(valence[m], 4) for m in ("visual", "face")},
+              "valence": {m: round(valence[m], 4) for m in (VISUAL, FACE)},
               "faces": [{"box": list(b)} for b in boxes[0]]}
     return frames[0], record
 
@@ -743,6 +745,22 @@ def _run(fn, tasks: list, workers: int) -> list:
         return list(pool.map(fn, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
 
 
+def stills_per_split(value: int | Mapping[str, int], name: str) -> dict[str, int]:
+    """Stills per class for each of ``train``, ``val``, ``test``: ``value`` is one count for all
+    or a mapping from those split names (absent ones: 0). Raises ``ValueError`` naming ``name``
+    for an unknown split or a negative count."""
+    if isinstance(value, Mapping):
+        unknown = set(value) - {s.lower() for s in SPLITS}
+        if unknown:
+            raise ValueError(f"{name}: unknown splits {sorted(unknown)}")
+        counts = {s.lower(): int(value.get(s.lower(), 0)) for s in SPLITS}
+    else:
+        counts = {s.lower(): int(value) for s in SPLITS}
+    if any(v < 0 for v in counts.values()):
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return counts
+
+
 def generate_dataset(
     out_dir: str | os.PathLike,
     *,
@@ -806,15 +824,7 @@ def generate_dataset(
     _check_geometry(width, height, fps, duration)
     if n_stills_per_class is None:
         n_stills_per_class = DEFAULT_STILLS_PER_CLASS
-    if isinstance(n_stills_per_class, Mapping):
-        unknown = set(n_stills_per_class) - {s.lower() for s in SPLITS}
-        if unknown:
-            raise ValueError(f"n_stills_per_class: unknown splits {sorted(unknown)}")
-        stills_n = {s.lower(): int(n_stills_per_class.get(s.lower(), 0)) for s in SPLITS}
-    else:
-        stills_n = {s.lower(): int(n_stills_per_class) for s in SPLITS}
-    if any(v < 0 for v in stills_n.values()):
-        raise ValueError(f"n_stills_per_class must be >= 0, got {n_stills_per_class!r}")
+    stills_n = stills_per_split(n_stills_per_class, "n_stills_per_class")
 
     owned = [out / s for s in SPLITS] + [out / f"{s}_labels.txt" for s in SPLITS] + [out / "groupemow", out / "synthetic.json"]
     existing = [p for p in owned if p.exists()]
@@ -872,7 +882,7 @@ def generate_dataset(
         "seed": int(seed), "n_train": int(n_train), "n_val": int(n_val), "n_test": int(n_test),
         "cue_noise": float(cue_noise), "cue_jitter": float(cue_jitter), "duration": float(duration),
         "width": int(width), "height": int(height), "fps": float(fps), "sample_rate": int(sample_rate),
-        "n_stills_per_class": stills_n, "audio": bool(audio), "audio_fraction": float(audio_fraction),
+        "n_stills_per_class": stills_n, AUDIO: bool(audio), "audio_fraction": float(audio_fraction),
         "faceless_fraction": float(faceless_fraction),
         "peak_fraction": float(peak_fraction),
     }
@@ -921,15 +931,7 @@ def generate_stills(
     layout (RAVDESS, CREMA-D). ``n_per_class``: stills per class per split (an int, or a mapping
     from ``train``/``val``/``test`` to ints). Returns counts per split and class and the root."""
     started = time.perf_counter()
-    if isinstance(n_per_class, Mapping):
-        unknown = set(n_per_class) - {s.lower() for s in SPLITS}
-        if unknown:
-            raise ValueError(f"n_per_class: unknown splits {sorted(unknown)}")
-        stills_n = {s.lower(): int(n_per_class.get(s.lower(), 0)) for s in SPLITS}
-    else:
-        stills_n = {s.lower(): int(n_per_class) for s in SPLITS}
-    if any(v < 0 for v in stills_n.values()):
-        raise ValueError(f"n_per_class must be >= 0, got {n_per_class!r}")
+    stills_n = stills_per_split(n_per_class, "n_per_class")
     if cue_jitter < 0:
         raise ValueError(f"cue_jitter must be >= 0, got {cue_jitter}")
     _check_geometry(width, height, 1, 1)
@@ -985,7 +987,7 @@ def cue_ceiling(metadata: Mapping[str, Any], split: str) -> dict[str, Any]:
     p_other = noise / n_cls
 
     def present(clip: Mapping[str, Any], m: str) -> bool:
-        return not ((m == "audio" and not clip["has_audio"]) or (m == "face" and clip["n_faces"] == 0))
+        return not ((m == AUDIO and not clip["has_audio"]) or (m == FACE and clip["n_faces"] == 0))
 
     modalities = {}
     for m in metadata["modalities"]:

@@ -57,7 +57,7 @@ from media.datasets import (CREMAD_CLASSES, CREMAD_DEFAULT_TEST_ACTORS, CREMAD_D
                             RAVDESS_DEFAULT_VAL_ACTORS, SPLITS)
 from media.encoding import write_mp4
 from media.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
-from media.synthetic import MODALITIES, SKIN_TONES, draw_cartoon_face, hood_colour
+from media.synthetic import AUDIO, FACE, FLOW, MODALITIES, SKIN_TONES, VISUAL, draw_cartoon_face, hood_colour
 
 EMOTIONS: tuple[str, ...] = RAVDESS_CLASSES
 """The emotions the generator can show (the RAVDESS class names, the superset)."""
@@ -322,13 +322,13 @@ def render_actor_clip(
     k = height / _REF_HEIGHT
 
     wall = _studio_wall(rng, width, height)
-    colour = np.asarray(WALL_COLOURS[cue["visual"]], np.float32) * rng.uniform(0.9, 1.1)
+    colour = np.asarray(WALL_COLOURS[cue[VISUAL]], np.float32) * rng.uniform(0.9, 1.1)
     colour = colour + rng.uniform(-8, 8, 3) * (1 + cue_jitter)
     background = np.clip(wall[..., None] * colour, 0, 255).astype(np.uint8)
-    positions, radii, levels = _specks(rng, width, height, n_frames, MOTIONS[cue["flow"]],
+    positions, radii, levels = _specks(rng, width, height, n_frames, MOTIONS[cue[FLOW]],
                                        float(rng.uniform(1 - cue_jitter, 1 + cue_jitter * 0.5)))
 
-    face = EXPRESSIONS[cue["face"]].scaled(intensity)
+    face = EXPRESSIONS[cue[FACE]].scaled(intensity)
     j = rng.uniform(-cue_jitter, cue_jitter, 5) * np.array([0.5, 0.3, 0.4, 0.4, 0.4])
     face = Expression(mouth=float(np.clip(face.mouth + j[0], -1, 1)),
                       mouth_open=float(np.clip(face.mouth_open + abs(j[1]) * (face.mouth_open > 0), 0, 1)),
@@ -361,14 +361,14 @@ def render_actor_clip(
             first_box = box
     audio = None
     if with_audio:
-        level, contour, rate = VOICES[cue["audio"]]
+        level, contour, rate = VOICES[cue[AUDIO]]
         level += float(rng.uniform(-cue_jitter, cue_jitter)) * 0.5
         audio = synthesize_speech(level=level, contour=contour, rate=rate, voice_hz=actor.voice_hz, duration=duration,
                                   sample_rate=sample_rate, sentence_seed=sentence_seed, rng=rng,
                                   loudness=0.6 + 0.4 * intensity)
     record = {
         "class": label,
-        "shown": {m: (None if m == "audio" and audio is None else c) for m, c in shown_d.items()},
+        "shown": {m: (None if m == AUDIO and audio is None else c) for m, c in shown_d.items()},
         "has_audio": audio is not None,
         "n_faces": 1,
         "faces": [{"box": list(first_box), "size": round(size, 2)}],

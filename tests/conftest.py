@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -157,3 +158,15 @@ def tiny_pipeline_run(tmp_path_factory, tiny_scorer_run) -> Path:
     save_checkpoint(run / "best", state_dict=head.state_dict(),
                     meta={"config": recipe, "class_names": list(CLASSES), "epoch": 1, "metrics": {}})
     return run
+
+
+def decode_media(path: Path) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+    """(frames (T, H, W, 3) RGB, mono audio (N,) or None, sample rate or None)."""
+    with av.open(str(path)) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return frames, None, None
+        rate = c.streams.audio[0].rate
+        audio = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+    return frames, audio, rate

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from fusion.live.sources import AudioChunk, AudioStopped, LiveSourceError
+from fusion.live.sources import AudioChunk, AudioStopped, LiveSourceError, drain
 
 
 def sounddevice_available() -> bool:
@@ -63,12 +63,7 @@ class SoundDeviceCapture:
         self._stream.start()
 
     def poll(self) -> list:
-        out = []
-        while True:
-            try:
-                out.append(self._queue.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self._queue)
 
     def close(self) -> None:
         self._stream.close()

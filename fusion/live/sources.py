@@ -29,6 +29,16 @@ import numpy as np
 from media.decoding import probe, rotate_upright
 
 
+def drain(q: queue.Queue) -> list:
+    """Everything in ``q`` now, in order, without blocking."""
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
+
+
 class LiveSourceError(RuntimeError):
     """A live source that cannot be opened or read; the message names it."""
 
@@ -297,12 +307,7 @@ class AudioCapture:
 
     def poll(self) -> list[AudioChunk | AudioStopped]:
         """What arrived since the last call, in order (never blocks)."""
-        out = []
-        while True:
-            try:
-                out.append(self._queue.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self._queue)
 
     def close(self) -> None:
         self._closing.set()

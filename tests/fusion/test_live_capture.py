@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fusion.live import (
-    AudioCapture, AudioChunk, AudioStopped, CameraSource, CaptureSource, LiveFrame, LiveRunner, LiveSettings,
+    AudioCapture, AudioChunk, AudioStopped, CameraSource, CaptureSource, LiveRunner, LiveSettings,
     LiveSourceError, default_audio_format, open_microphone,
 )
 

@@ -3,7 +3,6 @@ carries the class it claims to show (measured on the decoded files), cue noise, 
 drawn faces, and byte-identical output for a seed."""
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -12,6 +11,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from tests.conftest import decode_media
 
 from media.synthetic import (
     CLASSES,
@@ -28,18 +28,6 @@ POS, NEU, NEG = CLASSES
 
 # ---------------------------------------------------------------------------------------------
 # helpers: decoding and cue measurements on decoded content
-
-def decode(path: Path) -> tuple[np.ndarray, np.ndarray | None, int | None]:
-    """(frames (T, H, W, 3) RGB, mono audio (N,) or None, sample rate or None)."""
-    with av.open(str(path)) as c:
-        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
-    with av.open(str(path)) as c:
-        if not c.streams.audio:
-            return frames, None, None
-        rate = c.streams.audio[0].rate
-        audio = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
-    return frames, audio, rate
-
 
 def warmth(frames: np.ndarray) -> float:
     """Mean red minus mean blue over the clip."""
@@ -102,7 +90,7 @@ def clean_set(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def clean_decoded(clean_set):
-    return [(record, *decode(path)) for path, record in all_clips(clean_set)]
+    return [(record, *decode_media(path)) for path, record in all_clips(clean_set)]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +145,7 @@ def test_clips_are_h264_with_an_aac_track(clean_set):
         video, audio = c.streams.video[0], c.streams.audio[0]
         assert video.codec_context.name == "h264" and (video.width, video.height) == (320, 180)
         assert audio.codec_context.name == "aac" and audio.rate == 16000 and audio.channels == 1
-    frames, samples, rate = decode(path)
+    frames, samples, rate = decode_media(path)
     assert frames.shape == (15, 180, 320, 3) and record["frames"] == 15
     assert abs(len(samples) / rate - 1.0) < 0.15
 
@@ -248,7 +236,7 @@ def test_full_cue_noise_randomises_what_each_modality_shows(noisy_set):
     for m in MODALITIES:
         assert {r["shown"][m] for r in records} == set(CLASSES)
     # the content follows the shown class, not the label
-    decoded = [decode(path) for path, _ in clips]
+    decoded = [decode_media(path) for path, _ in clips]
     warm = by_class(records, "visual", [warmth(f) for f, _, _ in decoded])
     assert warm[POS].mean() > warm[NEU].mean() > warm[NEG].mean()
     assert warm[POS].min() > warm[NEG].max()

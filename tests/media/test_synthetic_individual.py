@@ -8,10 +8,10 @@ import importlib.util
 import json
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
+from tests.conftest import decode_media
 
 from media.datasets import CREMAD_CLASSES, RAVDESS_CLASSES, read_cremad, read_ravdess
 from media.synthetic import MODALITIES, draw_cartoon_face, generate_dataset, generate_stills
@@ -19,18 +19,6 @@ from media.synthetic_individual import (EMOTIONS, EXPRESSIONS, MOTIONS, VOICES, 
                                         generate_individual_dataset, make_actor, render_actor_clip, split_actors)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def decode(path: Path) -> tuple[np.ndarray, np.ndarray | None, int | None]:
-    """(frames (T, H, W, 3) RGB, mono audio (N,) or None, sample rate or None)."""
-    with av.open(str(path)) as c:
-        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
-    with av.open(str(path)) as c:
-        if not c.streams.audio:
-            return frames, None, None
-        rate = c.streams.audio[0].rate
-        audio = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
-    return frames, audio, rate
 
 
 def wall_strips(frames: np.ndarray) -> np.ndarray:
@@ -86,7 +74,7 @@ def clean_ravdess(tmp_path_factory):
     generate_individual_dataset(root, layout="ravdess", n_train=8, n_val=0, seed=4, cue_noise=0.0, cue_jitter=0.0,
                                 duration=1.6)
     meta = json.loads((root / "synthetic.json").read_text())
-    return root, meta, {r["class"]: (r, *decode(root / f"{r['clip_id']}.mp4")) for r in meta["clips"]["train"]}
+    return root, meta, {r["class"]: (r, *decode_media(root / f"{r['clip_id']}.mp4")) for r in meta["clips"]["train"]}
 
 
 def test_ravdess_layout_reads_back_with_the_classes_splits_and_actors_of_the_reader(tmp_path):
@@ -113,7 +101,7 @@ def test_ravdess_layout_reads_back_with_the_classes_splits_and_actors_of_the_rea
         assert {c: sum(r.label_name == c for r in records) for c in RAVDESS_CLASSES} == {c: n // 8 for c in RAVDESS_CLASSES}
     silent = [r for s in meta["clips"].values() for r in s if not r["has_audio"]]
     assert len(silent) == 6 + 4 + 2
-    _, audio, _ = decode(tmp_path / f"{silent[0]['clip_id']}.mp4")
+    _, audio, _ = decode_media(tmp_path / f"{silent[0]['clip_id']}.mp4")
     assert audio is None
 
 

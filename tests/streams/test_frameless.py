@@ -4,7 +4,6 @@ with the reason, and nothing is faked."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
