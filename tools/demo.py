@@ -257,10 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     run_tool("evaluate", ["--run", str(fusion_dir), "--split", "val"])
     times["evaluate"] = time.perf_counter() - t
 
-    t = step(9, "prediction on a held-out clip")
+    t = step(9, "prediction on a held-out clip, and live mode on it")
     test_clip = first_test_clip(data, args.layout)
     if test_clip is not None:
         run_tool("predict", [str(test_clip), "--run", str(fusion_dir)])
+        live_preview(test_clip, fusion_dir, out / f"live{suffix}")
     times["predict"] = time.perf_counter() - t
 
     metrics = json.loads((fusion_dir / "eval_val" / "metrics.json").read_text())
@@ -273,6 +274,28 @@ def main(argv: list[str] | None = None) -> int:
     print("Step times: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items())
           + f"; total {time.perf_counter() - t_all:.0f}s")
     return 0
+
+
+def live_preview(clip: Path, fusion_dir: Path, out: Path) -> Path:
+    """``tools/live.py`` on ``clip`` with the demo's fusion run: OUT/annotated.mp4 (with the
+    visual stream's attention overlaid), OUT/annotated.jsonl, and its last frame as
+    OUT/annotated_frame.png, what a person watching live mode sees."""
+    import cv2
+
+    from media.decoding import VideoReader
+
+    video = out / "annotated.mp4"
+    run_tool("live", ["--run", str(fusion_dir), "--source", str(clip), "--out", str(video), "--stride", "1",
+                      "--show-attention", "--quiet"])
+    with VideoReader(video) as reader:
+        last = None
+        for frame in reader.iter_frames():
+            last = frame
+    png = out / "annotated_frame.png"
+    if last is None or not cv2.imwrite(str(png), cv2.cvtColor(last.image, cv2.COLOR_RGB2BGR)):
+        raise SystemExit(f"demo: could not write {png} from {video}")
+    print(f"live mode on {clip.name}: {video}, its last frame {png}")
+    return png
 
 
 def _finished_stamp(run: Path) -> int | None:
@@ -378,6 +401,8 @@ def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict,
     print(f"  report (step 10)   {out / 'report'}  (report.md, report.json, roc/pr curves, contributions)")
     if sheets:
         print(f"  keyframe sheet     {sheets[0]}")
+    for frame in sorted(out.glob("live*/annotated_frame.png")):
+        print(f"  live mode frame    {frame}  (python tools/live.py --run {fusion_dir} --source VIDEO_OR_CAMERA)")
     print(f"  predict any video  python tools/predict.py VIDEO --run {fusion_dir}")
 
 
