@@ -279,14 +279,16 @@ def main(argv: list[str] | None = None) -> int:
 def live_preview(clip: Path, fusion_dir: Path, out: Path) -> Path:
     """``tools/live.py`` on ``clip`` with the demo's fusion run: OUT/annotated.mp4 (with the
     visual stream's attention overlaid), OUT/annotated.jsonl, and its last frame as
-    OUT/annotated_frame.png, what a person watching live mode sees."""
+    OUT/annotated_frame.png, what a person watching live mode sees. Windows of 2 s every 0.5 s,
+    shorter than the 3 s clip, so the last frames carry a prediction (with 3 s windows the only
+    one arrives with the clip's end)."""
     import cv2
 
     from media.decoding import VideoReader
 
     video = out / "annotated.mp4"
-    run_tool("live", ["--run", str(fusion_dir), "--source", str(clip), "--out", str(video), "--stride", "1",
-                      "--show-attention", "--quiet"])
+    run_tool("live", ["--run", str(fusion_dir), "--source", str(clip), "--out", str(video), "--window", "2",
+                      "--stride", "0.5", "--show-attention", "--quiet"])
     with VideoReader(video) as reader:
         last = None
         for frame in reader.iter_frames():

@@ -239,7 +239,7 @@ def create_resnet(
             starts as its shortcut (Goyal et al. 2017, torchvision's option of the same name).
             Off in Hara's and torchvision's defaults, and irrelevant when pretrained weights
             are loaded; a deep, narrow network trained from random init on a few hundred clips
-            needs it (the tiny recipes: a 101-layer visual stream at width 8 stayed at chance
+            needs it (the tiny recipes: a 101-layer visual stream at width 8 stayed near chance
             on the test-size demo without it, and reached its cue ceiling with it).
         conv, norm, pool, activation: layer constructors (``nn.Conv2d, nn.BatchNorm2d,
             nn.MaxPool2d`` with 2-tuples for a 2D ResNet).
