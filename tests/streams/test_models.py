@@ -360,9 +360,9 @@ def test_zero_init_residual_starts_every_block_as_its_shortcut(dims):
     torch.manual_seed(0)
     net = build(depth=50, stem_dim_out=4, zero_init_residual=True).eval()
     blocks = [b for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for b in layer]
-    assert len(blocks) == 16 and all(float(b.bn3.weight.abs().sum()) == 0.0 for b in blocks)
+    assert len(blocks) == 16 and all(float(b.bn3.weight.detach().abs().sum()) == 0.0 for b in blocks)
     x = torch.randn(2, 16, *(8,) * dims)
     block = net.layer1[1]  # an identity shortcut: the block passes its (non-negative) input through
     torch.testing.assert_close(block(x.relu()), x.relu())
     plain = build(depth=50, stem_dim_out=4).eval()
-    assert all(float(b.bn3.weight.min()) == 1.0 for layer in (plain.layer1, plain.layer4) for b in layer)
+    assert all(float(b.bn3.weight.detach().min()) == 1.0 for layer in (plain.layer1, plain.layer4) for b in layer)
