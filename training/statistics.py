@@ -56,17 +56,25 @@ def bootstrap_accuracy_difference(labels: np.ndarray, predictions_a: np.ndarray,
     accuracy that stream contributes. Returns ``{"difference", "interval": [lo, hi],
     "accuracy_a", "accuracy_b", "confidence", "draws", "seed", "num_samples"}``.
     """
+    t, a, b = _paired(labels, predictions_a, predictions_b)
+    per_clip = (t == a).astype(np.float64) - (t == b).astype(np.float64)
+    point, lo, hi = _bootstrap_mean(per_clip, draws=draws, confidence=confidence, seed=seed)
+    return {"difference": point, "interval": [lo, hi], "accuracy_a": float(np.mean(t == a)),
+            "accuracy_b": float(np.mean(t == b)), "confidence": confidence, "draws": draws, "seed": seed,
+            "num_samples": int(t.size)}
+
+
+def _paired(labels: np.ndarray, predictions_a: np.ndarray,
+            predictions_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels, predictions_a, predictions_b)`` checked as class indices of one class count and
+    of one length (two classifiers on the same clips)."""
     c = _num_classes_for(labels, predictions_a, predictions_b)
     t = check_labels(labels, "labels", c)
     a = check_labels(predictions_a, "predictions_a", c)
     b = check_labels(predictions_b, "predictions_b", c)
     _same_length(t, a, "predictions_a")
     _same_length(t, b, "predictions_b")
-    per_clip = (t == a).astype(np.float64) - (t == b).astype(np.float64)
-    point, lo, hi = _bootstrap_mean(per_clip, draws=draws, confidence=confidence, seed=seed)
-    return {"difference": point, "interval": [lo, hi], "accuracy_a": float(np.mean(t == a)),
-            "accuracy_b": float(np.mean(t == b)), "confidence": confidence, "draws": draws, "seed": seed,
-            "num_samples": int(t.size)}
+    return t, a, b
 
 
 def _bootstrap_mean(values: np.ndarray, *, draws: int, confidence: float, seed: int) -> tuple[float, float, float]:
@@ -101,12 +109,7 @@ def mcnemar_test(labels: np.ndarray, predictions_a: np.ndarray, predictions_b: n
     "exact binomial" | "chi-square with continuity correction", "statistic" (chi-square value,
     None for the exact test), "a_right_b_wrong": b, "a_wrong_b_right": c, "num_samples"}``.
     """
-    c_ = _num_classes_for(labels, predictions_a, predictions_b)
-    t = check_labels(labels, "labels", c_)
-    a = check_labels(predictions_a, "predictions_a", c_)
-    b_ = check_labels(predictions_b, "predictions_b", c_)
-    _same_length(t, a, "predictions_a")
-    _same_length(t, b_, "predictions_b")
+    t, a, b_ = _paired(labels, predictions_a, predictions_b)
     a_right, b_right = a == t, b_ == t
     b = int(np.sum(a_right & ~b_right))
     c = int(np.sum(~a_right & b_right))
