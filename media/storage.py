@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -44,15 +45,24 @@ def stage_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(tmp)
 
 
+def is_temp_file_name(name: str) -> bool:
+    """Whether ``name`` is a writer's temp file: ours (``.<name>.<random>.tmp``, see
+    :func:`stage_bytes`) or safetensors' (its ``save_file`` writes ``.tmp`` + 6 random letters
+    and digits, the Rust ``tempfile`` crate's name, then renames it onto the target)."""
+    return (name.startswith(".") and name.endswith(".tmp")) or _SAFETENSORS_TEMP.fullmatch(name) is not None
+
+
+_SAFETENSORS_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
+
+
 def remove_temp_files(directory: str | os.PathLike) -> list[Path]:
-    """Delete the temp files (``.<name>.<random>.tmp``, see :func:`stage_bytes`) that writers killed
-    mid-write left in ``directory``; returns them. Only for a directory no other process is
-    writing to at the same time: its temp file would vanish under it."""
+    """Delete the temp files (:func:`is_temp_file_name`) that writers killed mid-write left in
+    ``directory``; returns them. Only for a directory no other process is writing to at the same
+    time: its temp file would vanish under it."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    stale = [p for p in sorted(directory.iterdir())
-             if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
+    stale = [p for p in sorted(directory.iterdir()) if is_temp_file_name(p.name) and p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

@@ -189,3 +189,31 @@ def test_code_version_is_the_git_short_hash(monkeypatch):
                            "--short", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:
         assert version.split("-")[0] == head.stdout.strip()
+
+
+def test_a_resumed_run_removes_the_temp_files_a_killed_checkpoint_write_left(tmp_path):
+    """safetensors' save_file writes ``.tmp`` + 6 random characters and renames it onto the target
+    (our own staging file is ``.model.safetensors.<random>.tmp``): a kill between the two leaves
+    either in ``last/``; resuming deletes both and nothing else."""
+    import threading
+    import time
+
+    from media.storage import is_temp_file_name
+    from training.run_directory import recover_state_dir
+
+    seen: set[str] = set()
+    target = tmp_path / "probe.safetensors"
+    writer = threading.Thread(target=lambda: checkpoints.save_file({"w": torch.zeros(20_000_000)}, str(target)))
+    writer.start()
+    while writer.is_alive():
+        seen.update(p.name for p in tmp_path.iterdir() if p != target)
+        time.sleep(0.0005)
+    assert seen and all(is_temp_file_name(name) for name in seen), seen  # the names it really uses
+
+    last = tmp_path / "run" / "last"
+    save_checkpoint(last, state_dict={"w": torch.ones(3)}, meta={"epoch": 1})
+    kept = sorted(p.name for p in last.iterdir())
+    for name in (".tmpNswM7z", ".model.safetensors.k2j4l1.tmp"):
+        (last / name).write_bytes(b"partial")
+    recover_state_dir(tmp_path / "run")
+    assert sorted(p.name for p in last.iterdir()) == kept
