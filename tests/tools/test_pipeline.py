@@ -58,7 +58,8 @@ def test_every_stage_writes_its_outputs(demo_run):
     frame = cv2.imread(str(out / "live" / "annotated_frame.png"))
     assert frame is not None and frame.ndim == 3 and frame.std() > 0
     windows = [json.loads(line) for line in (out / "live" / "annotated.jsonl").read_text().splitlines()]
-    assert windows and all(set(w["probs"]) == {"Positive", "Neutral", "Negative"} for w in windows if "probs" in w)
+    predicted = [w for w in windows if not w["dropped"]]
+    assert predicted and all(set(w["probs"]) == {"Positive", "Neutral", "Negative"} for w in predicted)
 
 
 def test_scorer_and_every_stream_learn(demo_run):
