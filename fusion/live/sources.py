@@ -18,6 +18,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -78,10 +79,18 @@ DEFAULT_AUDIO_FORMATS = {"linux": "alsa", "darwin": "avfoundation", "win32": "ds
 
 
 class PyAVSource:
-    """A video file or stream URL read through PyAV, video and audio packets in container order.
-    ``events()`` yields :class:`LiveFrame` (at ``size_for(width, height)``) and
-    :class:`AudioChunk` (mono, ``audio_rate`` Hz). A stream that breaks mid-way ends the events
-    and leaves a note in ``warning``."""
+    """A video file or stream URL read through PyAV. ``events()`` yields :class:`LiveFrame` (at
+    ``size_for(width, height)``) and :class:`AudioChunk` (mono, ``audio_rate`` Hz). A stream that
+    breaks mid-way ends the events and leaves a note in ``warning``.
+
+    A stream URL's packets come in the order they arrive. A file's come as a player presents
+    them: a video frame only once the audio up to its time has come (at most
+    :attr:`max_hold_s` of video is held back for it). Containers store audio in chunks that
+    can trail the video by a second or more; read in container order, every window would wait
+    that long for its audio, which a camera with a microphone never does."""
+
+    #: seconds of video (compressed packets) a file's reading may hold back for its audio
+    max_hold_s: float = 10.0
 
     def __init__(self, target: str, *, size_for: SizeFor, audio_rate: int, live: bool) -> None:
         self.name = str(target)
@@ -135,39 +144,70 @@ class PyAVSource:
         index = 0
         last_time = -1.0 / self.fps
         streams = [s for s in (v, a) if s is not None]
+        held: deque = deque()          # a file's video packets waiting for their audio
+        hold = a is not None and not self.live
+
+        def packet_time(packet) -> float | None:
+            if packet.pts is None or packet.time_base is None or origin is None:
+                return None
+            return float(packet.pts * packet.time_base) - origin
+
+        def video_frames(packet) -> Iterator[LiveFrame]:
+            nonlocal origin, last_time, index
+            for frame in packet.decode():
+                t = frame.time
+                if origin is None:
+                    origin = float(t) if t is not None else 0.0
+                # Frames without a timestamp get the next tick (some streams lack pts).
+                t = float(t) - origin if t is not None else last_time + 1.0 / self.fps
+                last_time = t
+                yield LiveFrame(index, t, self._image(frame))
+                index += 1
+
+        def release(until: float | None) -> Iterator[LiveFrame]:
+            """Decode the held packets up to source time ``until`` (all of them: ``None``); a
+            packet without a time goes with the ones before it."""
+            while held:
+                t = packet_time(held[0])
+                if until is not None and t is not None and t > until:
+                    return
+                yield from video_frames(held.popleft())
+
         try:
             for packet in self._container.demux(streams):
+                if packet.stream.type == "video":
+                    if not hold:
+                        yield from video_frames(packet)
+                        continue
+                    held.append(packet)
+                    newest = packet_time(packet)
+                    if newest is not None:  # never more than max_hold_s of video waits
+                        yield from release(newest - self.max_hold_s)
+                    continue
                 for frame in packet.decode():
-                    if packet.stream.type == "video":
+                    if audio_time is None:
                         t = frame.time
-                        if origin is None:
-                            origin = float(t) if t is not None else 0.0
-                        # Frames without a timestamp get the next tick (some streams lack pts).
-                        t = float(t) - origin if t is not None else last_time + 1.0 / self.fps
-                        last_time = t
-                        yield LiveFrame(index, t, self._image(frame))
-                        index += 1
-                    else:
-                        if audio_time is None:
-                            t = frame.time
-                            if origin is None and t is not None:
-                                origin = float(t)
-                            audio_time = (float(t) - origin) if t is not None and origin is not None else 0.0
-                        for out in resampler.resample(frame):
-                            samples = out.to_ndarray().mean(axis=0).astype(np.float32)
-                            yield AudioChunk(audio_time, samples)
-                            audio_time += len(samples) / self.audio_rate
+                        if origin is None and t is not None:
+                            origin = float(t)
+                        audio_time = (float(t) - origin) if t is not None and origin is not None else 0.0
+                    for out in resampler.resample(frame):
+                        samples = out.to_ndarray().mean(axis=0).astype(np.float32)
+                        yield AudioChunk(audio_time, samples)
+                        audio_time += len(samples) / self.audio_rate
+                if audio_time is not None:
+                    yield from release(audio_time)
+            if resampler is not None and audio_time is not None:
+                for out in resampler.resample(None):
+                    samples = out.to_ndarray().mean(axis=0).astype(np.float32)
+                    yield AudioChunk(audio_time, samples)
+                    audio_time += len(samples) / self.audio_rate
+            yield from release(None)
         except av.error.FFmpegError as e:
             if index == 0:
                 raise LiveSourceError(f"{self.name}: no frame could be decoded ({e.strerror or e})") from e
             self.warning = (f"{self.name}: reading stopped after {index} frames because the stream is "
                             f"corrupt or broke off ({e.strerror or e})")
             return
-        if resampler is not None and audio_time is not None:
-            for out in resampler.resample(None):
-                samples = out.to_ndarray().mean(axis=0).astype(np.float32)
-                yield AudioChunk(audio_time, samples)
-                audio_time += len(samples) / self.audio_rate
         if index == 0:
             raise LiveSourceError(f"{self.name}: the video stream has no frames")
 

@@ -118,3 +118,45 @@ def test_each_platform_has_a_capture_format():
     assert default_audio_format("darwin") == "avfoundation"
     assert default_audio_format("win32") == "dshow"
     assert default_audio_format("sunos5") is None
+
+
+def test_a_files_frames_wait_for_their_audio(tmp_path):
+    """mp4 muxers store audio in chunks that can trail the video (this clip's by a second after
+    its first ten); a file
+    is played as a player presents it, so a frame comes only once the audio up to its time has
+    come, and nothing is lost or reordered within a stream."""
+    import av
+
+    from benchmarks.inputs import write_scene_clip
+    from fusion.live.sources import PyAVSource
+
+    video = write_scene_clip(tmp_path / "scene.mp4", seconds=12.0, size=(128, 72), fps=25.0, sample_rate=48000,
+                             audio_channels=6)
+    trailing = 0.0
+    with av.open(str(video)) as container:  # the file really stores audio behind the video
+        audio_end = 0.0
+        for packet in container.demux():
+            if packet.pts is None:
+                continue
+            t = float(packet.pts * packet.time_base)
+            if packet.stream.type == "audio":
+                audio_end = t
+            else:
+                trailing = max(trailing, t - audio_end)
+    assert trailing > 0.5
+    source = PyAVSource(str(video), size_for=identity, audio_rate=SR, live=False)
+    heard, frames, samples = 0.0, [], 0
+    try:
+        for event in source.events():
+            if isinstance(event, AudioChunk):
+                assert event.time == pytest.approx(samples / SR, abs=1e-3)
+                samples += len(event.samples)
+                heard = event.time + len(event.samples) / SR
+            else:
+                assert event.time <= heard + 1e-6, f"frame at {event.time:.2f} s before its audio ({heard:.2f} s)"
+                frames.append(event)
+    finally:
+        source.close()
+    assert [f.index for f in frames] == list(range(300))
+    assert [round(f.time * 25) for f in frames] == list(range(300))
+    assert samples / SR == pytest.approx(12.0, abs=0.1)
