@@ -175,14 +175,6 @@ class ClipPreprocessor:
                     again = sample_video(reader, redo, motion_width=None)
                     clip.sample.picks.update(again.picks)
                 timings["decode"] = time.perf_counter() - t0
-                if reuse is not None:
-                    clip.keyframes = stored_selection(reuse, clip.sample, "keyframes")
-                elif kf_specs:
-                    clip.keyframes = select_from_sample(clip.sample, self.scorer, self.settings,
-                                                        [name for name, _, _ in kf_sizes], reuse=clip.reuse,
-                                                        scoring=scoring)
-                    timings.update(clip.keyframes.timings)
-                out.keyframes = None if reuse is not None else clip.keyframes
             audio_warning = None
             if rates:
                 t0 = time.perf_counter()
@@ -192,6 +184,24 @@ class ClipPreprocessor:
                     clip.audio = {r: reader.read_audio(sample_rate=r) if info.has_audio else None for r in rates}
                 timings["audio_decode"] = time.perf_counter() - t0
             decode_warning = "; ".join(w for w in (getattr(reader, "decode_warning", None), audio_warning) if w)
+            # the streams that read no keyframes start now, while the candidates' scoring finishes
+            with _StepRunner(clip) as steps:
+                for spec in todo_specs:
+                    if not spec.uses_keyframes:
+                        steps.submit(spec.name, self.steps[spec.name])
+                if requests:
+                    if reuse is not None:
+                        clip.keyframes = stored_selection(reuse, clip.sample, "keyframes")
+                    elif kf_specs:
+                        clip.keyframes = select_from_sample(clip.sample, self.scorer, self.settings,
+                                                            [name for name, _, _ in kf_sizes], reuse=clip.reuse,
+                                                            scoring=scoring)
+                        timings.update(clip.keyframes.timings)
+                    out.keyframes = None if reuse is not None else clip.keyframes
+                for spec in todo_specs:
+                    if spec.uses_keyframes:
+                        steps.submit(spec.name, self.steps[spec.name])
+                outputs = {spec.name: steps.result(spec.name) for spec in todo_specs}
 
         meta = out.meta
         meta.update({"width": info.width, "height": info.height, "fps": info.fps, "duration": info.duration,
@@ -208,7 +218,8 @@ class ClipPreprocessor:
                 "scorer_classes": list(clip.keyframes.class_names),
                 "reused": reuse is not None,
             }
-        for spec, (result, seconds) in zip(todo_specs, _run_steps([self.steps[s.name] for s in todo_specs], clip)):
+        for spec in todo_specs:
+            result, seconds = outputs[spec.name]
             if result.array is not None:
                 out.arrays[spec.name] = result.array
             meta.update(result.meta)
@@ -291,22 +302,40 @@ def _read_audio_tracks(path, rates: Sequence[int]) -> tuple[dict[int, np.ndarray
     return out, next((n for n in notes if n), None)
 
 
-def _run_steps(steps: Sequence, clip: DecodedClip) -> list[tuple[object, float]]:
-    """Each stream's step on ``clip``, two at a time (they read the clip and write nothing shared:
-    face detection runs while the flow and the spectrogram are computed); ``(result, seconds)``
-    in the order given. Workers use as many torch threads as the calling thread."""
-    threads = torch.get_num_threads()
+class _StepRunner:
+    """Runs the streams' steps on ``clip`` two at a time on worker threads, each as soon as it is
+    submitted (they read the clip and write nothing shared: the flow and the spectrogram are
+    computed while the candidates' scoring finishes, face detection while they end); workers use
+    as many torch threads as the thread that made the runner. :meth:`result` is ``(output,
+    seconds)``, re-raising a step's error. Use it as a context manager: leaving it waits for the
+    steps still running and ends the threads."""
 
-    def timed(step):
-        torch.set_num_threads(threads)  # OpenMP keeps a thread count per thread
+    def __init__(self, clip: DecodedClip) -> None:
+        self.clip = clip
+        self.threads = torch.get_num_threads()
+        self.jobs: dict = {}
+        self.pool: ThreadPoolExecutor | None = None
+
+    def _timed(self, step):
+        torch.set_num_threads(self.threads)  # OpenMP keeps a thread count per thread
         t0 = time.perf_counter()
-        result = step(clip)
+        result = step(self.clip)
         return result, time.perf_counter() - t0
 
-    if len(steps) < 2:
-        return [timed(step) for step in steps]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stream_step") as pool:
-        return [job.result() for job in [pool.submit(timed, step) for step in steps]]
+    def submit(self, name: str, step) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stream_step")
+        self.jobs[name] = self.pool.submit(self._timed, step)
+
+    def result(self, name: str):
+        return self.jobs[name].result()
+
+    def __enter__(self) -> "_StepRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def write_contact_sheet(path: Path, result: KeyframeResult) -> None:

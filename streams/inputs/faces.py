@@ -420,7 +420,10 @@ class FaceExtractor:
                     else cv2.resize(frames[i], (dw, dh), interpolation=cv2.INTER_AREA)
                     for i in chunk
                 ])
-                return self._mtcnn.detect(batch, landmarks=True)
+                # (N, H, W, 3) as MTCNN takes it, stored planar: its permute to (N, 3, H, W)
+                # then gives a contiguous tensor, whose pyramid resampling and crops are faster
+                planar = torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+                return self._mtcnn.detect(planar, landmarks=True)
 
             chunks = [members[s:s + self.detect_batch_size]
                       for s in range(0, len(members), self.detect_batch_size)]
