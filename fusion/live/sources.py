@@ -164,6 +164,14 @@ class PyAVSource:
                 yield LiveFrame(index, t, self._image(frame))
                 index += 1
 
+        def audio_chunks(frame) -> Iterator[AudioChunk]:
+            """The resampler's output for ``frame`` (``None``: what it still holds) as chunks."""
+            nonlocal audio_time
+            for out in resampler.resample(frame):
+                samples = out.to_ndarray().mean(axis=0).astype(np.float32)
+                yield AudioChunk(audio_time, samples)
+                audio_time += len(samples) / self.audio_rate
+
         def release(until: float | None) -> Iterator[LiveFrame]:
             """Decode the held packets up to source time ``until`` (all of them: ``None``); a
             packet without a time goes with the ones before it."""
@@ -190,17 +198,11 @@ class PyAVSource:
                         if origin is None and t is not None:
                             origin = float(t)
                         audio_time = (float(t) - origin) if t is not None and origin is not None else 0.0
-                    for out in resampler.resample(frame):
-                        samples = out.to_ndarray().mean(axis=0).astype(np.float32)
-                        yield AudioChunk(audio_time, samples)
-                        audio_time += len(samples) / self.audio_rate
+                    yield from audio_chunks(frame)
                 if audio_time is not None:
                     yield from release(audio_time)
             if resampler is not None and audio_time is not None:
-                for out in resampler.resample(None):
-                    samples = out.to_ndarray().mean(axis=0).astype(np.float32)
-                    yield AudioChunk(audio_time, samples)
-                    audio_time += len(samples) / self.audio_rate
+                yield from audio_chunks(None)
             yield from release(None)
         except av.error.FFmpegError as e:
             if index == 0:
