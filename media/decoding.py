@@ -10,6 +10,7 @@ frames decoded before the break and leaves a note in ``VideoReader.decode_warnin
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ from typing import Callable, Iterator, Sequence
 import av
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 # Tolerance (seconds) when comparing frame times with requested times: pts * time_base is exact,
 # but requested times such as k / fps are floats.
@@ -193,7 +195,7 @@ class FrameHandle:
         """Upright uint8 image, ``(H, W, 3)`` RGB or ``(H, W)`` gray, resized during conversion:
         shorter side to ``short_side`` or width to ``width`` (aspect kept), longer side capped at
         ``max_side`` (see :func:`target_size`). Each call converts again."""
-        return _Converter(self.rotation, short_side, max_side, gray, fixed_width=width)(self.frame)
+        return _converter(self.rotation, short_side, max_side, gray, width)(self.frame)
 
     def decoded(self, convert: Callable[[av.VideoFrame], np.ndarray]) -> DecodedFrame:
         """The :class:`DecodedFrame` for this handle, converted once with ``convert``."""
@@ -202,8 +204,18 @@ class FrameHandle:
         return self._decoded
 
 
+# swscale threads per conversion: conversions run beside decoding and the models' own threads,
+# and a context's thread pool lives as long as the context (see _Converter)
+_SWS_THREADS = 1
+
+
 class _Converter:
-    """av.VideoFrame -> upright uint8 numpy image, resized inside swscale (no full-res copy)."""
+    """av.VideoFrame -> upright uint8 numpy image, resized inside swscale (no full-res copy).
+
+    One converter keeps one swscale context for all the frames it converts (PyAV's
+    ``frame.to_ndarray(width=...)`` makes a context per frame, whose set-up cost more than the
+    scaling of a small copy); the pixels are the same. Not thread-safe: one thread at a time
+    (:func:`_converter` keeps one per thread)."""
 
     def __init__(self, rotation: int, short_side: int | None, max_side: int | None, gray: bool,
                  fixed_width: int | None = None) -> None:
@@ -213,6 +225,7 @@ class _Converter:
         self.fixed_width = fixed_width
         self.format = "gray" if gray else "rgb24"
         self._sizes: dict[tuple[int, int], tuple[int, int] | None] = {}
+        self._reformatter = VideoReformatter()
 
     def _coded_size(self, width: int, height: int) -> tuple[int, int] | None:
         key = (width, height)
@@ -228,12 +241,30 @@ class _Converter:
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         size = self._coded_size(frame.width, frame.height)
         if size is None:
-            image = frame.to_ndarray(format=self.format)
+            out = self._reformatter.reformat(frame, format=self.format, threads=_SWS_THREADS)
         else:
             down = size[0] * size[1] < frame.width * frame.height
-            image = frame.to_ndarray(width=size[0], height=size[1], format=self.format,
-                                     interpolation="AREA" if down else "BILINEAR")
-        return rotate_upright(image, self.rotation)
+            out = self._reformatter.reformat(frame, width=size[0], height=size[1], format=self.format,
+                                             interpolation="AREA" if down else "BILINEAR", threads=_SWS_THREADS)
+        return rotate_upright(out.to_ndarray(), self.rotation)
+
+
+_THREAD_CONVERTERS = threading.local()
+
+
+def _converter(rotation: int, short_side: int | None, max_side: int | None, gray: bool,
+               width: int | None) -> _Converter:
+    """This thread's :class:`_Converter` for these arguments (made on first use)."""
+    cache = getattr(_THREAD_CONVERTERS, "cache", None)
+    if cache is None:
+        cache = _THREAD_CONVERTERS.cache = {}
+    key = (rotation, short_side, max_side, gray, width)
+    conv = cache.get(key)
+    if conv is None:
+        if len(cache) >= 32:  # a caller cycling through many sizes: start over rather than grow
+            cache.clear()
+        conv = cache[key] = _Converter(rotation, short_side, max_side, gray, fixed_width=width)
+    return conv
 
 
 class VideoReader:

@@ -26,6 +26,7 @@ import av
 import av.error
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from media.decoding import probe, rotate_upright
 
@@ -118,6 +119,7 @@ class PyAVSource:
         self.fps = float(rate) if rate else 30.0
         self.has_audio = self._audio is not None
         self._rotation = rotation
+        self._reformatter = VideoReformatter()  # one swscale context for every frame (see media.decoding._Converter)
         w, h = self._video.codec_context.width, self._video.codec_context.height
         #: (width, height) of the upright frames before analysis resizing, ``None`` when unknown
         self.frame_size = ((h, w) if rotation in (90, 270) else (w, h)) if w and h else None
@@ -130,11 +132,12 @@ class PyAVSource:
         tw, th = self._size_for(dw, dh)
         cw, ch = (th, tw) if swap else (tw, th)
         if (cw, ch) == (frame.width, frame.height):
-            image = frame.to_ndarray(format="rgb24")
+            out = self._reformatter.reformat(frame, format="rgb24", threads=1)
         else:
             down = cw * ch < frame.width * frame.height
-            image = frame.to_ndarray(width=cw, height=ch, format="rgb24", interpolation="AREA" if down else "BILINEAR")
-        return rotate_upright(image, self._rotation)
+            out = self._reformatter.reformat(frame, width=cw, height=ch, format="rgb24",
+                                             interpolation="AREA" if down else "BILINEAR", threads=1)
+        return rotate_upright(out.to_ndarray(), self._rotation)
 
     def events(self) -> Iterator[LiveFrame | AudioChunk]:
         v, a = self._video, self._audio

@@ -223,6 +223,52 @@ def test_iter_handles_converts_on_request(av_clip):
     assert handles[2].to_image(short_side=12, gray=False).shape == (12, 16, 3)
 
 
+def test_conversions_are_pyavs_own_across_frames_sizes_and_threads(media_dir):
+    """Converters keep one swscale context per thread for many frames: the pixels must be what
+    PyAV's per-frame conversion gives, also when frames of another size come between and when
+    another thread converts the same frames."""
+    import threading
+
+    rng = np.random.default_rng(0)
+    clips = [write_mp4(media_dir / f"texture_{w}x{h}.mp4",
+                       [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(6)], fps=FPS)
+             for w, h in ((64, 48), (96, 54))]
+    handles = []
+    for clip in clips:
+        with VideoReader(clip) as reader:
+            handles.append(list(reader.iter_handles()))
+    mixed = [h for pair in zip(*handles) for h in pair]  # 64x48, 96x54, 64x48, ...
+
+    def expected(handle, kwargs):
+        w, h = handle.frame.width, handle.frame.height
+        if kwargs.get("width"):
+            size = decoding.target_size(w, h, fixed_width=kwargs["width"])
+        else:
+            size = decoding.target_size(w, h, short_side=kwargs.get("short_side"))
+        fmt = "gray" if kwargs.get("gray") else "rgb24"
+        if size == (w, h):
+            return handle.frame.to_ndarray(format=fmt)
+        down = size[0] * size[1] < w * h
+        return handle.frame.to_ndarray(width=size[0], height=size[1], format=fmt,
+                                       interpolation="AREA" if down else "BILINEAR")
+
+    asks = ({}, {"short_side": 24}, {"short_side": 90}, {"width": 32, "gray": True})
+    want = [[expected(h, kw) for kw in asks] for h in mixed]
+    results: dict[str, list] = {}
+
+    def convert(name: str) -> None:
+        results[name] = [[h.to_image(**kw) for kw in asks] for h in mixed]
+
+    convert("main")
+    worker = threading.Thread(target=convert, args=("worker",))
+    worker.start()
+    worker.join()
+    for name, got in results.items():
+        for frame_want, frame_got in zip(want, got):
+            for a, b in zip(frame_want, frame_got):
+                assert a.shape == b.shape and np.array_equal(a, b), name
+
+
 def test_target_size_keeps_aspect_ratio():
     assert target_size(640, 480, short_side=240) == (320, 240)
     assert target_size(480, 640, short_side=240) == (240, 320)
