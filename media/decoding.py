@@ -205,7 +205,8 @@ class FrameHandle:
 
 
 # swscale threads per conversion: conversions run beside decoding and the models' own threads,
-# and a context's thread pool lives as long as the context (see _Converter)
+# and a context's thread pool would live as long as the context (see _Converter); with none, a
+# forked worker can also use the contexts it inherits (no pool threads left behind in the parent)
 _SWS_THREADS = 1
 
 
