@@ -240,14 +240,23 @@ class _Converter:
         return self._sizes[key]
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        size = self._coded_size(frame.width, frame.height)
-        if size is None:
-            out = self._reformatter.reformat(frame, format=self.format, threads=_SWS_THREADS)
-        else:
-            down = size[0] * size[1] < frame.width * frame.height
-            out = self._reformatter.reformat(frame, width=size[0], height=size[1], format=self.format,
-                                             interpolation="AREA" if down else "BILINEAR", threads=_SWS_THREADS)
-        return rotate_upright(out.to_ndarray(), self.rotation)
+        return reformat_frame(self._reformatter, frame, self._coded_size(frame.width, frame.height),
+                              fmt=self.format, rotation=self.rotation)
+
+
+def reformat_frame(reformatter: VideoReformatter, frame: av.VideoFrame, size: tuple[int, int] | None, *,
+                   fmt: str, rotation: int) -> np.ndarray:
+    """``frame`` as an upright uint8 array in ``fmt`` (``rgb24``: ``(H, W, 3)``, ``gray``:
+    ``(H, W)``), scaled by swscale to the coded ``size`` ``(width, height)`` before rotation
+    (``None``: the frame's own), area-averaged when shrinking, bilinear when enlarging. Keep one
+    ``reformatter`` for many frames (one thread at a time): it keeps its swscale context."""
+    if size is None or size == (frame.width, frame.height):
+        out = reformatter.reformat(frame, format=fmt, threads=_SWS_THREADS)
+    else:
+        down = size[0] * size[1] < frame.width * frame.height
+        out = reformatter.reformat(frame, width=size[0], height=size[1], format=fmt,
+                                   interpolation="AREA" if down else "BILINEAR", threads=_SWS_THREADS)
+    return rotate_upright(out.to_ndarray(), rotation)
 
 
 _THREAD_CONVERTERS = threading.local()

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from media.decoding import probe, rotate_upright
+from media.decoding import probe, reformat_frame
 
 
 def drain(q: queue.Queue) -> list:
@@ -119,7 +119,7 @@ class PyAVSource:
         self.fps = float(rate) if rate else 30.0
         self.has_audio = self._audio is not None
         self._rotation = rotation
-        self._reformatter = VideoReformatter()  # one swscale context for every frame (see media.decoding._Converter)
+        self._reformatter = VideoReformatter()  # one swscale context for every frame (media.decoding.reformat_frame)
         w, h = self._video.codec_context.width, self._video.codec_context.height
         #: (width, height) of the upright frames before analysis resizing, ``None`` when unknown
         self.frame_size = ((h, w) if rotation in (90, 270) else (w, h)) if w and h else None
@@ -131,13 +131,7 @@ class PyAVSource:
         dw, dh = (frame.height, frame.width) if swap else (frame.width, frame.height)
         tw, th = self._size_for(dw, dh)
         cw, ch = (th, tw) if swap else (tw, th)
-        if (cw, ch) == (frame.width, frame.height):
-            out = self._reformatter.reformat(frame, format="rgb24", threads=1)
-        else:
-            down = cw * ch < frame.width * frame.height
-            out = self._reformatter.reformat(frame, width=cw, height=ch, format="rgb24",
-                                             interpolation="AREA" if down else "BILINEAR", threads=1)
-        return rotate_upright(out.to_ndarray(), self._rotation)
+        return reformat_frame(self._reformatter, frame, (cw, ch), fmt="rgb24", rotation=self._rotation)
 
     def events(self) -> Iterator[LiveFrame | AudioChunk]:
         v, a = self._video, self._audio

@@ -122,9 +122,8 @@ def test_each_platform_has_a_capture_format():
 
 def test_a_files_frames_wait_for_their_audio(tmp_path):
     """mp4 muxers store audio in chunks that can trail the video (this clip's by a second after
-    its first ten); a file
-    is played as a player presents it, so a frame comes only once the audio up to its time has
-    come, and nothing is lost or reordered within a stream."""
+    its first ten); a file is played as a player presents it, so a frame comes only once the
+    audio up to its time has come, and nothing is lost or reordered within a stream."""
     import av
 
     from benchmarks.inputs import write_scene_clip
