@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +23,7 @@ from media.decoding import VideoInfo
 from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
-from training.config import ConfigError
+from training.config import ConfigError, check_settings, setting, settings_from_section
 from keyframes.scorer import SentimentScorer
 from keyframes.selection import (INTENSITIES, MODES, Candidate, Intensity, Keyframe, Selection, create_intensity,
                                    select_keyframes)
@@ -41,42 +41,26 @@ class KeyframeSettings:
     none), see :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must
     be the size it was trained at (checked when a checkpoint is loaded)."""
 
-    num_keyframes: int = 16
-    candidate_fps: float = 0.0
-    num_candidates: int = 48
-    score_size: int = 112
-    threshold: float = 0.5
-    mode: str = "default"
-    intensity: str = "non_neutral"
+    num_keyframes: int = setting(16, minimum=1)
+    candidate_fps: float = setting(0.0, minimum=0)
+    num_candidates: int = setting(48, minimum=0)
+    score_size: int = setting(112, minimum=1)
+    threshold: float = setting(0.5, minimum=0, maximum=1)
+    mode: str = setting("default", choices=MODES)
+    intensity: str = setting("non_neutral", choices=INTENSITIES)
     slots: int | None = None
-    motion_width: int = 64
-    batch_size: int = 32
+    motion_width: int = setting(64, minimum=1)
+    batch_size: int = setting(32, minimum=1)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"keyframes.mode must be one of {list(MODES)}, got {self.mode!r}")
-        if self.intensity not in INTENSITIES:
-            raise ValueError(f"keyframes.intensity must be one of {list(INTENSITIES)}, got {self.intensity!r}")
-        if not 0.0 <= float(self.threshold) <= 1.0:
-            raise ValueError(f"keyframes.threshold is a probability in [0, 1], got {self.threshold!r}")
-        if int(self.num_keyframes) < 1:
-            raise ValueError(f"keyframes.num_keyframes must be >= 1, got {self.num_keyframes!r}")
-        if int(self.num_candidates) < 0:
-            raise ValueError(f"keyframes.num_candidates must be >= 0, got {self.num_candidates!r}")
-        if self.slots is not None and not 1 <= int(self.slots) <= int(self.num_keyframes):
-            raise ValueError(f"keyframes.slots must be between 1 and num_keyframes ({self.num_keyframes}), "
-                             f"got {self.slots!r}")
-        if float(self.candidate_fps) < 0:
-            raise ValueError(f"keyframes.candidate_fps must be >= 0, got {self.candidate_fps!r}")
+        check_settings(self, "keyframes")
+        if self.slots is not None and not 1 <= self.slots <= self.num_keyframes:
+            raise ConfigError(f"keyframes.slots must be between 1 and num_keyframes ({self.num_keyframes}), "
+                              f"got {self.slots!r}")
 
     @classmethod
     def from_config(cls, section: dict | None) -> "KeyframeSettings":
-        section = dict(section or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(section) - known
-        if unknown:
-            raise ConfigError(f"keyframes: unknown settings {sorted(unknown)} (known: {sorted(known)})")
-        return cls(**section)
+        return settings_from_section(cls, section, "keyframes")
 
     def intensity_function(self, class_names: Sequence[str]) -> Intensity:
         """The intensity for a scorer with ``class_names`` (raises ``ValueError`` for

@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from training.checkpoints import load_checkpoint
+from training.checkpoints import CheckpointError, load_checkpoint
+from training.config import ConfigError
 from training.weights import load_into, load_state_file
 
 log = logging.getLogger(__name__)
@@ -124,22 +125,22 @@ class SentimentScorer:
         """Load a trained scorer from a run directory or checkpoint directory (safetensors, no pickle).
 
         The scorer scores at the size it was trained at (the recipe's ``data.input_size``, 224
-        when absent); ``input_size``, when given, must equal it, else ``ValueError`` says which
+        when absent); ``input_size``, when given, must equal it, else :class:`ConfigError` says which
         setting to change (score at the training size, or train the scorer at the scoring size).
         """
         state, meta = load_checkpoint(path)
         cfg = meta.get("config", {})
         trained = int(cfg.get("data", {}).get("input_size", 224))
         if input_size is not None and int(input_size) != trained:
-            raise ValueError(f"{path}: this scorer was trained at {trained} px (data.input_size of its recipe) but is "
-                             f"asked to score at {input_size} px (keyframes.score_size); set keyframes.score_size: "
-                             f"{trained}, or train a scorer with data.input_size: {input_size}")
+            raise ConfigError(f"{path}: this scorer was trained at {trained} px (data.input_size of its recipe) but is "
+                              f"asked to score at {input_size} px (keyframes.score_size); set keyframes.score_size: "
+                              f"{trained}, or train a scorer with data.input_size: {input_size}")
         model_cfg = dict(cfg.get("model", {}))
         model_cfg.pop("pretrained", None)
         class_names = meta["class_names"]
         depth = int(model_cfg.get("depth", 50))
         if depth not in _RESNETS:
-            raise ValueError(f"{path}: checkpoint records scorer depth {depth}, expected one of {sorted(_RESNETS)}")
+            raise CheckpointError(f"{path}: checkpoint records scorer depth {depth}, expected one of {sorted(_RESNETS)}")
         model = _RESNETS[depth](weights=None, num_classes=len(class_names))  # weights come from the checkpoint
         model.load_state_dict(state)
         return cls(model, class_names, input_size=trained, batch_size=batch_size, device=device)

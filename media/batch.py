@@ -7,7 +7,8 @@ to date). Any exception from a job is written to ``errors.jsonl`` with the clip 
 exception's class and the reason, and counted as failed; ``KeyboardInterrupt`` stops the run
 (finished clips stay finished, because jobs write atomically). An exception from ``make_job()``
 itself (a bad scorer checkpoint, a bad config key) concerns every clip: it stops the run before
-any clip starts and is raised to the caller, also from a worker process.
+any clip starts and is raised to the caller, also from a worker process; a tool writes what
+describes the whole run (``ready``) only once the job is built, so a refused run writes nothing.
 """
 from __future__ import annotations
 
@@ -96,12 +97,14 @@ def _call(job: Job, record: ClipRecord) -> Result:
 
 
 def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, errors_log: str | os.PathLike,
-              workers: int = 0, desc: str = "clips") -> BatchSummary:
+              workers: int = 0, desc: str = "clips", ready: Callable[[], None] | None = None) -> BatchSummary:
     """Run ``make_job()(record)`` for every record; see the module docstring.
 
     ``workers`` 0 or 1 runs in this process; K > 1 uses K processes (spawned, so CUDA and
     threads are safe). ``make_job`` must be picklable (a module-level function or a
-    ``functools.partial`` of one) when ``workers > 1``.
+    ``functools.partial`` of one) when ``workers > 1``. ``ready()``, when given, runs in this
+    process once the job has been built (in a worker: once the first worker built it) and before
+    the first clip.
     """
     summary = BatchSummary()
     start = time.perf_counter()
@@ -128,6 +131,8 @@ def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, err
     try:
         if workers <= 1:
             job = make_job()
+            if ready is not None:
+                ready()
             bar = progress_bar()
             for record in records:
                 account(_call(job, record))
@@ -137,6 +142,8 @@ def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, err
                 error = pool.apply(_setup_error)  # waits for one worker's make_job(); the same in all
                 if error is not None:
                     raise error
+                if ready is not None:
+                    ready()
                 bar = progress_bar()
                 for result in pool.imap_unordered(_run_one, records, chunksize=1):
                     account(result)

@@ -54,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if report.ok else 1
         print(f"{len(records)} clips from {args.videos} -> {args.out} (streams: {','.join(streams)})",
               *skipped_lines(args.videos, split=args.split), sep="\n")
-        write_pipeline_record(args.out, cfg, args.scorer)
+        # pipeline.json describes the cache: written once the job is built, so a refused recipe
+        # leaves the cache's record of how it was made as it was
         summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers,
-                            desc="preprocess")
+                            desc="preprocess",
+                            ready=functools.partial(write_pipeline_record, args.out, cfg, args.scorer))
     print(summary.format())
     return exit_code(summary)
 

@@ -8,11 +8,14 @@ is parsed as YAML (so ``8`` is an int, ``[1, 2]`` a list, ``null`` None).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
+import math
 import os
 import re
+import typing
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import yaml
 
@@ -140,3 +143,81 @@ def get_path(cfg: dict, dotted: str, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
+
+
+# -- settings sections: a recipe section as a frozen dataclass, checked when it is read ----------
+
+_SettingsT = TypeVar("_SettingsT")
+
+
+def setting(default: Any, *, minimum: float | None = None, above: float | None = None,
+            maximum: float | None = None, choices: Iterable[Any] | None = None) -> Any:
+    """A field of a settings dataclass (:func:`check_settings`) with its default and the values it
+    accepts: ``minimum``/``maximum`` (inclusive), ``above`` (exclusive), ``choices``."""
+    limits = {"minimum": minimum, "above": above, "maximum": maximum,
+              "choices": None if choices is None else tuple(choices)}
+    return dataclasses.field(default=default, metadata={k: v for k, v in limits.items() if v is not None})
+
+
+def _as_type(value: Any, kind: Any) -> Any:
+    """``value`` as the field type ``kind`` (int, float, str, bool, or one of them ``| None``);
+    raises ``TypeError`` with what was expected when it is not one."""
+    if value is None and type(None) in typing.get_args(kind):
+        return None
+    kind = next((k for k in typing.get_args(kind) if k is not type(None)), kind)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError("true or false")
+    if kind is int:  # YAML gives 8 or 8.0; "8", 8.5 and true are mistakes
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise TypeError("an integer")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise TypeError("a finite number")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError("a string")
+    return value
+
+
+def check_settings(settings: Any, where: str) -> None:
+    """Convert each field of the frozen settings dataclass ``settings`` to its annotated type and
+    check it against its :func:`setting` limits; call it from ``__post_init__``. Raises
+    :class:`ConfigError` naming ``where.field`` (``where``: the recipe section, e.g. ``faces``),
+    the accepted values and the value given."""
+    hints = typing.get_type_hints(type(settings))
+    for f in dataclasses.fields(settings):
+        value, name = getattr(settings, f.name), f"{where}.{f.name}"
+        try:
+            value = _as_type(value, hints[f.name])
+        except TypeError as e:
+            raise ConfigError(f"{name} must be {e}, got {value!r}") from None
+        object.__setattr__(settings, f.name, value)
+        if value is None:
+            continue
+        limits = f.metadata
+        if "choices" in limits and value not in limits["choices"]:
+            raise ConfigError(f"{name} must be one of {list(limits['choices'])}, got {value!r}")
+        if "minimum" in limits and value < limits["minimum"]:
+            raise ConfigError(f"{name} must be >= {limits['minimum']}, got {value!r}")
+        if "above" in limits and value <= limits["above"]:
+            raise ConfigError(f"{name} must be > {limits['above']}, got {value!r}")
+        if "maximum" in limits and value > limits["maximum"]:
+            raise ConfigError(f"{name} must be <= {limits['maximum']}, got {value!r}")
+
+
+def settings_from_section(cls: type[_SettingsT], section: Mapping[str, Any] | None, where: str, *,
+                          ignore: Iterable[str] = ()) -> _SettingsT:
+    """The settings dataclass ``cls`` from the recipe mapping ``section`` (``None``: all defaults):
+    a key that is not one of its fields (nor in ``ignore``, keys another reader owns) is a
+    :class:`ConfigError` naming ``where``, as is a value ``cls`` rejects (:func:`check_settings`)."""
+    section = {} if section is None else section
+    names = [f.name for f in dataclasses.fields(cls)]
+    check_keys(section, [*names, *ignore], where)
+    return cls(**{k: v for k, v in section.items() if k in names})

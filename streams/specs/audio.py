@@ -8,6 +8,7 @@ F/32, W/32) -> pooled (B, 2048) -> logits.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
@@ -20,6 +21,7 @@ from streams.models.pretrained import apply_pretrained
 from streams.models.recognizer import RepeatChannels, StreamRecognizer, create_stream_model
 from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
 from streams.views import ViewSettings, crop_frames, resize_frames
+from training.config import check_settings, setting
 
 
 def create_audio_stream(
@@ -57,30 +59,44 @@ def create_audio_stream(
     return apply_pretrained(model, pretrained)
 
 
+@dataclass(frozen=True)
+class AudioSettings:
+    """The ``audio:`` preprocessing section: the track resampled to ``sample_rate`` Hz, a log-mel
+    spectrogram of ``n_mels`` bands from ``n_fft``-sample windows every ``hop_length`` samples."""
+
+    sample_rate: int = setting(16000, minimum=1)
+    n_mels: int = setting(128, minimum=1)
+    n_fft: int = setting(1024, minimum=1)
+    hop_length: int = setting(512, minimum=1)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "audio")
+
+
 class AudioStream(StreamSpec):
     name = "audio"
     array_file = "mel.npy"
     section = "audio"
     recipe = "audio"
     model_builder = staticmethod(create_audio_stream)
+    settings_class = AudioSettings
 
     def audio_rate(self, cfg) -> int:
-        return int(self.settings(cfg).get("sample_rate", 16000))
+        return self.checked_settings(cfg).sample_rate
 
     def audio_frame_step(self, cfg) -> int:
-        return int(self.settings(cfg).get("hop_length", 512))
+        return self.checked_settings(cfg).hop_length
 
     def make_step(self, cfg) -> Step:
-        s = self.settings(cfg)
-        sr = self.audio_rate(cfg)
+        s = self.checked_settings(cfg)
+        sr = s.sample_rate
+        mel_settings = {"n_mels": s.n_mels, "n_fft": s.n_fft, "hop_length": s.hop_length}
 
         def step(clip: DecodedClip) -> StreamOutput:
             audio = clip.waveform(sr)
             if audio is None:  # no track, or an empty one: store nothing fake
                 return StreamOutput(None, {"has_audio": False,
                                            "audio": {"sample_rate": sr, "source_sample_rate": None}})
-            mel_settings = {"n_mels": int(s.get("n_mels", 128)), "n_fft": int(s.get("n_fft", 1024)),
-                            "hop_length": int(s.get("hop_length", 512))}
             if clip.reuse is not None:  # overlapping live windows: each column computed once
                 mel = shared_log_mel_spectrogram(audio, sr, clip.reuse, **mel_settings)
             else:

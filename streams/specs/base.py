@@ -33,6 +33,7 @@ from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
 from keyframes.extraction import KeyframeResult
+from training.config import settings_from_section
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -95,6 +96,9 @@ class StreamSpec:
     uses_keyframes: bool = False
     #: its array is the keyframe images themselves (what ``tools/extract_keyframes.py`` writes)
     stores_keyframes: bool = False
+    #: its section's settings: a frozen dataclass of :func:`training.config.setting` fields that
+    #: checks itself (:meth:`checked_settings`)
+    settings_class: type
     #: the settings of its section for the straightforward, expensive way of computing it, which
     #: the preprocessing benchmark compares against (e.g. face detection at full resolution)
     naive_settings: Mapping[str, Any] = {}
@@ -104,6 +108,14 @@ class StreamSpec:
     def settings(self, cfg: Mapping[str, Any]) -> dict:
         """This stream's section of the preprocessing config ``cfg`` (a copy; ``{}`` if absent)."""
         return dict(cfg.get(self.section) or {})
+
+    def checked_settings(self, cfg: Mapping[str, Any]) -> Any:
+        """This stream's section of ``cfg`` as its ``settings_class``, defaults filled in. Raises
+        :class:`training.config.ConfigError` naming ``section.key`` for a misspelt key or a value
+        the stream cannot use; :class:`ClipPreprocessor` reads every section it computes before
+        the first clip, so a recipe mistake stops a run at once instead of failing every clip."""
+        return settings_from_section(self.settings_class, self.settings(cfg), self.section,
+                                     ignore=("enabled",) if self.optional else ())
 
     def enabled(self, cfg: Mapping[str, Any]) -> bool:
         """Whether preprocessing computes this stream when no stream list is given."""
@@ -153,8 +165,9 @@ class StreamSpec:
         return 0, 0
 
     def make_step(self, cfg: Mapping[str, Any]) -> Step:
-        """The preprocessing step ``DecodedClip -> StreamOutput`` for config ``cfg``. Heavy tools
-        (a face detector, a flow estimator) are built on first use, once per step."""
+        """The preprocessing step ``DecodedClip -> StreamOutput`` for config ``cfg``, whose section
+        it checks (:meth:`checked_settings`). Heavy tools (a face detector, a flow estimator) are
+        built on first use, once per step."""
         raise NotImplementedError
 
     # -- cache ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Input: (B, 3, 16, 112, 112) crops -> (B, 2048, 16, 4, 4) -> pooled (B, 2048) -> 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping
 
@@ -18,18 +19,37 @@ from streams.inputs.faces import FaceExtractor
 from streams.models.recognizer import create_resnet3d_stream
 from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
 from streams.views import ViewSettings, rgb_clip
+from training.config import check_settings, setting
 
 #: ``create_face_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
 create_face_stream = partial(create_resnet3d_stream, in_channels=3, depth=50, attention=False)
 
 
-def create_face_extractor(settings: Mapping[str, Any]) -> FaceExtractor:
+@dataclass(frozen=True)
+class FaceSettings:
+    """The ``faces:`` preprocessing section (see :class:`FaceExtractor` for what each does):
+    MTCNN runs on keyframes scaled to at most ``detect_max_side`` px, keeps boxes of at least
+    ``min_confidence`` and ``min_size`` px (shorter side, at source resolution), and crops
+    ``num_faces`` faces of ``crop_size`` px with ``margin`` around the box from keyframes kept up
+    to ``source_max_side`` px."""
+
+    detect_max_side: int = setting(640, minimum=12)
+    min_confidence: float = setting(0.9, minimum=0, maximum=1)
+    min_size: float = setting(20.0, minimum=0)
+    num_faces: int = setting(16, minimum=1)
+    crop_size: int = setting(112, minimum=1)
+    margin: float = setting(0.25, minimum=0)
+    source_max_side: int = setting(1280, minimum=1)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "faces")
+
+
+def create_face_extractor(settings: FaceSettings) -> FaceExtractor:
     """The MTCNN face extractor of the ``faces:`` preprocessing section."""
-    return FaceExtractor(
-        detect_max_side=int(settings.get("detect_max_side", 640)),
-        min_confidence=float(settings.get("min_confidence", 0.9)), min_size=int(settings.get("min_size", 20)),
-        num_faces=int(settings.get("num_faces", 16)), crop_size=int(settings.get("crop_size", 112)),
-        margin=float(settings.get("margin", 0.25)))
+    return FaceExtractor(detect_max_side=settings.detect_max_side, min_confidence=settings.min_confidence,
+                         min_size=settings.min_size, num_faces=settings.num_faces, crop_size=settings.crop_size,
+                         margin=settings.margin)
 
 
 class FaceStream(StreamSpec):
@@ -38,11 +58,12 @@ class FaceStream(StreamSpec):
     section = "faces"
     recipe = "face"
     model_builder = staticmethod(create_face_stream)
+    settings_class = FaceSettings
     naive_settings = {"detect_max_side": 1 << 16}   # MTCNN at full resolution
     uses_keyframes = True
 
     def source_max_side(self, cfg: Mapping[str, Any]) -> int:
-        return int(self.settings(cfg).get("source_max_side", 1280))
+        return self.checked_settings(cfg).source_max_side
 
     def keyframe_sizes(self, cfg):
         return ((self.name, None, self.source_max_side(cfg)),)
@@ -51,7 +72,7 @@ class FaceStream(StreamSpec):
         return 0, self.source_max_side(cfg)
 
     def make_step(self, cfg) -> Step:
-        settings = self.settings(cfg)
+        settings = self.checked_settings(cfg)
         extractor: list[FaceExtractor] = []   # built on first use: MTCNN costs a second to load
 
         def step(clip: DecodedClip) -> StreamOutput:
@@ -62,7 +83,7 @@ class FaceStream(StreamSpec):
             detections = None
             if clip.reuse is not None:  # overlapping live windows: each frame searched once
                 detections = clip.reuse.per_frame(
-                    ("face_detections", tuple(sorted(settings.items()))), [k.index for k in keyframes],
+                    ("face_detections", settings), [k.index for k in keyframes],
                     [k.time for k in keyframes], lambda todo: extractor[0].detect([images[j] for j in todo]))
             faces = extractor[0].extract(images, [k.time for k in keyframes], detections=detections)
             h, w = images[0].shape[:2]
@@ -73,7 +94,7 @@ class FaceStream(StreamSpec):
                     "boxes": [[[round(float(v), 1) for v in b] for b in frame] for frame in faces.boxes],
                     "confidences": [[round(float(c), 4) for c in frame] for frame in faces.confidences],
                     "selected": [list(map(int, s)) for s in faces.selected],
-                    "crop_size": int(settings.get("crop_size", 112)),
+                    "crop_size": settings.crop_size,
                     "source_size": [int(w), int(h)],
                 },
             })

@@ -8,6 +8,7 @@ negates x-flow for training) -> (B, 2048, 8, 7, 7) -> pooled (B, 2048) -> logits
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping
 
@@ -15,16 +16,33 @@ import numpy as np
 import torch
 
 from media.sampling import FrameRequest
-from streams.inputs.optical_flow import (compute_flow_stack, create_flow_estimator, dequantise_flow, flow_positions,
-                                         quantise_flow)
+from streams.inputs.optical_flow import (FLOW_ALGORITHMS, compute_flow_stack, create_flow_estimator, dequantise_flow,
+                                         flow_positions, quantise_flow)
 from streams.models.recognizer import create_resnet3d_stream
 from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
 from streams.views import ViewSettings, crop_frames, even_indices, flip_now, resize_frames
+from training.config import check_settings, setting
 
 #: ``create_flow_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
 create_flow_stream = partial(create_resnet3d_stream, in_channels=2, depth=50, attention=False)
 
 QUANTISATION = "uint8: v = round((clip(f, -bound, bound) + bound) * 255 / (2 * bound))"
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """The ``flow:`` preprocessing section: flow between frame i and i + ``step`` at ``positions``
+    evenly spaced points, on grey frames of ``short_side`` px, by ``algorithm``, stored as uint8
+    clipped to +-``bound`` px."""
+
+    positions: int = setting(8, minimum=1)
+    step: int = setting(1, minimum=1)
+    short_side: int = setting(256, minimum=1)
+    algorithm: str = setting("dis", choices=FLOW_ALGORITHMS)
+    bound: float = setting(20.0, above=0)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "flow")
 
 
 class FlowStream(StreamSpec):
@@ -33,22 +51,21 @@ class FlowStream(StreamSpec):
     section = "flow"
     recipe = "flow"
     model_builder = staticmethod(create_flow_stream)
+    settings_class = FlowSettings
     naive_settings = {"algorithm": "tvl1"}          # the classic TV-L1 (denseflow, mmaction2)
 
     def frame_requests(self, frame_count: int, cfg) -> tuple[FrameRequest, ...]:
-        s = self.settings(cfg)
-        step = int(s.get("step", 1))
-        positions = flow_positions(max(frame_count, step + 1), int(s.get("positions", 8)), step)
-        return (FrameRequest(name=self.name, indices=tuple(positions), following=step,
-                             sizes=(("gray", int(s.get("short_side", 256)), None, True),)),)
+        s = self.checked_settings(cfg)
+        positions = flow_positions(max(frame_count, s.step + 1), s.positions, s.step)
+        return (FrameRequest(name=self.name, indices=tuple(positions), following=s.step,
+                             sizes=(("gray", s.short_side, None, True),)),)
 
     def source_sides(self, cfg):
-        return int(self.settings(cfg).get("short_side", 256)), 0
+        return self.checked_settings(cfg).short_side, 0
 
     def make_step(self, cfg) -> Step:
-        s = self.settings(cfg)
-        algorithm = str(s.get("algorithm", "dis"))
-        bound = float(s.get("bound", 20.0))
+        s = self.checked_settings(cfg)
+        algorithm, bound = s.algorithm, s.bound
         estimator: list = []   # built on first use
 
         def step(clip: DecodedClip) -> StreamOutput:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import ConfigError, check_keys
+from training.config import check_keys, check_settings, setting
 from training.weights import WeightsError
 from streams.models.recognizer import StreamRecognizer, create_stream_model
 from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
@@ -128,6 +128,17 @@ class SpeechViewSettings:
         return max(1, int(round(self.seconds * self.sample_rate)))
 
 
+@dataclass(frozen=True)
+class SpeechSettings:
+    """The ``speech:`` preprocessing section (beside ``enabled``): the waveform is stored at
+    ``sample_rate`` Hz."""
+
+    sample_rate: int = setting(16000, minimum=1)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "speech")
+
+
 class SpeechStream(StreamSpec):
     name = "speech"
     array_file = "speech.npy"
@@ -135,14 +146,12 @@ class SpeechStream(StreamSpec):
     recipe = "speech"
     optional = True
     model_builder = staticmethod(create_speech_stream)
+    settings_class = SpeechSettings
 
     def audio_rate(self, cfg) -> int:
-        return int(self.settings(cfg).get("sample_rate", 16000))
+        return self.checked_settings(cfg).sample_rate
 
     def make_step(self, cfg) -> Step:
-        unknown = set(self.settings(cfg)) - {"enabled", "sample_rate"}
-        if unknown:
-            raise ConfigError(f"speech: unknown settings {sorted(unknown)} (known: enabled, sample_rate)")
         sr = self.audio_rate(cfg)
 
         def step(clip: DecodedClip) -> StreamOutput:

@@ -7,6 +7,7 @@ attention -> pooled features (B, 2048) -> logits.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping
 
@@ -16,10 +17,21 @@ import torch
 from streams.models.recognizer import create_resnet3d_stream
 from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
 from streams.views import ViewSettings, rgb_clip
+from training.config import check_settings, setting
 
 #: ``create_visual_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``;
 #: every argument of :func:`create_resnet3d_stream` can be overridden by the recipe's ``model:``.
 create_visual_stream = partial(create_resnet3d_stream, in_channels=3, depth=101, attention=True)
+
+
+@dataclass(frozen=True)
+class VisualSettings:
+    """The ``visual:`` preprocessing section: the keyframes are stored with this ``short_side`` (px)."""
+
+    short_side: int = setting(256, minimum=1)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "visual")
 
 
 class VisualStream(StreamSpec):
@@ -28,11 +40,12 @@ class VisualStream(StreamSpec):
     section = "visual"
     recipe = "visual"
     model_builder = staticmethod(create_visual_stream)
+    settings_class = VisualSettings
     uses_keyframes = True
     stores_keyframes = True
 
     def short_side(self, cfg: Mapping[str, Any]) -> int:
-        return int(self.settings(cfg).get("short_side", 256))
+        return self.checked_settings(cfg).short_side
 
     def keyframe_sizes(self, cfg):
         return ((self.name, self.short_side(cfg), None),)
@@ -41,6 +54,8 @@ class VisualStream(StreamSpec):
         return self.short_side(cfg), 0
 
     def make_step(self, cfg) -> Step:
+        self.checked_settings(cfg)
+
         def step(clip: DecodedClip) -> StreamOutput:
             return StreamOutput(np.stack(clip.keyframes.images[self.name]))
         return step

@@ -10,6 +10,7 @@ from keyframes.extraction import KeyframeSettings, candidate_times, keyframes_re
 from keyframes.scorer import SentimentScorer
 from media.decoding import VideoInfo
 from media.sampling import FrameSample, SampledFrame
+from training.config import ConfigError
 
 
 def test_settings_reject_unknown_modes_intensities_and_thresholds():
@@ -18,12 +19,14 @@ def test_settings_reject_unknown_modes_intensities_and_thresholds():
         KeyframeSettings.from_config({"mode": "smart"})
     with pytest.raises(ValueError, match="keyframes.intensity must be one of"):
         KeyframeSettings.from_config({"intensity": "arousal"})
-    with pytest.raises(ValueError, match="threshold is a probability"):
+    with pytest.raises(ConfigError, match="keyframes.threshold must be <= 1, got 50.0"):
         KeyframeSettings.from_config({"threshold": 50})
-    with pytest.raises(ValueError, match=r"slots must be between 1 and num_keyframes \(16\)"):
+    with pytest.raises(ConfigError, match=r"slots must be between 1 and num_keyframes \(16\)"):
         KeyframeSettings.from_config({"slots": 17})
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ConfigError, match=r"keyframes: unknown key\(s\) \['candidates_per_second'\]"):
         KeyframeSettings.from_config({"candidates_per_second": 3})
+    with pytest.raises(ConfigError, match="keyframes.motion_width must be >= 1, got 0"):
+        KeyframeSettings.from_config({"motion_width": 0})   # 0 would silently drop rule 4's differences
 
 
 def test_candidates_are_evenly_spaced_and_do_not_grow_with_the_clip():

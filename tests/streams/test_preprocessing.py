@@ -254,3 +254,38 @@ def test_truncated_array_is_reported_by_verify_and_recomputed(tmp_path, clips, t
     assert job(rec) == "done"
     assert path.read_bytes() == good
     assert verify_cache([rec], job).ok
+
+
+# a value each stream's section refuses, and the key the refusal must name
+_BAD_VALUES = {"visual": ("short_side", 0), "flow": ("algorithm", "raft"), "face": ("num_faces", 0),
+               "audio": ("hop_length", 0), "speech": ("sample_rate", -1)}
+
+
+@pytest.mark.parametrize("stream", sorted(_BAD_VALUES))
+def test_a_recipe_mistake_stops_the_run_before_the_first_clip(stream, tmp_path, tiny_scorer_run):
+    """A misspelt key or an unusable value in any stream's section is one ConfigError naming
+    ``section.key`` when the job is built, not a failure logged for every clip."""
+    from streams.specs import STREAM_SPECS
+    from training.config import ConfigError
+
+    section = STREAM_SPECS[stream].section
+    key, value = _BAD_VALUES[stream]
+    for bad, named in (({key: value}, f"{section}.{key}"), ({f"{key}_": 1}, f"{section}: unknown key(s) ['{key}_']")):
+        c = cfg()
+        c[section] = {**c.get(section, {}), **bad}
+        with pytest.raises(ConfigError) as info:
+            build_preprocess_job(c, tiny_scorer_run, str(tmp_path / "cache"), [stream])
+        assert named in str(info.value)
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "configs/preprocess").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_preprocessing_recipe_reads_without_a_mistake(recipe):
+    from keyframes.extraction import KeyframeSettings
+    from streams.specs import STREAM_SPECS
+
+    c = load_config(recipe)
+    KeyframeSettings.from_config(c.get("keyframes"))
+    for spec in STREAM_SPECS.values():
+        spec.checked_settings(c)
+        spec.make_step(c)

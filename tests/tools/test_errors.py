@@ -112,6 +112,12 @@ CASES = [
     ("preprocess", "--config {demo_pre} --videos {missing} --streams audio --out {missing}", ["{missing}"]),
     ("preprocess", "--config {not_yaml} --videos {no_videos} --streams audio --out {missing}",
      ["{not_yaml}", "not valid YAML"]),
+    ("preprocess", "--config {demo_pre} --set faces.num_faces=0 --videos {videos} --scorer {scorer_run} "
+                   "--out {missing}", ["{demo_pre}", "faces.num_faces must be >= 1"]),
+    ("preprocess", "--config {demo_pre} --set flow.algoritm=dis --videos {videos} --streams flow --out {missing}",
+     ["{demo_pre}", "flow: unknown key(s) ['algoritm']"]),
+    ("preprocess", "--config {demo_pre} --set keyframes.score_size=99 --videos {videos} --scorer {scorer_run} "
+                   "--out {missing}", ["{scorer_run}", "keyframes.score_size"]),
     ("train_stream", "--config {stream_unknown_model} --cache {audio_cache} --out {missing}",
      ["{stream_unknown_model}", "dropuot"]),
     ("train_stream", "--config {stream_unknown_top} --cache {audio_cache} --out {missing}",
@@ -235,6 +241,22 @@ def test_command_line_prints_only_the_error_even_from_worker_processes(bad, tmp_
                            "--scorer", bad["corrupt_run"], "--out", str(out), "--workers", "2")
     assert_one_error_line(proc.returncode, proc.stderr, bad["corrupt_weights"])
     assert proc.stdout.splitlines()[0] == f"1 clips from {videos} -> {out}"
+
+
+def test_a_refused_recipe_leaves_the_caches_record_as_it_was(bad, tmp_path):
+    """Worker processes build the job; a recipe they refuse ends the run with the one line before
+    pipeline.json (how the cache was made) is rewritten, and nothing is logged per clip."""
+    from training.config import load_config
+    from streams.preprocessing import write_pipeline_record
+
+    cache = tmp_path / "cache"
+    write_pipeline_record(cache, load_config(DEMO_PRE), bad["scorer_run"])
+    before = (cache / "pipeline.json").read_bytes()
+    proc = _cli_subprocess("preprocess", "--config", bad["demo_pre"], "--set", "audio.n_mels=0", "--videos",
+                           bad["videos"], "--scorer", bad["scorer_run"], "--out", str(cache), "--workers", "2")
+    assert_one_error_line(proc.returncode, proc.stderr, bad["demo_pre"], "audio.n_mels")
+    assert (cache / "pipeline.json").read_bytes() == before
+    assert sorted(p.name for p in cache.iterdir()) == ["pipeline.json"]
 
 
 def test_skipped_files_are_listed_and_errors_jsonl_names_the_class(tmp_path, monkeypatch, capsys):

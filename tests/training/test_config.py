@@ -1,9 +1,12 @@
-"""Recipe loading: one level of ``base:``, dotted ``--set`` overrides parsed as YAML, errors naming files."""
+"""Recipe loading: one level of ``base:``, dotted ``--set`` overrides parsed as YAML, errors naming
+files; settings sections read into checked dataclasses, errors naming the key."""
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError, apply_override, get_path, load_config, load_yaml, merge
+from training.config import (ConfigError, apply_override, check_settings, get_path, load_config, load_yaml, merge,
+                             setting, settings_from_section)
 
 
 def write(path: Path, text: str) -> Path:
@@ -90,3 +93,50 @@ def test_switching_the_kind_of_a_section_replaces_it(tmp_path):
     cfg = load_config(tmp_path / "r.yaml")
     assert cfg["train"]["optimizer"] == {"name": "adamw", "lr": 0.001}   # no sgd momentum carried over
     assert cfg["train"]["schedule"] == {"name": "step", "step_size": 5}  # same kind: merged
+
+
+@dataclasses.dataclass(frozen=True)
+class _Detector:
+    """A settings section as the preprocessing recipe's are written (see streams/specs)."""
+
+    max_side: int = setting(640, minimum=12)
+    confidence: float = setting(0.9, minimum=0, maximum=1)
+    bound: float = setting(20.0, above=0)
+    method: str = setting("dis", choices=("dis", "tvl1"))
+    slots: int | None = None
+    align: bool = True
+
+    def __post_init__(self) -> None:
+        check_settings(self, "detector")
+
+
+def test_a_settings_section_gets_its_defaults_and_yaml_numbers_of_its_types():
+    s = settings_from_section(_Detector, {"max_side": 480.0, "confidence": 1, "slots": 4}, "detector")
+    assert s == _Detector(max_side=480, confidence=1.0, slots=4)
+    assert type(s.max_side) is int and type(s.confidence) is float   # 480.0 in YAML is 480 px
+    assert settings_from_section(_Detector, None, "detector") == _Detector()
+    assert settings_from_section(_Detector, {"enabled": True}, "detector", ignore=("enabled",)) == _Detector()
+
+
+@pytest.mark.parametrize("section,message", [
+    ({"max_side": 5}, r"detector.max_side must be >= 12, got 5"),
+    ({"max_side": 480.5}, r"detector.max_side must be an integer, got 480.5"),
+    ({"max_side": "480"}, r"detector.max_side must be an integer, got '480'"),
+    ({"max_side": True}, r"detector.max_side must be an integer, got True"),
+    ({"confidence": 1.5}, r"detector.confidence must be <= 1, got 1.5"),
+    ({"confidence": float("nan")}, r"detector.confidence must be a finite number, got nan"),
+    ({"bound": 0}, r"detector.bound must be > 0, got 0.0"),
+    ({"method": "farneback"}, r"detector.method must be one of \['dis', 'tvl1'\], got 'farneback'"),
+    ({"align": "yes"}, r"detector.align must be true or false, got 'yes'"),
+    ({"slots": 2.5}, r"detector.slots must be an integer, got 2.5"),
+    ({"max_sid": 480}, r"detector: unknown key\(s\) \['max_sid'\]; known: \['align', 'bound', "),
+    ({"enabled": True}, r"detector: unknown key\(s\) \['enabled'\]"),
+])
+def test_a_settings_section_names_the_key_and_the_value_it_refuses(section, message):
+    with pytest.raises(ConfigError, match=message):
+        settings_from_section(_Detector, section, "detector")
+
+
+def test_settings_made_in_code_are_checked_too():
+    with pytest.raises(ConfigError, match="detector.max_side must be >= 12"):
+        _Detector(max_side=0)
