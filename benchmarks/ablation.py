@@ -50,11 +50,12 @@ from media.batch import run_batch, select_records
 from media.storage import atomic_write_json, atomic_write_text
 from media.synthetic import CLASSES, VISUAL, generate_dataset
 from training.checkpoints import checkpoint_hash, read_meta
+from training.command_line import naming_config
 from training.config import load_config
 from keyframes.extraction import KeyframeSettings, keyframes_hash
 from keyframes.selection import INTENSITIES
 from streams import cache
-from streams.preprocessing import build_preprocess_job, write_pipeline_record
+from streams.preprocessing import build_preprocess_job, check_preprocess_recipe, write_pipeline_record
 from streams.specs import STREAM_SPECS, StreamSpec
 from benchmarks.timing import BenchmarkError, machine_info
 
@@ -338,6 +339,8 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
         raise BenchmarkError(f"{out}: the output folder is a file")
     if scorer is not None:
         scorer_input_size(scorer)  # a missing or unreadable scorer stops here, before hours of work
+    with naming_config(settings.preprocess_config):  # so does a recipe mistake
+        check_preprocess_recipe(load_config(settings.preprocess_config))
     if fresh:
         for name in ("data", "scorer", "caches", "runs", "ablation.json", "ablation.md"):
             path = out / name

@@ -41,8 +41,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from training.checkpoints import CheckpointError
 from training.config import ConfigError, check_keys
-from media.storage import atomic_save_npy, atomic_write_json, config_hash, read_json, remove_temp_files
+from media.storage import StorageError, atomic_save_npy, atomic_write_json, config_hash, read_json, remove_temp_files
 from streams.cache import CacheEntry, load_entries
 from streams.data import StreamDataset
 from streams.folds import ExcludeSettings, TrainClips, read_train_clips
@@ -281,10 +282,17 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
     status: dict[str, dict[str, str]] = {}
     loaded = {}
 
-    def load(run: str):
+    def load(run: str, stream: str | None = None):
         if run not in loaded:
-            loaded[run] = load_trained_stream(run)
+            loaded[run] = load_trained_stream(run, stream=stream)
+        elif stream is not None and loaded[run][1].get("stream") != stream:  # one run given for two streams
+            raise CheckpointError(f"{run}: a run of the {loaded[run][1].get('stream')} stream, given for the "
+                                  f"{stream} stream")
         return loaded[run]
+
+    for stream, runs in [*((s, [r]) for s, r in stream_runs.items()), *fold_runs.items()]:
+        for run in runs:  # a run given for the wrong stream is refused before any split is read
+            load(run, stream)
 
     for split in splits:
         entries = load_entries(cache_root, split=split)
@@ -338,7 +346,8 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
             write_index(split_dir, split, entries, cache_root, features_record, streams_meta)  # same arrays, new mode
         log.info("features %s: %s", split, ", ".join(f"{k} {v}" for k, v in status[split].items()))
     if not status:
-        raise ValueError(f"{cache_root}: no clips in the cache for splits {splits}")
+        raise StorageError(f"{cache_root}: no clips in the cache for splits {splits} (is it a cache made by "
+                           "tools/preprocess.py?)")
     return status
 
 
@@ -389,6 +398,18 @@ def sourced_outputs(stream: str, src: FeatureSources, entries: Sequence[CacheEnt
     return feats, probs, available
 
 
+def _load_array(path: Path) -> np.ndarray:
+    """A stored feature array (no pickles); a missing, truncated or foreign file is a
+    :class:`StorageError` naming it."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise StorageError(f"{path}: missing from the feature directory (re-run tools/extract_features.py)") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise StorageError(f"{path}: not a readable feature array ({e}); re-run tools/extract_features.py, "
+                           "which recomputes it") from None
+
+
 class FeatureSet:
     """One split of a feature cache: ``features[s]`` (N, D_s), ``probs[s]`` (N, C), ``available[s]``
     (N,) bool, ``labels`` (N,) (-1 when unlabelled), ``clip_ids``, ``class_names``."""
@@ -402,15 +423,17 @@ class FeatureSet:
         names = tuple(streams) if streams else tuple(s for s in STREAM_SPECS if s in index["streams"])
         missing = [s for s in names if s not in index["streams"]]
         if missing:
-            raise ValueError(f"{split_dir / INDEX_FILE}: no features for streams {missing}")
+            raise StorageError(f"{split_dir / INDEX_FILE}: no features for streams {missing} (it has "
+                               f"{sorted(index['streams'])}; extract them with tools/extract_features.py, or name the "
+                               "streams to fuse with the recipe's streams:)")
         self.split = split
         self.streams = names
         self.index = index
         self.clip_ids = list(index["clip_ids"])
         self.labels = np.array([-1 if v is None else int(v) for v in index["labels"]], dtype=np.int64)
         self.class_names = list(index["class_names"])
-        self.features = {s: np.load(split_dir / f"{s}.npy") for s in names}
-        self.probs = {s: np.load(split_dir / f"{s}_probs.npy") for s in names}
+        self.features = {s: _load_array(split_dir / f"{s}.npy") for s in names}
+        self.probs = {s: _load_array(split_dir / f"{s}_probs.npy") for s in names}
         self.available = {s: np.asarray(index["streams"][s]["available"], dtype=bool) for s in names}
         self.stream_info = {s: index["streams"][s] for s in names}
 

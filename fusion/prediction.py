@@ -81,7 +81,7 @@ class Predictor:
                                         scorer_hash=pre.get("scorer_hash") or "none", streams=stream_order)
         streams = {}
         for s in stream_order:
-            model, srecipe, _, _ = load_trained_stream(pipeline["streams"][s]["run"], device=device)
+            model, srecipe, _, _ = load_trained_stream(pipeline["streams"][s]["run"], device=device, stream=s)
             streams[s] = (model, StreamDataset([], s, srecipe.get("data", {}), train=False))
         return cls(preprocessor=preprocessor, streams=streams, head=head.to(device), class_names=class_names,
                    stream_order=stream_order)

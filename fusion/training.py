@@ -36,6 +36,7 @@ from training.config import ConfigError, check_keys
 from training.loop import fit
 from training.metrics import classification_report
 from training.run_directory import check_existing_run, clear_run_dir, metrics_record, run_config_record
+from training.train_config import resolve_train_config
 from fusion.dataset import FeatureDataset
 from fusion.features import FeatureSet
 from fusion.heads import FUSION_HEADS, create_fusion_head, head_arguments, head_name
@@ -61,6 +62,10 @@ def check_fusion_recipe(cfg: dict) -> str:
     """Check a fusion recipe's keys (top level, ``model:`` against its head's builder, ``train:``
     of a head fitted in one pass); returns the head's name. Raises :class:`ConfigError`."""
     check_keys(cfg, RECIPE_KEYS, "the fusion recipe")
+    streams = cfg.get("streams")
+    if streams is not None and not (isinstance(streams, list) and streams and all(isinstance(s, str) for s in streams)
+                                    and len(set(streams)) == len(streams)):
+        raise ConfigError(f"streams must be a list of distinct stream names, got {streams!r}")
     name = head_name(cfg.get("model"))
     head_arguments(cfg.get("model"))
     if not FUSION_HEADS[name].gradient:
@@ -116,7 +121,7 @@ def train_fusion_head(cfg: dict, train_fs: FeatureSet, val_fs: FeatureSet | None
     run_recipe.update(recipe or {})
     run_recipe.update({"streams": list(streams), "model": {"name": name, **head_arguments(cfg.get("model"))},
                        "stream_dims": stream_dims})
-    seed = int((cfg.get("train") or {}).get("seed", 0))
+    seed = resolve_train_config(cfg.get("train"))["seed"]
     torch.manual_seed(seed)  # same initial weights on every run
     head = create_fusion_head(cfg.get("model"), stream_dims=stream_dims, num_classes=len(train_fs.class_names))
     if FUSION_HEADS[name].gradient:

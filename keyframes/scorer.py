@@ -130,6 +130,12 @@ class SentimentScorer:
         """
         state, meta = load_checkpoint(path)
         cfg = meta.get("config", {})
+        other = sorted(set(cfg) - {"class_names", "model", "data", "train"})
+        if other:  # a stream run records 'stream', a fusion run 'streams'
+            kind = (f"a run of the {cfg['stream']} stream" if "stream" in cfg else
+                    "a fusion run" if "streams" in cfg else f"a run whose recipe has {other}")
+            raise CheckpointError(f"{path}: {kind}, not a keyframe scorer (train one with "
+                                  "tools/train_keyframe_scorer.py)")
         trained = int(cfg.get("data", {}).get("input_size", 224))
         if input_size is not None and int(input_size) != trained:
             raise ConfigError(f"{path}: this scorer was trained at {trained} px (data.input_size of its recipe) but is "
@@ -142,7 +148,11 @@ class SentimentScorer:
         if depth not in _RESNETS:
             raise CheckpointError(f"{path}: checkpoint records scorer depth {depth}, expected one of {sorted(_RESNETS)}")
         model = _RESNETS[depth](weights=None, num_classes=len(class_names))  # weights come from the checkpoint
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: its weights do not fit a ResNet-{depth} scorer with "
+                                  f"{len(class_names)} classes ({str(e).splitlines()[0]})") from e
         return cls(model, class_names, input_size=trained, batch_size=batch_size, device=device)
 
     @torch.inference_mode()

@@ -6,7 +6,8 @@ import os
 import torch
 
 from media.datasets import read_groupemow
-from training.config import check_keys
+from training.config import ConfigError, building_from, check_keys
+from training.train_config import resolve_train_config
 from training.loop import fit
 from keyframes.data import ImageFolderDataset
 from keyframes.scorer import create_scorer
@@ -18,16 +19,18 @@ def train_scorer(cfg: dict, data_root: str | os.PathLike, out_dir: str | os.Path
     check_keys(cfg, ("model", "data", "train"), "the scorer recipe")
     check_keys(cfg.get("model") or {}, ("depth", "pretrained"), "model")
     check_keys(cfg.get("data") or {}, ("input_size",), "data")
+    model_cfg = dict(cfg.get("model") or {})
+    seed = resolve_train_config(cfg.get("train"))["seed"]
+    size = (cfg.get("data") or {}).get("input_size", 224)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"data.input_size must be an integer >= 1 (px), got {size!r}")
     train_records = read_groupemow(data_root, "train")
     val_records = read_groupemow(data_root, "val")
     class_names = train_records[0].class_names
-    model_cfg = dict(cfg.get("model", {}))
-    data_cfg = dict(cfg.get("data", {}))
-    seed = int(cfg.get("train", {}).get("seed", 0))
-    size = int(data_cfg.get("input_size", 224))
-    torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
-    model = create_scorer(num_classes=len(class_names), depth=int(model_cfg.get("depth", 50)),
-                          pretrained=model_cfg.get("pretrained"))
+    torch.manual_seed(seed)  # same initial weights on every run
+    with building_from("model"):
+        model = create_scorer(num_classes=len(class_names), depth=model_cfg.get("depth", 50),
+                              pretrained=model_cfg.get("pretrained"))
     return fit(model=model,
                train_dataset=ImageFolderDataset(train_records, input_size=size, train=True, seed=seed),
                val_dataset=ImageFolderDataset(val_records, input_size=size, train=False, seed=seed),

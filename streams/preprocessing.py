@@ -30,6 +30,7 @@ from media.datasets import ClipRecord
 from media.decoding import open_media, read_audio_track
 from media.sampling import FrameRequest, sample_video
 from media.storage import atomic_write_json, remove_temp_files
+from training.config import check_keys
 from keyframes.extraction import (
     KeyframeResult, KeyframeSettings, ScoringPipeline, candidate_request, keyframes_hash, keyframes_record,
     select_from_sample, stored_selection,
@@ -69,6 +70,17 @@ class ClipInputs:
     timings: dict = field(default_factory=dict)
 
 
+def check_preprocess_recipe(cfg: dict, streams: Iterable[str] | None = None) -> None:
+    """Read a preprocessing recipe whole, as :class:`ClipPreprocessor` does before the first clip:
+    its top-level sections (a misspelt one would be ignored and its stage run on defaults), the
+    keyframe settings and the section of every stream in ``streams`` (default: those it enables).
+    Raises :class:`training.config.ConfigError` naming the key."""
+    check_keys(cfg, ("keyframes", "labels", *(s.section for s in STREAM_SPECS.values())), "the preprocessing recipe")
+    KeyframeSettings.from_config(cfg.get("keyframes"))
+    for name in parse_streams(streams, cfg):
+        STREAM_SPECS[name].checked_settings(cfg)
+
+
 class ClipPreprocessor:
     """``ClipPreprocessor(cfg, ...)(record) -> "done" | "skipped"``: brings ``CACHE/<clip_id>/`` up
     to date for the requested ``streams`` (default: those the config enables). ``cfg`` is a
@@ -77,6 +89,7 @@ class ClipPreprocessor:
 
     def __init__(self, cfg: dict, *, cache_root: str | os.PathLike, scorer: SentimentScorer | None,
                  scorer_hash: str, streams: Iterable[str] | None = None, contact_sheet: bool = False) -> None:
+        check_preprocess_recipe(cfg, streams)
         self.cfg = cfg
         self.cache_root = Path(cache_root)
         self.streams = parse_streams(streams, cfg)

@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from training.config import ConfigError, builder_keys, check_keys
+from training.config import ConfigError, builder_keys, building_from, check_keys
 from training.loop import fit
 from streams.cache import load_entries
 from streams.data import build_stream_datasets
@@ -23,9 +23,10 @@ def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
     if stream not in STREAM_SPECS:
         raise ConfigError(f"config 'stream' must be one of {', '.join(STREAM_SPECS)}, got {stream!r}")
     spec = STREAM_SPECS[stream]
-    model_cfg = dict(cfg.get("model") or {})
-    check_keys(model_cfg, builder_keys(spec.model_builder, given=("num_classes",)), "model")
-    return spec.model_builder(num_classes=num_classes, **model_cfg)
+    model_cfg = cfg.get("model") or {}
+    check_keys(model_cfg, builder_keys(spec.model_builder, given=("num_classes",)), "model")  # also: not a mapping
+    with building_from("model"):
+        return spec.model_builder(num_classes=num_classes, **model_cfg)
 
 
 def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
@@ -36,14 +37,15 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     from training.train_config import resolve_train_config
 
     check_keys(cfg, RECIPE_KEYS, "the stream recipe")
-    seed = int(cfg.get("train", {}).get("seed", 0))
+    if cfg.get("stream") not in STREAM_SPECS:
+        raise ConfigError(f"config 'stream' must be one of {', '.join(STREAM_SPECS)}, got {cfg.get('stream')!r}")
+    seed = resolve_train_config(cfg.get("train"))["seed"]
     exclude = ExcludeSettings.from_config(cfg.get("exclude"))
     held_out = excluded_clips(labelled_ids(load_entries(cache_root, split="train", labelled=True)), exclude)
     train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed,
                                                           exclude=held_out)
-    torch.manual_seed(int(cfg.get("train", {}).get("seed", 0)))  # same initial weights on every run
+    torch.manual_seed(seed)  # same initial weights on every run
     model = build_stream_model(cfg, len(class_names))
-    resolve_train_config(cfg.get("train"))  # a refused recipe writes nothing
     if partial_state().is_main_process:
         record_train_clips(out_dir, TrainClips(split="train", trained_on=[e.clip_id for e in train_ds.entries],
                                                held_out=sorted(held_out),
@@ -56,8 +58,10 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
                checkpoint_meta={"pretrained": loaded} if loaded else None)
 
 
-def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu"):
-    """A trained stream from its run directory (best checkpoint) or a checkpoint directory.
+def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu", stream: str | None = None):
+    """A trained stream from its run directory (best checkpoint) or a checkpoint directory;
+    ``stream``, when given, is the stream the caller wants (another stream's run is a
+    :class:`CheckpointError` saying which it is).
 
     Returns ``(model in eval mode, recipe dict, class_names, checkpoint_hash)``. The recipe is the
     one recorded in the checkpoint, so the model is rebuilt exactly as trained; weights load from
@@ -66,10 +70,12 @@ def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu"):
 
     state, meta = load_checkpoint(run)
     recipe = dict(meta.get("config", {}))
-    stream = recipe.get("stream")
+    wanted, stream = stream, recipe.get("stream")
     if stream not in STREAM_SPECS:
         raise CheckpointError(f"{run}: not a stream run (its checkpoint's config names no stream of "
                               f"{', '.join(STREAM_SPECS)}: {stream!r}; train one with tools/train_stream.py)")
+    if wanted is not None and stream != wanted:
+        raise CheckpointError(f"{run}: a run of the {stream} stream, given for the {wanted} stream")
     class_names = list(meta["class_names"])
     model_cfg = STREAM_SPECS[stream].trained_model_config(recipe.get("model", {}))
     model = build_stream_model({**recipe, "model": model_cfg}, len(class_names))

@@ -4,13 +4,13 @@ flipping. The views themselves (what each stream's network sees) live in the str
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import cv2
 import numpy as np
 
-from training.config import check_keys
+from training.config import ConfigError, check_settings, setting, settings_from_section
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -24,19 +24,25 @@ class ViewSettings:
     ``flip``: random horizontal flips for training.
     """
 
-    num_frames: int = 16
+    num_frames: int = setting(16, minimum=1)
     resize: int | tuple[int, int] | None = None
-    crop: int = 224
+    crop: int = setting(224, minimum=1)
     flip: bool = True
+
+    def __post_init__(self) -> None:
+        check_settings(self, "data")
+        resize = tuple(self.resize) if isinstance(self.resize, list) else self.resize
+        sides = () if resize is None else resize if isinstance(resize, tuple) else (resize,)
+        pixels = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sides)
+        if not pixels or (isinstance(resize, tuple) and len(resize) != 2):
+            raise ConfigError(f"data.resize must be a short side in px (>= 1), [H, W], or null, got {self.resize!r}")
+        object.__setattr__(self, "resize", resize)
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ViewSettings":
-        """Parse a ``data:`` section; an unknown key is a :class:`ConfigError` naming it."""
-        check_keys(section, [f.name for f in fields(cls)], "data")
-        resize = section.get("resize")
-        return cls(num_frames=int(section.get("num_frames", 16)),
-                   resize=tuple(resize) if isinstance(resize, (list, tuple)) else resize,
-                   crop=int(section.get("crop", 224)), flip=bool(section.get("flip", True)))
+        """Parse a ``data:`` section; an unknown key or unusable value is a :class:`ConfigError`
+        naming it."""
+        return settings_from_section(cls, section, "data")
 
 
 def even_indices(available: int, wanted: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
-from training.command_line import add_debug_argument, run_main
+from training.command_line import add_debug_argument, fraction, positive_float, positive_int, run_main
 from keyframes.selection import INTENSITIES
 from benchmarks.ablation import PREPROCESS_CONFIG, AblationSettings, run_ablation
 from benchmarks.timing import BenchmarkError
@@ -53,19 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--train-scorer", action="store_true",
                         help="train configs/keyframes/scorer_demo.yaml on the generated stills into OUT/scorer")
     kf.add_argument("--out", required=True, help="output folder (data, caches, runs, ablation.json/.md)")
-    kf.add_argument("--train", type=int, default=120, help="train clips [120]")
-    kf.add_argument("--val", type=int, default=60, help="val clips [60]")
+    kf.add_argument("--train", type=positive_int, default=120, help="train clips [120]")
+    kf.add_argument("--val", type=positive_int, default=60, help="val clips [60]")
     kf.add_argument("--seed", type=int, default=0, help="dataset and training seed [0]")
     kf.add_argument("--intensity", choices=(*INTENSITIES, "both"), default=None,
                     help="intensity of the literal and default selections (default: the recipe's keyframes.intensity)")
     kf.add_argument("--config", default=str(PREPROCESS_CONFIG), help="preprocessing recipe [configs/preprocess/demo.yaml]")
-    kf.add_argument("--duration", type=float, default=5.0, help="clip length in s [5]")
-    kf.add_argument("--fps", type=float, default=25.0, help="clip frame rate [25]")
-    kf.add_argument("--cue-noise", type=float, default=0.0,
+    kf.add_argument("--duration", type=positive_float, default=5.0, help="clip length in s [5]")
+    kf.add_argument("--fps", type=positive_float, default=25.0, help="clip frame rate [25]")
+    kf.add_argument("--cue-noise", type=fraction, default=0.0,
                     help="probability that a clip's cue shows a random class [0: the selection is what is compared]")
-    kf.add_argument("--stills", type=int, default=40, help="stills per class and split for --train-scorer [40]")
-    kf.add_argument("--epochs", type=int, default=None, help="override the stream recipe's train.epochs")
-    kf.add_argument("--workers", type=int, default=2, help="processes for generation, preprocessing, training [2]")
+    kf.add_argument("--stills", type=positive_int, default=40, help="stills per class and split for --train-scorer [40]")
+    kf.add_argument("--epochs", type=positive_int, default=None, help="override the stream recipe's train.epochs")
+    kf.add_argument("--workers", type=positive_int, default=2, help="processes for generation, preprocessing, training [2]")
     kf.add_argument("--fresh", action="store_true", help="delete what an earlier ablation wrote into OUT first")
     kf.add_argument("--json", action="store_true", help="print ablation.json instead of the table")
     add_debug_argument(kf)

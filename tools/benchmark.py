@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from media.decoding import probe
-from training.command_line import add_debug_argument, run_main
+from training.command_line import add_debug_argument, non_negative_int, positive_float, positive_int, run_main
 from training.config import load_config
 from streams.specs import STREAM_SPECS, get_spec
 from benchmarks.inputs import clip_info, load_scorer_model, write_scene_clip
@@ -63,23 +63,23 @@ def _clip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", nargs="?", default=None, help="clip to measure (default: generate one)")
     p.add_argument("--make-clip", action="store_true", help="generate the clip even if VIDEO is given")
     p.add_argument("--size", type=_size, default=(1280, 720), help="generated clip size WxH [1280x720]")
-    p.add_argument("--seconds", type=float, default=5.0, help="generated clip length [5]")
-    p.add_argument("--fps", type=float, default=25.0, help="generated clip frame rate [25]")
+    p.add_argument("--seconds", type=positive_float, default=5.0, help="generated clip length [5]")
+    p.add_argument("--fps", type=positive_float, default=25.0, help="generated clip frame rate [25]")
     p.add_argument("--audio-channels", type=int, choices=(1, 2, 6), default=6,
                    help="channels of the generated clip's audio [6, as 5.1 footage]")
-    p.add_argument("--audio-rate", type=int, default=48000, help="sample rate of the generated clip's audio [48000]")
+    p.add_argument("--audio-rate", type=positive_int, default=48000, help="sample rate of the generated clip's audio [48000]")
     p.add_argument("--clips-dir", default=None, help="keep generated clips here (default: a temp dir, deleted)")
     p.add_argument("--config", default=str(ROOT / "configs/preprocess/default.yaml"), help="preprocessing recipe")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--scorer", default=None, help="scorer run/checkpoint (default: random-init ResNet)")
-    p.add_argument("--scorer-depth", type=int, default=50, help="depth of the random-init scorer [50]")
-    p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds of each setting [5]")
-    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--scorer-depth", type=int, choices=(18, 34, 50, 101, 152), default=50, help="depth of the random-init scorer [50]")
+    p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed rounds of each setting [5]")
+    p.add_argument("--warmup", type=non_negative_int, default=1)
     _common_args(p)
 
 
 def _common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads (default: torch's choice, one per core); 1 is faster on an overloaded machine")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_debug_argument(p)
@@ -201,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     kf = sub.add_parser("keyframes", help="seconds per clip of keyframe extraction, and selection overlap")
     _clip_args(kf)
-    kf.add_argument("--reference-size", type=int, default=224, help="score size of the reference [224]")
-    kf.add_argument("--tolerance", type=int, default=2, help="frames of slack in the tolerant overlap [2]")
+    kf.add_argument("--reference-size", type=positive_int, default=224, help="score size of the reference [224]")
+    kf.add_argument("--tolerance", type=non_negative_int, default=2, help="frames of slack in the tolerant overlap [2]")
     kf.add_argument("--no-reference", action="store_true", help="skip scoring every frame")
     kf.set_defaults(func=cmd_keyframes)
 
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _clip_args(pp)
     pp.add_argument("--no-baseline", action="store_true")
     pp.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
-    pp.add_argument("--long-seconds", type=float, default=60.0, help="length of the long memory clip [60]")
+    pp.add_argument("--long-seconds", type=positive_float, default=60.0, help="length of the long memory clip [60]")
     pp.add_argument("--long-size", type=_size, default=None, help="size of the long clip [same as --size]")
     pp.add_argument("--long-video", default=None, help="use this clip as the long memory clip instead of generating one")
     pp.set_defaults(func=cmd_preprocess)
@@ -225,12 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preprocess-config", default=None, help="recipe giving the fabricated arrays' sizes")
     tr.add_argument("--clip-size", type=_size, default=None, help="source clip size for the array sizes")
     tr.add_argument("--cache", default=None, help="read inputs from this cache instead of fabricating one")
-    tr.add_argument("--clips", type=int, default=8, help="fabricated cache entries [8]")
-    tr.add_argument("--loader-clips", type=int, default=32, help="clips read per loader measurement [32]")
-    tr.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loader measurement [0]")
-    tr.add_argument("--batch", type=int, default=1)
-    tr.add_argument("--steps", type=int, default=5, help="interleaved timed steps per model [5]")
-    tr.add_argument("--warmup", type=int, default=1)
+    tr.add_argument("--clips", type=positive_int, default=8, help="fabricated cache entries [8]")
+    tr.add_argument("--loader-clips", type=positive_int, default=32, help="clips read per loader measurement [32]")
+    tr.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader workers for the loader measurement [0]")
+    tr.add_argument("--batch", type=positive_int, default=1)
+    tr.add_argument("--steps", type=positive_int, default=5, help="interleaved timed steps per model [5]")
+    tr.add_argument("--warmup", type=non_negative_int, default=1)
     tr.add_argument("--channels-last", action="store_true")
     tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
     tr.add_argument("--compile", action="store_true", help="torch.compile the models")
@@ -241,8 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv = sub.add_parser("live", help="live windows per second vs the rate real time needs")
     _clip_args(lv)
     lv.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
-    lv.add_argument("--stride", type=float, default=1.0, help="seconds between windows [1, the live default]")
-    lv.add_argument("--window", type=float, default=None, help="window length (default: the run's clip length)")
+    lv.add_argument("--stride", type=positive_float, default=1.0, help="seconds between windows [1, the live default]")
+    lv.add_argument("--window", type=positive_float, default=None, help="window length (default: the run's clip length)")
     lv.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                     help="play the file as a camera: late windows are dropped and counted [on]")
     lv.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
@@ -256,8 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if args.threads is not None and args.threads < 1:
-        raise SystemExit(f"--threads must be >= 1, got {args.threads}")
     threads = torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)

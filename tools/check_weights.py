@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 
-from training.command_line import add_debug_argument, naming_config, run_main
+from training.command_line import add_debug_argument, naming_config, positive_int, run_main
 from training.config import load_config
 from streams.models.pretrained import PRETRAINED_FORMATS, init_from_pretrained
 from streams.training import build_stream_model
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=PRETRAINED_FORMATS, default=None,
                         help="how to read the file (default: from its key names)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides")
-    parser.add_argument("--num-classes", type=int, default=3, help="classes of the stream's head (VGAF: 3)")
+    parser.add_argument("--num-classes", type=positive_int, default=3, help="classes of the stream's head (VGAF: 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     add_debug_argument(parser)
     args = parser.parse_args(argv)

@@ -47,7 +47,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.command_line import add_debug_argument, run_main
+from training.command_line import add_debug_argument, fraction, non_negative_int, positive_float, positive_int, run_main
 from media.storage import atomic_write_json
 from streams.specs import get_spec
 from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
@@ -141,19 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="delete OUT and start over")
     parser.add_argument("--layout", choices=tuple(LAYOUT_DEFAULTS), default="vgaf",
                         help="dataset layout: vgaf (groups, 3 classes; default), ravdess (8 emotions), cremad (6)")
-    parser.add_argument("--train", type=int, default=None, help="train clips (default vgaf 120, ravdess 192, cremad 144)")
-    parser.add_argument("--val", type=int, default=None, help="val clips (default vgaf 60, ravdess 64, cremad 60)")
-    parser.add_argument("--test", type=int, default=None, help="test clips (default vgaf 60, ravdess 4, cremad 4; labelled, scored in the report)")
-    parser.add_argument("--duration", type=float, default=3.0, help="clip length (s)")
-    parser.add_argument("--cue-noise", type=float, default=0.3)
-    parser.add_argument("--audio-fraction", type=float, default=1.0,
+    parser.add_argument("--train", type=positive_int, default=None, help="train clips (default vgaf 120, ravdess 192, cremad 144)")
+    parser.add_argument("--val", type=positive_int, default=None, help="val clips (default vgaf 60, ravdess 64, cremad 60)")
+    parser.add_argument("--test", type=non_negative_int, default=None, help="test clips (default vgaf 60, ravdess 4, cremad 4; labelled, scored in the report)")
+    parser.add_argument("--duration", type=positive_float, default=3.0, help="clip length (s)")
+    parser.add_argument("--cue-noise", type=fraction, default=0.3)
+    parser.add_argument("--audio-fraction", type=fraction, default=1.0,
                         help="fraction of clips that get an audio track (the rest test missing audio)")
-    parser.add_argument("--faceless-fraction", type=float, default=0.0,
+    parser.add_argument("--faceless-fraction", type=fraction, default=0.0,
                         help="vgaf: fraction of clips without people's faces (tests missing faces)")
-    parser.add_argument("--stills", type=int, default=40, help="GroupEmoW-format stills per class and split")
-    parser.add_argument("--workers", type=int, default=2, help="processes for data generation and preprocessing")
+    parser.add_argument("--stills", type=positive_int, default=40, help="GroupEmoW-format stills per class and split")
+    parser.add_argument("--workers", type=positive_int, default=2, help="processes for data generation and preprocessing")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stream-epochs", type=int, default=None, help="override the tiny stream configs' epochs")
+    parser.add_argument("--stream-epochs", type=positive_int, default=None, help="override the tiny stream configs' epochs")
     parser.add_argument("--features", default=DEFAULT_FEATURES,
                         help=f"in_sample, holdout, cross_fit or a features recipe (default {DEFAULT_FEATURES})")
     add_debug_argument(parser)

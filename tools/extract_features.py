@@ -20,8 +20,18 @@ import argparse
 import logging
 import sys
 
-from training.command_line import add_debug_argument, run_main
+from media.datasets import SPLITS
+from training.command_line import add_debug_argument, positive_int, run_main
 from fusion.features import extract_features, load_feature_plan, parse_fold_runs, parse_stream_runs
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """``train,val`` -> ``("train", "val")``; an unknown or repeated split is a usage error."""
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in names if s not in SPLITS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"must be a comma list of distinct splits from {','.join(SPLITS)}, got {text!r}")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="features recipe (configs/features/*.yaml) to check the runs against")
     parser.add_argument("--cache", required=True, help="preprocessing cache")
     parser.add_argument("--out", required=True, help="feature directory")
-    parser.add_argument("--splits", default="train,val,test")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--splits", type=split_list, default="train,val,test",
+                        help=f"comma list of {','.join(SPLITS)} [all]")
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -44,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     plan = load_feature_plan(args.config) if args.config else None
     status = extract_features(runs, args.cache, args.out, fold_runs=fold_runs, plan=plan,
-                              splits=tuple(args.splits.split(",")), batch_size=args.batch_size)
+                              splits=args.splits, batch_size=args.batch_size)
     for split, streams in status.items():
         print(f"{split}: " + ", ".join(f"{s} {v}" for s, v in streams.items()))
     return 0

@@ -28,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from training.command_line import add_debug_argument, run_main
+from training.command_line import add_debug_argument, run_main, torch_device
 from fusion.live import (
     DEFAULT_SMOOTH_K, DEFAULT_STRIDE_S, DEFAULT_WINDOW_S, FUSION_MODES, LiveRunner, LiveSettings, LiveSourceError,
     default_window_seconds, parse_late_weights, source_kind,
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
                         help="run the pipeline once on a synthetic window before the first frame [on]")
     parser.add_argument("--show", action="store_true", help="on-screen view when a display exists (q quits)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=torch_device, default="cpu", help="torch device for the models [cpu]")
     parser.add_argument("--quiet", action="store_true", help="no line per window, only the summary")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     add_debug_argument(parser)

@@ -19,7 +19,8 @@ import argparse
 import os
 import sys
 
-from training.command_line import add_debug_argument, run_main
+from training.command_line import (add_debug_argument, fraction, non_negative_float, non_negative_int,
+                                    positive_float, positive_int, run_main)
 
 LAYOUTS = ("vgaf", "ravdess", "cremad", "groupemow", "fer2013")
 # options that only some layouts take: name -> the layouts
@@ -27,33 +28,41 @@ _ONLY = {"stills": ("vgaf", "groupemow"), "faceless_fraction": ("vgaf",), "peak_
          "form": ("fer2013",)}
 
 
+def frame_side(text: str) -> int:
+    """A frame width or height: even (the H.264 encoder's 4:2:0 needs it) and at least 32 px."""
+    side = positive_int(text)
+    if side < 32 or side % 2:
+        raise argparse.ArgumentTypeError(f"must be an even number of pixels >= 32, got {text!r}")
+    return side
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--layout", choices=LAYOUTS, default="vgaf", help="dataset layout to write (default vgaf)")
     p.add_argument("--out", required=True, help="dataset folder to write")
-    p.add_argument("--train", type=int, default=None, help="number of train clips (fer2013: images)")
-    p.add_argument("--val", type=int, default=None, help="number of val clips (fer2013: images)")
-    p.add_argument("--test", type=int, default=0, help="number of test clips (labelled, a held-out split)")
+    p.add_argument("--train", type=non_negative_int, default=None, help="number of train clips (fer2013: images)")
+    p.add_argument("--val", type=non_negative_int, default=None, help="number of val clips (fer2013: images)")
+    p.add_argument("--test", type=non_negative_int, default=0, help="number of test clips (labelled, a held-out split)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cue-noise", type=float, default=0.3,
+    p.add_argument("--cue-noise", type=fraction, default=0.3,
                    help="per modality, probability that it shows a uniformly drawn class")
-    p.add_argument("--cue-jitter", type=float, default=0.2, help="half-width of per-clip cue jitter")
-    p.add_argument("--duration", type=float, default=3.0, help="clip length in seconds")
-    p.add_argument("--width", type=int, default=320)
-    p.add_argument("--height", type=int, default=180)
-    p.add_argument("--fps", type=float, default=15)
-    p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--stills", type=int, default=None,
+    p.add_argument("--cue-jitter", type=non_negative_float, default=0.2, help="half-width of per-clip cue jitter")
+    p.add_argument("--duration", type=positive_float, default=3.0, help="clip length in seconds")
+    p.add_argument("--width", type=frame_side, default=320, help="frame width, even, >= 32 [320]")
+    p.add_argument("--height", type=frame_side, default=180, help="frame height, even, >= 32 [180]")
+    p.add_argument("--fps", type=positive_float, default=15)
+    p.add_argument("--sample-rate", type=positive_int, default=16000)
+    p.add_argument("--stills", type=positive_int, default=None,
                    help="GroupEmoW stills per class in every split (default: 30 train, 10 val, 10 test)")
-    p.add_argument("--audio-fraction", type=float, default=1.0,
+    p.add_argument("--audio-fraction", type=fraction, default=1.0,
                    help="fraction of clips that get an audio track (the rest have none)")
-    p.add_argument("--faceless-fraction", type=float, default=None,
+    p.add_argument("--faceless-fraction", type=fraction, default=None,
                    help="vgaf: fraction of clips without people (no faces to detect; default 0)")
-    p.add_argument("--peak-fraction", type=float, default=None,
+    p.add_argument("--peak-fraction", type=fraction, default=None,
                    help="vgaf: fraction of clips whose cues swell for about 1 s (default 0.25)")
     p.add_argument("--form", choices=("csv", "folder"), default=None,
                    help="fer2013: fer2013.csv or train|val|test/<emotion>/*.png (default csv)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    p.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1))
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     add_debug_argument(p)
     args = p.parse_args(argv)

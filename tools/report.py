@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from training.command_line import add_debug_argument, run_main
+from training.command_line import add_debug_argument, positive_int, run_main
 from training.statistics import DRAWS
 from fusion.report import ReportError, build_report, format_table, write_report
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", default=None,
                         help="keyframe ablation table of tools/ablate.py keyframes "
                              "(default RUNS/ablation/ablation.json when it exists)")
-    parser.add_argument("--draws", type=int, default=DRAWS, help=f"bootstrap resamples (default {DRAWS})")
+    parser.add_argument("--draws", type=positive_int, default=DRAWS, help=f"bootstrap resamples (default {DRAWS})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     add_debug_argument(parser)
     args = parser.parse_args(argv)

@@ -7,6 +7,7 @@ is parsed as YAML (so ``8`` is an int, ``[1, 2]`` a list, ``null`` None).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
@@ -15,7 +16,7 @@ import os
 import re
 import typing
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 import yaml
 
@@ -135,6 +136,21 @@ def builder_keys(builder: Callable[..., Any], *, given: Iterable[str] = ()) -> s
     return named - set(given)
 
 
+@contextlib.contextmanager
+def building_from(section: str) -> Iterator[None]:
+    """Inside, a ``ValueError``, ``TypeError`` or ``RuntimeError`` raised by a ``create_*`` builder
+    called with a recipe section's values (``model.depth: 7``, ``model.dropout: 2``, a string where
+    a size goes) becomes a :class:`ConfigError` prefixed with ``section``: the builders check their
+    arguments, so there such an error is the recipe's. The project's typed errors (a weights file
+    that is missing or does not fit) pass unchanged; the original stays chained (``--debug``)."""
+    try:
+        yield
+    except (ValueError, TypeError, RuntimeError) as e:
+        if type(e) not in (ValueError, TypeError, RuntimeError):
+            raise
+        raise ConfigError(f"{section}: {e}") from e
+
+
 def get_path(cfg: dict, dotted: str, default: Any = None) -> Any:
     """Read ``cfg['a']['b']`` as ``get_path(cfg, 'a.b')``; ``default`` when absent."""
     node: Any = cfg
@@ -161,10 +177,14 @@ def setting(default: Any, *, minimum: float | None = None, above: float | None =
 
 def _as_type(value: Any, kind: Any) -> Any:
     """``value`` as the field type ``kind`` (int, float, str, bool, or one of them ``| None``);
-    raises ``TypeError`` with what was expected when it is not one."""
+    raises ``TypeError`` with what was expected when it is not one. Other types (a union of
+    several) are left to the settings class to check."""
     if value is None and type(None) in typing.get_args(kind):
         return None
-    kind = next((k for k in typing.get_args(kind) if k is not type(None)), kind)
+    kinds = [k for k in typing.get_args(kind) if k is not type(None)] or [kind]
+    if len(kinds) > 1:
+        return value
+    kind = kinds[0]
     if kind is bool:
         if isinstance(value, bool):
             return value

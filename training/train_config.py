@@ -90,6 +90,8 @@ def resolve_train_config(cfg: Mapping[str, Any] | None) -> dict:
 
     Raises :class:`ConfigError` naming the offending ``train.<key>``.
     """
+    if cfg is not None and not isinstance(cfg, Mapping):
+        raise ConfigError(f"train must be a mapping of settings, got {cfg!r}")
     cfg = dict(cfg or {})
     unknown = sorted(set(cfg) - set(DEFAULT_TRAIN_CONFIG))
     if unknown:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from training.config import ConfigError, builder_keys, check_keys
+from training.config import ConfigError, builder_keys, building_from, check_keys
 from fusion.heads.attention import create_attention_fusion
 from fusion.heads.concat_fc import create_concat_fc
 from fusion.heads.cross_attention import create_cross_attention_fusion
@@ -59,6 +59,8 @@ DEFAULT_HEAD = "concat_fc"
 def head_name(model_cfg: Mapping[str, Any] | None) -> str:
     """The head a recipe's ``model:`` section names (``name``, default :data:`DEFAULT_HEAD`);
     :class:`ConfigError` for a name outside :data:`FUSION_HEADS`."""
+    if model_cfg is not None and not isinstance(model_cfg, Mapping):
+        raise ConfigError(f"model must be a mapping (name: and the head's arguments), got {model_cfg!r}")
     name = (model_cfg or {}).get("name", DEFAULT_HEAD)
     if name not in FUSION_HEADS:
         raise ConfigError(f"model.name: unknown fusion head {name!r}; choose from {', '.join(FUSION_HEADS)}")
@@ -80,4 +82,5 @@ def create_fusion_head(model_cfg: Mapping[str, Any] | None, *, stream_dims: Mapp
     """The head of a recipe's ``model:`` section for streams of ``stream_dims`` {stream: D_s} and
     ``num_classes`` classes."""
     kind = FUSION_HEADS[head_name(model_cfg)]
-    return kind.create(stream_dims=dict(stream_dims), num_classes=num_classes, **head_arguments(model_cfg))
+    with building_from("model"):
+        return kind.create(stream_dims=dict(stream_dims), num_classes=num_classes, **head_arguments(model_cfg))

@@ -43,8 +43,9 @@ class CrossAttentionFusionHead(nn.Module):
                  num_heads: int = 4, num_layers: int = 1, dropout: float = 0.1,
                  modality_dropout: float = 0.2) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ConfigError(f"model.num_layers must be >= 1, got {num_layers}")
+        for name, value in (("num_layers", num_layers), ("num_heads", num_heads), ("hidden_dim", hidden_dim)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"model.{name} must be an integer >= 1, got {value!r}")
         if hidden_dim % num_heads:
             raise ConfigError(f"model.hidden_dim {hidden_dim} must be a multiple of num_heads {num_heads}")
         self.inputs = MaskedStreams(stream_dims=stream_dims, modality_dropout=modality_dropout)

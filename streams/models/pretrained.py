@@ -354,10 +354,9 @@ def apply_pretrained(model: StreamRecognizer, pretrained: Mapping[str, str] | No
     optional: read from the file). Sets ``model.load_report`` and returns ``model``."""
     if pretrained is None:
         return model
-    unknown = set(pretrained) - {"path", "format"}
-    if unknown or "path" not in pretrained:
-        raise ValueError(f"pretrained must be a mapping with key 'path' (and optionally 'format'), "
-                         f"got {dict(pretrained)!r}")
+    if not isinstance(pretrained, Mapping) or set(pretrained) - {"path", "format"} or "path" not in pretrained:
+        raise ValueError(f"pretrained must be a mapping with key 'path' (and optionally 'format'), e.g. "
+                         f"--set model.pretrained.path=FILE, got {pretrained!r}")
     report = init_from_pretrained(model, path=pretrained["path"], format=pretrained.get("format"))
     model.load_report = report.as_dict()
     return model

@@ -17,7 +17,7 @@ or, for tests and from-scratch training, a config mapping (random initialisation
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import check_keys, check_settings, setting
+from training.config import check_settings, setting, settings_from_section
 from training.weights import WeightsError
 from streams.models.recognizer import StreamRecognizer, create_stream_model
 from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
@@ -115,13 +115,15 @@ class SpeechViewSettings:
     """The speech recipe's ``data:`` section: ``seconds`` of waveform the network sees per clip and
     the ``sample_rate`` they were stored at (Hz)."""
 
-    seconds: float = 5.0
-    sample_rate: int = 16000
+    seconds: float = setting(5.0, above=0)
+    sample_rate: int = setting(16000, minimum=1)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "data")
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "SpeechViewSettings":
-        check_keys(section, [f.name for f in fields(cls)], "data")
-        return cls(seconds=float(section.get("seconds", 5.0)), sample_rate=int(section.get("sample_rate", 16000)))
+        return settings_from_section(cls, section, "data")
 
     @property
     def samples(self) -> int:

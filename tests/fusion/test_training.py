@@ -147,3 +147,20 @@ def test_weights_of_another_width_are_refused(tmp_path):
                           "class_names": list("xyz")})
     with pytest.raises(CheckpointError, match="gated"):
         load_fusion_head(tmp_path / "ckpt")
+
+
+def test_a_damaged_or_incomplete_feature_directory_is_named(tmp_path):
+    """Feature files an interrupted or partial extraction left are refused naming the file (a
+    StorageError: one ``error:`` line from the tools), not a NumPy traceback."""
+    from media.storage import StorageError
+
+    feats = toy.write_feature_dir(tmp_path / "feats", toy.TOY_DIMS, splits={"train": 9, "val": 6})
+    with pytest.raises(StorageError, match=r"index.json: no features for streams \['flow'\] \(it has "):
+        FeatureSet(feats, "train", ("visual", "flow"))
+    damaged = feats / "train" / "audio.npy"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(StorageError, match=f"{damaged}: not a readable feature array"):
+        FeatureSet(feats, "train")
+    (feats / "val" / "face_probs.npy").unlink()
+    with pytest.raises(StorageError, match="face_probs.npy: missing from the feature directory"):
+        FeatureSet(feats, "val")

@@ -45,7 +45,7 @@ def assert_one_error_line(rc: int, err: str, *names: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def bad(tmp_path_factory, tiny_scorer_run) -> dict[str, str]:
+def bad(tmp_path_factory, tiny_scorer_run, tiny_pipeline_run) -> dict[str, str]:
     """Bad inputs, built once: ``{placeholder: path}`` for the cases below."""
     from training.config import load_config
     from benchmarks.training import fabricate_cache
@@ -80,6 +80,7 @@ def bad(tmp_path_factory, tiny_scorer_run) -> dict[str, str]:
         "scorer_unknown_model": f"base: {CONFIGS}/keyframes/scorer_r50.yaml\nmodel: {{dept: 18}}\n",
         "fusion_unknown_model": f"base: {CONFIGS}/fusion/concat_fc.yaml\nmodel: {{drop: 0.1}}\n",
         "not_yaml": "model: [1, 2\n",
+        "empty_recipe": "",
     }
     paths = {name: base / f"{name}.yaml" for name in configs}
     for name, text in configs.items():
@@ -89,7 +90,9 @@ def bad(tmp_path_factory, tiny_scorer_run) -> dict[str, str]:
             "a_file": str(base / "a_file"), "missing": str(base / "missing"), "no_videos": str(no_videos),
             "videos": str(videos),
             "audio_cache": str(cache), "scorer_run": str(tiny_scorer_run), "demo_pre": str(DEMO_PRE),
-            "configs": str(CONFIGS), **{name: str(p) for name, p in paths.items()}}
+            "configs": str(CONFIGS), "visual_run": str(tiny_pipeline_run.parent / "visual_run"),
+            "audio_run": str(tiny_pipeline_run.parent / "audio_run"),
+            **{name: str(p) for name, p in paths.items()}}
 
 
 # (tool, argv, what the line must name); {placeholders} are paths from the `bad` fixture
@@ -116,6 +119,10 @@ CASES = [
                    "--out {missing}", ["{demo_pre}", "faces.num_faces must be >= 1"]),
     ("preprocess", "--config {demo_pre} --set flow.algoritm=dis --videos {videos} --streams flow --out {missing}",
      ["{demo_pre}", "flow: unknown key(s) ['algoritm']"]),
+    ("preprocess", "--config {demo_pre} --set labelz.map=5 --videos {videos} --streams audio --out {missing}",
+     ["{demo_pre}", "the preprocessing recipe: unknown key(s) ['labelz']"]),
+    ("extract_keyframes", "--config {demo_pre} --videos {videos} --scorer {visual_run} --out {missing}",
+     ["{visual_run}", "a run of the visual stream, not a keyframe scorer"]),
     ("preprocess", "--config {demo_pre} --set keyframes.score_size=99 --videos {videos} --scorer {scorer_run} "
                    "--out {missing}", ["{scorer_run}", "keyframes.score_size"]),
     ("train_stream", "--config {stream_unknown_model} --cache {audio_cache} --out {missing}",
@@ -125,6 +132,17 @@ CASES = [
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set train.epochs=x --cache {audio_cache} "
                      "--out {missing}", ["audio_tiny.yaml", "train.epochs"]),
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --cache {empty} --out {missing}", ["{empty}"]),
+    # a value a builder refuses, of the model, the view, train: or pretrained:, before any training
+    ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set model.depth=7 --cache {audio_cache} "
+                     "--out {missing}", ["audio_tiny.yaml", "model: ResNet depth must be one of"]),
+    ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set data.resize=-5 --cache {audio_cache} "
+                     "--out {missing}", ["audio_tiny.yaml", "data.resize must be"]),
+    ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set train.seed=abc --cache {audio_cache} "
+                     "--out {missing}", ["audio_tiny.yaml", "train.seed"]),
+    ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set model.pretrained=x.pth --cache {audio_cache} "
+                     "--out {missing}", ["audio_tiny.yaml", "model: pretrained must be a mapping"]),
+    ("train_stream", "--config {empty_recipe} --cache {audio_cache} --out {missing}",
+     ["{empty_recipe}", "'stream' must be one of"]),
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set exclude.fraction=2 --cache {audio_cache} "
                      "--out {missing}", ["audio_tiny.yaml", "exclude.fraction"]),
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --cache {missing} --out {missing}_run",
@@ -133,14 +151,24 @@ CASES = [
      ["{scorer_unknown_model}", "dept"]),
     ("train_keyframe_scorer", "--config {configs}/keyframes/scorer_demo.yaml --data {empty} --out {missing}",
      ["{empty}"]),
+    ("train_keyframe_scorer", "--config {configs}/keyframes/scorer_demo.yaml --set data.input_size=0 --data {empty} "
+                              "--out {missing}", ["scorer_demo.yaml", "data.input_size"]),
     ("train_fusion", "--config {fusion_unknown_model} --features {empty} --out {missing}",
      ["{fusion_unknown_model}", "drop"]),
     ("train_fusion", "--config {configs}/fusion/concat_fc.yaml --features {empty} --out {missing}", ["{empty}"]),
+    ("train_fusion", "--config {configs}/fusion/concat_fc.yaml --set streams=[visual,visual] --features {empty} "
+                     "--out {missing}", ["concat_fc.yaml", "streams must be a list of distinct"]),
+    ("train_fusion", "--config {configs}/fusion/attention.yaml --set streams=[visual,audio] model.hidden_dim=0 "
+                     "--features {empty} --out {missing}", ["attention.yaml", "model: hidden_dim must be"]),
     ("extract_features", "--streams audio={corrupt_run} --cache {audio_cache} --out {missing}",
      ["{corrupt_weights}"]),
     ("extract_features", "--streams audio={scorer_run} --cache {audio_cache} --out {missing}",
      ["{scorer_run}", "not a stream run"]),
-    ("extract_features", "--streams audio={scorer_run} --cache {missing} --out {missing}_feats", ["{missing}"]),
+    ("extract_features", "--streams audio={audio_run} --cache {missing} --out {missing}_feats", ["{missing}"]),
+    ("extract_features", "--streams visual={audio_run} --cache {audio_cache} --out {missing}",
+     ["{audio_run}", "a run of the audio stream, given for the visual stream"]),
+    ("extract_features", "--streams audio={audio_run},visual={audio_run} --cache {audio_cache} --out {missing}",
+     ["{audio_run}", "a run of the audio stream, given for the visual stream"]),
     ("report", "--runs {missing} --out {missing}_report", ["{missing}", "no such runs directory"]),
     ("report", "--runs {empty} --out {missing}", ["{empty}", "no Concat-FC run"]),
     ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {missing}.pth", ["{missing}.pth"]),
@@ -155,6 +183,8 @@ CASES = [
     ("demo", "--out {a_file}", ["{a_file}"]),
     ("ablate", "keyframes --scorer {missing}/scorer --out {missing}", ["{missing}/scorer"]),
     ("ablate", "keyframes --train-scorer --out {a_file}", ["{a_file}"]),
+    ("ablate", "keyframes --scorer {scorer_run} --config {configs}/fusion/concat_fc.yaml --out {missing}",
+     ["concat_fc.yaml", "the preprocessing recipe: unknown key(s)"]),
     ("benchmark", "keyframes {missing}.mp4 --json", ["{missing}.mp4"]),
     ("benchmark", "live --run {not_a_run} --json", ["{not_a_run}"]),
 ]
@@ -220,6 +250,33 @@ def test_argparse_usage_errors_still_exit_2(bad, monkeypatch, capsys):
     rc, _, err = run_cli("preprocess", ["--config", bad["demo_pre"], "--videos", bad["no_videos"], "--out",
                                         bad["missing"], "--shard", "3/3"], monkeypatch, capsys)
     assert rc == 2 and "usage:" in err and "--shard" in err
+
+
+# numeric and device options out of range: argparse's usage error (exit 2) before any work
+USAGE_CASES = [
+    ("report", "--runs {empty} --out {missing} --draws 0", "--draws"),
+    ("extract_features", "--streams audio={audio_run} --cache {audio_cache} --out {missing} --batch-size -2",
+     "--batch-size"),
+    ("extract_features", "--streams audio={audio_run} --cache {audio_cache} --out {missing} --splits train,vall",
+     "--splits"),
+    ("make_synthetic", "--out {missing} --train 2 --val 2 --width 7", "--width"),
+    ("make_synthetic", "--out {missing} --train 2 --val 2 --cue-noise 2", "--cue-noise"),
+    ("make_synthetic", "--out {missing} --train 2 --val 2 --sample-rate 0", "--sample-rate"),
+    ("demo", "--out {missing} --faceless-fraction 1.5", "--faceless-fraction"),
+    ("ablate", "keyframes --scorer {scorer_run} --out {missing} --fps 0", "--fps"),
+    ("benchmark", "live --run {missing} --stride 0", "--stride"),
+    ("benchmark", "train visual --tiny --batch 0", "--batch"),
+    ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {missing}.pth --num-classes 0",
+     "--num-classes"),
+    ("live", "--run {missing} --source clip.mp4 --device no_such_device", "--device"),
+]
+
+
+@pytest.mark.parametrize("tool,argv,option", USAGE_CASES, ids=[f"{c[0]}-{c[2]}" for c in USAGE_CASES])
+def test_an_option_out_of_range_is_a_usage_error(tool, argv, option, bad, monkeypatch, capsys):
+    rc, _, err = run_cli(tool, argv.format(**bad).split(), monkeypatch, capsys)
+    assert rc == 2 and "usage:" in err and f"argument {option}: " in err and "Traceback" not in err, err
+    assert not Path(bad["missing"]).exists()
 
 
 def _cli_subprocess(tool: str, *argv: str) -> subprocess.CompletedProcess:
