@@ -135,6 +135,8 @@ CASES = [
     # a value a builder refuses, of the model, the view, train: or pretrained:, before any training
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set model.depth=7 --cache {audio_cache} "
                      "--out {missing}", ["audio_tiny.yaml", "model: ResNet depth must be one of"]),
+    ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set model.stem_dim_out=0 --cache {audio_cache} "
+                     "--out {missing}", ["audio_tiny.yaml", "model: stem_dim_out must be an integer >= 1"]),
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set data.resize=-5 --cache {audio_cache} "
                      "--out {missing}", ["audio_tiny.yaml", "data.resize must be"]),
     ("train_stream", "--config {configs}/streams/audio_tiny.yaml --set train.seed=abc --cache {audio_cache} "
