@@ -2,15 +2,27 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
 from media.datasets import read_groupemow
-from training.config import ConfigError, building_from, check_keys
+from training.config import building_from, check_keys, check_settings, setting, settings_from_section
 from training.train_config import resolve_train_config
 from training.loop import fit
 from keyframes.data import ImageFolderDataset
 from keyframes.scorer import create_scorer
+
+
+@dataclass(frozen=True)
+class ScorerData:
+    """The scorer recipe's ``data:`` section: images are seen at ``input_size`` px (short side
+    resized, then a square crop), the size the scorer must later score at."""
+
+    input_size: int = setting(224, minimum=1)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "data")
 
 
 def train_scorer(cfg: dict, data_root: str | os.PathLike, out_dir: str | os.PathLike, *, fresh: bool = False) -> dict:
@@ -18,12 +30,9 @@ def train_scorer(cfg: dict, data_root: str | os.PathLike, out_dir: str | os.Path
     ``data_root/{train,val}``; returns the run's metrics (see :func:`training.loop.fit`)."""
     check_keys(cfg, ("model", "data", "train"), "the scorer recipe")
     check_keys(cfg.get("model") or {}, ("depth", "pretrained"), "model")
-    check_keys(cfg.get("data") or {}, ("input_size",), "data")
+    size = settings_from_section(ScorerData, cfg.get("data"), "data").input_size
     model_cfg = dict(cfg.get("model") or {})
     seed = resolve_train_config(cfg.get("train"))["seed"]
-    size = (cfg.get("data") or {}).get("input_size", 224)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError(f"data.input_size must be an integer >= 1 (px), got {size!r}")
     train_records = read_groupemow(data_root, "train")
     val_records = read_groupemow(data_root, "val")
     class_names = train_records[0].class_names

@@ -10,19 +10,24 @@ from training.loop import fit
 from streams.cache import load_entries
 from streams.data import build_stream_datasets
 from streams.folds import ExcludeSettings, TrainClips, excluded_clips, labelled_ids, record_train_clips
-from streams.specs import STREAM_SPECS
+from streams.specs import STREAM_SPECS, StreamSpec
 
 #: ``exclude`` (optional): the part of the train split held back for fusion (:mod:`streams.folds`)
 RECIPE_KEYS = ("stream", "model", "data", "exclude", "train")
 
 
-def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
-    """The stream named by ``cfg['stream']`` built from ``cfg['model']`` (the keyword arguments of
-    its spec's :meth:`~streams.specs.base.StreamSpec.create_model`)."""
+def recipe_spec(cfg: dict) -> StreamSpec:
+    """The spec of the stream a recipe names (``stream:``); :class:`ConfigError` otherwise."""
     stream = cfg.get("stream")
     if stream not in STREAM_SPECS:
         raise ConfigError(f"config 'stream' must be one of {', '.join(STREAM_SPECS)}, got {stream!r}")
-    spec = STREAM_SPECS[stream]
+    return STREAM_SPECS[stream]
+
+
+def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
+    """The stream named by ``cfg['stream']`` built from ``cfg['model']`` (the keyword arguments of
+    its spec's :meth:`~streams.specs.base.StreamSpec.create_model`)."""
+    spec = recipe_spec(cfg)
     model_cfg = cfg.get("model") or {}
     check_keys(model_cfg, builder_keys(spec.model_builder, given=("num_classes",)), "model")  # also: not a mapping
     with building_from("model"):
@@ -37,8 +42,7 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     from training.train_config import resolve_train_config
 
     check_keys(cfg, RECIPE_KEYS, "the stream recipe")
-    if cfg.get("stream") not in STREAM_SPECS:
-        raise ConfigError(f"config 'stream' must be one of {', '.join(STREAM_SPECS)}, got {cfg.get('stream')!r}")
+    recipe_spec(cfg)  # before the cache is read
     seed = resolve_train_config(cfg.get("train"))["seed"]
     exclude = ExcludeSettings.from_config(cfg.get("exclude"))
     held_out = excluded_clips(labelled_ids(load_entries(cache_root, split="train", labelled=True)), exclude)

@@ -165,9 +165,8 @@ class StreamSpec:
         return 0, 0
 
     def make_step(self, cfg: Mapping[str, Any]) -> Step:
-        """The preprocessing step ``DecodedClip -> StreamOutput`` for config ``cfg``, whose section
-        it checks (:meth:`checked_settings`). Heavy tools (a face detector, a flow estimator) are
-        built on first use, once per step."""
+        """The preprocessing step ``DecodedClip -> StreamOutput`` for config ``cfg``. Heavy tools
+        (a face detector, a flow estimator) are built on first use, once per step."""
         raise NotImplementedError
 
     # -- cache ----------------------------------------------------------------------------------

@@ -54,8 +54,6 @@ class VisualStream(StreamSpec):
         return self.short_side(cfg), 0
 
     def make_step(self, cfg) -> Step:
-        self.checked_settings(cfg)
-
         def step(clip: DecodedClip) -> StreamOutput:
             return StreamOutput(np.stack(clip.keyframes.images[self.name]))
         return step
