@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def _launch(script: Path, *args: str, cwd: Path = REPO) -> str:
     if torch.accelerator.is_available():  # on a GPU machine keep the two processes on the CPU, as the config says
         env["ACCELERATE_USE_CPU"] = "1"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_2PROC), str(script), *args]
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300)
+    # torchrun leaves a torchelastic_* log directory in the temp dir at every launch: give it one that goes
+    with tempfile.TemporaryDirectory(prefix="launch_") as launch_tmp:
+        env["TMPDIR"] = launch_tmp
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=300)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}"
     return proc.stdout
 
