@@ -1,9 +1,13 @@
 """Preprocessing: seconds per clip of the one-pass preprocessing of every stream, against the
 straightforward way (each stream reads the clip on its own, with the expensive settings its spec
-names), interleaved in the same run; and the peak memory of a fresh process preprocessing a short
-and a long clip."""
+names), interleaved in the same run; the peak memory of a fresh process preprocessing a short
+and a long clip; and, on request, the throughput of preprocessing a dataset in one process
+against K worker processes."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 import os
 import shutil
@@ -23,7 +27,7 @@ from streams.cache import read_meta
 from streams.preprocessing import ClipPreprocessor
 from streams.specs import STREAM_SPECS, parse_streams
 from benchmarks.inputs import CountingScorer, clip_info, clip_record, load_scorer_model, write_scene_clip
-from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio, rss_mb
+from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio, rss_mb, summarise
 
 GOALS = {"total_s": 1.5,            # whole preprocessing per 5 s 720p clip, 2 CPU cores (issue 17)
          "speedup": 5.0,            # over the naive baseline
@@ -87,6 +91,27 @@ def _run(pre: ClipPreprocessor, video: Path) -> dict:
     return stages
 
 
+def _start_child(entry: str, spec: Mapping[str, Any]) -> subprocess.Popen:
+    """A fresh Python process running ``benchmarks.preprocessing.<entry>(json.dumps(spec))``."""
+    code = f"import sys; from benchmarks.preprocessing import {entry}; {entry}(sys.argv[1])"
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(spec)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _child_result(proc: subprocess.Popen, *, what: str, timeout: float) -> dict:
+    """The JSON line a child printed last; a :class:`BenchmarkError` naming ``what`` when it failed."""
+    try:
+        stdout, stderr = proc.communicate(timeout=max(1.0, timeout))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise BenchmarkError(f"{what}: the measuring child ran past {timeout:.0f} s") from None
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise BenchmarkError(f"{what}: the measuring child failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
 def peak_rss_of_preprocessing(videos: Mapping[str, str | os.PathLike], *, cfg: Mapping[str, Any],
                               scorer: str | None, scorer_depth: int = 50, seed: int = 0,
                               timeout: float = 1800.0) -> dict[str, dict]:
@@ -96,44 +121,107 @@ def peak_rss_of_preprocessing(videos: Mapping[str, str | os.PathLike], *, cfg: M
     the process's peak resident size at the end (VmHWM, see :func:`benchmarks.timing.rss_mb`).
     The children run at the same time (a process's peak memory does not depend on its
     neighbours; their ``wall_s`` does, so it is only informative)."""
-    code = "import sys; from benchmarks.preprocessing import rss_child; rss_child(sys.argv[1])"
-    procs = {}
-    for label, video in videos.items():
-        spec = json.dumps({"video": str(video), "cfg": cfg, "scorer": scorer, "scorer_depth": scorer_depth,
-                           "seed": seed, "threads": torch.get_num_threads()})
-        procs[label] = (video, subprocess.Popen([sys.executable, "-c", code, spec], stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE, text=True))
+    procs = {label: (video, _start_child("rss_child", {
+        "video": str(video), "cfg": cfg, "scorer": scorer, "scorer_depth": scorer_depth, "seed": seed,
+        "threads": torch.get_num_threads()})) for label, video in videos.items()}
     results, failures = {}, []
     deadline = time.monotonic() + timeout
     for label, (video, proc) in procs.items():
         try:
-            stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            stdout, stderr = proc.communicate()
-            failures.append(f"{video}: the memory-measuring child ran past {timeout:.0f} s")
-            continue
-        lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            failures.append(f"{video}: the memory-measuring child failed (exit {proc.returncode}):\n{stderr[-3000:]}")
-            continue
-        results[label] = json.loads(lines[-1])
+            results[label] = _child_result(proc, what=f"{video} (memory)", timeout=deadline - time.monotonic())
+        except BenchmarkError as e:
+            failures.append(str(e))
     if failures:
         raise BenchmarkError("\n".join(failures))
     return results
+
+
+def check_dataset_request(clips: int, workers: int) -> None:
+    """A :class:`BenchmarkError` unless :func:`dataset_throughput` can time ``clips`` clips on
+    ``workers`` workers (called by the tool before anything is measured)."""
+    if workers < 2:
+        raise BenchmarkError(f"--dataset-workers must be >= 2 (one process is the other setting), got {workers}")
+    if clips < workers + 2:
+        raise BenchmarkError(f"--dataset-clips must be >= --dataset-workers + 2 = {workers + 2}, so that two clips "
+                             f"or more finish after every worker's first one, got {clips}")
+
+
+def dataset_throughput(video: str | os.PathLike, *, cfg: Mapping[str, Any], scorer: str | None,
+                       scorer_depth: int = 50, seed: int = 0, clips: int = 8, workers: int = 2,
+                       repeats: int = 3, timeout: float = 1800.0) -> dict:
+    """Seconds per clip of preprocessing a *dataset* the way ``tools/preprocess.py`` does
+    (:func:`media.batch.run_batch` over ``clips`` copies of ``video``), in one process with this
+    process's torch threads (``--workers 0``) and with ``workers`` worker processes of one torch
+    thread each (``--workers K``), each run in a fresh Python process, interleaved ``repeats``
+    times (one process, K workers, one process, ...).
+
+    Per setting: ``per_clip_s`` (summary over the rounds of the steady seconds per clip, from
+    :meth:`media.batch.BatchSummary.steady_seconds_per_clip`: the time between each worker's first
+    clip and the last one, so start-up, model loading and first-call costs are left out),
+    ``ready_s`` (start until the job was built), ``total_s`` (the whole run, start-up included) and
+    ``clips_per_s``; ``workers_speedup``: the paired per-round ratio one process / K workers."""
+    check_dataset_request(clips, workers)
+    threads = torch.get_num_threads()
+    settings = {"one_process": 0, f"workers_{workers}": workers}
+    rounds: dict[str, list[dict]] = {name: [] for name in settings}
+    for _ in range(repeats):
+        for name, k in settings.items():
+            proc = _start_child("dataset_child", {"video": str(video), "cfg": cfg, "scorer": scorer,
+                                                  "scorer_depth": scorer_depth, "seed": seed, "threads": threads,
+                                                  "clips": clips, "workers": k})
+            rounds[name].append(_child_result(proc, what=f"{video} (dataset, {name})", timeout=timeout))
+    out: dict[str, Any] = {"clips": clips, "repeats": repeats, "torch_threads_one_process": threads}
+    for name in settings:
+        per_clip = summarise([r["per_clip_s"] for r in rounds[name]])
+        out[name] = {"per_clip_s": per_clip, "clips_per_s": 1.0 / per_clip["median"],
+                     "ready_s": summarise([r["ready_s"] for r in rounds[name]]),
+                     "total_s": summarise([r["total_s"] for r in rounds[name]]),
+                     "rounds_per_clip_s": [r["per_clip_s"] for r in rounds[name]]}
+    one, many = out["one_process"]["rounds_per_clip_s"], out[f"workers_{workers}"]["rounds_per_clip_s"]
+    out["workers_speedup"] = summarise([a / b for a, b in zip(one, many)])
+    return out
+
+
+def dataset_child(spec_json: str) -> None:
+    """Entry point of the child process of :func:`dataset_throughput` (prints one JSON line)."""
+    from media.batch import run_batch
+    from media.datasets import ClipRecord
+
+    spec = json.loads(spec_json)
+    torch.set_num_threads(int(spec["threads"]))
+    records = [ClipRecord(clip_id=f"clip{i:03d}", path=Path(spec["video"]), label=None, class_names=(), split=None)
+               for i in range(int(spec["clips"]))]
+    workers = int(spec["workers"])
+    with tempfile.TemporaryDirectory(prefix="bench_dataset_") as tmp:
+        make_job = functools.partial(benchmark_job, spec["cfg"], tmp, scorer=spec["scorer"],
+                                     scorer_depth=int(spec["scorer_depth"]), seed=int(spec["seed"]))
+        with contextlib.redirect_stderr(io.StringIO()):  # run_batch's progress bar
+            summary = run_batch(records, make_job, errors_log=Path(tmp) / "errors.jsonl", workers=workers)
+    if summary.failed or summary.done != len(records):
+        raise BenchmarkError(f"{spec['video']}: {summary.failed} of {len(records)} clips failed in the dataset run: "
+                             f"{summary.failures[:1]}")
+    print(json.dumps({"per_clip_s": summary.steady_seconds_per_clip(skip=max(1, workers)),
+                      "ready_s": summary.ready_s, "total_s": summary.seconds}))
+
+
+def benchmark_job(cfg: Mapping[str, Any], cache_root: str, *, scorer: str | None, scorer_depth: int = 50,
+                  seed: int = 0) -> ClipPreprocessor:
+    """The per-clip job the preprocessing benchmarks time: a :class:`ClipPreprocessor` with recipe
+    ``cfg`` and the scorer network of :func:`benchmarks.inputs.load_scorer_model`, scoring at the
+    recipe's ``keyframes.score_size`` (module-level, so worker processes can build it)."""
+    settings = KeyframeSettings.from_config(cfg.get("keyframes"))
+    model, names, _ = load_scorer_model(scorer, depth=scorer_depth, seed=seed)
+    sc = CountingScorer(SentimentScorer(model, names, input_size=settings.score_size, batch_size=settings.batch_size))
+    return ClipPreprocessor(dict(cfg), cache_root=cache_root, scorer=sc, scorer_hash="benchmark")
 
 
 def rss_child(spec_json: str) -> None:
     """Entry point of the child process of :func:`peak_rss_of_preprocessing` (prints one JSON line)."""
     spec = json.loads(spec_json)
     torch.set_num_threads(int(spec["threads"]))
-    cfg = spec["cfg"]
-    settings = KeyframeSettings.from_config(cfg.get("keyframes"))
-    model, names, _ = load_scorer_model(spec["scorer"], depth=int(spec["scorer_depth"]), seed=int(spec["seed"]))
-    scorer = CountingScorer(SentimentScorer(model, names, input_size=settings.score_size,
-                                            batch_size=settings.batch_size))
     with tempfile.TemporaryDirectory(prefix="bench_rss_") as tmp:
-        pre = ClipPreprocessor(cfg, cache_root=tmp, scorer=scorer, scorer_hash="benchmark")
+        pre = benchmark_job(spec["cfg"], tmp, scorer=spec["scorer"], scorer_depth=int(spec["scorer_depth"]),
+                            seed=int(spec["seed"]))
         # build the lazy models (MTCNN, flow, librosa's imports) on a tiny clip before the "before" reading
         warm = write_scene_clip(Path(tmp) / "warm.mp4", seconds=1.0, size=(160, 90), fps=10)
         _run(pre, warm)
@@ -149,7 +237,8 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
                          class_names: Sequence[str], scorer_description: str, repeats: int = 5, warmup: int = 1,
                          baseline: bool = True, baseline_score_size: int = 224,
                          memory_clips: Mapping[str, str | os.PathLike] | None = None, scorer: str | None = None,
-                         scorer_depth: int = 50, work_dir: str | os.PathLike | None = None) -> dict:
+                         scorer_depth: int = 50, work_dir: str | os.PathLike | None = None,
+                         dataset_clips: int = 0, dataset_workers: int = 2) -> dict:
     """Seconds per clip of :class:`~streams.preprocessing.ClipPreprocessor` (every stream the recipe
     enables, writing included) with recipe ``cfg``: per stage (``decode_s``, ``scoring_s``,
     ``selection_s``, one ``<stream>_s`` per stream, ``audio_decode_s``, ``write_s``), ``total_s``
@@ -157,7 +246,11 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
     interleaved ``repeats`` times each: ``baseline_*``, ``speedup`` (median of the per-round
     ratios) and ``speedup_spread``. ``memory_clips`` (label -> video, e.g. ``{"5s": a, "60s": b}``)
     are each preprocessed in a fresh process after the timed runs: ``peak_rss_mb_<label>`` and
-    ``rss_before_mb_<label>``; ``peak_rss_mb`` is that of the first label."""
+    ``rss_before_mb_<label>``; ``peak_rss_mb`` is that of the first label. ``dataset_clips`` > 0
+    adds ``dataset`` (:func:`dataset_throughput` over that many copies of ``video``, ``repeats``
+    rounds, one process against K = ``dataset_workers`` workers), its medians
+    ``dataset_one_process_per_clip_s`` and ``dataset_workers_K_per_clip_s`` and the paired
+    ``dataset_workers_speedup``."""
     video = Path(video)
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     out: dict[str, Any] = {"benchmark": "preprocess", "video": str(video), "clip": clip_info(video),
@@ -204,6 +297,13 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
             out[f"peak_rss_ratio_{last}_vs_{first}"] = out[f"peak_rss_mb_{last}"] / out[f"peak_rss_mb_{first}"]
             out[f"clip_memory_mb_{first}"] = out[f"peak_rss_mb_{first}"] - out[f"rss_before_mb_{first}"]
             out[f"clip_memory_mb_{last}"] = out[f"peak_rss_mb_{last}"] - out[f"rss_before_mb_{last}"]
+    if dataset_clips:
+        data = dataset_throughput(video, cfg=cfg, scorer=scorer, scorer_depth=scorer_depth, clips=dataset_clips,
+                                  workers=dataset_workers, repeats=repeats)
+        out["dataset"] = data
+        for name in ("one_process", f"workers_{dataset_workers}"):
+            out[f"dataset_{name}_per_clip_s"] = data[name]["per_clip_s"]["median"]
+        out["dataset_workers_speedup"] = data["workers_speedup"]["median"]
     out["goals"] = dict(GOALS)
     out["goal_total_met"] = out["total_s"] <= GOALS["total_s"]
     if "speedup" in out:

@@ -36,6 +36,17 @@ class BatchSummary:
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    ready_s: float | None = None  # seconds from the start until the job was built (in a worker: the first)
+    finished_s: list[float] = field(default_factory=list)  # seconds from the start until each clip was accounted
+
+    def steady_seconds_per_clip(self, skip: int = 1) -> float | None:
+        """Seconds per clip once the run is under way: the time between the ``skip``-th and the
+        last clip to finish, over the clips in between (so a worker's start-up and its first clip,
+        with the models' first-call costs, do not count; ``skip`` = the number of workers).
+        ``None`` when fewer than ``skip + 1`` clips finished."""
+        if skip < 1 or len(self.finished_s) <= skip:
+            return None
+        return (self.finished_s[-1] - self.finished_s[skip - 1]) / (len(self.finished_s) - skip)
 
     @property
     def total(self) -> int:
@@ -122,6 +133,7 @@ def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, err
             summary.skipped += 1
         else:
             summary.done += 1
+        summary.finished_s.append(time.perf_counter() - start)
         bar.set_postfix(done=summary.done, skipped=summary.skipped, failed=summary.failed)
         bar.update(1)
 
@@ -131,6 +143,7 @@ def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, err
     try:
         if workers <= 1:
             job = make_job()
+            summary.ready_s = time.perf_counter() - start
             if ready is not None:
                 ready()
             bar = progress_bar()
@@ -142,6 +155,7 @@ def run_batch(records: Sequence[ClipRecord], make_job: Callable[[], Job], *, err
                 error = pool.apply(_setup_error)  # waits for one worker's make_job(); the same in all
                 if error is not None:
                     raise error
+                summary.ready_s = time.perf_counter() - start
                 if ready is not None:
                     ready()
                 bar = progress_bar()

@@ -2,7 +2,8 @@
 """Measure how fast keyframe extraction, preprocessing and stream training run on this machine.
 
     python tools/benchmark.py keyframes [VIDEO] [--config configs/preprocess/default.yaml] [--scorer RUN] [--json]
-    python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN] [--json]
+    python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN]
+                                         [--dataset-clips 12 [--dataset-workers 2]] [--json]
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
                                            [--json]
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
@@ -15,7 +16,9 @@ nothing). The cheap setting and its reference/baseline are measured in the same 
 (A B A B ...) --repeats times each after --warmup rounds: medians, spreads (min, max, IQR) and
 the ratio per round, wall clock and CPU time of this process.
 `preprocess` also measures the peak memory (VmHWM) of a fresh process preprocessing the 5 s clip
-and a 60 s one (--long-video, or generated; --clips-dir keeps generated clips for re-use).
+and a 60 s one (--long-video, or generated; --clips-dir keeps generated clips for re-use); with
+--dataset-clips N, the steady seconds per clip of preprocessing N copies of the clip as
+tools/preprocess.py does, in one process against --dataset-workers K processes.
 --threads 1 avoids torch's thread spinning on a machine shared with other busy processes.
 With --json the result is ONE JSON object on stdout (progress goes to stderr).
 """
@@ -37,7 +40,7 @@ from training.config import load_config
 from streams.specs import STREAM_SPECS, get_spec
 from benchmarks.inputs import clip_info, load_scorer_model, write_scene_clip
 from benchmarks.keyframes import keyframe_benchmark
-from benchmarks.preprocessing import preprocess_benchmark
+from benchmarks.preprocessing import check_dataset_request, preprocess_benchmark
 from benchmarks.timing import format_report
 from benchmarks.training import training_benchmark
 from benchmarks.timing import BenchmarkError
@@ -125,6 +128,8 @@ def cmd_keyframes(args) -> dict:
 
 def cmd_preprocess(args) -> dict:
     cfg = load_config(args.config, args.set)
+    if args.dataset_clips:
+        check_dataset_request(args.dataset_clips, args.dataset_workers)
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
         model, names, desc = load_scorer_model(args.scorer, depth=args.scorer_depth)
@@ -142,8 +147,8 @@ def cmd_preprocess(args) -> dict:
         _say("measuring preprocessing (ours, then the naive baseline, then memory in fresh processes) ...")
         result = preprocess_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
                                       repeats=args.repeats, warmup=args.warmup, baseline=not args.no_baseline,
-                                      memory_clips=memory,
-                                      scorer=args.scorer, scorer_depth=args.scorer_depth)
+                                      memory_clips=memory, scorer=args.scorer, scorer_depth=args.scorer_depth,
+                                      dataset_clips=args.dataset_clips, dataset_workers=args.dataset_workers)
     result["config"], result["generated_clip"] = args.config, generated
     return result
 
@@ -213,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--long-seconds", type=positive_float, default=60.0, help="length of the long memory clip [60]")
     pp.add_argument("--long-size", type=_size, default=None, help="size of the long clip [same as --size]")
     pp.add_argument("--long-video", default=None, help="use this clip as the long memory clip instead of generating one")
+    pp.add_argument("--dataset-clips", type=non_negative_int, default=0, metavar="N",
+                    help="also time preprocessing a dataset of N copies of the clip, in one process against "
+                         "--dataset-workers worker processes, --repeats rounds each [0: not measured]")
+    pp.add_argument("--dataset-workers", type=positive_int, default=2, metavar="K",
+                    help="worker processes of the dataset measurement [2]")
     pp.set_defaults(func=cmd_preprocess)
 
     tr = sub.add_parser("train", help="training step with vs without attention, and the loader")

@@ -55,7 +55,8 @@ def test_keyframes_subcommand_json(capsys, tiny_scorer_run):
 
 
 def test_preprocess_subcommand_json(capsys):
-    r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--long-seconds", "2"], capsys)
+    r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--long-seconds", "2", "--dataset-clips", "4"],
+                 capsys)
     assert_positive(r, ["decode_s", "scoring_s", "face_s", "flow_s", "audio_s", "write_s", "total_s", "cpu_s",
                         "baseline_total_s", "baseline_scoring_s", "baseline_flow_s", "speedup",
                         "peak_rss_mb", "peak_rss_mb_1s", "peak_rss_mb_2s", "rss_before_mb_1s"])
@@ -64,6 +65,12 @@ def test_preprocess_subcommand_json(capsys):
     assert r["has_audio"] is True
     assert r["memory_clip_2s"]["frames"] == 20
     assert "random-init ResNet-18" in r["scorer"]
+    # the dataset measurement: 4 copies through run_batch, one process and 2 worker processes
+    assert_positive(r, ["dataset_one_process_per_clip_s", "dataset_workers_2_per_clip_s", "dataset_workers_speedup"])
+    data = r["dataset"]
+    assert data["clips"] == 4 and data["one_process"]["per_clip_s"]["n"] == 1
+    assert data["workers_2"]["per_clip_s"]["median"] == r["dataset_workers_2_per_clip_s"]
+    assert data["workers_2"]["ready_s"]["median"] < data["workers_2"]["total_s"]["median"]
 
 
 @pytest.mark.parametrize("stream, shape", [("visual", [2, 3, 8, 56, 56]), ("audio", [2, 1, 64, 64]),

@@ -189,6 +189,7 @@ CASES = [
      ["concat_fc.yaml", "the preprocessing recipe: unknown key(s)"]),
     ("benchmark", "keyframes {missing}.mp4 --json", ["{missing}.mp4"]),
     ("benchmark", "live --run {not_a_run} --json", ["{not_a_run}"]),
+    ("benchmark", "preprocess --dataset-clips 3 --json", ["--dataset-clips must be >= --dataset-workers + 2 = 4"]),
 ]
 
 
@@ -268,6 +269,7 @@ USAGE_CASES = [
     ("ablate", "keyframes --scorer {scorer_run} --out {missing} --fps 0", "--fps"),
     ("benchmark", "live --run {missing} --stride 0", "--stride"),
     ("benchmark", "train visual --tiny --batch 0", "--batch"),
+    ("benchmark", "preprocess --dataset-clips 4 --dataset-workers 0", "--dataset-workers"),
     ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {missing}.pth --num-classes 0",
      "--num-classes"),
     ("live", "--run {missing} --source clip.mp4 --device no_such_device", "--device"),
