@@ -197,10 +197,13 @@ def tool_launcher(fault_stage):
 
 
 @pytest.fixture(scope="session")
-def fault_summary(tmp_path_factory):
+def fault_summary(pytestconfig, tmp_path_factory):
     """``record(report)``: keep a tool's :class:`KillReport` for the end-of-run lines and rewrite
-    the JSON summary (``<pytest tmp>/faults_summary.json``)."""
-    path = tmp_path_factory.getbasetemp() / "faults_summary.json"
+    the JSON summary, ``.pytest_cache/d/faults/summary.json`` (pytest's own cache folder: a green
+    run deletes its temp dirs, and the summary is what one reads after a green run); under the
+    temp dir when the cache plugin is off (``-p no:cacheprovider``)."""
+    cache = getattr(pytestconfig, "cache", None)
+    path = (cache.mkdir("faults") if cache is not None else tmp_path_factory.getbasetemp()) / "summary.json"
 
     def record(report) -> None:
         _reports.append(report.as_json())
