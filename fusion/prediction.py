@@ -33,9 +33,10 @@ class PipelineError(RuntimeError):
     """The fusion run's pipeline cannot be rebuilt (a piece is missing or changed)."""
 
 
-def _check_piece(kind: str, path: str | None, expected_hash: str | None) -> None:
+def _check_piece(run: str | os.PathLike, kind: str, path: str | None, expected_hash: str | None) -> None:
     if not path or not Path(path).exists():
-        raise PipelineError(f"{kind} {path!r} recorded by the fusion run does not exist (moved or deleted?)")
+        raise PipelineError(f"{kind} {path!r} recorded by the fusion run {os.fspath(run)} does not exist "
+                            "(moved or deleted?)")
     if expected_hash is not None:
         try:
             actual = checkpoint_hash(path)
@@ -70,10 +71,10 @@ class Predictor:
         stream_order = tuple(recipe["streams"])
         for s in stream_order:
             info = pipeline["streams"][s]
-            _check_piece(f"{s} stream run", info["run"], info["checkpoint_hash"])
+            _check_piece(run, f"{s} stream run", info["run"], info["checkpoint_hash"])
         scorer = None
         if any(STREAM_SPECS[s].uses_keyframes for s in stream_order):
-            _check_piece("keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
+            _check_piece(run, "keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
             settings = KeyframeSettings.from_config(pre["config"].get("keyframes"))
             scorer = SentimentScorer.from_checkpoint(pre["scorer"], input_size=settings.score_size,
                                                      batch_size=settings.batch_size, device=device)

@@ -44,6 +44,7 @@ from benchmarks.preprocessing import check_dataset_request, preprocess_benchmark
 from benchmarks.timing import format_report
 from benchmarks.training import training_benchmark
 from benchmarks.timing import BenchmarkError
+from fusion.prediction import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -278,4 +279,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main, user_errors=(BenchmarkError,)))
+    sys.exit(run_main(main, user_errors=(BenchmarkError, PipelineError)))

@@ -85,7 +85,14 @@ def bad(tmp_path_factory, tiny_scorer_run, tiny_pipeline_run) -> dict[str, str]:
     paths = {name: base / f"{name}.yaml" for name in configs}
     for name, text in configs.items():
         paths[name].write_text(text)
-    return {"corrupt_run": str(corrupt), "corrupt_weights": str(weights), "broken_meta": str(meta),
+    # a fusion run whose visual stream run was moved away after training
+    moved = base / "moved_fusion_run"
+    shutil.copytree(tiny_pipeline_run, moved)
+    moved_meta = json.loads((moved / "best" / "meta.json").read_text(encoding="utf-8"))
+    moved_meta["config"]["pipeline"]["streams"]["visual"]["run"] = str(base / "moved_visual_run")
+    (moved / "best" / "meta.json").write_text(json.dumps(moved_meta), encoding="utf-8")
+    return {"moved_fusion_run": str(moved), "moved_visual_run": str(base / "moved_visual_run"),
+            "corrupt_run": str(corrupt), "corrupt_weights": str(weights), "broken_meta": str(meta),
             "broken_meta_run": str(broken_meta), "not_a_run": str(base / "not_a_run"), "empty": str(base / "empty"),
             "a_file": str(base / "a_file"), "missing": str(base / "missing"), "no_videos": str(no_videos),
             "videos": str(videos),
@@ -189,6 +196,10 @@ CASES = [
      ["concat_fc.yaml", "the preprocessing recipe: unknown key(s)"]),
     ("benchmark", "keyframes {missing}.mp4 --json", ["{missing}.mp4"]),
     ("benchmark", "live --run {not_a_run} --json", ["{not_a_run}"]),
+    ("benchmark", "live --run {moved_fusion_run} --json", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
+    ("predict", "clip.mp4 --run {moved_fusion_run}", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
+    ("live", "--run {moved_fusion_run} --source clip.mp4", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
+    ("evaluate", "--run {moved_fusion_run}", ["features/val/index.json", "no features for split"]),
     ("benchmark", "preprocess --dataset-clips 3 --json", ["--dataset-clips must be >= --dataset-workers + 2 = 4"]),
 ]
 
