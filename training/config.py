@@ -151,6 +151,16 @@ def building_from(section: str) -> Iterator[None]:
         raise ConfigError(f"{section}: {e}") from e
 
 
+def check_widths(**widths: Any) -> None:
+    """A ``create_*`` builder's check of its layer widths (channels, hidden units): each must be an
+    integer >= 1, else ``ValueError`` naming it (:func:`building_from` makes that the recipe's
+    error). A width of 0 builds a network that fails in its first forward pass, or trains to
+    chance."""
+    for name, value in widths.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
 def get_path(cfg: dict, dotted: str, default: Any = None) -> Any:
     """Read ``cfg['a']['b']`` as ``get_path(cfg, 'a.b')``; ``default`` when absent."""
     node: Any = cfg

@@ -15,6 +15,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from training.config import check_widths
 from fusion.heads.inputs import MaskedStreams
 
 
@@ -33,9 +34,7 @@ class AttentionFusionHead(nn.Module):
     def __init__(self, *, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
                  score_dim: int = 32, dropout: float = 0.3, modality_dropout: float = 0.2) -> None:
         super().__init__()
-        for name, value in (("hidden_dim", hidden_dim), ("score_dim", score_dim)):
-            if not isinstance(value, int) or value < 1:  # a width of 0 builds and trains to chance
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_widths(hidden_dim=hidden_dim, score_dim=score_dim)
         self.inputs = MaskedStreams(stream_dims=stream_dims, modality_dropout=modality_dropout)
         self.streams = self.inputs.streams
         self.stream_dims = {s: int(d) for s, d in stream_dims.items()}

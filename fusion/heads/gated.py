@@ -15,6 +15,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from training.config import check_widths
 from fusion.heads.inputs import MaskedStreams
 
 
@@ -25,8 +26,7 @@ class GatedFusionHead(nn.Module):
     def __init__(self, *, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
                  dropout: float = 0.3, modality_dropout: float = 0.2) -> None:
         super().__init__()
-        if not isinstance(hidden_dim, int) or hidden_dim < 1:  # a width of 0 builds and trains to chance
-            raise ValueError(f"hidden_dim must be an integer >= 1, got {hidden_dim!r}")
+        check_widths(hidden_dim=hidden_dim)
         self.inputs = MaskedStreams(stream_dims=stream_dims, modality_dropout=modality_dropout)
         self.streams = self.inputs.streams
         self.stream_dims = {s: int(d) for s, d in stream_dims.items()}

@@ -24,6 +24,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from training.config import check_widths
+
 with warnings.catch_warnings():
     # pytorchvideo imports fvcore, whose fvcore/nn/focal_loss.py calls torch.jit.script at
     # import time; torch deprecates that call, so every tool printed a FutureWarning at start
@@ -140,13 +142,6 @@ def _same_padding(kernel_size: Sequence[int]) -> tuple[int, ...]:
     return tuple(k // 2 for k in kernel_size)
 
 
-def _check_widths(**widths: int) -> None:
-    """A channel count of 0 builds a network that fails only in its first forward pass."""
-    for name, value in widths.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
 def create_resnet_block(
     *,
     bottleneck: bool,
@@ -257,7 +252,7 @@ def create_resnet(
     """
     if depth not in RESNET_STAGE_DEPTHS:
         raise ValueError(f"ResNet depth must be one of {sorted(RESNET_STAGE_DEPTHS)}, got {depth}")
-    _check_widths(in_channels=in_channels, stem_dim_out=stem_dim_out)
+    check_widths(in_channels=in_channels, stem_dim_out=stem_dim_out)
     dims = len(stem_conv_kernel_size)
     sizes = {"stem_conv_stride": stem_conv_stride, "stem_pool_stride": stem_pool_stride,
              "stage_conv_kernel_size": stage_conv_kernel_size, **{f"stage_stride[{i}]": s for i, s in enumerate(stage_stride)}}
@@ -413,7 +408,7 @@ def create_slow_backbone(
     """
     if depth not in SLOW_DEPTHS:
         raise ValueError(f"3D ResNet depth must be one of {SLOW_DEPTHS}, got {depth}")
-    _check_widths(in_channels=in_channels, stem_dim_out=stem_dim_out)
+    check_widths(in_channels=in_channels, stem_dim_out=stem_dim_out)
     if len(stage_conv_a_kernel_size) != 4 or len(stage_spatial_stride) != 4 or len(stage_temporal_stride) != 4:
         raise ValueError("stage_conv_a_kernel_size, stage_spatial_stride and stage_temporal_stride "
                          "need 4 entries (res2..res5)")
