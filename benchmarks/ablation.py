@@ -85,7 +85,8 @@ class AblationSettings:
     and val split, used when the scorer is trained here; ``epochs``: the stream recipe's
     ``train.epochs`` override (``None``: the recipe's); ``workers``: processes for generation,
     preprocessing and training (each training uses one torch thread, so results do not depend on
-    it)."""
+    it); ``preprocess_config``: the preprocessing recipe, with ``overrides`` (``KEY=VALUE``, as
+    ``--set``) applied to every selection, e.g. ``keyframes.precision=bfloat16``."""
 
     n_train: int = 120
     n_val: int = 60
@@ -100,6 +101,11 @@ class AblationSettings:
     epochs: int | None = None
     workers: int = 2
     preprocess_config: str = str(PREPROCESS_CONFIG)
+    overrides: tuple[str, ...] = ()
+
+    def recipe(self, extra: Sequence[str] = ()) -> dict[str, Any]:
+        """The preprocessing recipe with ``overrides`` (``--set``) and then ``extra`` applied."""
+        return load_config(self.preprocess_config, [*self.overrides, *extra])
 
     def __post_init__(self) -> None:
         if self.n_train < 3 or self.n_val < 1:
@@ -258,7 +264,7 @@ def preprocess_selection(selection: Selection, *, data: Path, cache_root: Path, 
     overrides = [f"keyframes.mode={selection.mode}", f"keyframes.score_size={scorer_input_size(scorer)}"]
     if selection.intensity is not None:
         overrides.append(f"keyframes.intensity={selection.intensity}")
-    cfg = load_config(settings.preprocess_config, overrides)
+    cfg = settings.recipe(overrides)
     stream = keyframe_stream().name
     make_job = functools.partial(build_preprocess_job, cfg, scorer, str(cache_root), (stream,), False)
     records = [r for split in ("train", "val") for r in select_records(str(data), split=split, shard=None)]
@@ -340,7 +346,7 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
     if scorer is not None:
         scorer_input_size(scorer)  # a missing or unreadable scorer stops here, before hours of work
     with naming_config(settings.preprocess_config):  # so does a recipe mistake
-        check_preprocess_recipe(load_config(settings.preprocess_config))
+        check_preprocess_recipe(settings.recipe())
     if fresh:
         for name in ("data", "scorer", "caches", "runs", "ablation.json", "ablation.md"):
             path = out / name
@@ -384,7 +390,7 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
 
     t, c = time.perf_counter(), cpu_seconds()
     if settings.intensities is None:
-        configured = KeyframeSettings.from_config(load_config(settings.preprocess_config).get("keyframes")).intensity
+        configured = KeyframeSettings.from_config(settings.recipe().get("keyframes")).intensity
         settings = replace(settings, intensities=(configured,))
     rows_sel = selections(settings.intensities)
     stream = keyframe_stream()
@@ -469,7 +475,8 @@ def format_table(result: Mapping[str, Any]) -> str:
         f"Data: {s['n_train']} train + {s['n_val']} val peak clips, {s['duration']:g} s at {s['fps']:g} fps, "
         f"{s['width']}x{s['height']}, cue noise {s['cue_noise']:g}, seed {s['seed']}. "
         f"Scorer: {result['scorer']['run']}" + (" (trained here on the set's stills)" if result["scorer"]["trained_here"] else "")
-        + f", scoring at {result['scorer']['input_size']} px.",
+        + f", scoring at {result['scorer']['input_size']} px."
+        + (f" Recipe overrides: {', '.join(s['overrides'])}." if s.get("overrides") else ""),
         f"Time: {result['seconds']['total']:.0f} s wall ({_stages(result['seconds'])}) with {s['workers']} worker(s), "
         f"load average {result['machine']['load_avg_1min_at_start']} at the start and "
         f"{result['machine']['load_avg_1min']} at the end on {result['machine']['cpu_count']} cores; "

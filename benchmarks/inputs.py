@@ -91,6 +91,7 @@ class CountingScorer:
 
     def __init__(self, scorer: SentimentScorer) -> None:
         self.inner, self.class_names, self.input_size = scorer, scorer.class_names, scorer.input_size
+        self.precision = scorer.precision
         self.last_count, self.last_s = 0, 0.0
 
     def reset(self) -> None:

@@ -79,29 +79,39 @@ def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
     and ``cpu_s`` (medians of the whole call), ``total_spread`` (min, max, IQR), ``frames_scored``
     and, with ``reference``: the same fields prefixed ``reference_``, ``speedup_vs_reference``
     (median of the per-round ratios, with ``speedup_spread``), ``selection_overlap`` (share of the
-    same frame indices) and ``selection_overlap_tolerant`` (within ``tolerance`` frames)."""
+    same frame indices) and ``selection_overlap_tolerant`` (within ``tolerance`` frames). When
+    ``keyframes.precision`` is not float32, the same stage in float32 is a third arm: fields
+    prefixed ``float32_``, ``speedup_vs_float32`` (with ``speedup_vs_float32_spread``),
+    ``selection_overlap_float32`` and ``selection_overlap_float32_tolerant``: what the faster
+    arithmetic costs in time saved and keyframes moved, on this clip."""
     video = Path(video)
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     clip = clip_info(video)
 
-    def scorer_at(size: int) -> CountingScorer:
+    def scorer_at(size: int, precision: str) -> CountingScorer:
         return CountingScorer(SentimentScorer(scorer_model, class_names, input_size=size,
-                                              batch_size=settings.batch_size))
+                                              batch_size=settings.batch_size, precision=precision))
 
     out: dict[str, Any] = {"benchmark": "keyframes", "video": str(video), "clip": clip, "scorer": scorer_description,
                            "settings": asdict(settings), "repeats": repeats, "warmup": warmup,
                            "machine_start": machine_info()}
     with tempfile.TemporaryDirectory(prefix="bench_kf_", dir=work_dir) as tmp:
-        ours = keyframe_stage(cfg, scorer_at(settings.score_size), Path(tmp) / "ours")
+        ours = keyframe_stage(cfg, scorer_at(settings.score_size, settings.precision), Path(tmp) / "ours")
         runs = {"ours": lambda: _run(ours, video)}
         if reference:
-            ref_settings = replace(settings, candidate_fps=float(clip["fps"]), score_size=int(reference_size))
+            ref_settings = replace(settings, candidate_fps=float(clip["fps"]), score_size=int(reference_size),
+                                   precision="float32")
             ref_cfg = {**cfg, "keyframes": asdict(ref_settings)}
-            ref = keyframe_stage(ref_cfg, scorer_at(ref_settings.score_size), Path(tmp) / "reference")
+            ref = keyframe_stage(ref_cfg, scorer_at(ref_settings.score_size, ref_settings.precision),
+                                 Path(tmp) / "reference")
             runs["reference"] = lambda: _run(ref, video)
             out["reference_settings"] = asdict(ref_settings)
+        if settings.precision != "float32":
+            exact_cfg = {**cfg, "keyframes": asdict(replace(settings, precision="float32"))}
+            exact = keyframe_stage(exact_cfg, scorer_at(settings.score_size, "float32"), Path(tmp) / "float32")
+            runs["float32"] = lambda: _run(exact, video)
         timed = interleaved(runs, repeats=repeats, warmup=warmup)
-    for prefix, name in (("", "ours"), ("reference_", "reference")):
+    for prefix, name in (("", "ours"), ("reference_", "reference"), ("float32_", "float32")):
         if name not in timed:
             continue
         t = timed[name]
@@ -117,6 +127,12 @@ def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
         out["selection_overlap_tolerance_frames"] = tolerance
         out["selection_overlap_tolerant"] = selection_overlap(out["keyframe_indices"],
                                                               out["reference_keyframe_indices"], tolerance=tolerance)
+    if "float32" in timed:
+        ratio = paired_ratio(timed, "float32", "ours")
+        out["speedup_vs_float32"], out["speedup_vs_float32_spread"] = ratio["median"], ratio
+        out["selection_overlap_float32"] = selection_overlap(out["keyframe_indices"], out["float32_keyframe_indices"])
+        out["selection_overlap_float32_tolerant"] = selection_overlap(out["keyframe_indices"],
+                                                                      out["float32_keyframe_indices"], tolerance=tolerance)
     out["goal_total_s"] = GOAL_TOTAL_S
     out["goal_met"] = out["total_s"] <= GOAL_TOTAL_S
     out["machine_end"] = machine_info()

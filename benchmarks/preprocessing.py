@@ -35,10 +35,11 @@ GOALS = {"total_s": 1.5,            # whole preprocessing per 5 s 720p clip, 2 C
 
 
 def naive_config(cfg: Mapping[str, Any], fps: float, score_size: int = 224) -> dict:
-    """The recipe of the straightforward way: every frame scored at ``score_size`` px, and each
-    stream with the expensive settings its spec names (:attr:`StreamSpec.naive_settings`)."""
+    """The recipe of the straightforward way: every frame scored at ``score_size`` px in float32,
+    and each stream with the expensive settings its spec names (:attr:`StreamSpec.naive_settings`)."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
-    out["keyframes"] = {**dict(cfg.get("keyframes") or {}), "candidate_fps": float(fps), "score_size": int(score_size)}
+    out["keyframes"] = {**dict(cfg.get("keyframes") or {}), "candidate_fps": float(fps), "score_size": int(score_size),
+                        "precision": "float32"}
     for spec in STREAM_SPECS.values():
         if spec.naive_settings:
             out[spec.section] = {**dict(cfg.get(spec.section) or {}), **spec.naive_settings}
@@ -211,7 +212,8 @@ def benchmark_job(cfg: Mapping[str, Any], cache_root: str, *, scorer: str | None
     recipe's ``keyframes.score_size`` (module-level, so worker processes can build it)."""
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     model, names, _ = load_scorer_model(scorer, depth=scorer_depth, seed=seed)
-    sc = CountingScorer(SentimentScorer(model, names, input_size=settings.score_size, batch_size=settings.batch_size))
+    sc = CountingScorer(SentimentScorer(model, names, input_size=settings.score_size, batch_size=settings.batch_size,
+                                        precision=settings.precision))
     return ClipPreprocessor(dict(cfg), cache_root=cache_root, scorer=sc, scorer_hash="benchmark")
 
 
@@ -258,7 +260,7 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
                            "machine_start": machine_info()}
     with tempfile.TemporaryDirectory(prefix="bench_pre_", dir=work_dir) as tmp:
         sc = CountingScorer(SentimentScorer(scorer_model, class_names, input_size=settings.score_size,
-                                            batch_size=settings.batch_size))
+                                            batch_size=settings.batch_size, precision=settings.precision))
         pre = ClipPreprocessor(dict(cfg), cache_root=Path(tmp) / "ours", scorer=sc, scorer_hash="benchmark")
         runs = {"ours": lambda: _run(pre, video)}
         if baseline:

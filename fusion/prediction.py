@@ -77,7 +77,8 @@ class Predictor:
             _check_piece(run, "keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
             settings = KeyframeSettings.from_config(pre["config"].get("keyframes"))
             scorer = SentimentScorer.from_checkpoint(pre["scorer"], input_size=settings.score_size,
-                                                     batch_size=settings.batch_size, device=device)
+                                                     batch_size=settings.batch_size, device=device,
+                                                     precision=settings.precision)
         preprocessor = ClipPreprocessor(pre["config"], cache_root=".", scorer=scorer,
                                         scorer_hash=pre.get("scorer_hash") or "none", streams=stream_order)
         streams = {}

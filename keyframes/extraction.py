@@ -24,7 +24,7 @@ from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
 from media.storage import config_hash
 from training.config import ConfigError, check_settings, setting, settings_from_section
-from keyframes.scorer import SentimentScorer
+from keyframes.scorer import PRECISIONS, SentimentScorer
 from keyframes.selection import (INTENSITIES, MODES, Candidate, Intensity, Keyframe, Selection, create_intensity,
                                    select_keyframes)
 
@@ -39,7 +39,9 @@ class KeyframeSettings:
     intensity's scale; ``slots``: rule 4's time slots (``None``: ``num_keyframes // 2``).
     Candidates: ``num_candidates`` evenly spaced times plus one every ``1 / candidate_fps`` s (0:
     none), see :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must
-    be the size it was trained at (checked when a checkpoint is loaded)."""
+    be the size it was trained at (checked when a checkpoint is loaded). ``precision``: what the
+    scorer computes in (:data:`keyframes.scorer.PRECISIONS`; ``float32``, the default, gives the
+    method's numbers)."""
 
     num_keyframes: int = setting(16, minimum=1)
     candidate_fps: float = setting(0.0, minimum=0)
@@ -51,6 +53,7 @@ class KeyframeSettings:
     slots: int | None = None
     motion_width: int = setting(64, minimum=1)
     batch_size: int = setting(32, minimum=1)
+    precision: str = setting("float32", choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         check_settings(self, "keyframes")
@@ -171,7 +174,8 @@ def score_candidates(frames: Sequence[np.ndarray], scorer: SentimentScorer, *, i
     others are scored in one batch and stored."""
     if reuse is None:
         return scorer.score(frames)
-    probs = reuse.per_frame((SCORE_KIND, getattr(scorer, "input_size", None)), indices, times,
+    key = (SCORE_KIND, getattr(scorer, "input_size", None), getattr(scorer, "precision", "float32"))
+    probs = reuse.per_frame(key, indices, times,
                             lambda todo: list(scorer.score([frames[j] for j in todo])))
     return np.stack(probs).astype(np.float32) if probs else scorer.score([])
 
@@ -242,9 +246,15 @@ def keyframes_record(result: KeyframeResult, info: VideoInfo, *, clip_id: str, s
     }
 
 
+_HASHED_WHEN_SET = {"precision": "float32"}
+"""Settings added after caches existed: hashed only when not at these defaults, so a cache made
+before they existed (with what is now their default) stays current."""
+
+
 def keyframes_hash(settings: KeyframeSettings, scorer_hash: str) -> str:
     """Hash of what determines a clip's keyframe selection: the settings and the scorer."""
-    return config_hash({"keyframes": asdict(settings), "scorer": scorer_hash})
+    fields = {k: v for k, v in asdict(settings).items() if _HASHED_WHEN_SET.get(k, object()) != v}
+    return config_hash({"keyframes": fields, "scorer": scorer_hash})
 
 
 def stored_selection(record: dict, sample: FrameSample, request: str) -> KeyframeResult:

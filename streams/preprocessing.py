@@ -369,7 +369,7 @@ def build_preprocess_job(cfg: dict, scorer_path: str | None, cache_root: str, st
     scorer, scorer_hash = None, "none"
     if scorer_path and any(STREAM_SPECS[s].uses_keyframes for s in names):
         scorer = SentimentScorer.from_checkpoint(scorer_path, input_size=settings.score_size,
-                                                 batch_size=settings.batch_size)
+                                                 batch_size=settings.batch_size, precision=settings.precision)
         settings.intensity_function(scorer.class_names)  # a scorer without a neutral class fails here, not per clip
         scorer_hash = checkpoint_hash(scorer_path)
     return ClipPreprocessor(cfg, cache_root=cache_root, scorer=scorer, scorer_hash=scorer_hash, streams=names,

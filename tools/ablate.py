@@ -3,6 +3,7 @@
 
     python tools/ablate.py keyframes --scorer RUN --out DIR [--train 120 --val 60 --seed 0]
                                      [--intensity max_prob|non_neutral|both] [--workers 2] [--fresh]
+                                     [--set keyframes.precision=bfloat16 ...]
     python tools/ablate.py keyframes --train-scorer --out DIR ...
 
 keyframes: uniform sampling, the literal reading of the rules and the default selection on peak
@@ -32,7 +33,7 @@ def cmd_keyframes(args: argparse.Namespace) -> int:
     settings = AblationSettings(n_train=args.train, n_val=args.val, seed=args.seed, duration=args.duration,
                                 fps=args.fps, cue_noise=args.cue_noise, intensities=intensities,
                                 stills_per_class=args.stills, epochs=args.epochs, workers=args.workers,
-                                preprocess_config=args.config)
+                                preprocess_config=args.config, overrides=tuple(args.set))
     result = run_ablation(args.out, settings, scorer=args.scorer, train_scorer=args.train_scorer, fresh=args.fresh,
                           say=lambda msg: print(msg, flush=True))
     if args.json:
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     kf.add_argument("--intensity", choices=(*INTENSITIES, "both"), default=None,
                     help="intensity of the literal and default selections (default: the recipe's keyframes.intensity)")
     kf.add_argument("--config", default=str(PREPROCESS_CONFIG), help="preprocessing recipe [configs/preprocess/demo.yaml]")
+    kf.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override of the preprocessing recipe for every selection (repeatable), "
+                         "e.g. keyframes.precision=bfloat16")
     kf.add_argument("--duration", type=positive_float, default=5.0, help="clip length in s [5]")
     kf.add_argument("--fps", type=positive_float, default=25.0, help="clip frame rate [25]")
     kf.add_argument("--cue-noise", type=fraction, default=0.0,

@@ -123,7 +123,7 @@ def cmd_keyframes(args) -> dict:
         result = keyframe_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
                                     repeats=args.repeats, warmup=args.warmup, reference=not args.no_reference,
                                     reference_size=args.reference_size, tolerance=args.tolerance)
-    result["config"], result["generated_clip"] = args.config, generated
+    result["config"], result["overrides"], result["generated_clip"] = args.config, list(args.set), generated
     return result
 
 
@@ -150,7 +150,7 @@ def cmd_preprocess(args) -> dict:
                                       repeats=args.repeats, warmup=args.warmup, baseline=not args.no_baseline,
                                       memory_clips=memory, scorer=args.scorer, scorer_depth=args.scorer_depth,
                                       dataset_clips=args.dataset_clips, dataset_workers=args.dataset_workers)
-    result["config"], result["generated_clip"] = args.config, generated
+    result["config"], result["overrides"], result["generated_clip"] = args.config, list(args.set), generated
     return result
 
 

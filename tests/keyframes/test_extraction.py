@@ -1,15 +1,18 @@
 """The keyframe settings, candidate times, and what select_from_sample/keyframes_record make of
 a scored sample (a hand-built FrameSample and a real SentimentScorer around a tiny network)."""
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from keyframes.extraction import KeyframeSettings, candidate_times, keyframes_record, select_from_sample
+from keyframes.extraction import (KeyframeSettings, candidate_times, keyframes_hash, keyframes_record,
+                                  select_from_sample)
 from keyframes.scorer import SentimentScorer
 from media.decoding import VideoInfo
 from media.sampling import FrameSample, SampledFrame
+from media.storage import config_hash
 from training.config import ConfigError
 
 
@@ -99,3 +102,15 @@ def test_uniform_mode_and_a_scorer_without_neutral():
     assert [k.index for k in uni.selection.keyframes] == [round((j + 0.5) * 2.5) for j in range(16)]
     with pytest.raises(ValueError, match=r"non_neutral needs a class named 'neutral'.*'happy'"):
         select_from_sample(sample, _scorer(("happy", "sad", "angry")), KeyframeSettings(intensity="non_neutral"), [])
+
+
+def test_precision_is_checked_and_hashed_only_when_not_float32():
+    """``keyframes.precision`` came after caches existed: at its default (float32) the keyframe
+    hash is what it was without the field, so those caches stay current; bfloat16 changes it (the
+    selection may change, so the streams that read keyframes are recomputed)."""
+    with pytest.raises(ConfigError, match=r"keyframes.precision must be one of \['float32', 'bfloat16'\], got 'half'"):
+        KeyframeSettings.from_config({"precision": "half"})
+    default = KeyframeSettings()
+    without_field = {k: v for k, v in asdict(default).items() if k != "precision"}
+    assert keyframes_hash(default, "s") == config_hash({"keyframes": without_field, "scorer": "s"})
+    assert keyframes_hash(KeyframeSettings(precision="bfloat16"), "s") != keyframes_hash(default, "s")

@@ -67,3 +67,24 @@ def test_scores_are_the_models_probabilities():
         expected = torch.softmax(model.eval()(frames_to_tensor(frames, 40)), dim=1).numpy()
     np.testing.assert_allclose(scorer.score(frames), expected, atol=1e-5)
     assert model.bn1.running_var.min() >= 0.5  # the model given is untouched
+
+
+def test_bfloat16_scores_are_float32_probabilities_close_to_the_float32_ones(tmp_path):
+    """keyframes.precision: bfloat16 computes the network in bfloat16 (faster on CPUs and GPUs
+    with native bfloat16) and returns float32 probabilities within bfloat16's rounding of the
+    float32 scorer's; the model given stays float32."""
+    torch.manual_seed(0)
+    model = create_scorer(num_classes=3, depth=18)
+    frames = [np.random.default_rng(i).integers(0, 256, (50, 70, 3), dtype=np.uint8) for i in range(6)]
+    exact = SentimentScorer(model, ("p", "n", "g"), input_size=40).score(frames)
+    fast = SentimentScorer(model, ("p", "n", "g"), input_size=40, precision="bfloat16")
+    probs = fast.score(frames)
+    assert probs.dtype == np.float32 and probs.shape == (6, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probs, exact, atol=3e-2)
+    assert not np.array_equal(probs, exact)  # it does compute in bfloat16
+    assert next(model.parameters()).dtype == torch.float32
+    run = _run(tmp_path, 40)
+    assert SentimentScorer.from_checkpoint(run, precision="bfloat16").precision == "bfloat16"
+    with pytest.raises(ValueError, match=r"precision must be one of \['float32', 'bfloat16'\], got 'float16'"):
+        SentimentScorer(model, ("p", "n", "g"), input_size=40, precision="float16")

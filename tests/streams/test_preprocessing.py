@@ -120,6 +120,20 @@ def test_changed_flow_setting_recomputes_only_flow(tmp_path, clips, tiny_scorer_
     assert json.loads((d / "meta.json").read_text())["flow"]["algorithm"] == "farneback"
 
 
+def test_a_bfloat16_scorer_recomputes_only_what_reads_keyframes(tmp_path, clips, tiny_scorer_run):
+    """keyframes.precision: bfloat16 reaches the scorer, and an entry made in float32 is redone
+    for the streams that read keyframes (their selection may differ), not for flow or audio."""
+    job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
+    rec = record(clips["good"], "good")
+    assert job(rec) == "done" and job.scorer.precision == "float32"
+    d = tmp_path / "good"
+    fast = build_preprocess_job(cfg(keyframes__precision="bfloat16"), str(tiny_scorer_run), str(tmp_path))
+    assert fast.scorer.precision == "bfloat16"
+    assert sorted(fast.todo(d, json.loads((d / "meta.json").read_text()))) == ["face", "visual"]
+    assert fast(rec) == "done" and fast(rec) == "skipped"
+    assert job.todo(d, json.loads((d / "meta.json").read_text())) == ["visual", "face"]
+
+
 def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tiny_scorer_run, monkeypatch):
     import streams.cache as pp
 

@@ -1,6 +1,6 @@
 """tools/ablate.py keyframes at a tiny size (six 2 s clips, one epoch): the JSON rows, salient
 recall computed against the peaks recorded in synthetic.json over the non-neutral clips, reuse
-on a re-run, and refusing a data folder made with other parameters."""
+on a re-run, recipe overrides (--set), and refusing a data folder made with other parameters."""
 from __future__ import annotations
 
 import json
@@ -63,6 +63,18 @@ def test_rows_and_recall_against_recorded_peaks(tmp_path, tiny_scorer_run):
     again = json.loads((out / "ablation.json").read_text())["rows"]
     assert [r["salient_recall"] for r in again] == [0.0, 0.0, 0.0]
     assert [r["val_accuracy"] for r in again] == [r["val_accuracy"] for r in rows]  # finished runs reused
+
+    # --set reaches every selection's preprocessing: a bfloat16 scorer makes new caches and runs
+    # (named by the new keyframe hash), and the float32 runs stay for comparison.
+    assert run(["keyframes", "--scorer", str(tiny_scorer_run), "--out", str(out), *TINY,
+                "--set", "keyframes.precision=bfloat16"]) == 0
+    result = json.loads((out / "ablation.json").read_text())
+    assert result["settings"]["overrides"] == ["keyframes.precision=bfloat16"]
+    assert "Recipe overrides: keyframes.precision=bfloat16." in (out / "ablation.md").read_text()
+    for name in names.values():
+        recipe = json.loads((out / "caches" / name / "pipeline.json").read_text())["config"]
+        assert recipe["keyframes"]["precision"] == "bfloat16"
+    assert len(list((out / "runs").iterdir())) == 2 * len(names)
 
 
 def test_refuses_data_made_with_other_parameters(tmp_path, tiny_scorer_run, capsys):

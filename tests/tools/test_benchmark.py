@@ -54,6 +54,16 @@ def test_keyframes_subcommand_json(capsys, tiny_scorer_run):
     assert r["clip"]["width"] == 160 and r["clip"]["frames"] == 10 and r["generated_clip"] is True
 
 
+def test_keyframes_in_bfloat16_are_compared_with_float32_in_the_same_run(capsys, tiny_scorer_run):
+    r = run_json(["keyframes", *TINY_CLIP, "--scorer", str(tiny_scorer_run), "--no-reference",
+                  "--set", "keyframes.precision=bfloat16"], capsys)
+    assert r["settings"]["precision"] == "bfloat16" and r["overrides"] == ["keyframes.precision=bfloat16"]
+    assert_positive(r, ["total_s", "float32_total_s", "float32_scoring_s", "speedup_vs_float32"])
+    assert r["frames_scored"] == r["float32_frames_scored"]  # the same candidates, only the arithmetic differs
+    assert 0.0 <= r["selection_overlap_float32"] <= r["selection_overlap_float32_tolerant"] <= 1.0
+    assert r["speedup_vs_float32_spread"]["n"] == 1 and "speedup_vs_reference" not in r
+
+
 def test_preprocess_subcommand_json(capsys):
     r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--long-seconds", "2", "--dataset-clips", "4"],
                  capsys)

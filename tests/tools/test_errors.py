@@ -192,6 +192,8 @@ CASES = [
     ("demo", "--out {a_file}", ["{a_file}"]),
     ("ablate", "keyframes --scorer {missing}/scorer --out {missing}", ["{missing}/scorer"]),
     ("ablate", "keyframes --train-scorer --out {a_file}", ["{a_file}"]),
+    ("ablate", "keyframes --scorer {scorer_run} --set keyframes.precision=half --out {missing}",
+     ["keyframes.precision", "half"]),
     ("ablate", "keyframes --scorer {scorer_run} --config {configs}/fusion/concat_fc.yaml --out {missing}",
      ["concat_fc.yaml", "the preprocessing recipe: unknown key(s)"]),
     ("benchmark", "keyframes {missing}.mp4 --json", ["{missing}.mp4"]),
