@@ -44,6 +44,27 @@ def selection_overlap(chosen: Sequence[int], reference: Sequence[int], *, tolera
     return matched / max(len(a), len(b))
 
 
+def float32_recipe(cfg: Mapping[str, Any]) -> dict | None:
+    """``cfg`` with ``keyframes.precision: float32``: the arm a recipe that scores in another
+    precision is timed against in the same run; ``None`` when ``cfg`` scores in float32."""
+    settings = KeyframeSettings.from_config(cfg.get("keyframes"))
+    if settings.precision == "float32":
+        return None
+    return {**cfg, "keyframes": asdict(replace(settings, precision="float32"))}
+
+
+def float32_comparison(timed: Mapping[str, Any], *, tolerance: int) -> dict[str, Any]:
+    """What scoring in another precision gains and moves, from :func:`interleaved` timings with
+    arms ``ours`` and ``float32`` whose results carry the keyframe ``indices``:
+    ``speedup_vs_float32`` (median of the paired per-round ratios) with its spread, and the
+    share of the float32 keyframes chosen too, exactly and within ``tolerance`` frames."""
+    ratio = paired_ratio(timed, "float32", "ours")
+    ours, exact = timed["ours"]["result"]["indices"], timed["float32"]["result"]["indices"]
+    return {"speedup_vs_float32": ratio["median"], "speedup_vs_float32_spread": ratio,
+            "selection_overlap_float32": selection_overlap(ours, exact),
+            "selection_overlap_float32_tolerant": selection_overlap(ours, exact, tolerance=tolerance)}
+
+
 def keyframe_stage(cfg: Mapping[str, Any], scorer: CountingScorer, work: Path) -> ClipPreprocessor:
     """The keyframes-only preprocessing (the streams whose array is the keyframe images, as
     ``tools/extract_keyframes.py`` runs it) writing into ``work``."""
@@ -106,8 +127,8 @@ def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
                                  Path(tmp) / "reference")
             runs["reference"] = lambda: _run(ref, video)
             out["reference_settings"] = asdict(ref_settings)
-        if settings.precision != "float32":
-            exact_cfg = {**cfg, "keyframes": asdict(replace(settings, precision="float32"))}
+        exact_cfg = float32_recipe(cfg)
+        if exact_cfg is not None:
             exact = keyframe_stage(exact_cfg, scorer_at(settings.score_size, "float32"), Path(tmp) / "float32")
             runs["float32"] = lambda: _run(exact, video)
         timed = interleaved(runs, repeats=repeats, warmup=warmup)
@@ -128,11 +149,7 @@ def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
         out["selection_overlap_tolerant"] = selection_overlap(out["keyframe_indices"],
                                                               out["reference_keyframe_indices"], tolerance=tolerance)
     if "float32" in timed:
-        ratio = paired_ratio(timed, "float32", "ours")
-        out["speedup_vs_float32"], out["speedup_vs_float32_spread"] = ratio["median"], ratio
-        out["selection_overlap_float32"] = selection_overlap(out["keyframe_indices"], out["float32_keyframe_indices"])
-        out["selection_overlap_float32_tolerant"] = selection_overlap(out["keyframe_indices"],
-                                                                      out["float32_keyframe_indices"], tolerance=tolerance)
+        out.update(float32_comparison(timed, tolerance=tolerance))
     out["goal_total_s"] = GOAL_TOTAL_S
     out["goal_met"] = out["total_s"] <= GOAL_TOTAL_S
     out["machine_end"] = machine_info()

@@ -27,6 +27,7 @@ from streams.cache import read_meta
 from streams.preprocessing import ClipPreprocessor
 from streams.specs import STREAM_SPECS, parse_streams
 from benchmarks.inputs import CountingScorer, clip_info, clip_record, load_scorer_model, write_scene_clip
+from benchmarks.keyframes import float32_comparison, float32_recipe
 from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio, rss_mb, summarise
 
 GOALS = {"total_s": 1.5,            # whole preprocessing per 5 s 720p clip, 2 CPU cores (issue 17)
@@ -88,7 +89,8 @@ def _run(pre: ClipPreprocessor, video: Path) -> dict:
     if isinstance(pre.scorer, CountingScorer):
         stages["scorer_busy_s"] = pre.scorer.last_s
     stages["_result"] = {"n_faces": meta.get("n_faces"), "has_audio": meta.get("has_audio"),
-                         "frames_scored": pre.scorer.last_count if pre.scorer is not None else 0}
+                         "frames_scored": pre.scorer.last_count if pre.scorer is not None else 0,
+                         "indices": (meta.get("keyframes") or {}).get("indices", [])}
     return stages
 
 
@@ -240,7 +242,7 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
                          baseline: bool = True, baseline_score_size: int = 224,
                          memory_clips: Mapping[str, str | os.PathLike] | None = None, scorer: str | None = None,
                          scorer_depth: int = 50, work_dir: str | os.PathLike | None = None,
-                         dataset_clips: int = 0, dataset_workers: int = 2) -> dict:
+                         dataset_clips: int = 0, dataset_workers: int = 2, tolerance: int = 2) -> dict:
     """Seconds per clip of :class:`~streams.preprocessing.ClipPreprocessor` (every stream the recipe
     enables, writing included) with recipe ``cfg``: per stage (``decode_s``, ``scoring_s``,
     ``selection_s``, one ``<stream>_s`` per stream, ``audio_decode_s``, ``write_s``), ``total_s``
@@ -252,7 +254,10 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
     adds ``dataset`` (:func:`dataset_throughput` over that many copies of ``video``, ``repeats``
     rounds, one process against K = ``dataset_workers`` workers), its medians
     ``dataset_one_process_per_clip_s`` and ``dataset_workers_K_per_clip_s`` and the paired
-    ``dataset_workers_speedup``."""
+    ``dataset_workers_speedup``. A recipe whose ``keyframes.precision`` is not float32 is timed
+    against the same recipe in float32 too (a third interleaved arm): ``float32_total_s``,
+    ``float32_cpu_s``, ``float32_scoring_s`` and :func:`benchmarks.keyframes.float32_comparison`'s
+    fields (``tolerance``: frames of slack in the tolerant selection overlap)."""
     video = Path(video)
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     out: dict[str, Any] = {"benchmark": "preprocess", "video": str(video), "clip": clip_info(video),
@@ -270,6 +275,13 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
                                       score_size=baseline_score_size)
             runs["baseline"] = lambda: naive(video)
             out["baseline"] = naive.describe()
+        exact_cfg = float32_recipe(cfg)
+        if exact_cfg is not None:
+            exact_scorer = CountingScorer(SentimentScorer(scorer_model, class_names, input_size=settings.score_size,
+                                                          batch_size=settings.batch_size))
+            exact = ClipPreprocessor(exact_cfg, cache_root=Path(tmp) / "float32", scorer=exact_scorer,
+                                     scorer_hash="benchmark")
+            runs["float32"] = lambda: _run(exact, video)
         timed = interleaved(runs, repeats=repeats, warmup=warmup)
     ours = timed["ours"]
     out.update(ours["stages"])
@@ -284,6 +296,11 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
         ratio = paired_ratio(timed, "baseline", "ours")
         out["speedup"], out["speedup_spread"] = ratio["median"], ratio
         out["speedup_cpu"] = out["baseline_cpu_s"] / out["cpu_s"]
+    if "float32" in timed:
+        exact = timed["float32"]
+        out["float32_total_s"], out["float32_cpu_s"] = exact["wall"]["median"], exact["cpu"]["median"]
+        out["float32_scoring_s"] = exact["stages"]["scoring_s"]
+        out.update(float32_comparison(timed, tolerance=tolerance))
     if memory_clips:
         measured = peak_rss_of_preprocessing(memory_clips, cfg=cfg, scorer=scorer, scorer_depth=scorer_depth)
         for i, (label, clip) in enumerate(memory_clips.items()):

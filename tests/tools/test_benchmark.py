@@ -83,6 +83,14 @@ def test_preprocess_subcommand_json(capsys):
     assert data["workers_2"]["ready_s"]["median"] < data["workers_2"]["total_s"]["median"]
 
 
+def test_preprocess_in_bfloat16_is_compared_with_float32_in_the_same_run(capsys):
+    r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--no-memory", "--no-baseline",
+                  "--set", "keyframes.precision=bfloat16"], capsys)
+    assert_positive(r, ["total_s", "float32_total_s", "float32_cpu_s", "float32_scoring_s", "speedup_vs_float32"])
+    assert 0.0 <= r["selection_overlap_float32"] <= r["selection_overlap_float32_tolerant"] <= 1.0
+    assert r["overrides"] == ["keyframes.precision=bfloat16"] and "speedup" not in r
+
+
 @pytest.mark.parametrize("stream, shape", [("visual", [2, 3, 8, 56, 56]), ("audio", [2, 1, 64, 64]),
                                            ("flow", [2, 2, 8, 56, 56]), ("face", [2, 3, 8, 40, 40])])
 def test_train_subcommand_json(capsys, stream, shape):
