@@ -88,3 +88,21 @@ def test_bfloat16_scores_are_float32_probabilities_close_to_the_float32_ones(tmp
     assert SentimentScorer.from_checkpoint(run, precision="bfloat16").precision == "bfloat16"
     with pytest.raises(ValueError, match=r"precision must be one of \['float32', 'bfloat16'\], got 'float16'"):
         SentimentScorer(model, ("p", "n", "g"), input_size=40, precision="float16")
+
+
+def test_bfloat16_without_native_support_is_said_once(monkeypatch, caplog):
+    """Where bfloat16 is emulated (an AVX2-only CPU) it is slower than float32: the user is told,
+    once per device, and scoring still works."""
+    import keyframes.scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "native_bfloat16", lambda device: False)
+    monkeypatch.setattr(scorer_module, "_warned_bf16_devices", set())
+    torch.manual_seed(0)
+    model = create_scorer(num_classes=3, depth=18)
+    with caplog.at_level("WARNING", logger="keyframes.scorer"):
+        first = SentimentScorer(model, ("p", "n", "g"), input_size=32, precision="bfloat16")
+        SentimentScorer(model, ("p", "n", "g"), input_size=32, precision="bfloat16")
+        SentimentScorer(model, ("p", "n", "g"), input_size=32)
+    warnings = [r.getMessage() for r in caplog.records if "no native bfloat16" in r.getMessage()]
+    assert len(warnings) == 1 and "slower than float32" in warnings[0] and "cpu" in warnings[0]
+    assert first.score([np.zeros((40, 40, 3), np.uint8)]).shape == (1, 3)
