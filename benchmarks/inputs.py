@@ -14,6 +14,7 @@ from media.datasets import ClipRecord
 from media.decoding import VideoReader
 from media.encoding import write_mp4
 from media.synthetic import draw_cartoon_face
+from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer, create_scorer
 
 DEFAULT_CLASSES = ("Positive", "Neutral", "Negative")
@@ -93,6 +94,14 @@ class CountingScorer:
         self.inner, self.class_names, self.input_size = scorer, scorer.class_names, scorer.input_size
         self.precision = scorer.precision
         self.last_count, self.last_s = 0, 0.0
+
+    @classmethod
+    def scoring_as(cls, model: torch.nn.Module, class_names: Sequence[str],
+                   settings: KeyframeSettings) -> "CountingScorer":
+        """A counting :class:`SentimentScorer` of ``model`` that scores as the keyframe
+        ``settings`` say: at ``score_size``, in batches of ``batch_size``, in ``precision``."""
+        return cls(SentimentScorer(model, class_names, input_size=settings.score_size,
+                                   batch_size=settings.batch_size, precision=settings.precision))
 
     def reset(self) -> None:
         self.last_count, self.last_s = 0, 0.0

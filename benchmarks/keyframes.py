@@ -15,7 +15,6 @@ import torch
 
 from media.storage import read_json
 from keyframes.extraction import KeyframeSettings
-from keyframes.scorer import SentimentScorer
 from streams.cache import KEYFRAMES_JSON
 from streams.preprocessing import ClipPreprocessor
 from streams.specs import STREAM_SPECS
@@ -109,27 +108,25 @@ def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     clip = clip_info(video)
 
-    def scorer_at(size: int, precision: str) -> CountingScorer:
-        return CountingScorer(SentimentScorer(scorer_model, class_names, input_size=size,
-                                              batch_size=settings.batch_size, precision=precision))
-
     out: dict[str, Any] = {"benchmark": "keyframes", "video": str(video), "clip": clip, "scorer": scorer_description,
                            "settings": asdict(settings), "repeats": repeats, "warmup": warmup,
                            "machine_start": machine_info()}
     with tempfile.TemporaryDirectory(prefix="bench_kf_", dir=work_dir) as tmp:
-        ours = keyframe_stage(cfg, scorer_at(settings.score_size, settings.precision), Path(tmp) / "ours")
+        ours = keyframe_stage(cfg, CountingScorer.scoring_as(scorer_model, class_names, settings), Path(tmp) / "ours")
         runs = {"ours": lambda: _run(ours, video)}
         if reference:
             ref_settings = replace(settings, candidate_fps=float(clip["fps"]), score_size=int(reference_size),
                                    precision="float32")
             ref_cfg = {**cfg, "keyframes": asdict(ref_settings)}
-            ref = keyframe_stage(ref_cfg, scorer_at(ref_settings.score_size, ref_settings.precision),
+            ref = keyframe_stage(ref_cfg, CountingScorer.scoring_as(scorer_model, class_names, ref_settings),
                                  Path(tmp) / "reference")
             runs["reference"] = lambda: _run(ref, video)
             out["reference_settings"] = asdict(ref_settings)
         exact_cfg = float32_recipe(cfg)
         if exact_cfg is not None:
-            exact = keyframe_stage(exact_cfg, scorer_at(settings.score_size, "float32"), Path(tmp) / "float32")
+            exact_scorer = CountingScorer.scoring_as(scorer_model, class_names,
+                                                     KeyframeSettings.from_config(exact_cfg["keyframes"]))
+            exact = keyframe_stage(exact_cfg, exact_scorer, Path(tmp) / "float32")
             runs["float32"] = lambda: _run(exact, video)
         timed = interleaved(runs, repeats=repeats, warmup=warmup)
     for prefix, name in (("", "ours"), ("reference_", "reference"), ("float32_", "float32")):

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -22,7 +23,6 @@ import torch
 
 from media.decoding import probe
 from keyframes.extraction import KeyframeSettings
-from keyframes.scorer import SentimentScorer
 from streams.cache import read_meta
 from streams.preprocessing import ClipPreprocessor
 from streams.specs import STREAM_SPECS, parse_streams
@@ -214,9 +214,8 @@ def benchmark_job(cfg: Mapping[str, Any], cache_root: str, *, scorer: str | None
     recipe's ``keyframes.score_size`` (module-level, so worker processes can build it)."""
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     model, names, _ = load_scorer_model(scorer, depth=scorer_depth, seed=seed)
-    sc = CountingScorer(SentimentScorer(model, names, input_size=settings.score_size, batch_size=settings.batch_size,
-                                        precision=settings.precision))
-    return ClipPreprocessor(dict(cfg), cache_root=cache_root, scorer=sc, scorer_hash="benchmark")
+    return ClipPreprocessor(dict(cfg), cache_root=cache_root, scorer=CountingScorer.scoring_as(model, names, settings),
+                            scorer_hash="benchmark")
 
 
 def rss_child(spec_json: str) -> None:
@@ -264,21 +263,20 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
                            "scorer": scorer_description, "repeats": repeats, "warmup": warmup,
                            "machine_start": machine_info()}
     with tempfile.TemporaryDirectory(prefix="bench_pre_", dir=work_dir) as tmp:
-        sc = CountingScorer(SentimentScorer(scorer_model, class_names, input_size=settings.score_size,
-                                            batch_size=settings.batch_size, precision=settings.precision))
+        sc = CountingScorer.scoring_as(scorer_model, class_names, settings)
         pre = ClipPreprocessor(dict(cfg), cache_root=Path(tmp) / "ours", scorer=sc, scorer_hash="benchmark")
         runs = {"ours": lambda: _run(pre, video)}
         if baseline:
-            naive_scorer = CountingScorer(SentimentScorer(scorer_model, class_names, input_size=baseline_score_size,
-                                                          batch_size=settings.batch_size))
+            naive_scorer = CountingScorer.scoring_as(scorer_model, class_names,
+                                                     replace(settings, score_size=baseline_score_size, precision="float32"))
             naive = NaivePreprocessor(cfg, scorer=naive_scorer, fps=probe(video).fps, work=Path(tmp) / "naive",
                                       score_size=baseline_score_size)
             runs["baseline"] = lambda: naive(video)
             out["baseline"] = naive.describe()
         exact_cfg = float32_recipe(cfg)
         if exact_cfg is not None:
-            exact_scorer = CountingScorer(SentimentScorer(scorer_model, class_names, input_size=settings.score_size,
-                                                          batch_size=settings.batch_size))
+            exact_scorer = CountingScorer.scoring_as(scorer_model, class_names,
+                                                     KeyframeSettings.from_config(exact_cfg["keyframes"]))
             exact = ClipPreprocessor(exact_cfg, cache_root=Path(tmp) / "float32", scorer=exact_scorer,
                                      scorer_hash="benchmark")
             runs["float32"] = lambda: _run(exact, video)

@@ -16,7 +16,6 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from keyframes.extraction import KeyframeSettings
-from keyframes.scorer import SentimentScorer
 from streams.cache import load_entries, read_meta, write_meta
 from streams.preprocessing import ClipPreprocessor
 from streams.specs import get_spec
@@ -43,7 +42,7 @@ def fabricate_cache(root: str | os.PathLike, *, stream: str, n_clips: int, prepr
         if spec.uses_keyframes:
             settings = KeyframeSettings.from_config(preprocess_cfg.get("keyframes"))
             model, names, _ = load_scorer_model(None, depth=18, seed=seed)
-            scorer = CountingScorer(SentimentScorer(model, names, input_size=settings.score_size))
+            scorer = CountingScorer.scoring_as(model, names, settings)
         pre = ClipPreprocessor(dict(preprocess_cfg), cache_root=Path(tmp) / "cache", scorer=scorer,
                                scorer_hash="benchmark", streams=(stream,))
         pre(clip_record(video))

@@ -36,8 +36,8 @@ _warned_random_init = False
 
 PRECISIONS = ("float32", "bfloat16")
 """What the scorer computes in (``keyframes.precision``): float32 is the method's numbers;
-bfloat16 is about 1.9x faster on a CPU with native bfloat16 (AVX512-BF16 or AMX) or a recent GPU
-and moves a few keyframes to a near-tied neighbour (README "Speed")."""
+bfloat16 is faster on a CPU with native bfloat16 (AVX512-BF16 or AMX) or a recent GPU and can
+move keyframes to a near-tied neighbour (README "Speed" measures both)."""
 _warned_bf16_devices: set[str] = set()
 
 
@@ -127,8 +127,8 @@ class SentimentScorer:
     size the network was trained at (:meth:`from_checkpoint` checks it). Frames are scored by
     :func:`inference_copy` of ``model``, made here (later changes to ``model`` are not seen), in
     ``precision`` (:data:`PRECISIONS`: with ``bfloat16`` the copy's weights and inputs are
-    bfloat16 and the softmax is taken in float32; probabilities then differ from float32's by up
-    to about 1e-2).
+    bfloat16 and the softmax is taken in float32; bfloat16 keeps 8 bits of mantissa, so the
+    probabilities differ from float32's from about the third significant digit).
     """
 
     def __init__(self, model: nn.Module, class_names: Sequence[str], *, input_size: int,
