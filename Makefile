@@ -10,7 +10,7 @@ LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 LOCK_ARGS ?=
 
-.PHONY: demo test venv lock clean-venv
+.PHONY: demo test test-fast lint fix docs venv lock clean-venv
 
 venv: $(STAMP)
 
@@ -32,9 +32,27 @@ demo: $(STAMP)
 	$(PY) tools/demo.py $(ARGS)
 
 # pytest exits 5 when it collected no tests: that is a failure here too.
-test: $(STAMP)
-	$(PY) -m pytest $(ARGS); rc=$$?; \
+PYTEST = $(PY) -m pytest $(1) $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The whole suite, after lint and the docs build (a broken link or a missing page fails).
+test: $(STAMP) lint docs
+	$(call PYTEST,)
+
+# Everything but the tests marked slow (the whole pipeline, fault injection, multi-process
+# launches): the edit loop's tier, under 2 minutes on 2 cores.
+test-fast: $(STAMP)
+	$(call PYTEST,-m "not slow")
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# the safe fixes (import order, unused imports); review the diff
+fix: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --quiet --site-dir site
 
 # Resolve setup.cfg (with the test extra) and pip itself under constraints.txt for this Python
 # and platform, through the indexes in pip's configuration; keeps the lock's current versions

@@ -3,8 +3,8 @@ module per thing measured: ``keyframes`` (keyframe extraction against scoring ev
 ``preprocessing`` (the one-pass preprocessing against each stream reading the clip on its own,
 and peak memory), ``training`` (a stream's training step with and without its attention, and the
 loader), ``live`` (windows per second of live mode against real time). ``timing`` holds how
-everything is timed; ``inputs`` what it runs on (generated clips, scorers). ``ablation`` measures
-quality, not speed: the keyframe selections compared on synthetic peak clips (``tools/ablate.py``).
+everything is timed; ``inputs`` what it runs on (generated clips, scorers).
+Quality (the keyframe ablation, the report) is measured in :mod:`experiments`.
 
 A benchmark never asserts a goal: it measures a cheap setting and its baseline **in the same
 run**, interleaved (A B A B ...), and reports medians, spreads and the ratio, so a number means

@@ -10,12 +10,12 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from keyframes.extraction import KeyframeSettings
+from keyframes.scorer import SentimentScorer, create_scorer
 from media.datasets import ClipRecord
 from media.decoding import VideoReader
 from media.encoding import write_mp4
-from media.synthetic import draw_cartoon_face
-from keyframes.extraction import KeyframeSettings
-from keyframes.scorer import SentimentScorer, create_scorer
+from synthetic.group import draw_cartoon_face
 
 DEFAULT_CLASSES = ("Positive", "Neutral", "Negative")
 

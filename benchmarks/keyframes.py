@@ -13,13 +13,13 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from media.storage import read_json
+from benchmarks.inputs import CountingScorer, clip_info, clip_record
+from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio
+from core.storage import read_json
 from keyframes.extraction import KeyframeSettings
 from streams.cache import KEYFRAMES_JSON
 from streams.preprocessing import ClipPreprocessor
 from streams.specs import STREAM_SPECS
-from benchmarks.inputs import CountingScorer, clip_info, clip_record
-from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio
 
 GOAL_TOTAL_S = 3.0   # whole keyframe extraction per 5 s 720p clip, 2 CPU cores
 

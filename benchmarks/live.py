@@ -1,14 +1,14 @@
 """Live mode: windows per second of the live front end on a file against the rate real time needs
 at the chosen stride (``1 / stride``), in the same run; with ``realtime`` the file plays as a
-camera would (late windows dropped, on the simulated clock of :mod:`fusion.live.pacing`)."""
+camera would (late windows dropped, on the simulated clock of :mod:`live.pacing`)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from fusion.live import LiveRunner, LiveSettings
-from fusion.prediction import Predictor
 from benchmarks.timing import machine_info
+from fusion.prediction import Predictor
+from live import LiveRunner, LiveSettings
 
 #: what keeping up "with room to spare" means (issue 17): no window after the first dropped or
 #: late, at least the needed windows per second, and a p95 latency within half the stride

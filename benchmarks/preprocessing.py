@@ -21,14 +21,14 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from media.decoding import probe
-from keyframes.extraction import KeyframeSettings
-from streams.cache import read_meta
-from streams.preprocessing import ClipPreprocessor
-from streams.specs import STREAM_SPECS, parse_streams
 from benchmarks.inputs import CountingScorer, clip_info, clip_record, load_scorer_model, write_scene_clip
 from benchmarks.keyframes import float32_comparison, float32_recipe
 from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio, rss_mb, summarise
+from keyframes.extraction import KeyframeSettings
+from media.decoding import probe
+from streams.cache import read_meta
+from streams.preprocessing import ClipPreprocessor
+from streams.specs import STREAM_SPECS, parse_streams
 
 GOALS = {"total_s": 1.5,            # whole preprocessing per 5 s 720p clip, 2 CPU cores (issue 17)
          "speedup": 5.0,            # over the naive baseline
@@ -153,13 +153,13 @@ def dataset_throughput(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
                        scorer_depth: int = 50, seed: int = 0, clips: int = 8, workers: int = 2,
                        repeats: int = 3, timeout: float = 1800.0) -> dict:
     """Seconds per clip of preprocessing a *dataset* the way ``tools/preprocess.py`` does
-    (:func:`media.batch.run_batch` over ``clips`` copies of ``video``), in one process with this
+    (:func:`core.batch.run_batch` over ``clips`` copies of ``video``), in one process with this
     process's torch threads (``--workers 0``) and with ``workers`` worker processes of one torch
     thread each (``--workers K``), each run in a fresh Python process, interleaved ``repeats``
     times (one process, K workers, one process, ...).
 
     Per setting: ``per_clip_s`` (summary over the rounds of the steady seconds per clip, from
-    :meth:`media.batch.BatchSummary.steady_seconds_per_clip`: the time between each worker's first
+    :meth:`core.batch.BatchSummary.steady_seconds_per_clip`: the time between each worker's first
     clip and the last one, so start-up, model loading and first-call costs are left out),
     ``ready_s`` (start until the job was built), ``total_s`` (the whole run, start-up included) and
     ``clips_per_s``; ``workers_speedup``: the paired per-round ratio one process / K workers."""
@@ -187,7 +187,7 @@ def dataset_throughput(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
 
 def dataset_child(spec_json: str) -> None:
     """Entry point of the child process of :func:`dataset_throughput` (prints one JSON line)."""
-    from media.batch import run_batch
+    from core.batch import run_batch
     from media.datasets import ClipRecord
 
     spec = json.loads(spec_json)

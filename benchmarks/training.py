@@ -15,12 +15,12 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from benchmarks.inputs import DEFAULT_CLASSES, CountingScorer, clip_record, load_scorer_model, write_scene_clip
+from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio
 from keyframes.extraction import KeyframeSettings
 from streams.cache import load_entries, read_meta, write_meta
 from streams.preprocessing import ClipPreprocessor
 from streams.specs import get_spec
-from benchmarks.inputs import DEFAULT_CLASSES, CountingScorer, clip_record, load_scorer_model, write_scene_clip
-from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio
 
 GOALS = {"ratio": 1.10,            # step with attention / bare backbone step (visual)
          "loader_vs_step": 5.0}    # loader clips/s over training-step clips/s

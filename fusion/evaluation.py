@@ -25,15 +25,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from media.storage import atomic_write_json, atomic_write_text
-from training.metrics import classification_report, format_report
-from training.plots import confusion_matrix_figure, save_figure
-from fusion.features import FeatureSet
+from core.storage import atomic_write_json, atomic_write_text
 from fusion.dataset import FeatureDataset
+from fusion.features import FeatureSet
 from fusion.heads import FUSION_HEADS
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.late import FACE_AUDIO_WEIGHTS, refuse_test_split, search_weights, weighted_score
 from fusion.training import load_fusion_head
+from training.metrics import classification_report, format_report
+from training.plots import confusion_matrix_figure, save_figure
 
 
 def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:

@@ -41,14 +41,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from training.checkpoints import CheckpointError
-from training.config import ConfigError, check_keys
-from media.storage import StorageError, atomic_save_npy, atomic_write_json, config_hash, read_json, remove_temp_files
+from core.config import ConfigError, check_keys
+from core.storage import StorageError, atomic_save_npy, atomic_write_json, config_hash, read_json, remove_temp_files
 from streams.cache import CacheEntry, load_entries
 from streams.data import StreamDataset
 from streams.folds import ExcludeSettings, TrainClips, read_train_clips
 from streams.specs import STREAM_SPECS
 from streams.training import load_trained_stream
+from training.checkpoints import CheckpointError
 
 log = logging.getLogger(__name__)
 INDEX_FILE = "index.json"
@@ -173,7 +173,7 @@ class FeaturePlan:
 def load_feature_plan(path: str | os.PathLike, overrides: Sequence[str] = ()) -> FeaturePlan:
     """The :class:`FeaturePlan` of a features recipe (``configs/features/<mode>.yaml``: one key,
     ``features``)."""
-    from training.config import load_config
+    from core.config import load_config
 
     cfg = load_config(path, overrides)
     check_keys(cfg, ("features",), f"the features recipe {path}")

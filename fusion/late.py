@@ -14,13 +14,13 @@ from typing import Mapping
 
 import numpy as np
 
-from training.config import ConfigError
+from core.config import ConfigError
 
 FACE_AUDIO_WEIGHTS = {"face": 0.6, "audio": 0.4}
 
 
 def refuse_test_split(split: str, what: str) -> None:
-    """Raise :class:`training.config.ConfigError` when ``split`` names a test split (``what``: the
+    """Raise :class:`core.config.ConfigError` when ``split`` names a test split (``what``: the
     setting that named it, e.g. ``model.search_on``): weights chosen on test data make the test
     number meaningless."""
     if "test" in str(split).lower():

@@ -16,17 +16,17 @@ from typing import Iterable
 
 import torch
 
-from media.decoding import MediaError
-from training.checkpoints import CheckpointError, checkpoint_hash
-from keyframes.extraction import KeyframeSettings
-from keyframes.scorer import SentimentScorer
-from streams.cache import MISSING_MODALITIES, MemoryEntry
-from streams.data import StreamDataset
-from streams.specs import STREAM_SPECS
-from streams.preprocessing import ClipInputs, ClipPreprocessor
-from streams.training import load_trained_stream
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.training import load_fusion_head
+from keyframes.extraction import KeyframeSettings
+from keyframes.scorer import SentimentScorer
+from media.decoding import MediaError
+from streams.cache import MISSING_MODALITIES, MemoryEntry
+from streams.data import StreamDataset
+from streams.preprocessing import ClipInputs, ClipPreprocessor
+from streams.specs import STREAM_SPECS
+from streams.training import load_trained_stream
+from training.checkpoints import CheckpointError, checkpoint_hash
 
 
 class PipelineError(RuntimeError):

@@ -30,16 +30,16 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from media.storage import atomic_write_json, atomic_write_text, read_json
+from core.config import ConfigError, check_keys
+from core.storage import atomic_write_json, atomic_write_text, read_json
+from fusion.dataset import FeatureDataset
+from fusion.features import FeatureSet
+from fusion.heads import FUSION_HEADS, create_fusion_head, head_arguments, head_name
 from training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from training.config import ConfigError, check_keys
 from training.loop import fit
 from training.metrics import classification_report
 from training.run_directory import check_existing_run, clear_run_dir, metrics_record, run_config_record
 from training.train_config import resolve_train_config
-from fusion.dataset import FeatureDataset
-from fusion.features import FeatureSet
-from fusion.heads import FUSION_HEADS, create_fusion_head, head_arguments, head_name
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from media.storage import atomic_write_bytes
+from core.storage import atomic_write_bytes
 from keyframes.selection import Selection
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from media.datasets import ClipRecord
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD, centre_square
+from media.datasets import ClipRecord
 
 
 def augmentation_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

@@ -19,14 +19,22 @@ from typing import Sequence
 
 import numpy as np
 
+from core.config import ConfigError, check_settings, setting, settings_from_section
+from core.storage import config_hash
+from keyframes.scorer import PRECISIONS, SentimentScorer
+from keyframes.selection import (
+    INTENSITIES,
+    MODES,
+    Candidate,
+    Intensity,
+    Keyframe,
+    Selection,
+    create_intensity,
+    select_keyframes,
+)
 from media.decoding import VideoInfo
 from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
-from media.storage import config_hash
-from training.config import ConfigError, check_settings, setting, settings_from_section
-from keyframes.scorer import PRECISIONS, SentimentScorer
-from keyframes.selection import (INTENSITIES, MODES, Candidate, Intensity, Keyframe, Selection, create_intensity,
-                                   select_keyframes)
 
 
 @dataclass(frozen=True)

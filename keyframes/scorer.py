@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from core.config import ConfigError
 from training.checkpoints import CheckpointError, load_checkpoint
-from training.config import ConfigError
 from training.weights import load_into, load_state_file
 
 log = logging.getLogger(__name__)

@@ -79,7 +79,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from training.config import ConfigError
+from core.config import ConfigError
 
 MODES = ("default", "literal", "uniform")
 INTENSITIES = ("max_prob", "non_neutral")
@@ -104,7 +104,7 @@ def _non_neutral(probs: Sequence[float], *, neutral: int) -> float:
 def create_intensity(*, kind: str, class_names: Sequence[str]) -> Intensity:
     """The intensity function ``kind`` (``max_prob`` or ``non_neutral``) for a scorer with
     ``class_names``. ``non_neutral`` is ``1 - p(neutral)``, with the class named ``neutral``
-    (any case); a scorer without one raises :class:`~training.config.ConfigError` naming its classes."""
+    (any case); a scorer without one raises :class:`~core.config.ConfigError` naming its classes."""
     if kind == "max_prob":
         return max_probability
     if kind == "non_neutral":

@@ -1,2 +1,3 @@
-"""Media layer: decoding and writing video/audio, dataset readers, the synthetic dataset and
-the file-level guarantees (atomic writes, error logs, sharding) every batch tool relies on."""
+"""Media layer: decoding and writing video and audio (``decoding``, ``encoding``, ``sampling``),
+capture from cameras, microphones and streams (``capture``), dataset layouts and the clips a batch
+tool selects (``datasets``, ``selection``), and reuse of work between passes (``reuse``)."""

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from core.errors import UserInputError
+
 __all__ = [
     "ClipRecord",
     "SkippedFile",
@@ -95,7 +97,7 @@ _CREMAD_RE = re.compile(r"(\d{4})_([A-Za-z]{3})_([A-Za-z]{3})_([A-Za-z]{2})")
 _CREMAD_LEVELS = ("LO", "MD", "HI", "XX")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserInputError, ValueError):
     """A dataset folder or label file is malformed; the message names the file (and line)."""
 
 

@@ -20,6 +20,8 @@ import av.error
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from core.errors import UserInputError
+
 # Tolerance (seconds) when comparing frame times with requested times: pts * time_base is exact,
 # but requested times such as k / fps are floats.
 _EPS = 1e-6
@@ -39,7 +41,7 @@ _CONTAINER_MAGIC: tuple[tuple[int, bytes], ...] = (
 )
 
 
-class MediaError(ValueError):
+class MediaError(UserInputError, ValueError):
     """Base class of every error raised for a bad media file; the message names the file."""
 
 

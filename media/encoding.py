@@ -14,7 +14,6 @@ from typing import Iterable
 import av
 import numpy as np
 
-
 # Channel layouts the AAC track can be written with: mono, stereo and 5.1 (what cameras and films carry).
 _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
 

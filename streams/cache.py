@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from media.storage import StorageError, atomic_save_npy, atomic_write_json, read_json, safe_child
+from core.storage import StorageError, atomic_save_npy, atomic_write_json, read_json, safe_child
 from streams.specs import STREAM_SPECS, StreamSpec
 
 META_FILE = "meta.json"

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from media.storage import atomic_write_json, read_json
-from training.config import ConfigError, check_keys
+from core.config import ConfigError, check_keys
+from core.storage import atomic_write_json, read_json
 
 TRAIN_CLIPS_FILE = "train_clips.json"
 

@@ -26,16 +26,22 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from core.config import check_keys
+from core.storage import atomic_write_json, remove_temp_files
+from keyframes.extraction import (
+    KeyframeResult,
+    KeyframeSettings,
+    ScoringPipeline,
+    candidate_request,
+    keyframes_hash,
+    keyframes_record,
+    select_from_sample,
+    stored_selection,
+)
+from keyframes.scorer import SentimentScorer
 from media.datasets import ClipRecord
 from media.decoding import open_media, read_audio_track
 from media.sampling import FrameRequest, sample_video
-from media.storage import atomic_write_json, remove_temp_files
-from training.config import check_keys
-from keyframes.extraction import (
-    KeyframeResult, KeyframeSettings, ScoringPipeline, candidate_request, keyframes_hash, keyframes_record,
-    select_from_sample, stored_selection,
-)
-from keyframes.scorer import SentimentScorer
 from streams import cache
 from streams.specs import STREAM_SPECS, DecodedClip, StreamSpec, parse_streams
 
@@ -74,7 +80,7 @@ def check_preprocess_recipe(cfg: dict, streams: Iterable[str] | None = None) -> 
     """Read a preprocessing recipe whole, as :class:`ClipPreprocessor` does before the first clip:
     its top-level sections (a misspelt one would be ignored and its stage run on defaults), the
     keyframe settings and the section of every stream in ``streams`` (default: those it enables).
-    Raises :class:`training.config.ConfigError` naming the key."""
+    Raises :class:`core.config.ConfigError` naming the key."""
     check_keys(cfg, ("keyframes", "labels", *(s.section for s in STREAM_SPECS.values())), "the preprocessing recipe")
     KeyframeSettings.from_config(cfg.get("keyframes"))
     for name in parse_streams(streams, cfg):

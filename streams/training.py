@@ -5,12 +5,12 @@ import os
 
 import torch
 
-from training.config import ConfigError, builder_keys, building_from, check_keys
-from training.loop import fit
+from core.config import ConfigError, builder_keys, building_from, check_keys
 from streams.cache import load_entries
 from streams.data import build_stream_datasets
 from streams.folds import ExcludeSettings, TrainClips, excluded_clips, labelled_ids, record_train_clips
 from streams.specs import STREAM_SPECS, StreamSpec
+from training.loop import fit
 
 #: ``exclude`` (optional): the part of the train split held back for fusion (:mod:`streams.folds`)
 RECIPE_KEYS = ("stream", "model", "data", "exclude", "train")

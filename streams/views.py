@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from training.config import ConfigError, check_settings, setting, settings_from_section
+from core.config import ConfigError, check_settings, setting, settings_from_section
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
 
 

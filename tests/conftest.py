@@ -47,8 +47,8 @@ def torch_threads_unchanged():
 @pytest.fixture(scope="session")
 def tiny_scorer_run(tmp_path_factory) -> Path:
     """A run directory with a random-init ResNet-18 scorer checkpoint (best/), 3 classes."""
-    from training.checkpoints import save_checkpoint
     from keyframes.scorer import create_scorer
+    from training.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     run = tmp_path_factory.mktemp("scorer_run")
@@ -64,7 +64,7 @@ def make_scene_clip(path: Path, *, n_frames: int = 30, fps: float = 15.0, size=(
     """A small group scene: textured background, ``faces`` cartoon faces drifting by ``motion``
     px/frame, optional tone audio. Returns ``path``."""
     from media.encoding import write_mp4
-    from media.synthetic import draw_cartoon_face
+    from synthetic.group import draw_cartoon_face
 
     rng = np.random.default_rng(seed)
     w, h = size
@@ -122,10 +122,10 @@ def tiny_pipeline_run(tmp_path_factory, tiny_scorer_run) -> Path:
     head over their features, and the pipeline record ``train_fusion`` would write (stream runs
     with checkpoint hashes, configs/preprocess/demo.yaml, the tiny scorer). Returns the fusion
     run directory. Its predictions mean nothing; it exercises the whole code path quickly."""
-    from training.checkpoints import checkpoint_hash, save_checkpoint
-    from training.config import load_config
-    from streams.training import build_stream_model
+    from core.config import load_config
     from fusion.heads import create_fusion_head
+    from streams.training import build_stream_model
+    from training.checkpoints import checkpoint_hash, save_checkpoint
 
     root = Path(__file__).resolve().parents[1]
     base = tmp_path_factory.mktemp("tiny_pipeline")

@@ -10,7 +10,7 @@ keyframes: uniform sampling, the literal reading of the rules and the default se
 clips (each clip's cue at full strength for about 1 s, 30 % elsewhere; 5 s at 25 fps): salient
 recall (the fraction of keyframes inside the peak second, over the non-neutral clips) and the
 keyframe stream's val accuracy when trained with its tiny recipe on each selection. Writes
-DIR/ablation.json and DIR/ablation.md (benchmarks/ablation.py says how each number is made).
+DIR/ablation.json and DIR/ablation.md (experiments/keyframe_ablation.py says how each number is made).
 --scorer takes a trained scorer run (e.g. runs/demo/scorer); --train-scorer trains the demo
 recipe on the generated set's stills into DIR/scorer first. A re-run reuses what is up to date.
 """
@@ -22,10 +22,10 @@ import logging
 import sys
 from pathlib import Path
 
-from training.command_line import add_debug_argument, fraction, positive_float, positive_int, run_main
-from keyframes.selection import INTENSITIES
-from benchmarks.ablation import PREPROCESS_CONFIG, AblationSettings, run_ablation
 from benchmarks.timing import BenchmarkError
+from core.command_line import add_debug_argument, fraction, positive_float, positive_int, run_main
+from experiments.keyframe_ablation import PREPROCESS_CONFIG, AblationSettings, run_ablation
+from keyframes.selection import INTENSITIES
 
 
 def cmd_keyframes(args: argparse.Namespace) -> int:

@@ -34,17 +34,16 @@ from pathlib import Path
 
 import torch
 
-from media.decoding import probe
-from training.command_line import add_debug_argument, non_negative_int, positive_float, positive_int, run_main
-from training.config import load_config
-from streams.specs import STREAM_SPECS, get_spec
 from benchmarks.inputs import clip_info, load_scorer_model, write_scene_clip
 from benchmarks.keyframes import keyframe_benchmark
 from benchmarks.preprocessing import check_dataset_request, preprocess_benchmark
-from benchmarks.timing import format_report
+from benchmarks.timing import BenchmarkError, format_report
 from benchmarks.training import training_benchmark
-from benchmarks.timing import BenchmarkError
+from core.command_line import add_debug_argument, non_negative_int, positive_float, positive_int, run_main
+from core.config import load_config
 from fusion.prediction import PipelineError
+from media.decoding import probe
+from streams.specs import STREAM_SPECS, get_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,9 +177,9 @@ def cmd_train(args) -> dict:
 def cmd_live(args) -> dict:
     """Windows per second of the live front end (every window predicted, none dropped) against
     the rate real time needs at the chosen stride (1 / stride), measured in the same run."""
-    from fusion.live import default_window_seconds
-    from fusion.prediction import Predictor
     from benchmarks.live import live_benchmark
+    from fusion.prediction import Predictor
+    from live import default_window_seconds
 
     predictor = Predictor.from_run(args.run)
     window = args.window if args.window is not None else default_window_seconds(args.run)[0]

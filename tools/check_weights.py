@@ -20,8 +20,8 @@ import json
 import logging
 import sys
 
-from training.command_line import add_debug_argument, naming_config, positive_int, run_main
-from training.config import load_config
+from core.command_line import add_debug_argument, naming_config, positive_int, run_main
+from core.config import load_config
 from streams.models.pretrained import PRETRAINED_FORMATS, init_from_pretrained
 from streams.training import build_stream_model
 

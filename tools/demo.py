@@ -47,12 +47,12 @@ import sys
 import time
 from pathlib import Path
 
-from training.command_line import add_debug_argument, fraction, non_negative_int, positive_float, positive_int, run_main
-from media.storage import atomic_write_json
-from streams.specs import get_spec
-from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
+from core.command_line import add_debug_argument, fraction, non_negative_int, positive_float, positive_int, run_main
+from core.storage import atomic_write_json
 from fusion.features import FeaturePlan, load_feature_plan
+from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
 from fusion.training import METHOD_STREAMS
+from streams.specs import get_spec
 
 TOOLS = Path(__file__).resolve().parent
 ROOT = TOOLS.parent
@@ -368,7 +368,7 @@ def targets_met(metrics: dict) -> dict[str, bool]:
 
 def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict, family: dict, *,
                   val_split: str = "Val") -> None:
-    from media.synthetic import cue_ceiling
+    from synthetic.group import cue_ceiling
 
     ceiling = cue_ceiling(json.loads((out / "data" / "synthetic.json").read_text()), val_split)
     rows = [(f"{s} stream", v["accuracy_when_available"], ceiling["modalities"].get(s))

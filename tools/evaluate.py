@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from training.command_line import add_debug_argument, run_main
+from core.command_line import add_debug_argument, run_main
 from fusion.evaluation import evaluate_run, format_summary
 
 

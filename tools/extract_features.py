@@ -20,9 +20,9 @@ import argparse
 import logging
 import sys
 
-from media.datasets import SPLITS
-from training.command_line import add_debug_argument, positive_int, run_main
+from core.command_line import add_debug_argument, positive_int, run_main
 from fusion.features import extract_features, load_feature_plan, parse_fold_runs, parse_stream_runs
+from media.datasets import SPLITS
 
 
 def split_list(text: str) -> tuple[str, ...]:

@@ -16,13 +16,14 @@ import argparse
 import functools
 import sys
 
-from media.batch import add_batch_arguments, exit_code, run_batch, select_records, skipped_lines
-from training.command_line import add_debug_argument, naming_config, run_main
-from training.config import load_config
-from training.label_maps import relabel_records
+from core.batch import exit_code, run_batch
+from core.command_line import add_debug_argument, naming_config, run_main
+from core.config import load_config
+from media.selection import add_batch_arguments, select_records, skipped_lines
 from streams.cache import errors_path
 from streams.preprocessing import build_preprocess_job
 from streams.specs import STREAM_SPECS
+from training.label_maps import relabel_records
 
 
 def main(argv: list[str] | None = None) -> int:

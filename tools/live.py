@@ -28,12 +28,20 @@ import json
 import sys
 from pathlib import Path
 
-from training.command_line import add_debug_argument, run_main, torch_device
-from fusion.live import (
-    DEFAULT_SMOOTH_K, DEFAULT_STRIDE_S, DEFAULT_WINDOW_S, FUSION_MODES, LiveRunner, LiveSettings, LiveSourceError,
-    default_window_seconds, parse_late_weights, source_kind,
-)
+from core.command_line import add_debug_argument, run_main, torch_device
 from fusion.prediction import PipelineError, Predictor
+from live import (
+    DEFAULT_SMOOTH_K,
+    DEFAULT_STRIDE_S,
+    DEFAULT_WINDOW_S,
+    FUSION_MODES,
+    LiveRunner,
+    LiveSettings,
+    LiveSourceError,
+    default_window_seconds,
+    parse_late_weights,
+    source_kind,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

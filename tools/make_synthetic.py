@@ -1,4 +1,4 @@
-"""Write a synthetic dataset (see media/synthetic.py and media/synthetic_individual.py for the cue design).
+"""Write a synthetic dataset (see synthetic/group.py and synthetic/individual.py for the cue design).
 
     python tools/make_synthetic.py --out data/synthetic --train 60 --val 15 --test 15 --seed 0
     python tools/make_synthetic.py --layout ravdess --out data/ravdess --train 160 --val 48 --test 8
@@ -19,8 +19,15 @@ import argparse
 import os
 import sys
 
-from training.command_line import (add_debug_argument, fraction, non_negative_float, non_negative_int,
-                                    positive_float, positive_int, run_main)
+from core.command_line import (
+    add_debug_argument,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_main,
+)
 
 LAYOUTS = ("vgaf", "ravdess", "cremad", "groupemow", "fer2013")
 # options that only some layouts take: name -> the layouts
@@ -77,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.layout == "vgaf":
-        from media.synthetic import generate_dataset
+        from synthetic.group import generate_dataset
 
         summary = generate_dataset(
             args.out, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers, overwrite=args.overwrite)
         print(format_summary(summary))
     elif args.layout == "groupemow":
-        from media.synthetic import DEFAULT_STILLS_PER_CLASS, generate_stills
+        from synthetic.group import DEFAULT_STILLS_PER_CLASS, generate_stills
 
         summary = generate_stills(args.out, n_per_class=DEFAULT_STILLS_PER_CLASS if args.stills is None else args.stills,
                                   seed=args.seed, cue_jitter=args.cue_jitter, width=args.width, height=args.height,
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_counts(f"GroupEmoW-format stills in {summary['out_dir']} ({summary['seconds']} s)",
                             summary["stills"], "stills"))
     elif args.layout == "fer2013":
-        from media.synthetic_individual import generate_fer2013
+        from synthetic.individual import generate_fer2013
 
         summary = generate_fer2013(args.out, form=args.form or "csv", n_train=args.train, n_val=args.val,
                                    n_test=args.test, seed=args.seed, cue_jitter=args.cue_jitter,
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_counts(f"FER2013-format faces ({summary['form']}) in {summary['out_dir']}", summary["images"],
                             "images"))
     else:
-        from media.synthetic_individual import generate_individual_dataset
+        from synthetic.individual import generate_individual_dataset
 
         summary = generate_individual_dataset(
             args.out, layout=args.layout, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
@@ -135,7 +142,7 @@ def format_counts(title: str, counts: dict[str, dict[str, int]], what: str) -> s
 
 def format_summary(summary: dict) -> str:
     """The summary of the VGAF-layout generate_dataset as a small text table."""
-    from media.synthetic import CLASSES, SPLITS
+    from synthetic.group import CLASSES, SPLITS
 
     header = f"{'':<16}" + "".join(f"{c:>10}" for c in CLASSES) + f"{'total':>8}  where"
     lines = [f"synthetic dataset in {summary['out_dir']} ({summary['seconds']} s)", header]

@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from training.command_line import add_debug_argument, run_main
+from core.command_line import add_debug_argument, run_main
 from fusion.prediction import PipelineError, Predictor
 
 

@@ -7,7 +7,7 @@ contributions (leave-one-stream-out Concat-FC heads, trained here in seconds).
 
 Writes OUT/report.md, OUT/report.json, OUT/roc_curves.png, OUT/pr_curves.png,
 OUT/confusion_<model>.png, OUT/contributions.png and OUT/leave_one_out/ (reused by a re-run), and
-prints the table. See fusion/report.py.
+prints the table. See experiments/report.py.
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import argparse
 import logging
 import sys
 
-from training.command_line import add_debug_argument, positive_int, run_main
+from core.command_line import add_debug_argument, positive_int, run_main
+from experiments.report import ReportError, build_report, format_table, write_report
 from training.statistics import DRAWS
-from fusion.report import ReportError, build_report, format_table, write_report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from training.command_line import run_main, run_training, training_parser
+from core.command_line import run_main, run_training, training_parser
 from fusion.training import train_fusion
 
 

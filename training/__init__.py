@@ -1,2 +1,2 @@
 """Training infrastructure shared by the keyframe scorer, the four streams and fusion:
-configs, checkpoints, external weights, metrics and the one Accelerate training loop."""
+the training settings, checkpoints, external weights, metrics and the one Accelerate loop."""

@@ -34,7 +34,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from media.storage import WriteError, stage_json
+from core.errors import UserInputError
+from core.storage import WriteError, stage_json
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ FORMAT_VERSION = 1
 _ALIASES_KEY = "aliases"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserInputError, ValueError):
     """A checkpoint that cannot be used (missing, incomplete, corrupted); the message names the file."""
 
 
@@ -61,7 +62,7 @@ def save_checkpoint(directory: str | os.PathLike, *, state_dict: Mapping[str, to
 
     Both files are written in full under temp names first; only then is the old ``meta.json``
     removed and the two renamed into place. So a failed write (a full disk, an I/O error) leaves the
-    previous checkpoint intact and raises :class:`media.storage.WriteError` saying so, and a process
+    previous checkpoint intact and raises :class:`core.storage.WriteError` saying so, and a process
     killed between the renames leaves an *incomplete* checkpoint (reported as such on load), never
     old metadata next to new weights.
     """

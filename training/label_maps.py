@@ -8,7 +8,7 @@
 
 Every class of the dataset must be mapped (``map``) or dropped (``drop``, its items are left
 out), so no class silently disappears or lands in the wrong target; a class that is neither is a
-:class:`~training.config.ConfigError` naming it. ``classes`` fixes the order of the task's classes
+:class:`~core.config.ConfigError` naming it. ``classes`` fixes the order of the task's classes
 (label ``i`` is ``classes[i]``); without it they come in the order they first appear in ``map``.
 Class names are matched exactly, or else case-insensitively (``happy`` finds ``Happy``).
 
@@ -23,8 +23,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from core.config import ConfigError, check_keys
 from media.datasets import ClipRecord
-from training.config import ConfigError, check_keys
 
 __all__ = ["LabelMap", "create_label_map", "relabel_records"]
 
@@ -81,7 +81,7 @@ def create_label_map(section: Mapping[str, Any] | None, source_classes: Sequence
     """The :class:`LabelMap` of a ``labels:`` section for a dataset with ``source_classes``;
     None when ``section`` is None (the dataset's own classes are used).
 
-    Raises :class:`~training.config.ConfigError` (``where`` names the section) for an unknown
+    Raises :class:`~core.config.ConfigError` (``where`` names the section) for an unknown
     key, a class of the dataset that is neither mapped nor dropped (named), a name that is not a
     class of the dataset, a class both mapped and dropped or mapped twice, a target missing from
     ``classes`` or a ``classes`` entry that no class maps to, and a map that keeps no class."""

@@ -46,14 +46,28 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset, default_collate
 from tqdm.auto import tqdm
 
-from media.storage import atomic_write_json, atomic_write_text
+from core.storage import atomic_write_json, atomic_write_text
 from training.batch_norm import recompute_bn_statistics
 from training.checkpoints import save_checkpoint
 from training.metrics import classification_report, format_report, render_confusion_matrix
-from training.processes import (EpochShuffleSampler, derive_seed, launcher_mixed_precision, make_accelerator,
-                                partial_state)
-from training.run_directory import (RunConfigMismatchError, accelerate_quiet, check_existing_run, clear_run_dir,
-                                    metrics_record, read_progress, recover_state_dir, run_config_record, save_state)
+from training.processes import (
+    EpochShuffleSampler,
+    derive_seed,
+    launcher_mixed_precision,
+    make_accelerator,
+    partial_state,
+)
+from training.run_directory import (
+    RunConfigMismatchError,
+    accelerate_quiet,
+    check_existing_run,
+    clear_run_dir,
+    metrics_record,
+    read_progress,
+    recover_state_dir,
+    run_config_record,
+    save_state,
+)
 from training.tensorboard_logs import log_hparams, log_pr_curves
 from training.train_config import build_optimizer, lr_factor, plan_batches, resolve_train_config
 

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from media.storage import atomic_write_bytes
+from core.storage import atomic_write_bytes
 
 _PANEL_INCHES = 3.2  # width and height of one per-class panel of the curve figures
 

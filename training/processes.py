@@ -15,7 +15,7 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import get_int_from_env, parse_flag_from_env
 from torch.utils.data import Sampler
 
-from training.config import ConfigError
+from core.config import ConfigError
 
 
 class EpochShuffleSampler(Sampler[int]):

@@ -13,8 +13,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from accelerate import Accelerator
 
-from media.storage import WriteError, atomic_write_json, remove_temp_files
-from training.config import ConfigError, load_yaml
+from core.config import ConfigError, load_yaml
+from core.storage import WriteError, atomic_write_json, remove_temp_files
 from training.train_config import DEFAULT_TRAIN_CONFIG
 
 RUN_ENTRIES = ("config.yaml", "best", "last", "state", ".state.tmp", ".state.old", "tb", "metrics.json",
@@ -127,7 +127,7 @@ def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
     """Accelerate ``save_state`` into a temp dir, then swap it in, so a kill keeps the previous state.
 
     A failed write (a full disk: Accelerate's writers raise ``RuntimeError`` or ``SafetensorError``,
-    not ``OSError``) removes the temp dir and raises :class:`media.storage.WriteError` saying that
+    not ``OSError``) removes the temp dir and raises :class:`core.storage.WriteError` saying that
     the previous state is intact."""
     tmp, state, old = out_dir / ".state.tmp", out_dir / "state", out_dir / ".state.old"
     if accelerator.is_main_process and tmp.exists():

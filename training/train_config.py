@@ -55,7 +55,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from training.config import ConfigError
+from core.config import ConfigError
 
 DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
     "epochs": 10,

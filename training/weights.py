@@ -28,6 +28,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from core.errors import UserInputError
+
 logger = logging.getLogger(__name__)
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
@@ -38,7 +40,7 @@ TORCH_SUFFIXES = (".pt", ".pth", ".pyth", ".bin")
 CONTAINER_KEYS = ("model_state", "state_dict", "model")
 
 
-class WeightsError(ValueError):
+class WeightsError(UserInputError, ValueError):
     """A weights file that cannot be used; the message names the file and the problem."""
 
 

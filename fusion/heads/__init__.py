@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from training.config import ConfigError, builder_keys, building_from, check_keys
+from core.config import ConfigError, builder_keys, building_from, check_keys
 from fusion.heads.attention import create_attention_fusion
 from fusion.heads.concat_fc import create_concat_fc
 from fusion.heads.cross_attention import create_cross_attention_fusion

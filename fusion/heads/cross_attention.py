@@ -15,7 +15,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from training.config import ConfigError
+from core.config import ConfigError
 from fusion.heads.inputs import MaskedStreams
 
 

@@ -15,7 +15,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from training.config import check_widths
+from core.config import check_widths
 from fusion.heads.inputs import MaskedStreams
 
 

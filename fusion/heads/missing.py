@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.config import ConfigError
+from core.config import ConfigError
 
 
 class LearnedDefault(nn.Module):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import ConfigError
+from core.config import ConfigError
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.late import refuse_test_split, search_weights, weighted_score
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import ConfigError
+from core.config import ConfigError
 from fusion.heads import sklearn_arrays as arrays_of
 from fusion.heads.inputs import MASK_KEY, standardisation
 from fusion.heads.score_weighted import MIN_PROBABILITY

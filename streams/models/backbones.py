@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from training.config import check_widths
+from core.config import check_widths
 
 with warnings.catch_warnings():
     # pytorchvideo imports fvcore, whose fvcore/nn/focal_loss.py calls torch.jit.script at

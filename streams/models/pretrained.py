@@ -47,16 +47,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
 
 from streams.models.backbones import ResNetBackbone, SlowBackbone
+from streams.models.recognizer import StreamRecognizer
 from training.weights import LoadReport, WeightsError, load_into, read_checkpoint
-
-if TYPE_CHECKING:  # annotations only: recognizer.py imports this module to apply weights
-    from streams.models.recognizer import StreamRecognizer
 
 PRETRAINED_FORMATS = ("hara3d", "pytorchvideo3d", "torchvision2d", "inflate2d", "stream")
 

@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.config import check_settings, setting
 from streams.inputs.spectrogram import log_mel_spectrogram, shared_log_mel_spectrogram
 from streams.models.backbones import create_resnet2d_backbone
+from streams.models.builders import create_stream_model
 from streams.models.pretrained import apply_pretrained
-from streams.models.recognizer import RepeatChannels, StreamRecognizer, create_stream_model
-from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from streams.models.recognizer import RepeatChannels, StreamRecognizer
+from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
 from streams.views import ViewSettings, crop_frames, resize_frames
-from training.config import check_settings, setting
 
 
 def create_audio_stream(

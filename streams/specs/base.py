@@ -28,12 +28,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from core.config import settings_from_section
+from core.storage import config_hash
+from keyframes.extraction import KeyframeResult
 from media.decoding import VideoInfo
 from media.reuse import ClipReuse
 from media.sampling import FrameRequest, FrameSample
-from media.storage import config_hash
-from keyframes.extraction import KeyframeResult
-from training.config import settings_from_section
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -96,7 +96,7 @@ class StreamSpec:
     uses_keyframes: bool = False
     #: its array is the keyframe images themselves (what ``tools/extract_keyframes.py`` writes)
     stores_keyframes: bool = False
-    #: its section's settings: a frozen dataclass of :func:`training.config.setting` fields that
+    #: its section's settings: a frozen dataclass of :func:`core.config.setting` fields that
     #: checks itself (:meth:`checked_settings`)
     settings_class: type
     #: the settings of its section for the straightforward, expensive way of computing it, which
@@ -111,7 +111,7 @@ class StreamSpec:
 
     def checked_settings(self, cfg: Mapping[str, Any]) -> Any:
         """This stream's section of ``cfg`` as its ``settings_class``, defaults filled in. Raises
-        :class:`training.config.ConfigError` naming ``section.key`` for a misspelt key or a value
+        :class:`core.config.ConfigError` naming ``section.key`` for a misspelt key or a value
         the stream cannot use; :class:`ClipPreprocessor` reads every section it computes before
         the first clip, so a recipe mistake stops a run at once instead of failing every clip."""
         return settings_from_section(self.settings_class, self.settings(cfg), self.section,

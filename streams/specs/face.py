@@ -15,11 +15,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from core.config import check_settings, setting
 from streams.inputs.faces import FaceExtractor
-from streams.models.recognizer import create_resnet3d_stream
-from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from streams.models.builders import create_resnet3d_stream
+from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
 from streams.views import ViewSettings, rgb_clip
-from training.config import check_settings, setting
 
 #: ``create_face_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
 create_face_stream = partial(create_resnet3d_stream, in_channels=3, depth=50, attention=False)

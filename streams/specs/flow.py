@@ -15,13 +15,19 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from core.config import check_settings, setting
 from media.sampling import FrameRequest
-from streams.inputs.optical_flow import (FLOW_ALGORITHMS, compute_flow_stack, create_flow_estimator, dequantise_flow,
-                                         flow_positions, quantise_flow)
-from streams.models.recognizer import create_resnet3d_stream
-from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from streams.inputs.optical_flow import (
+    FLOW_ALGORITHMS,
+    compute_flow_stack,
+    create_flow_estimator,
+    dequantise_flow,
+    flow_positions,
+    quantise_flow,
+)
+from streams.models.builders import create_resnet3d_stream
+from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
 from streams.views import ViewSettings, crop_frames, even_indices, flip_now, resize_frames
-from training.config import check_settings, setting
 
 #: ``create_flow_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
 create_flow_stream = partial(create_resnet3d_stream, in_channels=2, depth=50, attention=False)

@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import check_settings, setting, settings_from_section
+from core.config import check_settings, setting, settings_from_section
+from streams.models.builders import create_stream_model
+from streams.models.recognizer import StreamRecognizer
+from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
 from training.weights import WeightsError
-from streams.models.recognizer import StreamRecognizer, create_stream_model
-from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
 
 
 class Wav2Vec2Backbone(nn.Module):

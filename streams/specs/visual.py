@@ -14,10 +14,10 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from streams.models.recognizer import create_resnet3d_stream
-from streams.specs.base import DecodedClip, StreamOutput, StreamSpec, Step
+from core.config import check_settings, setting
+from streams.models.builders import create_resnet3d_stream
+from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
 from streams.views import ViewSettings, rgb_clip
-from training.config import check_settings, setting
 
 #: ``create_visual_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``;
 #: every argument of :func:`create_resnet3d_stream` can be overridden by the recipe's ``model:``.

@@ -148,9 +148,9 @@ def stream_runs(fault_stage, reference_stream) -> dict[str, Path]:
     """The four stream runs features are extracted with: the trained flow run, and random-init tiny
     visual, audio and face checkpoints (what they output does not matter here, only that a
     re-run outputs it again)."""
-    from training.checkpoints import save_checkpoint
-    from training.config import load_config
+    from core.config import load_config
     from streams.training import build_stream_model
+    from training.checkpoints import save_checkpoint
 
     out = {}
     for stream in ("visual", "audio", "face"):

@@ -107,8 +107,9 @@ class FullDisk:
         return _FillingFile(file, self, path)
 
     def _patch_safetensors(self, monkeypatch) -> None:
-        import training.checkpoints
         from safetensors import SafetensorError
+
+        import training.checkpoints
 
         real = training.checkpoints.save_file
 

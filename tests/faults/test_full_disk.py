@@ -1,5 +1,5 @@
 """A write that fails because the disk is full (simulated, tests/faults/full_disk.py) leaves the
-previous file intact and says so: the atomic writes of media/storage.py, a checkpoint
+previous file intact and says so: the atomic writes of core/storage.py, a checkpoint
 (training/checkpoints.save_checkpoint), the resume state swapped into a run directory
 (training/run_directory.save_state), and a training run through tools/train_stream.py, which the
 same command finishes once there is space again, as if nothing had happened."""
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from media.storage import atomic_save_npy, atomic_write_json, atomic_write_text
+from core.storage import atomic_save_npy, atomic_write_json, atomic_write_text
 from tests.conftest import load_helper
 from tests.faults.conftest import ROOT, compare_run, runs, train_stream_argv
 from training.checkpoints import load_checkpoint, save_checkpoint

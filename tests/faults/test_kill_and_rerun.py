@@ -11,9 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import (SPLITS, compare_cache, compare_features, compare_run, extract_features_argv,
-                                   fault_seed, kills_per_tool, preprocess_argv, runs, train_fusion_argv,
-                                   train_stream_argv)
+from tests.faults.conftest import (
+    SPLITS,
+    compare_cache,
+    compare_features,
+    compare_run,
+    extract_features_argv,
+    fault_seed,
+    kills_per_tool,
+    preprocess_argv,
+    runs,
+    train_fusion_argv,
+    train_stream_argv,
+)
 
 pytestmark = pytest.mark.faults
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import (ROOT, compare_cache, extract_features_argv, preprocess_argv, runs,
-                                   train_stream_argv)
+from tests.faults.conftest import ROOT, compare_cache, extract_features_argv, preprocess_argv, runs, train_stream_argv
 
 pytestmark = pytest.mark.faults
 

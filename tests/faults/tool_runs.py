@@ -362,7 +362,7 @@ def _without(obj: dict, keys: Sequence[str]) -> dict:
 
 def temp_files(root: Path) -> list[str]:
     """Files a writer leaves while it works: atomic-write temps and the state swap's folders."""
-    from media.storage import is_temp_file_name
+    from core.storage import is_temp_file_name
 
     return sorted(rel for rel in tree_state(root)
                   if is_temp_file_name(Path(rel).name) or ".state.tmp" in rel or ".state.old" in rel)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.config import ConfigError
+from core.config import ConfigError
 from fusion.heads.cross_attention import create_cross_attention_fusion
 from tests.conftest import load_helper
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.config import load_config
+from core.config import load_config
 from fusion.evaluation import evaluate_run, format_summary, subset_name
 from fusion.training import train_fusion
 from tests.conftest import load_helper

@@ -16,15 +16,22 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import CLASSES, ROOT, load_tool
-from training.config import ConfigError
+from core.config import ConfigError
+from fusion.features import FeaturePlan, FeatureSet, extract_features, stream_outputs
 from streams import cache
 from streams.cache import load_entries
 from streams.data import StreamDataset
-from streams.folds import (ExcludeSettings, TrainClips, excluded_clips, fold_assignment, holdout_clips,
-                           read_train_clips, record_train_clips)
+from streams.folds import (
+    ExcludeSettings,
+    TrainClips,
+    excluded_clips,
+    fold_assignment,
+    holdout_clips,
+    read_train_clips,
+    record_train_clips,
+)
 from streams.training import load_trained_stream
-from fusion.features import FeaturePlan, FeatureSet, extract_features, stream_outputs
+from tests.conftest import CLASSES, ROOT, load_tool
 
 N_TRAIN, N_VAL = 15, 3          # 5 train clips per class
 FOLDS = 3

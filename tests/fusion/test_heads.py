@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 from fusion.heads import DEFAULT_HEAD, FUSION_HEADS, create_fusion_head, head_arguments, head_name
 
 ROOT = Path(__file__).resolve().parents[2]

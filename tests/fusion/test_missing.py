@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.config import ConfigError
+from core.config import ConfigError
 from fusion.heads.missing import LearnedDefault, ModalityDropout
 
 

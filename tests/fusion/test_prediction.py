@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.checkpoints import read_meta, save_checkpoint
-from training.config import load_config
+from core.config import load_config
 from fusion.heads import FUSION_HEADS, create_fusion_head
 from tests.conftest import load_helper, load_tool, make_scene_clip
+from training.checkpoints import read_meta, save_checkpoint
 
 toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.config import ConfigError
+from core.config import ConfigError
 from fusion.heads.score_weighted import create_score_weighted
 from fusion.late import FACE_AUDIO_WEIGHTS, weighted_score
 from tests.conftest import load_helper

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from training.checkpoints import load_checkpoint, save_checkpoint
-from training.config import ConfigError
+from core.config import ConfigError
 from fusion.heads.stacking import create_stacking
 from tests.conftest import load_helper
+from training.checkpoints import load_checkpoint, save_checkpoint
 
 toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
 SMALL = dict(folds=3, forest_trees=10, boosting_stages=8)

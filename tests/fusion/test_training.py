@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.checkpoints import CheckpointError, save_checkpoint
-from training.config import ConfigError, load_config
-from training.run_directory import RunConfigMismatchError
+from core.config import ConfigError, load_config
 from fusion.evaluation import fusion_probabilities
 from fusion.features import FeatureSet
 from fusion.heads import FUSION_HEADS
 from fusion.training import load_fusion_head, train_fusion, train_fusion_head
 from tests.conftest import load_helper, load_tool
+from training.checkpoints import CheckpointError, save_checkpoint
+from training.run_directory import RunConfigMismatchError
 
 toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def test_one_pass_heads_take_no_epochs(feats, tmp_path):
 
 
 def test_score_weighted_refuses_a_test_split_before_reading_anything(tmp_path, capsys):
-    from training.command_line import run_main
+    from core.command_line import run_main
 
     rc = run_main(load_tool("train_fusion").main,
                   ["--config", str(ROOT / "configs/fusion/score_weighted.yaml"), "--features", str(tmp_path / "nowhere"),
@@ -152,7 +152,7 @@ def test_weights_of_another_width_are_refused(tmp_path):
 def test_a_damaged_or_incomplete_feature_directory_is_named(tmp_path):
     """Feature files an interrupted or partial extraction left are refused naming the file (a
     StorageError: one ``error:`` line from the tools), not a NumPy traceback."""
-    from media.storage import StorageError
+    from core.storage import StorageError
 
     feats = toy.write_feature_dir(tmp_path / "feats", toy.TOY_DIMS, splits={"train": 9, "val": 6})
     with pytest.raises(StorageError, match=r"index.json: no features for streams \['flow'\] \(it has "):

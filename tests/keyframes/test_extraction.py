@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from keyframes.extraction import (KeyframeSettings, candidate_times, keyframes_hash, keyframes_record,
-                                  select_from_sample)
+from core.config import ConfigError
+from core.storage import config_hash
+from keyframes.extraction import KeyframeSettings, candidate_times, keyframes_hash, keyframes_record, select_from_sample
 from keyframes.scorer import SentimentScorer
 from media.decoding import VideoInfo
 from media.sampling import FrameSample, SampledFrame
-from media.storage import config_hash
-from training.config import ConfigError
 
 
 def test_settings_reject_unknown_modes_intensities_and_thresholds():

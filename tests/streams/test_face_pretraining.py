@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from tests.conftest import load_tool
 
+from core.config import ConfigError, load_config
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
 from media.fer2013 import FER2013_CLASSES
-from media.synthetic_individual import generate_fer2013
 from streams.face_pretraining import FaceImageDataset, train_face_pretraining
 from streams.models.pretrained import init_from_pretrained
 from streams.specs.face import create_face_stream
 from streams.training import build_stream_model
-from training.config import ConfigError, load_config
+from synthetic.individual import generate_fer2013
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs/faces/fer2013_tiny.yaml"

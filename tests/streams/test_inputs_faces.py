@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from media.synthetic import draw_cartoon_face
 from streams.inputs.faces import FaceExtractor, align_and_crop, select_faces
+from synthetic.group import draw_cartoon_face
 
 MOUTHS = (0.8, -0.6, 0.1, 0.5, -0.2)
 

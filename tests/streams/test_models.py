@@ -6,11 +6,16 @@ import torch
 from torch import nn
 
 from streams.models import StreamRecognizer, create_stream_model
-from streams.specs import STREAM_SPECS
 from streams.models.attention import ChannelAttention, DualAttention, SpatialAttention
-from streams.models.backbones import (ResNetBackbone, ZeroPadShortcut, create_resnet2d_backbone,
-                                      create_resnet3d_backbone, create_slow_backbone)
+from streams.models.backbones import (
+    ResNetBackbone,
+    ZeroPadShortcut,
+    create_resnet2d_backbone,
+    create_resnet3d_backbone,
+    create_slow_backbone,
+)
 from streams.models.heads import GlobalAveragePool
+from streams.specs import STREAM_SPECS
 
 TINY = 8  # stem_dim_out: stage widths 32..256, features 256
 
@@ -338,6 +343,7 @@ def test_create_stream_model_with_custom_neck_and_adapter():
 def test_resized_flow_fields_rescale_their_vectors():
     """Displacements are in pixels: a field resized to twice the width moves twice as far in x."""
     import numpy as np
+
     from streams.inputs.optical_flow import quantise_flow
     from streams.specs import STREAM_SPECS
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.config import load_config
 from media.datasets import ClipRecord
 from media.decoding import MediaError
-from training.config import load_config
 from streams.cache import load_entries
 from streams.preprocessing import build_preprocess_job, verify_cache
 
@@ -279,8 +279,8 @@ _BAD_VALUES = {"visual": ("short_side", 0), "flow": ("algorithm", "raft"), "face
 def test_a_recipe_mistake_stops_the_run_before_the_first_clip(stream, tmp_path, tiny_scorer_run):
     """A misspelt key or an unusable value in any stream's section is one ConfigError naming
     ``section.key`` when the job is built, not a failure logged for every clip."""
+    from core.config import ConfigError
     from streams.specs import STREAM_SPECS
-    from training.config import ConfigError
 
     section = STREAM_SPECS[stream].section
     key, value = _BAD_VALUES[stream]

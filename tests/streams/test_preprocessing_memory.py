@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import load_config
+from keyframes.extraction import candidate_request, select_from_sample
 from media.decoding import FrameHandle, VideoReader
 from media.sampling import sample_video
-from training.config import load_config
-from keyframes.extraction import candidate_request, select_from_sample
 from streams.preprocessing import build_preprocess_job
 
 ROOT = Path(__file__).resolve().parents[2]

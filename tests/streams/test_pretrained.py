@@ -12,12 +12,12 @@ import torchvision
 from pytorchvideo.models.resnet import create_resnet
 from torch import nn
 
+from streams.models.backbones import create_resnet2d_backbone
+from streams.models.pretrained import inflate_2d_state_to_3d, init_from_pretrained, torchvision_to_pytorchvideo_key
 from streams.specs.audio import create_audio_stream
 from streams.specs.face import create_face_stream
 from streams.specs.flow import create_flow_stream
 from streams.specs.visual import create_visual_stream
-from streams.models.backbones import create_resnet2d_backbone
-from streams.models.pretrained import inflate_2d_state_to_3d, init_from_pretrained, torchvision_to_pytorchvideo_key
 from streams.training import build_stream_model
 from training.weights import WeightsError
 
@@ -425,7 +425,7 @@ def test_a_training_run_records_what_the_pretrained_file_gave(tmp_path):
     from safetensors.torch import save_file
 
     from benchmarks.training import fabricate_cache
-    from training.config import load_config
+    from core.config import load_config
     from streams.training import train_stream
 
     root = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.config import load_config
 from media.datasets import ClipRecord
-from training.config import load_config
 from streams.preprocessing import build_preprocess_job, write_pipeline_record
 from streams.specs import STREAM_SPECS
 from streams.specs.speech import create_speech_stream
@@ -127,10 +127,10 @@ def test_the_waveform_is_cached_only_when_the_recipe_enables_it(tmp_path, clips)
 
 
 def test_speech_trains_joins_fusion_and_predicts_like_any_stream(tmp_path, clips):
-    from streams.training import load_trained_stream, train_stream
     from fusion.features import FeatureSet, extract_features
     from fusion.prediction import Predictor
     from fusion.training import train_fusion
+    from streams.training import load_trained_stream, train_stream
 
     cfg = speech_cfg()
     cache = tmp_path / "cache"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import load_tool
 
 TINY = ["--train", "3", "--val", "3", "--duration", "2", "--fps", "10", "--epochs", "1", "--workers", "1"]
@@ -78,9 +79,9 @@ def test_rows_and_recall_against_recorded_peaks(tmp_path, tiny_scorer_run):
 
 
 def test_refuses_data_made_with_other_parameters(tmp_path, tiny_scorer_run, capsys):
-    from training.command_line import run_main
-    from benchmarks.ablation import AblationSettings, generate_peak_set
     from benchmarks.timing import BenchmarkError
+    from core.command_line import run_main
+    from experiments.keyframe_ablation import AblationSettings, generate_peak_set
 
     out = tmp_path / "ablation"
     generate_peak_set(out / "data", AblationSettings(n_train=3, n_val=3, duration=2, fps=10, workers=1), stills=0)

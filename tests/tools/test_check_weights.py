@@ -24,7 +24,7 @@ def hara():
 
 
 def check(argv: list[str], capsys) -> tuple[int, str, str]:
-    from training.command_line import run_main
+    from core.command_line import run_main
 
     code = run_main(load_tool("check_weights").main, argv)  # as the command line runs it
     captured = capsys.readouterr()

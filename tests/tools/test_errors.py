@@ -47,8 +47,8 @@ def assert_one_error_line(rc: int, err: str, *names: str) -> str:
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory, tiny_scorer_run, tiny_pipeline_run) -> dict[str, str]:
     """Bad inputs, built once: ``{placeholder: path}`` for the cases below."""
-    from training.config import load_config
     from benchmarks.training import fabricate_cache
+    from core.config import load_config
 
     base = tmp_path_factory.mktemp("bad_inputs")
     corrupt = base / "corrupt_run"
@@ -235,7 +235,7 @@ def test_debug_prints_the_traceback_then_the_line(bad, monkeypatch, capsys):
 
 
 def test_a_bug_keeps_its_traceback():
-    from training.command_line import run_main
+    from core.command_line import run_main
 
     def buggy(argv):
         return {}["missing key"]
@@ -247,8 +247,8 @@ def test_a_bug_keeps_its_traceback():
 def test_a_full_disk_is_one_line_saying_what_is_intact(tmp_path, capsys):
     import errno
 
-    from media.storage import WriteError
-    from training.command_line import run_main
+    from core.command_line import run_main
+    from core.storage import WriteError
 
     target = tmp_path / "metrics.json"
     target.write_text("previous")
@@ -320,7 +320,7 @@ def test_command_line_prints_only_the_error_even_from_worker_processes(bad, tmp_
 def test_a_refused_recipe_leaves_the_caches_record_as_it_was(bad, tmp_path):
     """Worker processes build the job; a recipe they refuse ends the run with the one line before
     pipeline.json (how the cache was made) is rewritten, and nothing is logged per clip."""
-    from training.config import load_config
+    from core.config import load_config
     from streams.preprocessing import write_pipeline_record
 
     cache = tmp_path / "cache"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +104,7 @@ def test_exit_code_nonzero_only_when_every_clip_failed(tmp_path, tiny_scorer_run
 
 
 def test_shards_partition_the_dataset(tmp_path, video_dir, tiny_scorer_run):
-    from media.batch import select_records
+    from media.selection import select_records
 
     all_ids = {r.clip_id for r in select_records(str(video_dir), split=None, shard=None)}
     shards = [{r.clip_id for r in select_records(str(video_dir), split=None, shard=f"{i}/3")} for i in range(3)]
@@ -124,8 +125,8 @@ def test_bad_shard_is_a_usage_error(tmp_path, video_dir, tiny_scorer_run, capsys
 
 
 def test_scorer_checkpoint_round_trip_gives_same_outputs(tmp_path):
-    from training.checkpoints import save_checkpoint
     from keyframes.scorer import SentimentScorer, create_scorer
+    from training.checkpoints import save_checkpoint
 
     torch.manual_seed(1)
     model = create_scorer(num_classes=3, depth=18).eval()

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import load_tool
 
 from media.datasets import CREMAD_CLASSES, RAVDESS_CLASSES
-from media.synthetic_individual import generate_individual_dataset
+from synthetic.individual import generate_individual_dataset
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -116,7 +116,7 @@ def test_a_labels_mapping_in_the_preprocessing_recipe_relabels_the_cache(tmp_pat
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"base: {CONFIGS / 'preprocess/default.yaml'}\nlabels: {{map: {{happy: Positive}}}}\n")
     tool = load_tool("preprocess")
-    from training.command_line import run_main
+    from core.command_line import run_main
 
     assert run_main(tool.main, ["--config", str(bad), "--videos", str(data), "--out", str(tmp_path / "c2"),
                                 "--streams", "audio"]) == 2

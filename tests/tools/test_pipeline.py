@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from scipy import stats
+
 from tests.conftest import load_helper, load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,8 +159,8 @@ def test_features_are_cached_once_and_reused(demo_run):
 
 
 def test_rerun_reuses_finished_steps(demo_run, capsys):
+    from core.config import load_config
     from fusion.training import train_fusion
-    from training.config import load_config
 
     metrics = train_fusion(load_config(ROOT / "configs/fusion/concat_fc.yaml"), demo_run / "features",
                            demo_run / "fusion")
@@ -189,7 +190,7 @@ def test_demo_rerun_reuses_every_step_and_says_so(demo_run, capsys):
 
 
 def test_predict_on_good_corrupt_and_silent_files_in_one_call(demo_run, tmp_path, capsys):
-    from media.synthetic import make_clip
+    from synthetic.group import make_clip
 
     good = sorted((demo_run / "data" / "Test").glob("*.mp4"))[0]
     silent = tmp_path / "silent.mp4"

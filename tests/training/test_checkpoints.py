@@ -11,8 +11,15 @@ import pytest
 import torch
 
 from training import checkpoints
-from training.checkpoints import (CheckpointError, checkpoint_hash, code_version, load_checkpoint, read_meta,
-                                  resolve_checkpoint, save_checkpoint)
+from training.checkpoints import (
+    CheckpointError,
+    checkpoint_hash,
+    code_version,
+    load_checkpoint,
+    read_meta,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 
 
 def make_model(seed: int = 0) -> torch.nn.Module:
@@ -198,7 +205,7 @@ def test_a_resumed_run_removes_the_temp_files_a_killed_checkpoint_write_left(tmp
     import threading
     import time
 
-    from media.storage import is_temp_file_name
+    from core.storage import is_temp_file_name
     from training.run_directory import recover_state_dir
 
     seen: set[str] = set()

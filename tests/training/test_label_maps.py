@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.config import ConfigError, load_config
 from media.datasets import RAVDESS_CLASSES, ClipRecord
 from media.fer2013 import FER2013_CLASSES
-from training.config import ConfigError, load_config
 from training.label_maps import create_label_map, relabel_records
 
 ROOT = Path(__file__).resolve().parents[2]

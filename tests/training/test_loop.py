@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.config import ConfigError
 from training.checkpoints import load_checkpoint
-from training.config import ConfigError
 from training.loop import NonFiniteLossError, evaluate, fit
 from training.processes import EpochShuffleSampler
 from training.run_directory import RunConfigMismatchError

@@ -215,8 +215,8 @@ def _write_feature_dir(root: Path) -> Path:
 
 
 def test_fusion_on_two_processes_matches_one_process_and_resumes(tmp_path):
-    from fusion.features import FeatureSet
     from fusion.dataset import FeatureDataset
+    from fusion.features import FeatureSet
     from fusion.training import load_fusion_head
 
     feats = _write_feature_dir(tmp_path / "feats")

@@ -3,8 +3,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.plots import (confusion_matrix_figure, contributions_figure, figure_to_rgb, pr_figure, roc_figure,
-                            save_figure)
+from training.plots import (
+    confusion_matrix_figure,
+    contributions_figure,
+    figure_to_rgb,
+    pr_figure,
+    roc_figure,
+    save_figure,
+)
 from training.statistics import bootstrap_accuracy_difference, pr_curves, roc_curves
 
 NAMES3 = ["Positive", "Neutral", "Negative"]

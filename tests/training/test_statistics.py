@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from training.statistics import (bootstrap_accuracy, bootstrap_accuracy_difference, mcnemar_test, pr_curves,
-                                 roc_auc_one_vs_rest, roc_curves, score_classifier)
+from training.statistics import (
+    bootstrap_accuracy,
+    bootstrap_accuracy_difference,
+    mcnemar_test,
+    pr_curves,
+    roc_auc_one_vs_rest,
+    roc_curves,
+    score_classifier,
+)
 
 NAMES3 = ["Positive", "Neutral", "Negative"]
 

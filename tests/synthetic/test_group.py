@@ -1,0 +1,389 @@
+"""Tests for synthetic.group: the VGAF/GroupEmoW layout it writes, that every modality really
+carries the class it claims to show (measured on the decoded files), cue noise, MTCNN finding the
+drawn faces, and byte-identical output for a seed."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from synthetic.group import (
+    CLASSES,
+    MODALITIES,
+    draw_cartoon_face,
+    generate_dataset,
+    make_clip,
+    render_clip,
+)
+from tests.conftest import decode_media
+
+ROOT = Path(__file__).resolve().parents[2]
+POS, NEU, NEG = CLASSES
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers: decoding and cue measurements on decoded content
+
+def warmth(frames: np.ndarray) -> float:
+    """Mean red minus mean blue over the clip."""
+    mean = frames.reshape(-1, 3).mean(axis=0)
+    return float(mean[0] - mean[2])
+
+
+def dominant_hz(audio: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.fft.rfftfreq(len(audio), 1 / rate)[spectrum.argmax()])
+
+
+def mean_y_flow(frames: np.ndarray) -> float:
+    """Mean vertical Farneback flow (px/frame, + = down) over a few consecutive frame pairs."""
+    values = []
+    for i in range(2, len(frames) - 1, 4):
+        a = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
+        b = cv2.cvtColor(frames[i + 1], cv2.COLOR_RGB2GRAY)
+        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        values.append(float(flow[..., 1].mean()))
+    return float(np.mean(values))
+
+
+def mouth_curvature(frame: np.ndarray, box) -> float:
+    """Curvature of the mouth line in a head box: per column the reddest row of the lower face,
+    fitted with a parabola; > 0 when the corners are higher than the middle (a smile)."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    region = frame[y0 + int(0.62 * h):y0 + int(0.95 * h), x0 + int(0.25 * w):x0 + int(0.75 * w)].astype(float)
+    redness = region[..., 0] - region[..., 1]
+    rows = redness.argmax(axis=0)
+    xs = (np.arange(region.shape[1]) - region.shape[1] / 2) / w
+    return float(-np.polyfit(xs, rows / h, 2)[0])
+
+
+def by_class(records: list[dict], modality: str, values: list[float]) -> dict[str, np.ndarray]:
+    return {c: np.array([v for r, v in zip(records, values) if r["shown"][modality] == c]) for c in CLASSES}
+
+
+def all_clips(root: Path) -> list[tuple[Path, dict]]:
+    meta = json.loads((root / "synthetic.json").read_text())
+    return [(root / split / f"{r['name']}.mp4", r) for split in ("Train", "Val", "Test") for r in meta["clips"][split]]
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+@pytest.fixture(scope="module")
+def clean_set(tmp_path_factory) -> Path:
+    """12 train, 6 val, 3 test clips of 1 s with no cue noise and no peaks, 2 stills per class."""
+    root = tmp_path_factory.mktemp("synthetic_clean")
+    generate_dataset(root, n_train=12, n_val=6, n_test=3, seed=3, cue_noise=0.0, duration=1.0,
+                     peak_fraction=0.0, n_stills_per_class=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean_decoded(clean_set):
+    return [(record, *decode_media(path)) for path, record in all_clips(clean_set)]
+
+
+@pytest.fixture(scope="module")
+def noisy_set(tmp_path_factory) -> Path:
+    """30 short train clips with cue_noise=1: every modality shows a random class."""
+    root = tmp_path_factory.mktemp("synthetic_noisy")
+    generate_dataset(root, n_train=30, n_val=0, seed=5, cue_noise=1.0, duration=0.6, peak_fraction=0.0,
+                     n_stills_per_class=0)
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# layout
+
+def test_vgaf_layout_and_label_files(clean_set):
+    names = {}
+    for split, n in (("Train", 12), ("Val", 6), ("Test", 3)):
+        files = sorted((clean_set / split).glob("*.mp4"))
+        assert len(files) == n
+        names[split] = {f.stem for f in files}
+        for stem in names[split]:
+            video, clip = stem.split("_")
+            assert video.isdigit() and clip.isdigit() and " " not in stem
+    assert not set.intersection(*names.values())          # names are unique across splits
+    meta = json.loads((clean_set / "synthetic.json").read_text())
+    for split in ("Train", "Val", "Test"):  # Test too: the synthetic set's held-out split is labelled
+        lines = (clean_set / f"{split}_labels.txt").read_text().splitlines()
+        assert lines[0] == "Vid_name Label"
+        rows = [line.split(" ") for line in lines[1:]]
+        assert all(len(r) == 2 for r in rows)
+        assert {r[0] for r in rows} == names[split]
+        labels = [int(r[1]) for r in rows]
+        # balanced, 1-based: 1 Positive, 2 Neutral, 3 Negative
+        assert sorted(labels) == sorted([1, 2, 3] * (len(rows) // 3))
+        truth = {r["name"]: CLASSES.index(r["class"]) + 1 for r in meta["clips"][split]}
+        assert {r[0]: int(r[1]) for r in rows} == truth
+    assert {r["name"] for r in meta["clips"]["Test"]} == names["Test"]
+    assert meta["params"]["cue_noise"] == 0.0 and meta["classes"] == list(CLASSES)
+
+
+def test_the_vgaf_reader_reads_the_synthetic_test_labels(clean_set):
+    from media.datasets import read_vgaf
+
+    meta = json.loads((clean_set / "synthetic.json").read_text())
+    truth = {f"Test/{r['name']}": CLASSES.index(r["class"]) for r in meta["clips"]["Test"]}
+    assert {r.clip_id: r.label for r in read_vgaf(clean_set, "test")} == truth
+
+
+def test_clips_are_h264_with_an_aac_track(clean_set):
+    path, record = all_clips(clean_set)[0]
+    with av.open(str(path)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert video.codec_context.name == "h264" and (video.width, video.height) == (320, 180)
+        assert audio.codec_context.name == "aac" and audio.rate == 16000 and audio.channels == 1
+    frames, samples, rate = decode_media(path)
+    assert frames.shape == (15, 180, 320, 3) and record["frames"] == 15
+    assert abs(len(samples) / rate - 1.0) < 0.15
+
+
+def test_groupemow_stills_layout(clean_set):
+    meta = json.loads((clean_set / "synthetic.json").read_text())
+    for split in ("train", "val", "test"):
+        for cls in CLASSES:
+            files = sorted((clean_set / "groupemow" / split / cls.lower()).glob("*.jpg"))
+            assert len(files) == 2
+            image = cv2.imread(str(files[0]))
+            assert image is not None and image.shape == (180, 320, 3)
+        listed = {(s["path"], s["class"]) for s in meta["stills"][split]}
+        on_disk = {(str(p.relative_to(clean_set)), p.parent.name.capitalize())
+                   for p in (clean_set / "groupemow" / split).rglob("*.jpg")}
+        assert listed == on_disk
+
+
+# ---------------------------------------------------------------------------------------------
+# cues, measured on decoded files
+
+def test_without_cue_noise_every_modality_shows_the_label(clean_set):
+    for _, record in all_clips(clean_set):
+        assert record["shown"] == {m: record["class"] for m in MODALITIES}
+
+
+def test_visual_cue_wall_colour(clean_decoded):
+    records = [d[0] for d in clean_decoded]
+    warm = by_class(records, "visual", [warmth(d[1]) for d in clean_decoded])
+    light = by_class(records, "visual", [float(d[1].mean()) for d in clean_decoded])
+    assert warm[POS].mean() > warm[NEU].mean() + 30 > warm[NEG].mean() + 60
+    assert warm[POS].min() > warm[NEG].max()
+    assert light[POS].mean() > light[NEU].mean() > light[NEG].mean()
+
+
+def test_audio_cue_pitch(clean_decoded):
+    records = [d[0] for d in clean_decoded]
+    pitch = by_class(records, "audio", [dominant_hz(d[2], d[3]) for d in clean_decoded])
+    assert pitch[POS].min() > pitch[NEU].max() and pitch[NEU].min() > pitch[NEG].max()
+
+
+def test_flow_cue_is_vertical_and_survives_horizontal_flips(clean_decoded):
+    records = [d[0] for d in clean_decoded]
+    for frames_of in (lambda f: f, lambda f: np.ascontiguousarray(f[:, :, ::-1])):
+        dy = by_class(records, "flow", [mean_y_flow(frames_of(d[1])) for d in clean_decoded])
+        # positive rises (negative y-flow), negative sinks, neutral in between
+        assert dy[POS].mean() < dy[NEU].mean() < dy[NEG].mean()
+        assert dy[POS].max() < 0 < dy[NEG].min()
+
+
+def test_face_cue_mouth_curvature(clean_decoded):
+    records = [d[0] for d in clean_decoded if d[0]["n_faces"]]
+    curvature = [np.mean([mouth_curvature(d[1][0], f["box"]) for f in d[0]["faces"]])
+                 for d in clean_decoded if d[0]["n_faces"]]
+    bend = by_class(records, "face", curvature)
+    assert bend[POS].mean() > bend[NEU].mean() + 0.3 > bend[NEG].mean() + 0.6
+
+
+def test_mtcnn_finds_every_drawn_face(clean_decoded):
+    from facenet_pytorch import MTCNN
+
+    mtcnn = MTCNN(keep_all=True, device="cpu")
+    # a handful of scenes: one per class and the most crowded one
+    chosen = {}
+    for d in clean_decoded:
+        chosen.setdefault(d[0]["class"], d)
+    chosen["crowded"] = max(clean_decoded, key=lambda d: d[0]["n_faces"])
+    for record, frames, _, _ in chosen.values():
+        boxes, probs = mtcnn.detect(frames[0])
+        found = [b for b, p in zip(boxes if boxes is not None else [], probs if probs is not None else []) if p > 0.9]
+        assert len(found) == record["n_faces"], record["name"]
+        for face in record["faces"]:
+            assert max(_iou(face["box"], b) for b in found) > 0.3, (record["name"], face["box"])
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_full_cue_noise_randomises_what_each_modality_shows(noisy_set):
+    clips = all_clips(noisy_set)
+    records = [r for _, r in clips]
+    agree = np.mean([r["shown"][m] == r["class"] for r in records for m in MODALITIES])
+    assert agree < 0.6  # 1/3 expected; 1.0 without noise
+    for m in MODALITIES:
+        assert {r["shown"][m] for r in records} == set(CLASSES)
+    # the content follows the shown class, not the label
+    decoded = [decode_media(path) for path, _ in clips]
+    warm = by_class(records, "visual", [warmth(f) for f, _, _ in decoded])
+    assert warm[POS].mean() > warm[NEU].mean() > warm[NEG].mean()
+    assert warm[POS].min() > warm[NEG].max()
+    pitch = by_class(records, "audio", [dominant_hz(a, sr) for _, a, sr in decoded])
+    assert pitch[POS].min() > pitch[NEU].max() and pitch[NEU].min() > pitch[NEG].max()
+
+
+# ---------------------------------------------------------------------------------------------
+# determinism, options, errors
+
+def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path):
+    kwargs = dict(n_train=3, n_val=3, n_test=1, duration=0.4, n_stills_per_class=1)
+    generate_dataset(tmp_path / "a", seed=7, **kwargs)
+    generate_dataset(tmp_path / "b", seed=7, workers=2, **kwargs)   # processes do not change bytes
+    generate_dataset(tmp_path / "c", seed=8, **kwargs)
+    a, b, c = (tree_bytes(tmp_path / x) for x in "abc")
+    assert a == b
+    media = [k for k in a if k.endswith((".mp4", ".jpg"))]
+    assert len(media) == 7 + 9
+    assert all(a[k] != c.get(k) for k in media)
+
+
+def test_audio_and_faceless_fractions(tmp_path):
+    generate_dataset(tmp_path, n_train=6, n_val=0, seed=1, duration=0.4, audio_fraction=0.5,
+                     faceless_fraction=0.5, n_stills_per_class=0)
+    clips = all_clips(tmp_path)
+    assert sum(not r["has_audio"] for _, r in clips) == 3
+    assert sum(r["n_faces"] == 0 for _, r in clips) == 3
+    for path, record in clips:
+        with av.open(str(path)) as c:
+            assert bool(c.streams.audio) == record["has_audio"]
+        assert (record["shown"]["audio"] is None) == (not record["has_audio"])
+        assert (record["shown"]["face"] is None) == (record["n_faces"] == 0)
+
+
+def test_make_clip_without_audio_or_faces(tmp_path):
+    record = make_clip(tmp_path / "x.mp4", label=0, rng=np.random.default_rng(0), duration=0.4,
+                       width=160, height=90, with_audio=False, with_faces=False)
+    assert record["n_faces"] == 0 and record["faces"] == [] and not record["has_audio"]
+    with av.open(str(tmp_path / "x.mp4")) as c:
+        assert not c.streams.audio and c.streams.video[0].width == 160
+    frames, audio, _ = render_clip(label=2, rng=np.random.default_rng(0), duration=0.4, n_faces=2,
+                                   shown={"visual": 0})
+    assert frames.shape == (6, 180, 320, 3) and audio.dtype == np.float32 and len(audio) == 6400
+    assert len(record["shown"]) == 4
+
+
+def test_existing_dataset_is_only_replaced_with_overwrite(tmp_path):
+    kwargs = dict(n_val=0, duration=0.4, n_stills_per_class=0)
+    generate_dataset(tmp_path, n_train=3, **kwargs)
+    with pytest.raises(FileExistsError, match=str(tmp_path)):
+        generate_dataset(tmp_path, n_train=3, **kwargs)
+    generate_dataset(tmp_path, n_train=1, audio=False, overwrite=True, **kwargs)
+    [(path, record)] = all_clips(tmp_path)
+    assert sorted((tmp_path / "Train").iterdir()) == [path] and not record["has_audio"]
+
+
+def test_bad_arguments_raise_clear_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="0-based class index"):
+        render_clip(label=3, rng=rng)
+    with pytest.raises(ValueError, match="unknown modalities"):
+        render_clip(label=0, rng=rng, shown={"smell": 1})
+    with pytest.raises(ValueError, match="even"):
+        render_clip(label=0, rng=rng, width=321)
+    with pytest.raises(ValueError, match="cue_noise"):
+        generate_dataset(tmp_path, n_train=1, n_val=0, cue_noise=1.5)
+    with pytest.raises(ValueError, match="uint8"):
+        draw_cartoon_face(np.zeros((90, 160, 3), np.float32), (80, 45), 40, 0.5)
+
+
+def test_draw_cartoon_face_in_place_mouth_only_changes_the_mouth():
+    blank = np.full((120, 160, 3), 90, np.uint8)
+    smile, frown = blank.copy(), blank.copy()
+    box = draw_cartoon_face(smile, (80, 50), 50, 1.0, rng=np.random.default_rng(1))
+    assert draw_cartoon_face(frown, (80, 50), 50, -1.0, rng=np.random.default_rng(1)) == box
+    x0, y0, x1, y1 = box
+    assert (x0, y0) == (60, 25) and 0 < x1 - x0 < y1 - y0 <= 51
+    assert (smile[:5] == 90).all() and (smile[:, :5] == 90).all()     # only the person is drawn
+    eyes = slice(y0, y0 + int(0.55 * (y1 - y0)))
+    assert np.array_equal(smile[eyes], frown[eyes])
+    assert not np.array_equal(smile, frown)
+    assert mouth_curvature(smile, box) > 0.3 > -0.3 > mouth_curvature(frown, box)
+
+
+def test_cli_writes_a_dataset_and_prints_a_table(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("tool_make_synthetic", ROOT / "tools" / "make_synthetic.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rc = tool.main(["--out", str(tmp_path / "d"), "--train", "3", "--val", "3", "--duration", "0.4",
+                    "--stills", "1", "--workers", "1", "--audio-fraction", "0.7"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "Train clips" in out and "val stills" in out and str(tmp_path / "d") in out
+    assert "(1 without audio)" in out
+    assert len(list((tmp_path / "d" / "Val").glob("*.mp4"))) == 3
+
+
+def test_cue_ceiling_counts_agreeing_cues_and_fair_ties():
+    from synthetic.group import cue_ceiling
+
+    def clip(cls, visual, face, flow, audio, has_audio=True, n_faces=2):
+        return {"class": cls, "shown": {"visual": visual, "face": face, "flow": flow, "audio": audio},
+                "has_audio": has_audio, "n_faces": n_faces}
+    meta = {"classes": list(CLASSES), "modalities": list(MODALITIES), "params": {"cue_noise": 0.3},
+            "clips": {"Val": [
+                clip(POS, POS, POS, NEU, POS),                    # 3 of 4 agree: right
+                clip(NEU, NEU, NEU, NEG, NEG),                    # 2 vs 2: a fair coin, 0.5
+                clip(NEG, POS, POS, NEG, NEG, has_audio=False),   # audio missing: 2 POS vs 1 NEG: wrong
+                clip(NEG, NEG, POS, NEG, POS, n_faces=0),         # face missing: 2 NEG vs 1 POS: right
+            ]}}
+    out = cue_ceiling(meta, "Val")
+    assert out["clips"] == 4
+    assert out["fused"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
+    assert out["modalities"]["visual"] == pytest.approx(3 / 4)
+    assert out["modalities"]["audio"] == pytest.approx(1 / 3)   # over the clips that have audio
+    assert out["modalities"]["face"] == pytest.approx(2 / 3)
+
+
+def test_cue_ceiling_of_a_generated_set_matches_its_noise(tmp_path):
+    """With cue_noise 0 every modality shows the class, so every ceiling is 1."""
+    from synthetic.group import cue_ceiling
+    generate_dataset(tmp_path, n_train=0, n_val=3, seed=1, cue_noise=0.0, duration=1.0, width=96, height=64,
+                     n_stills_per_class=0)
+    out = cue_ceiling(json.loads((tmp_path / "synthetic.json").read_text()), "Val")
+    assert out["fused"] == 1.0 and all(v == 1.0 for v in out["modalities"].values())
+
+
+def test_face_crops_do_not_show_the_wall_grade():
+    """The same scene with the visual cue Positive vs Negative: whole frames differ a lot (the
+    wall), the face crops the preprocessing would cut (head box + 25 % margin) barely do, so the
+    face stream cannot copy the visual stream's cue."""
+    frames = {}
+    for shown_visual in (POS, NEG):
+        shown = {"visual": CLASSES.index(shown_visual), "face": 1, "flow": 1, "audio": 1}
+        f, _, record = render_clip(label=1, rng=np.random.default_rng(11), duration=0.2, fps=5, n_faces=3,
+                                   shown=shown, with_audio=False, cue_jitter=0.0)
+        frames[shown_visual] = (f[0].astype(float), record)
+    (pos, rec), (neg, _) = frames[POS], frames[NEG]
+    whole = np.abs(pos - neg).mean()
+    crop_diffs = []
+    for face in rec["faces"]:
+        x0, y0, x1, y1 = face["box"]
+        side = 1.25 * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        ys = slice(max(0, int(cy - side / 2)), int(cy + side / 2))
+        xs = slice(max(0, int(cx - side / 2)), int(cx + side / 2))
+        crop_diffs.append(np.abs(pos[ys, xs] - neg[ys, xs]).mean())
+    assert whole > 20
+    assert max(crop_diffs) < 0.1 * whole, (whole, crop_diffs)

@@ -1,0 +1,298 @@
+"""Tests for synthetic.individual: the RAVDESS and CREMA-D layouts it writes (read back by the
+real readers, split by actor), that every modality carries the class it claims to show for all
+eight emotions (measured on the decoded files), that face crops at the demo's size separate the
+emotions across actors, cue noise, and the new expression features of draw_cartoon_face."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from media.datasets import CREMAD_CLASSES, RAVDESS_CLASSES, read_cremad, read_ravdess
+from synthetic.group import MODALITIES, draw_cartoon_face, generate_dataset, generate_stills
+from synthetic.individual import (
+    EMOTIONS,
+    EXPRESSIONS,
+    MOTIONS,
+    VOICES,
+    WALL_COLOURS,
+    canonical_emotion,
+    generate_individual_dataset,
+    make_actor,
+    render_actor_clip,
+    split_actors,
+)
+from tests.conftest import decode_media
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wall_strips(frames: np.ndarray) -> np.ndarray:
+    """The left and right 12 % of the frames: wall and specks, never the actor's hood."""
+    m = int(0.12 * frames.shape[2])
+    return np.concatenate([frames[:, :, :m], frames[:, :, -m:]], axis=2)
+
+
+def nearest_wall(frames: np.ndarray, classes) -> str:
+    """The class whose wall colour is nearest in chromaticity to the median colour of the strips."""
+    median = np.median(wall_strips(frames).reshape(-1, 3), axis=0)
+
+    def chroma(c) -> np.ndarray:
+        c = np.asarray(c, float)
+        return c / max(1.0, c.sum())
+    return min(classes, key=lambda c: np.linalg.norm(chroma(median) - chroma(WALL_COLOURS[canonical_emotion(c)])))
+
+
+def speck_motion(frames: np.ndarray) -> tuple[float, float]:
+    """(mean vertical flow, mean absolute horizontal flow) in px/frame over the moving pixels of
+    the wall strips (Farneback); (0, 0) when nothing moves."""
+    vy, vx = [], []
+    for i in range(1, len(frames) - 1, 2):
+        a, b = (cv2.cvtColor(np.ascontiguousarray(wall_strips(frames[j:j + 1])[0]), cv2.COLOR_RGB2GRAY)
+                for j in (i, i + 1))
+        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 9, 3, 5, 1.2, 0)
+        moving = np.abs(a.astype(int) - b.astype(int)) > 20
+        if moving.sum() > 10:
+            vy.append(flow[..., 1][moving].mean())
+            vx.append(np.abs(flow[..., 0][moving]).mean())
+    return (float(np.mean(vy)), float(np.mean(vx))) if vy else (0.0, 0.0)
+
+
+def pitch_track(audio: np.ndarray, rate: int, frame_s: float = 0.04) -> np.ndarray:
+    """f0 (Hz) per 40 ms frame by autocorrelation (60-900 Hz); NaN in pauses."""
+    n = int(frame_s * rate)
+    out = []
+    for start in range(0, len(audio) - n, n):
+        x = audio[start:start + n] * np.hanning(n)
+        if np.sqrt(np.mean(x ** 2)) < 0.02:
+            out.append(np.nan)
+            continue
+        ac = np.correlate(x, x, "full")[n - 1:]
+        lo, hi = int(rate / 900), int(rate / 60)
+        out.append(rate / (lo + int(np.argmax(ac[lo:hi]))))
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def clean_ravdess(tmp_path_factory):
+    """One clip per emotion (train split, eight different actors), every modality showing the class."""
+    root = tmp_path_factory.mktemp("ravdess_clean")
+    generate_individual_dataset(root, layout="ravdess", n_train=8, n_val=0, seed=4, cue_noise=0.0, cue_jitter=0.0,
+                                duration=1.6)
+    meta = json.loads((root / "synthetic.json").read_text())
+    return root, meta, {r["class"]: (r, *decode_media(root / f"{r['clip_id']}.mp4")) for r in meta["clips"]["train"]}
+
+
+def test_ravdess_layout_reads_back_with_the_classes_splits_and_actors_of_the_reader(tmp_path):
+    summary = generate_individual_dataset(tmp_path, layout="ravdess", n_train=24, n_val=16, n_test=8, seed=1,
+                                          duration=0.4, width=96, height=64, fps=5, audio_fraction=0.75)
+    meta = json.loads((tmp_path / "synthetic.json").read_text())
+    assert meta["classes"] == list(RAVDESS_CLASSES) and summary["classes"] == list(RAVDESS_CLASSES)
+    actors = split_actors("ravdess")
+    assert actors["val"] == (19, 20, 21) and actors["test"] == (22, 23, 24) and actors["train"] == tuple(range(1, 19))
+    for split, n in (("train", 24), ("val", 16), ("test", 8)):
+        records = read_ravdess(tmp_path, split)
+        assert len(records) == n
+        by_id = {r["clip_id"]: r for r in meta["clips"][split]}
+        assert sorted(by_id) == [r.clip_id for r in records]
+        for rec in records:
+            clip = by_id[rec.clip_id]
+            assert rec.label_name == clip["class"] and rec.class_names == RAVDESS_CLASSES
+            fields = [int(f) for f in Path(rec.clip_id).name.split("-")]
+            assert fields[6] == clip["actor"] in actors[split] and rec.clip_id.startswith(f"Actor_{clip['actor']:02d}/")
+            assert fields[0] == (1 if clip["has_audio"] else 2)      # 02: video only
+            if clip["class"] == "neutral":
+                assert fields[3] == 1                                  # RAVDESS has no strong neutral
+        # balanced: every class equally often (n is a multiple of 8)
+        assert {c: sum(r.label_name == c for r in records) for c in RAVDESS_CLASSES} == {c: n // 8 for c in RAVDESS_CLASSES}
+    silent = [r for s in meta["clips"].values() for r in s if not r["has_audio"]]
+    assert len(silent) == 6 + 4 + 2
+    _, audio, _ = decode_media(tmp_path / f"{silent[0]['clip_id']}.mp4")
+    assert audio is None
+
+
+def test_cremad_layout_reads_back_split_by_actor(tmp_path):
+    generate_individual_dataset(tmp_path, layout="cremad", n_train=12, n_val=6, n_test=6, seed=2, duration=0.4,
+                                width=96, height=64, fps=5)
+    meta = json.loads((tmp_path / "synthetic.json").read_text())
+    assert meta["classes"] == list(CREMAD_CLASSES)
+    actors = split_actors("cremad")
+    for split, n in (("train", 12), ("val", 6), ("test", 6)):
+        records = read_cremad(tmp_path, split)
+        assert len(records) == n and {r.label_name for r in records} == set(CREMAD_CLASSES)
+        for rec in records:
+            actor, sentence, emotion, level = Path(rec.clip_id).name.split("_")
+            assert int(actor) in actors[split] and rec.clip_id.startswith("VideoMP4/")
+            assert (sentence == "IEO") == (level in ("LO", "MD", "HI"))
+
+
+def test_every_modality_shows_the_class_for_all_eight_emotions(clean_ravdess):
+    _, meta, clips = clean_ravdess
+    assert sorted(clips) == sorted(EMOTIONS)
+    pitch = {}
+    for emotion, (record, frames, audio, rate) in clips.items():
+        assert all(record["shown"][m] == emotion for m in MODALITIES)
+        # visual: the wall colour is the emotion's
+        assert nearest_wall(frames, EMOTIONS) == emotion
+        # flow: the specks' vertical velocity and horizontal speed (px/frame at 180 px)
+        vy, vx = speck_motion(frames)
+        want_vy, want_vx = MOTIONS[emotion]
+        assert vy == pytest.approx(want_vy, abs=0.6) and vx == pytest.approx(want_vx, abs=0.6), (emotion, vy, vx)
+        # audio: pitch level relative to the actor's voice, and the contour
+        track = np.log2(pitch_track(audio, rate) / make_actor(record["actor"], 4).voice_hz)
+        voiced = ~np.isnan(track)
+        t = np.linspace(0, 1, len(track))[voiced]
+        curve, slope, _ = np.polyfit(t, track[voiced], 2)
+        level, contour, _ = VOICES[emotion]
+        pitch[emotion] = float(np.median(track[voiced]))
+        assert pitch[emotion] == pytest.approx(level + (0.35 if contour == "arch" else 0.0), abs=0.3), emotion
+        linear = np.polyfit(t, track[voiced], 1)[0]
+        assert {"rise": linear > 0.6, "fall": linear < -0.6, "flat": abs(linear) < 0.25,
+                "arch": curve < -2.0}[contour], (emotion, linear, curve)
+    assert pitch["calm"] < pitch["neutral"] < pitch["surprised"]
+
+
+def test_mtcnn_finds_the_one_actor_in_every_clip(clean_ravdess):
+    from facenet_pytorch import MTCNN
+
+    mtcnn = MTCNN(keep_all=True, device="cpu")
+    for emotion, (record, frames, _, _) in clean_ravdess[2].items():
+        boxes, probs = mtcnn.detect(frames[0])
+        found = [b for b, p in zip(boxes if boxes is not None else [], probs if probs is not None else []) if p > 0.9]
+        assert len(found) == 1, emotion
+        x0, y0, x1, y1 = record["faces"][0]["box"]
+        fx0, fy0, fx1, fy1 = found[0]
+        assert abs((fx0 + fx1) / 2 - (x0 + x1) / 2) < 0.25 * (x1 - x0), emotion
+
+
+def test_face_crops_separate_the_emotions_across_actors():
+    """Nearest-centroid on 40 px grey face crops (head box + 25 % margin, what the face stream
+    sees at demo size): centroids from three actors classify a fourth and fifth actor's faces."""
+    def crop(label: str, actor: int) -> np.ndarray:
+        frames, _, record = render_actor_clip(label=label, actor=make_actor(actor, 0), rng=np.random.default_rng(actor),
+                                              duration=0.2, fps=5, with_audio=False)
+        x0, y0, x1, y1 = record["faces"][0]["box"]
+        side = 1.25 * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        patch = frames[0][max(0, int(cy - side / 2)):int(cy + side / 2), max(0, int(cx - side / 2)):int(cx + side / 2)]
+        grey = cv2.cvtColor(cv2.resize(patch, (40, 40), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        grey = grey.astype(np.float32)
+        return ((grey - grey.mean()) / (grey.std() + 1e-6)).ravel()
+
+    centroids = {e: np.mean([crop(e, a) for a in (1, 2, 3)], axis=0) for e in EMOTIONS}
+    right = [min(centroids, key=lambda c: np.linalg.norm(crop(e, a) - centroids[c])) == e
+             for e in EMOTIONS for a in (7, 11)]
+    assert np.mean(right) >= 0.8, right
+
+
+def test_full_cue_noise_randomises_what_each_modality_shows(tmp_path):
+    generate_individual_dataset(tmp_path, layout="cremad", n_train=30, n_val=0, seed=3, cue_noise=1.0, duration=0.2,
+                                width=64, height=48, fps=5, audio_fraction=0.0)
+    clips = json.loads((tmp_path / "synthetic.json").read_text())["clips"]["train"]
+    agree = np.mean([c["shown"][m] == c["class"] for c in clips for m in ("visual", "face", "flow")])
+    assert agree < 0.45   # 1/6 expected; 1.0 without noise
+    assert all(c["shown"]["audio"] is None for c in clips)
+
+
+def test_same_seed_renders_the_same_clip_and_another_seed_differs():
+    def render(seed: int):
+        return render_actor_clip(label="sad", actor=make_actor(5, 0), rng=np.random.default_rng(seed), duration=0.4,
+                                 fps=5, width=96, height=64)
+    (f1, a1, r1), (f2, a2, r2), (f3, _, _) = render(1), render(1), render(2)
+    assert np.array_equal(f1, f2) and np.array_equal(a1, a2) and r1 == r2
+    assert not np.array_equal(f1, f3)
+
+
+def test_expression_table_separates_every_pair_of_emotions_by_a_bold_feature():
+    """Any two emotions differ by at least 0.4 in one expression feature, and every emotion has
+    its own wall colour, motion and voice."""
+    names = list(EXPRESSIONS)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ea, eb = EXPRESSIONS[a], EXPRESSIONS[b]
+            gap = max(abs(ea.mouth - eb.mouth), abs(ea.mouth_open - eb.mouth_open), abs(ea.eye_open - eb.eye_open),
+                      abs(ea.brow_tilt - eb.brow_tilt), abs(ea.brow_raise - eb.brow_raise))
+            assert gap >= 0.4, (a, b)
+    for table in (WALL_COLOURS, MOTIONS, VOICES):
+        assert len(set(table.values())) == len(EMOTIONS)
+
+
+def test_bad_arguments_raise_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="layout"):
+        generate_individual_dataset(tmp_path, layout="vgaf", n_train=1, n_val=0)
+    with pytest.raises(ValueError, match="more than the naming allows"):
+        # RAVDESS has 3 val actors and 4 neutral recordings per actor: 13 neutral val clips cannot be named
+        generate_individual_dataset(tmp_path / "x", layout="ravdess", n_train=0, n_val=8 * 13, duration=0.2,
+                                    width=64, height=48, fps=5)
+    with pytest.raises(ValueError, match="not one of the classes"):
+        render_actor_clip(label="joy", actor=make_actor(1, 0), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no synthetic cue"):
+        canonical_emotion("contempt")
+    generate_individual_dataset(tmp_path / "d", layout="cremad", n_train=1, n_val=0, duration=0.2, width=64,
+                                height=48, fps=5)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        generate_individual_dataset(tmp_path / "d", layout="cremad", n_train=1, n_val=0)
+
+
+def test_expression_features_move_the_drawn_features():
+    """mouth_open darkens the mouth, eye_open widens the eye whites, brow_tilt raises the inner
+    brow ends (sad) or lowers them (angry); the defaults draw the plain face."""
+    def draw(**features) -> np.ndarray:
+        image = np.full((120, 120, 3), 90, np.uint8)
+        draw_cartoon_face(image, (60, 50), 60, 0.0, rng=np.random.default_rng(3), **features)
+        return image.astype(int)
+
+    plain = draw()
+    assert np.array_equal(plain, draw(mouth_open=0.0, eye_open=1.0, brow_tilt=0.0, brow_raise=0.0, brow_weight=1.0))
+    top, s = 50 - 30, 60
+    mouth = (slice(top + int(0.66 * s), top + int(0.95 * s)), slice(60 - 15, 60 + 15))
+    dark = lambda img: int((img[mouth].sum(axis=2) < 200).sum())   # noqa: E731
+    assert dark(draw(mouth_open=1.0)) > dark(plain) + 30
+    eyes = (slice(top + int(0.35 * s), top + int(0.56 * s)), slice(20, 100))
+    white = lambda img: int((img[eyes].min(axis=2) > 150).sum())   # noqa: E731 (no skin tone is that bright in blue)
+    assert white(draw(eye_open=0.4)) < white(plain) < white(draw(eye_open=1.6))
+
+    def inner_minus_outer(img: np.ndarray) -> float:
+        """Height of the right brow's inner end above its outer end (px), from the darkest rows."""
+        band = img[top + int(0.1 * s):top + int(0.42 * s)].sum(axis=2)
+        inner, outer = 60 + int(0.19 * s - 0.07 * s), 60 + int(0.19 * s + 0.07 * s)
+        return float(np.argmin(band[:, outer]) - np.argmin(band[:, inner]))
+    assert inner_minus_outer(draw(brow_tilt=1.0, brow_weight=2.0)) > 2 > -2 > inner_minus_outer(
+        draw(brow_tilt=-1.0, brow_weight=2.0))
+
+
+def test_stills_alone_are_the_stills_of_the_vgaf_set(tmp_path):
+    generate_dataset(tmp_path / "vgaf", n_train=0, n_val=0, n_stills_per_class=1, seed=5, width=96, height=64)
+    summary = generate_stills(tmp_path / "stills", n_per_class=1, seed=5, width=96, height=64)
+    assert summary["stills"]["train"] == {"Positive": 1, "Neutral": 1, "Negative": 1}
+    from media.datasets import detect_layout, read_groupemow
+
+    assert detect_layout(tmp_path / "stills") == "groupemow"
+    records = read_groupemow(tmp_path / "stills", "val")
+    assert [r.label_name for r in records] == ["Negative", "Neutral", "Positive"]
+    for rec in records:
+        twin = tmp_path / "vgaf" / "groupemow" / rec.path.relative_to(tmp_path / "stills")
+        assert rec.path.read_bytes() == twin.read_bytes()
+
+
+def test_cli_writes_each_layout_and_refuses_options_of_another(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("tool_make_synthetic", ROOT / "tools" / "make_synthetic.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rc = tool.main(["--layout", "ravdess", "--out", str(tmp_path / "r"), "--train", "8", "--val", "8",
+                    "--duration", "0.2", "--width", "64", "--height", "48", "--fps", "5", "--workers", "1"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "RAVDESS-format" in out and "surprised" in out and "val: 3 actors" in out
+    assert len(read_ravdess(tmp_path / "r", "val")) == 8
+    rc = tool.main(["--layout", "fer2013", "--form", "folder", "--out", str(tmp_path / "f"), "--train", "7",
+                    "--val", "7"])
+    assert rc == 0 and len(list((tmp_path / "f" / "train").rglob("*.png"))) == 7
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(["--layout", "cremad", "--out", str(tmp_path / "c"), "--train", "1", "--val", "1", "--stills", "3"])
+    assert exit_info.value.code == 2
+    assert "--stills applies to --layout vgaf or groupemow" in capsys.readouterr().err
