@@ -103,8 +103,8 @@ def inference_copy(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` for scoring: batch norms folded into the convolutions
     before them (``torch.fx``'s ``fuse``; a model ``torch.fx`` cannot trace is copied unfused)
     and weights in channels-last layout. The same function to float rounding (logits within
-    1e-4 on a ResNet-50), 1.18x faster on CPU (the demo's ResNet-50 on 48 frames at 112 px, 2
-    threads; median of 7 interleaved runs, spread 1.12-1.25); ``model`` itself is left as it is."""
+    1e-4 on a ResNet-50) and faster on CPU (``python tools/benchmark.py keyframes`` times the
+    scoring); ``model`` itself is left as it is."""
     import copy
 
     from torch.fx.experimental.optimization import fuse
