@@ -37,7 +37,7 @@ _warned_random_init = False
 PRECISIONS = ("float32", "bfloat16")
 """What the scorer computes in (``keyframes.precision``): float32 is the method's numbers;
 bfloat16 is faster on a CPU with native bfloat16 (AVX512-BF16 or AMX) or a recent GPU and can
-move keyframes to a near-tied neighbour (README "Speed" measures both)."""
+move keyframes to a near-tied neighbour (docs/guides/speed.md says how to measure both)."""
 _warned_bf16_devices: set[str] = set()
 
 
