@@ -101,7 +101,7 @@ def results_page(title: str, command: str, body_markdown: str, *, commit: str | 
         f"# {title}", "", GENERATED_MARK, "",
         "```bash", command, "```", "",
         f"Commit `{commit}`, written {date} UTC on {machine}.", "",
-        _demote(body_markdown.strip()), "",
+        _demote(body_markdown.strip()).strip(), "",
     ])
 
 

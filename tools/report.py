@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                           seed=args.seed)
     written = write_report(report, args.out)
     if args.markdown:
-        write_results_page(args.markdown, "Results report", "tools/report.py", argv,
+        write_results_page(args.markdown, f"Results report: {args.runs}", "tools/report.py", argv,
                            Path(written["markdown"]).read_text(encoding="utf-8"))
     print(format_table(report.data))
     for warning in report.data["provenance"]["warnings"]:
