@@ -27,6 +27,7 @@ def test_page_has_title_command_commit_date_machine_and_the_body_below_one_title
     assert "### val (60 clips)" in page and "| 1 | 2 |" in page
     assert "```\n# not a heading\n```" in page  # fenced code is left alone
     assert rp.GENERATED_MARK in page
+    assert "\n\n\n" not in page  # no gap where the body's own title was
 
 
 def test_commit_is_this_checkouts_head_or_unknown_outside_git(tmp_path):
