@@ -14,7 +14,7 @@ cache was re-made with other flow settings); the others are reused. Fusion epoch
 milliseconds instead of stream forwards.
 
 How the TRAIN split's features are made (the ``features:`` setting, ``configs/features/*.yaml``,
-README "Fusion without leakage"); it follows from the stream runs given, as each run records the
+docs/concepts/leakage.md); it follows from the stream runs given, as each run records the
 clips it fitted (:mod:`streams.folds`):
 
 * ``in_sample``: the streams were fitted on every train clip, and fusion trains on their features

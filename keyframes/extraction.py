@@ -42,7 +42,7 @@ class KeyframeSettings:
     """The ``keyframes:`` section of a preprocessing config (see configs/preprocess/default.yaml).
 
     ``mode``: ``default`` | ``literal`` | ``uniform`` and ``intensity``: ``non_neutral`` (the
-    default, chosen by the keyframe ablation, README "Keyframes") | ``max_prob`` (see
+    default, chosen by the keyframe ablation, docs/concepts/keyframes.md) | ``max_prob`` (see
     :mod:`keyframes.selection`); ``threshold`` is a probability on the
     intensity's scale; ``slots``: rule 4's time slots (``None``: ``num_keyframes // 2``).
     Candidates: ``num_candidates`` evenly spaced times plus one every ``1 / candidate_fps`` s (0:

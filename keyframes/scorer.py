@@ -37,7 +37,7 @@ _warned_random_init = False
 PRECISIONS = ("float32", "bfloat16")
 """What the scorer computes in (``keyframes.precision``): float32 is the method's numbers;
 bfloat16 is faster on a CPU with native bfloat16 (AVX512-BF16 or AMX) or a recent GPU and can
-move keyframes to a near-tied neighbour (README "Speed" measures both)."""
+move keyframes to a near-tied neighbour (docs/guides/speed.md says how to measure both)."""
 _warned_bf16_devices: set[str] = set()
 
 
@@ -103,8 +103,8 @@ def inference_copy(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` for scoring: batch norms folded into the convolutions
     before them (``torch.fx``'s ``fuse``; a model ``torch.fx`` cannot trace is copied unfused)
     and weights in channels-last layout. The same function to float rounding (logits within
-    1e-4 on a ResNet-50), 1.18x faster on CPU (the demo's ResNet-50 on 48 frames at 112 px, 2
-    threads; median of 7 interleaved runs, spread 1.12-1.25); ``model`` itself is left as it is."""
+    1e-4 on a ResNet-50) and faster on CPU (``python tools/benchmark.py keyframes`` times the
+    scoring); ``model`` itself is left as it is."""
     import copy
 
     from torch.fx.experimental.optimization import fuse

@@ -8,7 +8,7 @@
     CACHE/<clip_id>/keyframes.json   the keyframe selection (times, scores, why each was chosen)
     CACHE/<clip_id>/<array>      one array per stream, named by its spec (``StreamSpec.array_file``)
 
-Everything is plain ``.npy`` and JSON, readable without this code (README "Cache format").
+Everything is plain ``.npy`` and JSON, readable without this code (docs/reference/cache.md).
 ``meta.json`` is written last; an array counts as present only when ``meta["arrays"][stream]``
 records its config hash, so a killed run never leaves an entry that looks complete.
 """

@@ -1,5 +1,5 @@
 """Which train clips a stream fits: seeded, stratified parts of the train split, so that fusion can
-train on features of clips the streams never saw (README "Fusion without leakage").
+train on features of clips the streams never saw (docs/concepts/leakage.md).
 
 A stream recipe's optional ``exclude:`` section holds part of the train split back:
 

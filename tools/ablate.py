@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks.timing import BenchmarkError
 from core.command_line import add_debug_argument, fraction, positive_float, positive_int, run_main
+from core.results_page import write_results_page
 from experiments.keyframe_ablation import PREPROCESS_CONFIG, AblationSettings, run_ablation
 from keyframes.selection import INTENSITIES
 
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     kf.add_argument("--workers", type=positive_int, default=2, help="processes for generation, preprocessing, training [2]")
     kf.add_argument("--fresh", action="store_true", help="delete what an earlier ablation wrote into OUT first")
     kf.add_argument("--json", action="store_true", help="print ablation.json instead of the table")
+    kf.add_argument("--markdown", metavar="PATH", default=None,
+                    help="also write ablation.md as a results page (command, commit, machine), "
+                         "e.g. docs/results/keyframe_ablation.md")
     add_debug_argument(kf)
     kf.set_defaults(func=cmd_keyframes)
     return parser
@@ -80,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return args.func(args)
+    rc = args.func(args)
+    if args.markdown:
+        write_results_page(args.markdown, "Keyframe ablation", "tools/ablate.py", argv,
+                           (Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
+    return rc
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from benchmarks.timing import BenchmarkError, format_report
 from benchmarks.training import training_benchmark
 from core.command_line import add_debug_argument, non_negative_int, positive_float, positive_int, run_main
 from core.config import load_config
+from core.results_page import result_table, write_results_page
 from fusion.prediction import PipelineError
 from media.decoding import probe
 from streams.specs import STREAM_SPECS, get_spec
@@ -85,6 +86,8 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads (default: torch's choice, one per core); 1 is faster on an overloaded machine")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--markdown", metavar="PATH", default=None,
+                   help="also write the result as a results page (command, commit, machine), e.g. docs/results/...")
     add_debug_argument(p)
 
 
@@ -274,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests): leave torch as found
     print(json.dumps(result, indent=None if args.json else 2) if args.json else format_report(result))
+    if args.markdown:
+        write_results_page(args.markdown, f"Benchmark: {args.command} {getattr(args, 'stream', '')}".strip(),
+                           "tools/benchmark.py", argv, result_table(result))
     return 0
 
 

@@ -23,12 +23,12 @@ Steps (each is the real tool with a demo config; a re-run reuses finished steps)
      known) with 95 % intervals, curves, the streams' contributions -> OUT/report
 Nothing is chosen on test: steps 2-7 select on val, and test is first scored in step 10.
 
---features chooses how fusion's training features are made (configs/features/<mode>.yaml, README
-"Fusion without leakage"): the stream runs it needs are OUT/streams/<s> (whole train split),
+--features chooses how fusion's training features are made (configs/features/<mode>.yaml,
+docs/concepts/leakage.md): the stream runs it needs are OUT/streams/<s> (whole train split),
 OUT/streams/<s>_holdout and OUT/streams/<s>_fold<k>of<K>. A mode other than the default writes
 OUT/features_<mode>, OUT/fusion_<mode> and
 OUT/fusion_family_<mode>, so one OUT holds every mode and shares what they share.
-The default stays in_sample, from the measurements (README "Fusion without leakage"): on the demo
+The default stays in_sample, from the measurements (docs/concepts/leakage.md): on the demo
 set the tiny streams are no more accurate on their own training clips than on val, the three
 modes land within one val clip of each other, holdout leaves the head too few clips at the test
 suite's size (fusion fell below the best stream), and cross_fit's 3x stream training does not fit

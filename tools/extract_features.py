@@ -12,7 +12,7 @@ runs (each records the clips it fitted, streams/folds.py): runs on all of train 
 features; runs trained with an exclude: {fraction: F} section give the held-back clips' features
 (holdout); --fold-runs (one run per fold per stream, exclude: {folds: K, fold: k}) give every train
 clip's features from the fold run that held it back (cross_fit), val/test from --streams.
---config checks the runs against a features recipe (README "Fusion without leakage").
+--config checks the runs against a features recipe (docs/concepts/leakage.md).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
     python tools/preprocess.py --verify --config ... --videos VGAF_ROOT --out CACHE [--scorer ...]
 
 Per clip: CACHE/<clip_id>/{keyframes.npy, keyframes.json, flow.npy, faces.npy, mel.npy, meta.json}
-(see README "Cache format"). Failures go to CACHE/errors.jsonl and the run goes on; a re-run
+(see docs/reference/cache.md). Failures go to CACHE/errors.jsonl and the run goes on; a re-run
 redoes only arrays whose part of the config changed. --verify checks that a (sharded) cache is
 complete and consistent for this config and exits non-zero if not.
 """

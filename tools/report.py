@@ -4,6 +4,7 @@ test, with 95 % bootstrap intervals, McNemar's test against the method, curves a
 contributions (leave-one-stream-out Concat-FC heads, trained here in seconds).
 
     python tools/report.py --runs runs/demo --out runs/demo/report [--method RUN] [--ablation PATH]
+                           [--markdown docs/results/demo.md]
 
 Writes OUT/report.md, OUT/report.json, OUT/roc_curves.png, OUT/pr_curves.png,
 OUT/confusion_<model>.png, OUT/contributions.png and OUT/leave_one_out/ (reused by a re-run), and
@@ -14,8 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from core.command_line import add_debug_argument, positive_int, run_main
+from core.results_page import write_results_page
 from experiments.report import ReportError, build_report, format_table, write_report
 from training.statistics import DRAWS
 
@@ -32,12 +35,18 @@ def main(argv: list[str] | None = None) -> int:
                              "(default RUNS/ablation/ablation.json when it exists)")
     parser.add_argument("--draws", type=positive_int, default=DRAWS, help=f"bootstrap resamples (default {DRAWS})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--markdown", metavar="PATH", default=None,
+                        help="also write report.md as a results page (command, commit, machine), "
+                             "e.g. docs/results/demo.md")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = build_report(args.runs, args.out, method=args.method, ablation=args.ablation, draws=args.draws,
                           seed=args.seed)
     written = write_report(report, args.out)
+    if args.markdown:
+        write_results_page(args.markdown, f"Results report: {args.runs}", "tools/report.py", argv,
+                           Path(written["markdown"]).read_text(encoding="utf-8"))
     print(format_table(report.data))
     for warning in report.data["provenance"]["warnings"]:
         print(f"warning: {warning}")

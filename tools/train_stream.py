@@ -7,7 +7,7 @@
 
 Re-running on the same --out resumes from the last completed epoch (or reuses a finished run).
 
-To keep part of the train split unseen for fusion (README "Fusion without leakage"), the recipe's
+To keep part of the train split unseen for fusion (docs/concepts/leakage.md), the recipe's
 exclude section holds it back, e.g. --set exclude.fraction=0.25 (holdout) or
 --set exclude.folds=3 exclude.fold=0 (one cross-fitting fold); OUT/train_clips.json records the
 clips the run fitted and held back.

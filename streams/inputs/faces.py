@@ -5,10 +5,10 @@ aligned square face crops plus a record of what was detected and picked (:class:
 Detection is facenet-pytorch's MTCNN (its weights ship inside the wheel), run on frames
 downscaled to ``detect_max_side``; crops are cut from the original frames. Its three networks run
 in channels-last memory layout (:class:`ChannelsLast`), which makes their convolutions and max
-pools faster on CPU with the same detections (to 2e-4 px): 16 frames of a 720p clip at 480 px
-on one thread in 0.66 s against 1.09 s (1.6x; median of 5 interleaved runs, ratio spread
-1.4-1.65, 2 cores). The frames of a call are spread over worker threads (one torch thread
-each), since MTCNN's many small operations use a second core poorly from within one call.
+pools faster on CPU with the same detections (to 2e-4 px). The frames of a call are spread over
+worker threads (one torch thread each), since MTCNN's many small operations use a second core
+poorly from within one call. What this costs on a machine: ``python tools/benchmark.py preprocess``
+(its ``face_s``; see docs/results/).
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ def align_and_crop(
 class ChannelsLast(torch.nn.Module):
     """Runs ``module`` (a CNN taking ``(N, C, H, W)``) with its weights and input in channels-last
     memory layout: the same function, computed by oneDNN's NHWC kernels. For MTCNN's nets on a
-    CPU these are about 1.5x faster than the NCHW ones (whose max pool with ``ceil_mode`` has no
-    vectorised path); outputs agree to float rounding."""
+    CPU these are faster than the NCHW ones (whose max pool with ``ceil_mode`` has no vectorised
+    path); outputs agree to float rounding."""
 
     def __init__(self, module: torch.nn.Module) -> None:
         super().__init__()
@@ -185,7 +185,7 @@ class FaceExtractor:
             ``max(detect_min_face, min_size * scale)`` with ``scale`` the detection downscale
             factor, so in original pixels nothing smaller than ``detect_min_face / scale`` is
             found (40 px for 1280-wide video at ``detect_max_side=640``). Lowering it to 12 finds
-            smaller faces but costs about 2.5x the detection time.
+            smaller faces but makes detection several times slower.
         num_faces: number of crops per clip.
         crop_size: side of each square crop in pixels.
         margin: fraction of the box size added around the box (``margin / 2`` per side).
@@ -197,15 +197,13 @@ class FaceExtractor:
             change in the last float bits (and its aligned crop by a pixel here and there) with
             the frames it shares a call with; one frame per call makes a frame's faces the same
             wherever it is detected (live mode reuses a keyframe's detections across windows and
-            is tested equal to computing each window alone). On CPU batching gains little: 16
-            frames at 480 px on one thread in 0.65 s batched against 0.66 s one per call
-            (median of 5 interleaved runs; ratio 0.93, spread 0.79-1.15). Raise it on a GPU.
+            is tested equal to computing each window alone). On CPU batching gains little;
+            raise it on a GPU.
         workers: threads that detect the frames of one call in parallel, each running MTCNN
             with one torch thread; ``None`` (default): as many as the calling thread's torch
             threads (so a process limited to one thread stays on one). Each frame's detections
             are those it gets alone (see ``detect_batch_size``) with one thread, so the split
-            changes nothing but the time: 16 frames at 480 px in 0.41 s with two workers
-            against 0.66 s with one (1.7x; median of 5 interleaved runs, spread 1.56-1.77, 2 cores).
+            changes nothing but the time (``python tools/benchmark.py preprocess`` measures it).
 
     The MTCNN is built once here; an extractor is not thread-safe (use one per worker).
     """

@@ -2,7 +2,7 @@
 that collects them. Preprocessing, the datasets, the model builder, feature extraction,
 prediction, live mode, the demo and the benchmarks iterate over :data:`STREAM_SPECS`.
 
-To add a stream, write its spec module and add it to the tuple below (README "Adding a stream").
+To add a stream, write its spec module and add it to the tuple below (docs/develop/extending.md).
 """
 from __future__ import annotations
 

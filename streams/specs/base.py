@@ -17,7 +17,7 @@ A spec says
   (``configs/streams/<recipe>.yaml`` and the test/demo size ``<recipe>_tiny.yaml``).
 
 A new stream is one module with a spec, its recipes, its tests and one line in
-:mod:`streams.specs` (README "Adding a stream").
+:mod:`streams.specs` (docs/develop/extending.md, "Adding a stream").
 """
 from __future__ import annotations
 
