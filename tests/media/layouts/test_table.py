@@ -6,9 +6,16 @@ from pathlib import Path
 import pytest
 
 from media.layouts import (
+    LAYOUTS,
+    RAVDESS_CLASSES,
+    ClipLayout,
+    ClipRecord,
     DatasetError,
     DatasetWarning,
+    Evidence,
+    SkippedFile,
     detect_layout,
+    get_layout,
     read_dataset,
     read_vgaf,
     skipped_files,
@@ -91,3 +98,73 @@ def test_skipped_files_lists_what_the_reader_passes_over_with_the_reason(tmp_pat
     assert [s.path.relative_to(folder).as_posix() for s in skipped] == ["README", "sub/talk.m4a"]
     assert skipped[0].reason.startswith("not a video file (no extension;")
     assert len(read_dataset(folder)) == 2
+
+
+# ------------------------------------------------------------------------------- the table
+
+
+def test_the_table_holds_one_layout_per_module_under_its_own_name():
+    assert list(LAYOUTS) == ["vgaf", "groupemow", "ravdess", "cremad", "fer2013", "video_folder"]
+    for name, layout in LAYOUTS.items():
+        assert layout.name == name and get_layout(name) is layout
+        assert layout.split_protocol and layout.title
+        assert type(layout).__module__ == f"media.layouts.{name}"
+    assert [n for n, layout in LAYOUTS.items() if layout.speakers is not None] == ["ravdess", "cremad"]
+    assert LAYOUTS["ravdess"].class_names == RAVDESS_CLASSES
+    with pytest.raises(ValueError, match="unknown layout 'afew'"):
+        get_layout("afew")
+
+
+class _ToyLayout(ClipLayout):
+    """A layout added for the test: every ``*.toy`` file is a clip of class 'a', split train."""
+
+    name = "toy"
+    title = "Toy"
+    class_names = ("a",)
+    split_protocol = "everything is train"
+    options = ("suffix",)
+
+    def detect(self, root: Path) -> Evidence:
+        return Evidence.LABEL_FILES if any(root.glob("*.toy")) else Evidence.NONE
+
+    def splits(self, root: Path) -> tuple[str, ...]:
+        return ("train",)
+
+    def read(self, root, split=None, *, suffix=".toy"):
+        return [ClipRecord(p.stem, p, 0, self.class_names, "train") for p in sorted(Path(root).glob(f"*{suffix}"))]
+
+    def skipped(self, root: Path, splits) -> list[SkippedFile]:
+        return [SkippedFile(p, "not a toy") for p in sorted(Path(root).glob("*.txt"))]
+
+
+def test_a_layout_added_to_the_table_is_detected_read_and_asked_what_it_skips(tmp_path, monkeypatch):
+    touch(tmp_path / "one.toy")
+    touch(tmp_path / "one.mp4")
+    touch(tmp_path / "notes.txt")
+    assert detect_layout(tmp_path) == "video_folder"
+    monkeypatch.setitem(LAYOUTS, "toy", _ToyLayout())
+    assert detect_layout(tmp_path) == "toy"
+    assert [(r.clip_id, r.label_name) for r in read_dataset(tmp_path)] == [("one", "a")]
+    assert read_dataset(tmp_path, suffix=".mp4")[0].path.name == "one.mp4"
+    assert [s.reason for s in skipped_files(tmp_path)] == ["not a toy"]
+    assert read_dataset(tmp_path, layout="video_folder")[0].clip_id == "one"
+
+
+def test_detection_takes_the_strongest_evidence_and_the_earlier_row_on_a_tie(tmp_path):
+    both = tmp_path / "both"
+    touch(both / "01-01-05-01-01-01-01.mp4")
+    touch(both / "1001_DFA_ANG_XX.mp4")  # one name of each pattern: half each, a tie
+    assert LAYOUTS["ravdess"].detect(both) == LAYOUTS["cremad"].detect(both) == Evidence.FILE_NAMES
+    assert detect_layout(both) == "ravdess"
+    labelled = make_vgaf(tmp_path / "vgaf")
+    touch(labelled / "train" / "positive" / "x.jpg")  # GroupEmoW folders too: the label files win
+    assert LAYOUTS["groupemow"].detect(labelled) == Evidence.CLASS_FOLDERS
+    assert detect_layout(labelled) == "vgaf"
+
+
+def test_read_dataset_refuses_a_layout_that_does_not_hold_clips(tmp_path):
+    (tmp_path / "fer2013.csv").write_text("emotion,pixels,Usage\n")
+    assert detect_layout(tmp_path) == "video_folder"  # FER2013 is never guessed
+    with pytest.raises(DatasetError, match=r"FER2013 layout holds no clips") as err:
+        read_dataset(tmp_path, layout="fer2013")
+    assert str(tmp_path) in str(err.value)
