@@ -168,3 +168,17 @@ def test_read_dataset_refuses_a_layout_that_does_not_hold_clips(tmp_path):
     with pytest.raises(DatasetError, match=r"FER2013 layout holds no clips") as err:
         read_dataset(tmp_path, layout="fer2013")
     assert str(tmp_path) in str(err.value)
+
+
+def test_batch_selection_passes_allow_missing_only_to_layouts_that_take_it(tmp_path):
+    from media.selection import select_records
+
+    vgaf = make_vgaf(tmp_path / "vgaf")
+    touch(vgaf / "Train" / "unlabeled.mp4")
+    assert "allow_missing" in LAYOUTS["vgaf"].options and "allow_missing" not in LAYOUTS["ravdess"].options
+    with pytest.raises(DatasetError, match="without a label"):
+        select_records(str(vgaf), split="train", shard=None)
+    with pytest.warns(DatasetWarning):
+        assert len(select_records(str(vgaf), split="train", shard=None, allow_missing=True)) == 3
+    rav = make_ravdess(tmp_path / "rav")
+    assert {_actor(r) for r in select_records(str(rav), split="val", shard=None, allow_missing=True)} == {19, 20, 21}
