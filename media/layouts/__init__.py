@@ -55,6 +55,7 @@ from media.layouts.fer2013 import (
     read_fer2013_csv,
     read_fer2013_folder,
 )
+from media.layouts.folders import FolderSplitLayout
 from media.layouts.groupemow import GROUPEMOW_CLASSES, read_groupemow
 from media.layouts.ravdess import (
     RAVDESS_CLASSES,
@@ -63,13 +64,14 @@ from media.layouts.ravdess import (
     RAVDESS_SPEAKERS,
     read_ravdess,
 )
-from media.layouts.speakers import SpeakerSplit, refuse_shared_speakers
+from media.layouts.speakers import SpeakerLayout, SpeakerSplit, refuse_shared_speakers
 from media.layouts.vgaf import VGAF_CLASSES, read_vgaf
 from media.layouts.video_folder import read_video_folder
 
 __all__ = [
     "LAYOUTS", "get_layout", "detect_layout", "read_dataset", "skipped_files",
-    "DatasetLayout", "ClipLayout", "Evidence", "SpeakerSplit", "refuse_shared_speakers",
+    "DatasetLayout", "ClipLayout", "FolderSplitLayout", "SpeakerLayout", "Evidence", "SpeakerSplit",
+    "refuse_shared_speakers",
     "ClipRecord", "SkippedFile", "DatasetError", "DatasetWarning", "SPLITS", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS",
     "VGAF_CLASSES", "read_vgaf",
     "GROUPEMOW_CLASSES", "read_groupemow",

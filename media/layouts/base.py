@@ -6,7 +6,9 @@ coded file names, ...). Its module owns four things, as methods of one :class:`D
 subclass: ``detect`` (how strongly a folder looks like it, :class:`Evidence`), ``splits`` (the
 splits a folder holds, and the protocol that assigns clips to them), ``read`` (the records, or
 for FER2013 the face images) and ``skipped`` (the files in its clip folders that are not its
-clips). :mod:`media.layouts` collects one instance of each in its table ``LAYOUTS``.
+clips). :mod:`media.layouts` collects one instance of each in its table ``LAYOUTS``. Two kinds
+of clip layout share more: :class:`media.layouts.folders.FolderSplitLayout` (splits are folders)
+and :class:`media.layouts.speakers.SpeakerLayout` (coded file names, split by speaker).
 
 Readers only look at names on disk (and label text files); none decodes media, so a tree of
 empty files is a valid input for tests. Labels are always 0-based indices into
@@ -15,7 +17,6 @@ empty files is a valid input for tests. Labels are always 0-based indices into
 from __future__ import annotations
 
 import os
-import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import IntEnum
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from media.layouts.speakers import SpeakerSplit
 
 __all__ = ["SPLITS", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "ClipRecord", "SkippedFile", "DatasetError",
-           "DatasetWarning", "Evidence", "DatasetLayout", "ClipLayout", "FolderSplitLayout", "abs_root",
+           "DatasetWarning", "Evidence", "DatasetLayout", "ClipLayout", "abs_root",
            "normalize_split", "sorted_records"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -154,36 +155,3 @@ class DatasetLayout(ABC, Generic[Items]):
 
 class ClipLayout(DatasetLayout[list[ClipRecord]]):
     """A layout whose items are media files, read as :class:`ClipRecord` lists sorted by clip_id."""
-
-
-class FolderSplitLayout(ClipLayout):
-    """A clip layout whose splits are folders of the dataset (VGAF, GroupEmoW): ``read`` reads
-    each split with ``read_split``, and with no split given, every split ``splits`` finds, but
-    those ``unused_split`` names (skipped with a DatasetWarning)."""
-
-    @abstractmethod
-    def read_split(self, root: Path, split: str, **options) -> list[ClipRecord]:
-        """The records of one split (lower-case) of the dataset at ``root`` (absolute)."""
-
-    def unused_split(self, root: Path, split: str) -> str | None:
-        """Why split ``split``, although present, holds nothing to read (None: it does); such a
-        split is skipped when every split is read, and an error when asked for by name."""
-        return None
-
-    def read(self, root: str | os.PathLike, split: str | None = None, **options) -> list[ClipRecord]:
-        root = abs_root(root)
-        if split is not None:
-            return self.read_split(root, normalize_split(split), **options)
-        splits = self.splits(root)
-        if not splits:
-            raise DatasetError(f"{root}: no {self.name} split folders found")
-        records = []
-        for name in splits:
-            reason = self.unused_split(root, name)
-            if reason is not None:
-                warnings.warn(f"{root}: {reason}; skipped", DatasetWarning, stacklevel=3)
-                continue
-            records += self.read_split(root, name, **options)
-        if not records:
-            raise DatasetError(f"{root}: no usable {self.name} videos in any split")
-        return sorted_records(records)

@@ -11,29 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Iterable, Sequence
 
-from media.layouts.base import (
-    SPLITS,
-    ClipLayout,
-    ClipRecord,
-    DatasetError,
-    Evidence,
-    SkippedFile,
-    abs_root,
-    normalize_split,
-    sorted_records,
-)
-from media.layouts.files import (
-    check_unique,
-    clip_id,
-    files_of_other_types,
-    most_videos_named,
-    report_invalid,
-    walk_files,
-)
-from media.layouts.speakers import SpeakerSplit, refuse_shared_speakers
+from media.layouts.base import ClipRecord, DatasetError, abs_root, normalize_split, sorted_records
+from media.layouts.files import check_unique, clip_id, report_invalid, walk_files
+from media.layouts.speakers import SpeakerLayout, SpeakerSplit, refuse_shared_speakers
 
 __all__ = ["CREMAD_CLASSES", "CREMAD_EMOTION_CODES", "CREMAD_FIRST_ACTOR", "CREMAD_LAST_ACTOR", "CREMAD_SPEAKERS",
            "CREMAD_DEFAULT_VAL_ACTORS", "CREMAD_DEFAULT_TEST_ACTORS", "CremadLayout", "LAYOUT", "read_cremad",
@@ -108,9 +90,8 @@ def read_cremad(
     return sorted_records(records)
 
 
-class CremadLayout(ClipLayout):
-    """CREMA-D: detected when at least half of the videos under the root follow its naming
-    pattern; reads :func:`read_cremad`; skips every file that is neither ``.flv`` nor ``.mp4``
+class CremadLayout(SpeakerLayout):
+    """CREMA-D: reads :func:`read_cremad`; skips every file that is neither ``.flv`` nor ``.mp4``
     (the ``.wav`` audio among them)."""
 
     name = "cremad"
@@ -118,19 +99,12 @@ class CremadLayout(ClipLayout):
     class_names = CREMAD_CLASSES
     split_protocol = "speaker-independent by actor: 1001-1063 train, 1064-1077 val, 1078-1091 test"
     speakers = CREMAD_SPEAKERS
+    pattern = _NAME
+    extensions = CREMAD_EXTENSIONS
     options = ("val_actors", "test_actors", "extensions", "allow_invalid")
-
-    def detect(self, root: Path) -> Evidence:
-        return Evidence.FILE_NAMES if most_videos_named(root, _NAME) else Evidence.NONE
-
-    def splits(self, root: Path) -> tuple[str, ...]:
-        return SPLITS
 
     def read(self, root: str | os.PathLike, split: str | None = None, **options) -> list[ClipRecord]:
         return read_cremad(root, split, **options)
-
-    def skipped(self, root: Path, splits) -> list[SkippedFile]:
-        return files_of_other_types([root], CREMAD_EXTENSIONS, "video")
 
 
 LAYOUT = CremadLayout()

@@ -12,19 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from media.layouts.base import (
-    IMAGE_EXTENSIONS,
-    SPLITS,
-    ClipRecord,
-    DatasetError,
-    Evidence,
-    FolderSplitLayout,
-    SkippedFile,
-    abs_root,
-    normalize_split,
-    sorted_records,
-)
-from media.layouts.files import check_unique, clip_id, files_of_other_types, find_child, walk_files
+from media.layouts.base import IMAGE_EXTENSIONS, SPLITS, ClipRecord, DatasetError, Evidence, sorted_records
+from media.layouts.files import check_unique, clip_id, find_child, walk_files
+from media.layouts.folders import FolderSplitLayout
 from media.layouts.vgaf import VGAF_CLASSES
 
 __all__ = ["GROUPEMOW_CLASSES", "GroupEmoWLayout", "LAYOUT", "read_groupemow"]
@@ -66,32 +56,19 @@ def read_groupemow(root: str | os.PathLike, split: str) -> list[ClipRecord]:
     Returns records sorted by clip_id (``'train/positive/img7'``); labels 0-based into
     GROUPEMOW_CLASSES == VGAF_CLASSES (0=Positive, 1=Neutral, 2=Negative).
     """
-    root = abs_root(root)
-    split = normalize_split(split)
-    split_dir = find_child(root, split, is_dir=True)
-    if split_dir is None:
-        raise DatasetError(f"{root / split}: GroupEmoW {split} folder not found")
-    records = [
-        ClipRecord(clip_id(root, path), path, label, GROUPEMOW_CLASSES, split)
-        for label, class_dir in _class_dirs(split_dir)
-        for path in walk_files(class_dir, IMAGE_EXTENSIONS)
-    ]
-    if not records:
-        raise DatasetError(
-            f"{split_dir}: no GroupEmoW images (expected <class>/*.jpg|.jpeg|.png with class in "
-            "positive, neutral, negative)"
-        )
-    check_unique(records, split_dir)
-    return sorted_records(records)
+    return LAYOUT.read_one(root, split)
+
 
 class GroupEmoWLayout(FolderSplitLayout):
-    """GroupEmoW: detected by a split folder holding a class folder; reads
-    :func:`read_groupemow` per split; skips what is not an image in its split folders."""
+    """GroupEmoW: detected by a split folder holding a class folder; reads a split folder's
+    class folders (:func:`read_groupemow`); skips what is not an image in its split folders."""
 
     name = "groupemow"
     title = "GroupEmoW"
     class_names = GROUPEMOW_CLASSES
     split_protocol = "the dataset's own train/val/test folders (no person ids: group photos)"
+    clip_extensions = IMAGE_EXTENSIONS
+    clip_kind = "image"
 
     def detect(self, root: Path) -> Evidence:
         classes = {c.lower() for c in GROUPEMOW_CLASSES}
@@ -101,14 +78,25 @@ class GroupEmoWLayout(FolderSplitLayout):
                     return Evidence.CLASS_FOLDERS
         return Evidence.NONE
 
-    def splits(self, root: Path) -> tuple[str, ...]:
-        return tuple(s for s in SPLITS if find_child(root, s, is_dir=True) is not None)
+    def split_folder(self, root: Path, split: str) -> Path | None:
+        return find_child(root, split, is_dir=True)
 
-    def read_split(self, root: Path, split: str, **options) -> list[ClipRecord]:
-        return read_groupemow(root, split, **options)
-
-    def skipped(self, root: Path, splits) -> list[SkippedFile]:
-        return files_of_other_types([find_child(root, s, is_dir=True) for s in splits], IMAGE_EXTENSIONS, "image")
+    def read_split(self, root: Path, split: str) -> list[ClipRecord]:
+        split_dir = self.split_folder(root, split)
+        if split_dir is None:
+            raise DatasetError(f"{root / split}: GroupEmoW {split} folder not found")
+        records = [
+            ClipRecord(clip_id(root, path), path, label, GROUPEMOW_CLASSES, split)
+            for label, class_dir in _class_dirs(split_dir)
+            for path in walk_files(class_dir, IMAGE_EXTENSIONS)
+        ]
+        if not records:
+            raise DatasetError(
+                f"{split_dir}: no GroupEmoW images (expected <class>/*.jpg|.jpeg|.png with class in "
+                "positive, neutral, negative)"
+            )
+        check_unique(records, split_dir)
+        return sorted_records(records)
 
 
 LAYOUT = GroupEmoWLayout()

@@ -15,19 +15,9 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from media.layouts.base import (
-    SPLITS,
-    ClipLayout,
-    ClipRecord,
-    DatasetError,
-    Evidence,
-    SkippedFile,
-    abs_root,
-    normalize_split,
-    sorted_records,
-)
-from media.layouts.files import clip_id, files_of_other_types, most_videos_named, report_invalid, walk_files
-from media.layouts.speakers import SpeakerSplit, refuse_shared_speakers
+from media.layouts.base import ClipRecord, DatasetError, abs_root, normalize_split, sorted_records
+from media.layouts.files import clip_id, report_invalid, walk_files
+from media.layouts.speakers import SpeakerLayout, SpeakerSplit, refuse_shared_speakers
 
 __all__ = ["RAVDESS_CLASSES", "RAVDESS_NUM_ACTORS", "RAVDESS_SPEAKERS", "RAVDESS_DEFAULT_VAL_ACTORS",
            "RAVDESS_DEFAULT_TEST_ACTORS", "RavdessLayout", "LAYOUT", "read_ravdess", "ravdess_actor"]
@@ -114,9 +104,8 @@ def _fields_ok(fields: list[int]) -> bool:
     )
 
 
-class RavdessLayout(ClipLayout):
-    """RAVDESS: detected when at least half of the videos under the root follow its naming
-    pattern; reads :func:`read_ravdess`; skips every file that is not ``.mp4`` (the ``.wav``
+class RavdessLayout(SpeakerLayout):
+    """RAVDESS: reads :func:`read_ravdess`; skips every file that is not ``.mp4`` (the ``.wav``
     audio-only release among them)."""
 
     name = "ravdess"
@@ -124,19 +113,12 @@ class RavdessLayout(ClipLayout):
     class_names = RAVDESS_CLASSES
     split_protocol = "speaker-independent by actor: 1-18 train, 19-21 val, 22-24 test"
     speakers = RAVDESS_SPEAKERS
+    pattern = _NAME
+    extensions = (".mp4",)
     options = ("val_actors", "test_actors", "modalities", "allow_invalid")
-
-    def detect(self, root: Path) -> Evidence:
-        return Evidence.FILE_NAMES if most_videos_named(root, _NAME) else Evidence.NONE
-
-    def splits(self, root: Path) -> tuple[str, ...]:
-        return SPLITS
 
     def read(self, root: str | os.PathLike, split: str | None = None, **options) -> list[ClipRecord]:
         return read_ravdess(root, split, **options)
-
-    def skipped(self, root: Path, splits) -> list[SkippedFile]:
-        return files_of_other_types([root], (".mp4",), "video")
 
 
 LAYOUT = RavdessLayout()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable
+from pathlib import Path
+from typing import Callable, ClassVar, Hashable, Iterable, Pattern, Sequence
 
-from media.layouts.base import SPLITS, ClipRecord, DatasetError
+from media.layouts.base import SPLITS, ClipLayout, ClipRecord, DatasetError, Evidence, SkippedFile
+from media.layouts.files import files_of_other_types, most_videos_named
 
-__all__ = ["SpeakerSplit", "refuse_shared_speakers"]
+__all__ = ["SpeakerSplit", "SpeakerLayout", "refuse_shared_speakers"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,23 @@ def refuse_shared_speakers(root: str | os.PathLike, records: Iterable[ClipRecord
                 + ", ".join(f"{s}: {clips[s]}" for s in splits)
                 + f"); a speaker-independent split keeps each {kind} in one split"
             )
+
+
+class SpeakerLayout(ClipLayout):
+    """A layout of acted clips found anywhere under the root, each named in a pattern that codes
+    its label and speaker (RAVDESS, CREMA-D), split by speaker (``speakers``): detected when at
+    least half of the videos follow ``pattern``; every split is present (each speaker has one);
+    skips every file whose type is not one of ``extensions``. A subclass adds ``read``."""
+
+    pattern: ClassVar[Pattern[str]]
+    extensions: ClassVar[tuple[str, ...]]
+    speakers: ClassVar[SpeakerSplit]
+
+    def detect(self, root: Path) -> Evidence:
+        return Evidence.FILE_NAMES if most_videos_named(root, self.pattern) else Evidence.NONE
+
+    def splits(self, root: Path) -> tuple[str, ...]:
+        return SPLITS
+
+    def skipped(self, root: Path, splits: Sequence[str]) -> list[SkippedFile]:
+        return files_of_other_types([root], self.extensions, "video")

@@ -15,18 +15,9 @@ import re
 import warnings
 from pathlib import Path
 
-from media.layouts.base import (
-    ClipRecord,
-    DatasetError,
-    DatasetWarning,
-    Evidence,
-    FolderSplitLayout,
-    SkippedFile,
-    abs_root,
-    normalize_split,
-    sorted_records,
-)
-from media.layouts.files import clip_id, examples, files_of_other_types, find_child
+from media.layouts.base import ClipRecord, DatasetError, DatasetWarning, Evidence, sorted_records
+from media.layouts.files import clip_id, examples, find_child
+from media.layouts.folders import FolderSplitLayout
 
 __all__ = ["VGAF_CLASSES", "VGAF_DIRS", "VGAF_LABEL_NAMES", "VgafLayout", "LAYOUT", "read_vgaf"]
 
@@ -114,8 +105,10 @@ def read_vgaf(root: str | os.PathLike, split: str, *, allow_missing: bool = Fals
 
     Returns records sorted by clip_id (``'Train/100_1'``), labels 0-based into VGAF_CLASSES.
     """
-    root = abs_root(root)
-    split = normalize_split(split)
+    return LAYOUT.read_one(root, split, allow_missing=allow_missing)
+
+
+def _read_split(root: Path, split: str, allow_missing: bool) -> list[ClipRecord]:
     video_dir = find_child(root, VGAF_DIRS[split], is_dir=True)
     if video_dir is None:
         raise DatasetError(f"{root / VGAF_DIRS[split]}: VGAF {split} video folder not found")
@@ -146,7 +139,8 @@ def read_vgaf(root: str | os.PathLike, split: str, *, allow_missing: bool = Fals
             )
             if not allow_missing:
                 raise DatasetError(msg + " (pass allow_missing=True to skip them)")
-            warnings.warn(msg + "; skipped (allow_missing=True)", DatasetWarning, stacklevel=2)
+            # stacklevel: the caller of read_vgaf or read_dataset
+            warnings.warn(msg + "; skipped (allow_missing=True)", DatasetWarning, stacklevel=5)
             for name in no_video:
                 del labels[name]
 
@@ -160,13 +154,16 @@ def read_vgaf(root: str | os.PathLike, split: str, *, allow_missing: bool = Fals
 
 class VgafLayout(FolderSplitLayout):
     """VGAF: detected by its label files, or by split folders holding ``.mp4`` files directly;
-    reads :func:`read_vgaf` per split; skips what is not ``.mp4`` in its split video folders."""
+    reads a split's folder against its label file (:func:`read_vgaf`); skips what is not
+    ``.mp4`` in its split video folders (label files beside them are not clips)."""
 
     name = "vgaf"
     title = "VGAF"
     class_names = VGAF_CLASSES
     split_protocol = "the dataset's own Train/Val/Test folders (no speaker ids: crowds from web videos)"
     options = ("allow_missing",)
+    clip_extensions = (".mp4",)
+    nested = False
 
     def detect(self, root: Path) -> Evidence:
         files = {p.name.lower() for p in root.iterdir() if p.is_file()}
@@ -179,32 +176,29 @@ class VgafLayout(FolderSplitLayout):
                 return Evidence.SPLIT_FOLDERS
         return Evidence.NONE
 
+    def split_folder(self, root: Path, split: str) -> Path | None:
+        return find_child(root, VGAF_DIRS[split], is_dir=True)
+
     def splits(self, root: Path) -> tuple[str, ...]:
         """A split is present when its video folder or its label file exists (reading it then
         reports the other one missing)."""
         return tuple(
             s for s in VGAF_DIRS
-            if find_child(root, VGAF_DIRS[s], is_dir=True) is not None
+            if self.split_folder(root, s) is not None
             or find_child(root, VGAF_LABEL_NAMES[s], is_dir=False) is not None
         )
 
     def unused_split(self, root: Path, split: str) -> str | None:
         """A video folder with no ``.mp4`` and no label file (e.g. a ``Test/`` created for later)."""
-        video_dir = find_child(root, VGAF_DIRS[split], is_dir=True)
+        video_dir = self.split_folder(root, split)
         if video_dir is None or find_child(root, VGAF_LABEL_NAMES[split], is_dir=False) is not None:
             return None
         if any(p.suffix.lower() == ".mp4" and not p.name.startswith(".") for p in video_dir.iterdir()):
             return None
         return f"the VGAF {split} folder holds no .mp4 and has no label file"
 
-    def read_split(self, root: Path, split: str, **options) -> list[ClipRecord]:
-        return read_vgaf(root, split, **options)
-
-    def skipped(self, root: Path, splits) -> list[SkippedFile]:
-        """Files that are not ``.mp4`` directly in the split video folders (label files beside
-        them are not clips)."""
-        places = [find_child(root, VGAF_DIRS[s], is_dir=True) for s in splits]
-        return files_of_other_types(places, (".mp4",), "video", recursive=False)
+    def read_split(self, root: Path, split: str, *, allow_missing: bool = False) -> list[ClipRecord]:
+        return _read_split(root, split, allow_missing)
 
 
 LAYOUT = VgafLayout()
