@@ -12,9 +12,9 @@ import torch
 
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer, create_scorer
-from media.datasets import ClipRecord
 from media.decoding import VideoReader
 from media.encoding import write_mp4
+from media.layouts import ClipRecord
 from synthetic.group import draw_cartoon_face
 
 DEFAULT_CLASSES = ("Positive", "Neutral", "Negative")

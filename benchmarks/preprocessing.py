@@ -188,7 +188,7 @@ def dataset_throughput(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
 def dataset_child(spec_json: str) -> None:
     """Entry point of the child process of :func:`dataset_throughput` (prints one JSON line)."""
     from core.batch import run_batch
-    from media.datasets import ClipRecord
+    from media.layouts import ClipRecord
 
     spec = json.loads(spec_json)
     torch.set_num_threads(int(spec["threads"]))

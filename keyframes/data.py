@@ -17,7 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD, centre_square
-from media.datasets import ClipRecord
+from media.layouts import ClipRecord
 
 
 def augmentation_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

@@ -9,7 +9,7 @@ import torch
 from core.config import building_from, check_keys, check_settings, setting, settings_from_section
 from keyframes.data import ImageFolderDataset
 from keyframes.scorer import create_scorer
-from media.datasets import read_groupemow
+from media.layouts import read_groupemow
 from training.loop import fit
 from training.train_config import resolve_train_config
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from core.storage import parse_shard, shard_items
-from media.datasets import SPLITS, ClipRecord, detect_layout, read_dataset, skipped_files
+from media.layouts import SPLITS, ClipRecord, detect_layout, get_layout, read_dataset, skipped_files
 
 
 def add_batch_arguments(parser) -> None:
@@ -34,16 +34,19 @@ def _shard_argument(text: str) -> str:
     return text
 
 
-def select_records(videos: str, *, split: str | None, shard: str | None, allow_missing: bool = False) -> list[ClipRecord]:
-    """The dataset's records (layout detected), restricted to ``split`` and to shard ``i/N``."""
+def select_records(videos: str, *, split: str | None, shard: str | None,
+                   allow_missing: bool = False) -> list[ClipRecord]:
+    """The dataset's records (layout detected), restricted to ``split`` and to shard ``i/N``.
+    ``allow_missing`` reaches the layouts that take it (VGAF: labels without a video, videos
+    without a label) and is ignored by the others."""
     layout = detect_layout(videos)
-    kwargs = {"allow_missing": True} if allow_missing and layout == "vgaf" else {}
+    kwargs = {"allow_missing": True} if allow_missing and "allow_missing" in get_layout(layout).options else {}
     records = read_dataset(videos, split, layout=layout, **kwargs)
     return shard_items(records, parse_shard(shard), key=lambda r: r.clip_id)
 
 
 def skipped_lines(videos: str, *, split: str | None, limit: int = 10) -> list[str]:
-    """The files of dataset ``videos`` that are not clips (:func:`media.datasets.skipped_files`),
+    """The files of dataset ``videos`` that are not clips (:func:`media.layouts.skipped_files`),
     as lines to print after the clip count: how many, then up to ``limit`` of them with the reason.
     ``[]`` when there are none."""
     skipped = skipped_files(videos, split)

@@ -42,7 +42,7 @@ from torch import nn
 from core.config import ConfigError, check_keys
 from keyframes.data import augmentation_rng, random_resized_crop
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
-from media.fer2013 import FaceImages, read_fer2013
+from media.layouts import FaceImages, read_fer2013
 from training.label_maps import create_label_map
 from training.loop import fit
 from training.weights import load_into, load_state_file

@@ -39,8 +39,8 @@ from keyframes.extraction import (
     stored_selection,
 )
 from keyframes.scorer import SentimentScorer
-from media.datasets import ClipRecord
 from media.decoding import open_media, read_audio_track
+from media.layouts import ClipRecord
 from media.sampling import FrameRequest, sample_video
 from streams import cache
 from streams.specs import STREAM_SPECS, DecodedClip, StreamSpec, parse_streams

@@ -53,7 +53,8 @@ import cv2
 import numpy as np
 
 from core.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
-from media.datasets import (
+from media.encoding import write_mp4
+from media.layouts import (
     CREMAD_CLASSES,
     CREMAD_DEFAULT_TEST_ACTORS,
     CREMAD_DEFAULT_VAL_ACTORS,
@@ -63,7 +64,6 @@ from media.datasets import (
     RAVDESS_DEFAULT_VAL_ACTORS,
     SPLITS,
 )
-from media.encoding import write_mp4
 from synthetic.group import AUDIO, FACE, FLOW, MODALITIES, SKIN_TONES, VISUAL, draw_cartoon_face, hood_colour
 
 EMOTIONS: tuple[str, ...] = RAVDESS_CLASSES
@@ -665,7 +665,7 @@ def generate_fer2013(
     The same seed gives the same images and labels in both forms, which
     :func:`media.fer2013.read_fer2013` reads identically. Returns counts per split and class.
     """
-    from media.fer2013 import CSV_NAME, FER2013_CLASSES, FER2013_FOLDERS, FER2013_USAGE
+    from media.layouts import CSV_NAME, FER2013_CLASSES, FER2013_FOLDERS, FER2013_USAGE
 
     if form not in FER_FORMS:
         raise ValueError(f"FER2013 form must be one of {FER_FORMS}, got {form!r}")

@@ -22,7 +22,7 @@ import sys
 
 from core.command_line import add_debug_argument, positive_int, run_main
 from fusion.features import extract_features, load_feature_plan, parse_fold_runs, parse_stream_runs
-from media.datasets import SPLITS
+from media.layouts import SPLITS
 
 
 def split_list(text: str) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from core.config import ConfigError, check_keys
-from media.datasets import ClipRecord
+from media.layouts import ClipRecord
 
 __all__ = ["LabelMap", "create_label_map", "relabel_records"]
 

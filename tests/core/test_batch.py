@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.batch import BatchSummary, run_batch
-from media.datasets import ClipRecord
+from media.layouts import ClipRecord
 
 
 def _records(n: int) -> list[ClipRecord]:

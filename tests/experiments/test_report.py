@@ -294,7 +294,7 @@ def test_evaluation_searches_late_fusion_weights_on_val_before_reading_test(runs
 def audio_cache(tmp_path_factory):
     """An audio-only preprocessing cache of 8 tiny clips: 4 train, 2 val, 2 test."""
     from core.config import load_config
-    from media.datasets import ClipRecord
+    from media.layouts import ClipRecord
     from streams.preprocessing import build_preprocess_job, write_pipeline_record
     from tests.conftest import make_scene_clip
 

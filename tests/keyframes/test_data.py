@@ -13,7 +13,7 @@ import torch
 
 from keyframes.data import ImageFolderDataset, augmentation_rng, random_resized_crop
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
-from media.datasets import ClipRecord, read_groupemow
+from media.layouts import ClipRecord, read_groupemow
 
 # one colour per class, so an item's pixels tell which file it came from
 CLASS_RGB = {"Positive": (220, 40, 40), "Neutral": (40, 220, 40), "Negative": (40, 40, 220)}

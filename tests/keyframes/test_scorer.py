@@ -6,7 +6,7 @@ import torch
 
 from keyframes.data import ImageFolderDataset
 from keyframes.scorer import SentimentScorer, centre_square, create_scorer, frames_to_tensor
-from media.datasets import ClipRecord
+from media.layouts import ClipRecord
 from training.checkpoints import save_checkpoint
 
 

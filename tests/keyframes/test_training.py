@@ -18,7 +18,7 @@ import keyframes.training
 from keyframes.data import ImageFolderDataset
 from keyframes.scorer import SentimentScorer
 from keyframes.training import train_scorer
-from media.datasets import DatasetError
+from media.layouts import DatasetError
 from training.checkpoints import load_checkpoint
 from training.loop import RunConfigMismatchError
 

@@ -13,7 +13,7 @@ import torch
 
 from core.config import ConfigError, load_config
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
-from media.fer2013 import FER2013_CLASSES
+from media.layouts import FER2013_CLASSES
 from streams.face_pretraining import FaceImageDataset, train_face_pretraining
 from streams.models.pretrained import init_from_pretrained
 from streams.specs.face import create_face_stream

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from core.config import load_config
-from media.datasets import ClipRecord
 from media.encoding import write_m4a
+from media.layouts import ClipRecord
 from streams.cache import load_entries
 from streams.preprocessing import build_preprocess_job, verify_cache
 from streams.specs import STREAM_SPECS

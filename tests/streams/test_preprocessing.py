@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from core.config import load_config
-from media.datasets import ClipRecord
 from media.decoding import MediaError
+from media.layouts import ClipRecord
 from streams.cache import load_entries
 from streams.preprocessing import build_preprocess_job, verify_cache
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.config import load_config
-from media.datasets import ClipRecord
+from media.layouts import ClipRecord
 from streams.preprocessing import build_preprocess_job, write_pipeline_record
 from streams.specs import STREAM_SPECS
 from streams.specs.speech import create_speech_stream

@@ -132,7 +132,7 @@ def test_vgaf_layout_and_label_files(clean_set):
 
 
 def test_the_vgaf_reader_reads_the_synthetic_test_labels(clean_set):
-    from media.datasets import read_vgaf
+    from media.layouts import read_vgaf
 
     meta = json.loads((clean_set / "synthetic.json").read_text())
     truth = {f"Test/{r['name']}": CLASSES.index(r["class"]) for r in meta["clips"]["Test"]}

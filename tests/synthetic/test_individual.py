@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from media.datasets import CREMAD_CLASSES, RAVDESS_CLASSES, read_cremad, read_ravdess
+from media.layouts import CREMAD_CLASSES, RAVDESS_CLASSES, read_cremad, read_ravdess
 from synthetic.group import MODALITIES, draw_cartoon_face, generate_dataset, generate_stills
 from synthetic.individual import (
     EMOTIONS,
@@ -269,7 +269,7 @@ def test_stills_alone_are_the_stills_of_the_vgaf_set(tmp_path):
     generate_dataset(tmp_path / "vgaf", n_train=0, n_val=0, n_stills_per_class=1, seed=5, width=96, height=64)
     summary = generate_stills(tmp_path / "stills", n_per_class=1, seed=5, width=96, height=64)
     assert summary["stills"]["train"] == {"Positive": 1, "Neutral": 1, "Negative": 1}
-    from media.datasets import detect_layout, read_groupemow
+    from media.layouts import detect_layout, read_groupemow
 
     assert detect_layout(tmp_path / "stills") == "groupemow"
     records = read_groupemow(tmp_path / "stills", "val")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media.datasets import CREMAD_CLASSES, RAVDESS_CLASSES
+from media.layouts import CREMAD_CLASSES, RAVDESS_CLASSES
 from synthetic.individual import generate_individual_dataset
 from tests.conftest import load_tool
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from core.config import ConfigError, load_config
-from media.datasets import RAVDESS_CLASSES, ClipRecord
-from media.fer2013 import FER2013_CLASSES
+from media.layouts import FER2013_CLASSES, RAVDESS_CLASSES, ClipRecord
 from training.label_maps import create_label_map, relabel_records
 
 ROOT = Path(__file__).resolve().parents[2]

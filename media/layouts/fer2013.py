@@ -1,4 +1,4 @@
-"""FER2013 reader: 48x48 grey face images with 7 expression labels, in either published form.
+"""The FER2013 layout: 48x48 grey face images with 7 expression labels, in either published form.
 
 ``'csv'``
     ``fer2013.csv`` (Kaggle "Challenges in Representation Learning"): columns ``emotion``,
@@ -17,6 +17,10 @@ Splits: ``'train'`` is the CSV's Training rows or ``train/``; ``'val'`` the Publ
 ``data.val_split: null`` or ``test`` there.) The same images written in both forms read the same:
 CSV rows keep their order within a split; folder images are ordered by file name (then emotion
 folder), so a writer that names files by row position (``00012.png``) reproduces the CSV order.
+The faces carry no identity, so no speaker-independent split can be checked.
+
+Unlike the clip layouts, FER2013 reads to arrays (:class:`FaceImages`), for the face stream's
+pre-training, and is never guessed from a folder: the tools that read it name it.
 """
 from __future__ import annotations
 
@@ -29,10 +33,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from media.datasets import IMAGE_EXTENSIONS, DatasetError, DatasetWarning
+from media.layouts.base import IMAGE_EXTENSIONS, DatasetError, DatasetLayout, DatasetWarning, SkippedFile
+from media.layouts.files import find_child, other_type
 
-__all__ = ["FER2013_CLASSES", "FER2013_FOLDERS", "FER2013_USAGE", "FER2013_SPLITS", "IMAGE_SIZE", "FaceImages",
-           "detect_fer2013_form", "read_fer2013", "read_fer2013_csv", "read_fer2013_folder"]
+__all__ = ["FER2013_CLASSES", "FER2013_FOLDERS", "FER2013_USAGE", "FER2013_SPLITS", "IMAGE_SIZE", "CSV_NAME",
+           "FaceImages", "Fer2013Layout", "LAYOUT", "detect_fer2013_form", "read_fer2013", "read_fer2013_csv",
+           "read_fer2013_folder"]
 
 FER2013_CLASSES: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 """Class names in label order (the CSV's ``emotion`` value is the index)."""
@@ -178,17 +184,11 @@ def read_fer2013_folder(root: str | os.PathLike, split: str) -> FaceImages:
         raise DatasetError(f"{root / split}: FER2013 {split} folder not found{hint}; folders here: {present}")
     found: list[tuple[str, int, Path]] = []
     skipped: list[str] = []
-    for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if class_dir.name.lower() not in FER2013_FOLDERS:
-            raise DatasetError(f"{class_dir}: not a FER2013 emotion folder; expected one of {', '.join(FER2013_FOLDERS)}")
-        label = FER2013_FOLDERS.index(class_dir.name.lower())
-        for path in class_dir.iterdir():
-            if path.name.startswith(".") or not path.is_file():
-                continue
-            if path.suffix.lower() in IMAGE_EXTENSIONS:
-                found.append((path.name, label, path))
-            else:
-                skipped.append(path.relative_to(root).as_posix())
+    for label, path in _emotion_files(split_dir):
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append((path.name, label, path))
+        else:
+            skipped.append(path.relative_to(root).as_posix())
     if skipped:
         warnings.warn(f"{split_dir}: skipped {len(skipped)} file(s) that are not images: "
                       + ", ".join(skipped[:_EXAMPLES]) + (" ..." if len(skipped) > _EXAMPLES else ""),
@@ -210,13 +210,52 @@ def read_fer2013_folder(root: str | os.PathLike, split: str) -> FaceImages:
                       tuple(str(path) for _, _, path in found))
 
 
+def _emotion_files(split_dir: Path) -> list[tuple[int, Path]]:
+    """``(label, path)`` for every non-hidden file in the emotion folders of ``split_dir``, by
+    folder name; a folder that is not a FER2013 emotion is a DatasetError."""
+    files = []
+    for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if class_dir.name.lower() not in FER2013_FOLDERS:
+            raise DatasetError(f"{class_dir}: not a FER2013 emotion folder; expected one of "
+                               f"{', '.join(FER2013_FOLDERS)}")
+        label = FER2013_FOLDERS.index(class_dir.name.lower())
+        files += [(label, p) for p in class_dir.iterdir() if not p.name.startswith(".") and p.is_file()]
+    return files
+
+
 def _child(parent: Path, name: str) -> Path | None:
-    if not parent.is_dir():
-        return None
-    exact = parent / name
-    if exact.is_dir():
-        return exact
-    matches = sorted(p for p in parent.iterdir() if p.is_dir() and p.name.lower() == name.lower())
-    if len(matches) > 1:
-        raise DatasetError(f"{parent}: ambiguous {name!r}: " + ", ".join(p.name for p in matches))
-    return matches[0] if matches else None
+    return find_child(parent, name, is_dir=True) if parent.is_dir() else None
+
+
+class Fer2013Layout(DatasetLayout[FaceImages]):
+    """FER2013 in either form: never detected (see the module docstring); reads
+    :func:`read_fer2013` (one split at a time); skips the files of the image-folder form that are
+    not images."""
+
+    name = "fer2013"
+    title = "FER2013"
+    class_names = FER2013_CLASSES
+    split_protocol = "the release's own: Usage Training/PublicTest/PrivateTest, or train/val/test folders"
+
+    def splits(self, root: Path) -> tuple[str, ...]:
+        """Every split for the CSV form (its rows say), the split folders present for the other."""
+        if detect_fer2013_form(root) == "csv":
+            return FER2013_SPLITS
+        return tuple(s for s in FER2013_SPLITS if _child(Path(root), s) is not None)
+
+    def read(self, root: str | os.PathLike, split: str | None = None, **options) -> FaceImages:
+        """One split (``split`` is required: the splits are read one at a time)."""
+        return read_fer2013(root, split, **options)
+
+    def skipped(self, root: Path, splits) -> list[SkippedFile]:
+        """The files in the emotion folders of ``splits`` that are not images (none in the CSV
+        form), as :func:`read_fer2013_folder` skips them."""
+        if detect_fer2013_form(root) == "csv":
+            return []
+        split_dirs = [_child(Path(root), _check_split(s)) for s in splits]
+        found = [other_type(path, IMAGE_EXTENSIONS, "image")
+                 for split_dir in split_dirs if split_dir is not None for _, path in _emotion_files(split_dir)]
+        return sorted((s for s in found if s is not None), key=lambda s: s.path)
+
+
+LAYOUT = Fer2013Layout()

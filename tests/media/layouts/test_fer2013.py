@@ -1,4 +1,4 @@
-"""Tests for media.fer2013: both published forms read identically, malformed rows and files are
+"""Tests for media.layouts.fer2013: both published forms read identically, malformed rows and files are
 named, and the synthetic FER2013 faces carry seven separable expressions."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from media.datasets import DatasetError
-from media.fer2013 import FER2013_CLASSES, detect_fer2013_form, read_fer2013, read_fer2013_csv
+from media.layouts import DatasetError
+from media.layouts.fer2013 import FER2013_CLASSES, detect_fer2013_form, read_fer2013, read_fer2013_csv
 from synthetic.individual import generate_fer2013, render_fer_face
 
 
