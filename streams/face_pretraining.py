@@ -1,5 +1,5 @@
 """Face-expression pretraining for the face stream: a torchvision 2D ResNet trained on FER2013
-(either published form, :mod:`media.fer2013`) with the shared loop (:func:`training.loop.fit`),
+(either published form, :mod:`media.layouts.fer2013`) with the shared loop (:func:`training.loop.fit`),
 whose checkpoint then initialises the 3D face stream through I3D inflation.
 
 The recipe (``configs/faces/fer2013_r50.yaml``) has four sections:

@@ -21,15 +21,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, Sequence, TypeVar
+from typing import Callable, ClassVar, Generic, Iterable, Sequence, TypeVar
 
 from core.errors import UserInputError
 
-if TYPE_CHECKING:
-    from media.layouts.speakers import SpeakerSplit
-
 __all__ = ["SPLITS", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "ClipRecord", "SkippedFile", "DatasetError",
-           "DatasetWarning", "Evidence", "DatasetLayout", "ClipLayout", "abs_root",
+           "DatasetWarning", "Evidence", "SpeakerSplit", "DatasetLayout", "ClipLayout", "abs_root",
            "normalize_split", "sorted_records"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -116,6 +113,53 @@ def sorted_records(records: list[ClipRecord]) -> list[ClipRecord]:
 Items = TypeVar("Items")
 
 
+@dataclass(frozen=True)
+class SpeakerSplit:
+    """A speaker-independent split of one dataset.
+
+    dataset: its title for messages (``'RAVDESS'``). kind: what a speaker is called there
+    (``'actor'``). first, last: the speaker ids, ``first..last`` inclusive. val, test: the
+    default val and test speakers; every other id is train.
+    """
+
+    dataset: str
+    kind: str
+    first: int
+    last: int
+    val: tuple[int, ...]
+    test: tuple[int, ...]
+
+    def members(self) -> dict[str, tuple[int, ...]]:
+        """The default speakers of each split: ``{'train': (...), 'val': (...), 'test': (...)}``."""
+        taken = set(self.val) | set(self.test)
+        train = tuple(a for a in range(self.first, self.last + 1) if a not in taken)
+        return {"train": train, "val": tuple(self.val), "test": tuple(self.test)}
+
+    def assign(self, root: str | os.PathLike, val: Iterable[int], test: Iterable[int]) -> Callable[[int], str]:
+        """The split of each speaker: ``val``/``test`` as given, every other speaker train.
+
+        A speaker outside ``first..last`` is a ValueError; one in both ``val`` and ``test`` is a
+        DatasetError naming ``root`` and the speaker (the split would share it). Returns a
+        function ``speaker id -> 'train'|'val'|'test'``.
+        """
+        val_set, test_set = frozenset(int(a) for a in val), frozenset(int(a) for a in test)
+        bad = sorted(a for a in val_set | test_set if not self.first <= a <= self.last)
+        if bad:
+            raise ValueError(f"{self.dataset} {self.kind}s must be in {self.first}..{self.last}, got {bad}")
+        shared = sorted(val_set & test_set)
+        if shared:
+            raise DatasetError(
+                f"{root}: {self.dataset} val_{self.kind}s and test_{self.kind}s overlap: {self.kind} "
+                f"{', '.join(map(str, shared))} would be in both val and test; a speaker-independent split "
+                f"keeps each {self.kind} in one split"
+            )
+
+        def split_of(speaker: int) -> str:
+            return "val" if speaker in val_set else "test" if speaker in test_set else "train"
+
+        return split_of
+
+
 class DatasetLayout(ABC, Generic[Items]):
     """The contract of one dataset layout; one instance of each subclass sits in
     :data:`media.layouts.LAYOUTS` under its ``name``.
@@ -123,7 +167,7 @@ class DatasetLayout(ABC, Generic[Items]):
     Class attributes: ``name`` (the table key, e.g. ``'ravdess'``), ``title`` (for messages, e.g.
     ``'RAVDESS'``), ``class_names`` (label order; ``()`` when unlabelled), ``split_protocol`` (how
     researchers split the dataset, in words), ``speakers`` (the speaker-independent split, a
-    :class:`media.layouts.speakers.SpeakerSplit`, where the dataset has speakers; else None) and
+    :class:`SpeakerSplit`, where the dataset has speakers; else None) and
     ``options`` (the keyword options ``read`` accepts).
     """
 

@@ -11,61 +11,13 @@ elsewhere (split folders, a split file) calls the same way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar, Hashable, Iterable, Pattern, Sequence
 
-from media.layouts.base import SPLITS, ClipLayout, ClipRecord, DatasetError, Evidence, SkippedFile
+from media.layouts.base import SPLITS, ClipLayout, ClipRecord, DatasetError, Evidence, SkippedFile, SpeakerSplit
 from media.layouts.files import files_of_other_types, most_videos_named
 
 __all__ = ["SpeakerSplit", "SpeakerLayout", "refuse_shared_speakers"]
-
-
-@dataclass(frozen=True)
-class SpeakerSplit:
-    """A speaker-independent split of one dataset.
-
-    dataset: its title for messages (``'RAVDESS'``). kind: what a speaker is called there
-    (``'actor'``). first, last: the speaker ids, ``first..last`` inclusive. val, test: the
-    default val and test speakers; every other id is train.
-    """
-
-    dataset: str
-    kind: str
-    first: int
-    last: int
-    val: tuple[int, ...]
-    test: tuple[int, ...]
-
-    def members(self) -> dict[str, tuple[int, ...]]:
-        """The default speakers of each split: ``{'train': (...), 'val': (...), 'test': (...)}``."""
-        taken = set(self.val) | set(self.test)
-        train = tuple(a for a in range(self.first, self.last + 1) if a not in taken)
-        return {"train": train, "val": tuple(self.val), "test": tuple(self.test)}
-
-    def assign(self, root: str | os.PathLike, val: Iterable[int], test: Iterable[int]) -> Callable[[int], str]:
-        """The split of each speaker: ``val``/``test`` as given, every other speaker train.
-
-        A speaker outside ``first..last`` is a ValueError; one in both ``val`` and ``test`` is a
-        DatasetError naming ``root`` and the speaker (the split would share it). Returns a
-        function ``speaker id -> 'train'|'val'|'test'``.
-        """
-        val_set, test_set = frozenset(int(a) for a in val), frozenset(int(a) for a in test)
-        bad = sorted(a for a in val_set | test_set if not self.first <= a <= self.last)
-        if bad:
-            raise ValueError(f"{self.dataset} {self.kind}s must be in {self.first}..{self.last}, got {bad}")
-        shared = sorted(val_set & test_set)
-        if shared:
-            raise DatasetError(
-                f"{root}: {self.dataset} val_{self.kind}s and test_{self.kind}s overlap: {self.kind} "
-                f"{', '.join(map(str, shared))} would be in both val and test; a speaker-independent split "
-                f"keeps each {self.kind} in one split"
-            )
-
-        def split_of(speaker: int) -> str:
-            return "val" if speaker in val_set else "test" if speaker in test_set else "train"
-
-        return split_of
 
 
 def refuse_shared_speakers(root: str | os.PathLike, records: Iterable[ClipRecord],
