@@ -129,15 +129,15 @@ def test_a_settings_section_gets_its_defaults_and_yaml_numbers_of_its_types():
 
 @pytest.mark.parametrize("section,message", [
     ({"max_side": 5}, r"detector.max_side must be >= 12, got 5"),
-    ({"max_side": 480.5}, r"detector.max_side must be an integer, got 480.5"),
-    ({"max_side": "480"}, r"detector.max_side must be an integer, got '480'"),
-    ({"max_side": True}, r"detector.max_side must be an integer, got True"),
+    ({"max_side": 480.5}, r"detector.max_side must be an integer >= 12, got 480.5"),
+    ({"max_side": "480"}, r"detector.max_side must be an integer >= 12, got '480'"),
+    ({"max_side": True}, r"detector.max_side must be an integer >= 12, got True"),
     ({"confidence": 1.5}, r"detector.confidence must be <= 1, got 1.5"),
-    ({"confidence": float("nan")}, r"detector.confidence must be a finite number, got nan"),
+    ({"confidence": float("nan")}, r"detector.confidence must be a number in \[0, 1\], got nan"),
     ({"bound": 0}, r"detector.bound must be > 0, got 0.0"),
     ({"method": "farneback"}, r"detector.method must be one of \['dis', 'tvl1'\], got 'farneback'"),
     ({"align": "yes"}, r"detector.align must be true or false, got 'yes'"),
-    ({"slots": 2.5}, r"detector.slots must be an integer, got 2.5"),
+    ({"slots": 2.5}, r"detector.slots must be an integer or null, got 2.5"),
     ({"max_sid": 480}, r"detector: unknown key\(s\) \['max_sid'\]; known: \['align', 'bound', "),
     ({"enabled": True}, r"detector: unknown key\(s\) \['enabled'\]"),
 ])
