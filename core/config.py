@@ -131,15 +131,6 @@ def check_keys(section: Mapping[str, Any], known: Iterable[str], where: str) -> 
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
 
 
-def builder_keys(builder: Callable[..., Any], *, given: Iterable[str] = ()) -> set[str]:
-    """The keyword arguments a recipe section may give ``builder`` (a ``create_*`` function whose
-    arguments are that section): its named parameters less ``given``, those the code passes itself
-    (``num_classes``)."""
-    params = inspect.signature(builder).parameters.values()
-    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return named - set(given)
-
-
 @contextlib.contextmanager
 def building_from(section: str) -> Iterator[None]:
     """Inside, a ``ValueError``, ``TypeError`` or ``RuntimeError`` raised by a ``create_*`` builder
@@ -362,7 +353,10 @@ def builder_settings(builder: Callable[..., Any], given: tuple[str, ...] = ()) -
             continue
         default = None if p.default is p.empty else p.default
         kind = hints.get(p.name, Any)
-        field = dataclasses.field(default=default, metadata={"help": helps[p.name]} if p.name in helps else {})
+        meta: dict[str, Any] = {"help": helps[p.name]} if p.name in helps else {}
+        if p.default is p.empty:  # the builder refuses the section without it (building_from)
+            meta["required"] = True
+        field = dataclasses.field(default=default, metadata=meta)
         if not _hashable(default):
             field = dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata=field.metadata)
         fields.append((p.name, kind, field))
