@@ -7,6 +7,7 @@ is parsed as YAML (so ``8`` is an int, ``[1, 2]`` a list, ``null`` None).
 """
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import copy
 import dataclasses
@@ -180,15 +181,17 @@ _SettingsT = TypeVar("_SettingsT")
 
 def setting(default: Any, *, minimum: float | None = None, above: float | None = None,
             maximum: float | None = None, below: float | None = None, choices: Iterable[Any] | None = None,
-            kinds: Mapping[str, type] | None = None, help: str = "") -> Any:
+            kinds: Mapping[str, type] | None = None, accepts: str = "", help: str = "") -> Any:
     """A field of a settings dataclass (:func:`check_settings`) with its default and the values it
     accepts: ``minimum``/``maximum`` (inclusive), ``above``/``below`` (exclusive), ``choices``;
     ``kinds`` (name -> settings dataclass): the value is a mapping naming one of them (``name:``),
     or that name alone, read into that dataclass (e.g. ``train.optimizer``); the default is then
-    an instance of one of them. ``help``: one line for the reference page."""
+    an instance of one of them. ``accepts``: what the field accepts, in words, where its type and
+    limits do not say it (a union the settings class checks itself). ``help``: one line for the
+    reference page."""
     limits = {"minimum": minimum, "above": above, "maximum": maximum, "below": below,
               "choices": None if choices is None else tuple(choices),
-              "kinds": None if kinds is None else dict(kinds), "help": help or None}
+              "kinds": None if kinds is None else dict(kinds), "accepts": accepts or None, "help": help or None}
     return dataclasses.field(default=default, metadata={k: v for k, v in limits.items() if v is not None})
 
 
@@ -243,19 +246,28 @@ def describe_field(f: dataclasses.Field, kind: Any) -> str:
     ``a positive number``, ``one of ['dis', 'tvl1']``, ``... or null``): the phrase of its
     ConfigError and of the reference page."""
     meta, kinds = f.metadata, _kinds_of(kind)
+    if "accepts" in meta:
+        return meta["accepts"]
     if "kinds" in meta:
         return f"a mapping with name: one of {sorted(meta['kinds'])} (or the name alone)"
     if "choices" in meta:
         text = f"one of {list(meta['choices'])}"
+    elif set(kinds) == {int, float}:
+        text = _with_limits("a number", meta)
     else:
-        text = "a number" if set(kinds) == {int, float} else _TYPE_WORDS.get(kinds[0], "") if len(kinds) == 1 else ""
-        text = text or " or ".join(_type_name(k) for k in kinds)
-        text = _with_limits(text, meta)
+        text = _with_limits(" or ".join(dict.fromkeys(_type_words(k) for k in kinds)), meta)
     return text + (" or null" if type(None) in typing.get_args(kind) else "")
 
 
-def _type_name(kind: Any) -> str:
-    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+def _type_words(kind: Any) -> str:
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind]
+    origin = typing.get_origin(kind) or kind
+    for words, bases in (("a list", (list, tuple, collections.abc.Sequence)), ("a mapping", (dict, Mapping)),
+                         ("a callable", (collections.abc.Callable,)), ("a path", (os.PathLike,))):
+        if isinstance(origin, type) and issubclass(origin, bases):
+            return words
+    return "any value" if kind is Any else getattr(kind, "__name__", str(kind))
 
 
 def _with_limits(text: str, meta: Mapping[str, Any]) -> str:
@@ -365,7 +377,9 @@ def builder_settings(builder: Callable[..., Any], given: tuple[str, ...] = ()) -
     def post_init(self: Any) -> None:
         check_settings(self, "model")
 
-    return dataclasses.make_dataclass(name, fields, frozen=True, namespace={"__post_init__": post_init})
+    return dataclasses.make_dataclass(name, fields, frozen=True, namespace={
+        "__post_init__": post_init, "__module__": func.__module__,
+        "__builder__": f"{func.__module__}.{func.__name__}"})
 
 
 def _hashable(value: Any) -> bool:

@@ -33,7 +33,8 @@ class AdamWSettings:
 
     name: str = setting("adamw", choices=("adamw",), help="the optimizer")
     lr: int | float = setting(0.001, above=0, help="base learning rate (the schedule scales it per epoch)")
-    betas: tuple[float, float] | list[float] = setting((0.9, 0.999), help="two numbers: the moment decay rates")
+    betas: tuple[float, float] | list[float] = setting((0.9, 0.999), accepts="two numbers",
+                                                       help="the moment decay rates")
     eps: int | float = setting(1e-8, help="added to the denominator")
     weight_decay: int | float = setting(0.01, minimum=0, help="decoupled weight decay on every trained parameter")
 
@@ -93,8 +94,8 @@ class TrainSettings:
     batch_size: int = setting(32, minimum=1, help=(
         "the GLOBAL batch (samples per optimizer step); each process loads "
         "batch_size // (num_processes * grad_accum_steps) per step"))
-    grad_accum_steps: int | str = setting(1, help=(
-        "an integer >= 1, or auto: the fewest accumulation steps that keep the per-device batch <= "
+    grad_accum_steps: int | str = setting(1, accepts="an integer >= 1 or auto", help=(
+        "auto: the fewest accumulation steps that keep the per-device batch <= "
         "max_device_batch (preferring one that divides batch_size); the plan is logged"))
     max_device_batch: int | None = setting(None, minimum=1, help=(
         "most samples one device holds at once; needed by auto, a check with an integer grad_accum_steps"))
