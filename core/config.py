@@ -302,6 +302,8 @@ def check_settings(settings: Any, where: str) -> None:
         if "kinds" in f.metadata:
             object.__setattr__(settings, f.name, settings_of_kind(f.metadata["kinds"], value, name))
             continue
+        if value is None and f.metadata.get("required"):
+            raise ConfigError(f"{name} is required: {describe_field(f, hints[f.name])}")
         try:
             value = _as_type(value, hints[f.name])
         except TypeError:

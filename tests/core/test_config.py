@@ -227,3 +227,13 @@ def test_a_model_section_is_checked_by_a_dataclass_generated_from_its_builder():
         check_builder_section(_create_widget, {"width": "wide"}, "model", given=("num_classes",))
     with pytest.raises(ConfigError, match="^model must be a mapping"):
         check_builder_section(_create_widget, [1], "model", given=("num_classes",))
+
+
+def _create_gadget(*, num_classes: int, source: str, width: int = 8) -> dict:
+    return {"source": source, "width": width}
+
+
+def test_a_builder_argument_without_default_is_required():
+    check_builder_section(_create_gadget, {"source": "a"}, "model", given=("num_classes",))
+    with pytest.raises(ConfigError, match=r"^model.source is required: a string$"):
+        check_builder_section(_create_gadget, {"width": 4}, "model", given=("num_classes",))
