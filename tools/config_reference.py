@@ -19,7 +19,7 @@ from core.command_line import add_debug_argument, run_main
 from core.config import builder_settings
 from core.config_reference import Chapter, Section, render_reference
 from core.storage import atomic_write_text
-from fusion.heads import FUSION_HEADS
+from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import create_scorer
 from keyframes.training import ScorerData
@@ -49,7 +49,7 @@ def chapters() -> list[Chapter]:
         readers.setdefault(type(spec.data_settings(None)), []).append(name)
     data = [Section(f"data ({', '.join(names)})", cls) for cls, names in readers.items()]
     heads = [Section(f"model (name: {name})", builder_settings(head.create, ("num_classes", "stream_dims")),
-                     f"configs/fusion/{name}.yaml" if name != "concat_fc" else "the default head")
+                     f"configs/fusion/{name}.yaml" + (" (the default head)" if name == DEFAULT_HEAD else ""))
              for name, head in FUSION_HEADS.items()]
     preprocess = [Section("keyframes", KeyframeSettings)] + [
         Section(spec.section, spec.settings_class,
