@@ -51,17 +51,24 @@ class KeyframeSettings:
     scorer computes in (:data:`keyframes.scorer.PRECISIONS`; ``float32``, the default, gives the
     method's numbers)."""
 
-    num_keyframes: int = setting(16, minimum=1)
-    candidate_fps: float = setting(0.0, minimum=0)
-    num_candidates: int = setting(48, minimum=0)
-    score_size: int = setting(112, minimum=1)
-    threshold: float = setting(0.5, minimum=0, maximum=1)
-    mode: str = setting("default", choices=MODES)
-    intensity: str = setting("non_neutral", choices=INTENSITIES)
-    slots: int | None = None
-    motion_width: int = setting(64, minimum=1)
-    batch_size: int = setting(32, minimum=1)
-    precision: str = setting("float32", choices=PRECISIONS)
+    num_keyframes: int = setting(16, minimum=1, help="keyframes per clip (the method's N)")
+    candidate_fps: float = setting(0.0, minimum=0, help=(
+        "extra candidates every 1/fps s (0: none; the cost then grows with the clip length)"))
+    num_candidates: int = setting(48, minimum=0, help="evenly spaced candidate frames per clip of any length")
+    score_size: int = setting(112, minimum=1, help=(
+        "px: the scorer's input (short side, centre square), the size it was trained at (checked)"))
+    threshold: float = setting(0.5, minimum=0, maximum=1, help=(
+        "a probability on the intensity's scale: candidates below it are dropped (rule 2)"))
+    mode: str = setting("default", choices=MODES, help=(
+        "default | literal (the first reading, for comparison) | uniform (baseline); see keyframes/selection.py"))
+    intensity: str = setting("non_neutral", choices=INTENSITIES, help=(
+        "rule 2's score: non_neutral (1 - p(neutral)) | max_prob (top class probability)"))
+    slots: int | None = setting(None, help=(
+        "rule 4's time slots, 1..num_keyframes, each gets a keyframe; null: num_keyframes // 2"))
+    motion_width: int = setting(64, minimum=1, help="width (px) of the grey copy used for inter-frame differences")
+    batch_size: int = setting(32, minimum=1, help="candidates the scorer scores in one batch")
+    precision: str = setting("float32", choices=PRECISIONS, help=(
+        "what the scorer computes in: float32 (the method's numbers) | bfloat16 (faster, moves a few keyframes)"))
 
     def __post_init__(self) -> None:
         check_settings(self, "keyframes")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.config import building_from, check_keys, check_settings, setting, settings_from_section
+from core.config import building_from, check_builder_section, check_keys, check_settings, setting, settings_from_section
 from keyframes.data import ImageFolderDataset
 from keyframes.scorer import create_scorer
 from media.layouts import read_groupemow
@@ -29,7 +29,7 @@ def train_scorer(cfg: dict, data_root: str | os.PathLike, out_dir: str | os.Path
     """Fine-tune the scorer described by the recipe ``cfg`` (sections model, data, train) on
     ``data_root/{train,val}``; returns the run's metrics (see :func:`training.loop.fit`)."""
     check_keys(cfg, ("model", "data", "train"), "the scorer recipe")
-    check_keys(cfg.get("model") or {}, ("depth", "pretrained"), "model")
+    check_builder_section(create_scorer, cfg.get("model") or {}, "model", given=("num_classes",))
     size = settings_from_section(ScorerData, cfg.get("data"), "data").input_size
     model_cfg = dict(cfg.get("model") or {})
     seed = resolve_train_config(cfg.get("train"))["seed"]

@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from core.config import ConfigError, builder_keys, building_from, check_keys
+from core.config import ConfigError, building_from, check_builder_section, check_keys
 from streams.cache import load_entries
 from streams.data import build_stream_datasets
 from streams.folds import ExcludeSettings, TrainClips, excluded_clips, labelled_ids, record_train_clips
@@ -29,7 +29,7 @@ def build_stream_model(cfg: dict, num_classes: int) -> torch.nn.Module:
     its spec's :meth:`~streams.specs.base.StreamSpec.create_model`)."""
     spec = recipe_spec(cfg)
     model_cfg = cfg.get("model") or {}
-    check_keys(model_cfg, builder_keys(spec.model_builder, given=("num_classes",)), "model")  # also: not a mapping
+    check_builder_section(spec.model_builder, model_cfg, "model", given=("num_classes",))  # also: not a mapping
     with building_from("model"):
         return spec.model_builder(num_classes=num_classes, **model_cfg)
 

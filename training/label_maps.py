@@ -23,12 +23,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from core.config import ConfigError, check_keys
+from core.config import ConfigError, check_settings, setting, settings_from_section
 from media.layouts import ClipRecord
 
-__all__ = ["LabelMap", "create_label_map", "relabel_records"]
-
-LABELS_KEYS = ("map", "drop", "classes")
+__all__ = ["LabelMap", "LabelsSettings", "create_label_map", "relabel_records"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,21 @@ def _resolve(name: Any, source_classes: Sequence[str], where: str) -> int:
                       f"{', '.join(source_classes)}")
 
 
+@dataclass(frozen=True)
+class LabelsSettings:
+    """The ``labels:`` section (see the module docstring); what its mapping means is checked
+    against the dataset's classes by :func:`create_label_map`."""
+
+    map: Mapping[str, str] | None = setting(None, help=(
+        "dataset class -> task class; every class of the dataset is mapped or dropped"))
+    drop: Sequence[str] | None = setting(None, help="the dataset's classes left out (their items too)")
+    classes: Sequence[str] | None = setting(None, help=(
+        "the task's class order (label i is classes[i]); null: the order they first appear in map"))
+
+    def __post_init__(self) -> None:
+        check_settings(self, "labels")
+
+
 def create_label_map(section: Mapping[str, Any] | None, source_classes: Sequence[str], *,
                      where: str = "labels") -> LabelMap | None:
     """The :class:`LabelMap` of a ``labels:`` section for a dataset with ``source_classes``;
@@ -87,52 +100,71 @@ def create_label_map(section: Mapping[str, Any] | None, source_classes: Sequence
     ``classes`` or a ``classes`` entry that no class maps to, and a map that keeps no class."""
     if section is None:
         return None
-    check_keys(section, LABELS_KEYS, where)
+    settings = settings_from_section(LabelsSettings, section, where)
     source_classes = tuple(str(c) for c in source_classes)
-    mapping = section.get("map") or {}
-    drop = section.get("drop") or []
+    targets, target_names = _mapped_targets(settings.map or {}, source_classes, where)
+    _drop_classes(settings.drop or [], targets, source_classes, where)
+    unmapped = [c for c, t in zip(source_classes, targets) if t == _UNSET]
+    if unmapped:
+        raise ConfigError(f"{where}: the dataset's class(es) {', '.join(repr(c) for c in unmapped)} are neither "
+                          "mapped nor dropped; add them to map (class: target) or to drop")
+    if not target_names:
+        raise ConfigError(f"{where}: every class is dropped; map at least one")
+    if settings.classes is not None:
+        targets, target_names = _reordered(settings.classes, targets, target_names, where)
+    return LabelMap(source_classes, tuple(target_names), tuple(targets))  # type: ignore[arg-type]
+
+
+_UNSET = "unset"
+
+
+def _mapped_targets(mapping: Any, source_classes: tuple[str, ...], where: str) -> tuple[list, list[str]]:
+    """``(targets, target_names)`` of ``map``: per source class the index of its target name in
+    ``target_names`` (first-appearance order), or :data:`_UNSET`."""
     if not isinstance(mapping, Mapping):
         raise ConfigError(f"{where}.map must be a mapping from the dataset's classes to the task's, got {mapping!r}")
-    if isinstance(drop, (str, bytes)) or not isinstance(drop, Iterable):
-        raise ConfigError(f"{where}.drop must be a list of the dataset's classes, got {drop!r}")
-    targets: list[int | None | str] = ["unset"] * len(source_classes)
+    targets: list[int | None | str] = [_UNSET] * len(source_classes)
     target_names: list[str] = []
     for source, target in mapping.items():
         i = _resolve(source, source_classes, f"{where}.map")
-        if targets[i] != "unset":
+        if targets[i] != _UNSET:
             raise ConfigError(f"{where}.map: the class {source_classes[i]!r} is mapped twice")
         if not isinstance(target, str) or not target:
             raise ConfigError(f"{where}.map: {source_classes[i]!r} must map to a class name, got {target!r}")
         if target not in target_names:
             target_names.append(target)
         targets[i] = target_names.index(target)
+    return targets, target_names
+
+
+def _drop_classes(drop: Any, targets: list, source_classes: tuple[str, ...], where: str) -> None:
+    """Mark the classes of ``drop`` as dropped (None) in ``targets``, in place."""
+    if isinstance(drop, (str, bytes)) or not isinstance(drop, Iterable):
+        raise ConfigError(f"{where}.drop must be a list of the dataset's classes, got {drop!r}")
     for source in drop:
         i = _resolve(source, source_classes, f"{where}.drop")
         if targets[i] is None:
             raise ConfigError(f"{where}.drop: the class {source_classes[i]!r} is listed twice")
-        if targets[i] != "unset":
+        if targets[i] != _UNSET:
             raise ConfigError(f"{where}: the class {source_classes[i]!r} is in map and in drop; choose one")
         targets[i] = None
-    unmapped = [c for c, t in zip(source_classes, targets) if t == "unset"]
-    if unmapped:
-        raise ConfigError(f"{where}: the dataset's class(es) {', '.join(repr(c) for c in unmapped)} are neither "
-                          "mapped nor dropped; add them to map (class: target) or to drop")
-    if not target_names:
-        raise ConfigError(f"{where}: every class is dropped; map at least one")
-    order = section.get("classes")
-    if order is not None:
-        order = [str(c) for c in order]
-        if len(set(order)) != len(order):
-            raise ConfigError(f"{where}.classes lists a class twice: {order}")
-        absent = [t for t in target_names if t not in order]
-        unused = [c for c in order if c not in target_names]
-        if absent or unused:
-            raise ConfigError(f"{where}.classes {order} must list exactly the targets of map {target_names}"
-                              + (f"; missing {absent}" if absent else "") + (f"; no class maps to {unused}" if unused else ""))
-        remap = [order.index(name) for name in target_names]
-        targets = [None if t is None else remap[t] for t in targets]
-        target_names = order
-    return LabelMap(source_classes, tuple(target_names), tuple(targets))  # type: ignore[arg-type]
+
+
+def _reordered(classes: Sequence[Any], targets: list, target_names: list[str],
+               where: str) -> tuple[list, list[str]]:
+    """``targets`` and ``target_names`` in the order of ``classes``, which must list exactly the
+    targets of the map."""
+    order = [str(c) for c in classes]
+    if len(set(order)) != len(order):
+        raise ConfigError(f"{where}.classes lists a class twice: {order}")
+    absent = [t for t in target_names if t not in order]
+    unused = [c for c in order if c not in target_names]
+    if absent or unused:
+        raise ConfigError(f"{where}.classes {order} must list exactly the targets of map {target_names}"
+                          + (f"; missing {absent}" if absent else "")
+                          + (f"; no class maps to {unused}" if unused else ""))
+    remap = [order.index(name) for name in target_names]
+    return [None if t is None else remap[t] for t in targets], order
 
 
 def relabel_records(records: Sequence[ClipRecord], section: Mapping[str, Any] | None, *,

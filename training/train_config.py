@@ -1,166 +1,151 @@
-"""The ``train:`` section of a recipe: its keys and defaults, validation, and what is built from
-it (the batch plan, the optimizer, the per-epoch learning-rate factor).
-
-Keys (defaults in brackets)
----------------------------
-epochs [10]            number of epochs. The only key (with ``num_workers``) that may change when
-                       resuming a run, e.g. to train a finished run for longer.
-batch_size [32]        the GLOBAL batch of the method (samples per optimizer step). Each process
-                       loads ``batch_size // (num_processes * grad_accum_steps)`` per step.
-grad_accum_steps [1]   int >= 1, or ``auto``: the smallest number of accumulation steps that keeps
-                       the per-device batch <= ``max_device_batch`` (preferring one that divides
-                       ``batch_size`` exactly). The chosen plan is written to the log.
-max_device_batch [null] most samples one device holds at once; needed by ``auto``; with an int
-                       ``grad_accum_steps`` it is a check (error if the plan exceeds it).
-eval_batch_size [null] per-process batch for validation; null = the per-device training batch.
-num_workers [0]        DataLoader worker processes (``persistent_workers=False`` so the epoch set
-                       on the dataset reaches the workers each epoch).
-drop_last [false]      drop the last incomplete training batch (use with BatchNorm and tiny
-                       remainders: a batch of one fails in train mode).
-optimizer              {name: sgd | adamw, ...}; parameters with ``requires_grad=False`` (frozen
-                       streams under the fusion head) are not optimised. Weight decay applies to
-                       all trained parameters.
-  sgd:   lr [0.01], momentum [0.9], weight_decay [0.0], nesterov [false]
-  adamw: lr [0.001], betas [[0.9, 0.999]], eps [1e-8], weight_decay [0.01]
-schedule               learning-rate factor per epoch ``e`` (0-based count of completed epochs):
-  {name: constant}                     [default] factor 1
-  {name: step, step_size [10], gamma [0.1]}   lr * gamma ** (e // step_size)
-  {name: cosine, min_lr [0.0]}         min_lr + (lr - min_lr) * (1 + cos(pi * e / epochs)) / 2
-mixed_precision [no]   ``no`` | ``bf16`` | ``fp16`` (fp16 needs a GPU; bf16 also runs on CPU). The
-                       recipe decides, not the Accelerate config's ``mixed_precision`` (it is
-                       recorded in the run and checked on resume); a warning is logged when
-                       ``accelerate launch`` asks for a different one.
-grad_clip [null]       max global L2 norm of the gradients (clipped at each optimizer step).
-seed [0]               seeds Python/NumPy/torch (``accelerate.utils.set_seed``), the shuffling
-                       order (from (seed, epoch)) and, re-derived each epoch, the global RNGs.
-label_smoothing [0.0]  for the default cross-entropy training loss. ``val/loss`` is always the
-                       plain cross-entropy, comparable across recipes.
-eval_every [1]         validate every N epochs (and always after the last epoch). Only validated
-                       epochs can become ``best``.
-precise_bn_batches [0] after each epoch (so before its validation and checkpoint), recompute the
-                       BatchNorm running statistics with the epoch's final weights as a plain
-                       average over this many training batches (no gradients, dropout off),
-                       averaged over processes: SlowFast's "precise BN". The running averages
-                       lag the weights when an epoch has few steps or the weights move fast, and
-                       a model whose class cue is a shift of the input mean (the synthetic flow)
-                       then predicts one class in eval mode. 0 = off. Costs that many forward
-                       passes per epoch.
-
-"""
+"""The ``train:`` section of a recipe: its settings (:class:`TrainSettings`, with the optimizer's
+and the schedule's), and what is built from it (the batch plan, the optimizer, the per-epoch
+learning-rate factor). Each key, its default and the values it accepts are written once, in the
+dataclasses below; docs/reference/config.md lists them (rendered from them)."""
 from __future__ import annotations
 
-import copy
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
 
-from core.config import ConfigError
+from core.config import ConfigError, check_settings, setting, settings_dict, settings_from_section
 
-DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
-    "epochs": 10,
-    "batch_size": 32,
-    "grad_accum_steps": 1,
-    "max_device_batch": None,
-    "eval_batch_size": None,
-    "num_workers": 0,
-    "drop_last": False,
-    "optimizer": {"name": "sgd"},
-    "schedule": {"name": "constant"},
-    "mixed_precision": "no",
-    "grad_clip": None,
-    "seed": 0,
-    "label_smoothing": 0.0,
-    "eval_every": 1,
-    "precise_bn_batches": 0,
-}
-OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sgd": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False},
-    "adamw": {"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01},
-}
-SCHEDULE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "constant": {},
-    "step": {"step_size": 10, "gamma": 0.1},
-    "cosine": {"min_lr": 0.0},
-}
+
+@dataclass(frozen=True)
+class SGDSettings:
+    """``train.optimizer: {name: sgd, ...}``: ``torch.optim.SGD``."""
+
+    name: str = setting("sgd", choices=("sgd",), help="the optimizer")
+    lr: int | float = setting(0.01, above=0, help="base learning rate (the schedule scales it per epoch)")
+    momentum: int | float = setting(0.9, help="SGD momentum")
+    weight_decay: int | float = setting(0.0, minimum=0, help="L2 penalty on every trained parameter")
+    nesterov: bool = setting(False, help="Nesterov momentum")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "train.optimizer")
+
+
+@dataclass(frozen=True)
+class AdamWSettings:
+    """``train.optimizer: {name: adamw, ...}``: ``torch.optim.AdamW``."""
+
+    name: str = setting("adamw", choices=("adamw",), help="the optimizer")
+    lr: int | float = setting(0.001, above=0, help="base learning rate (the schedule scales it per epoch)")
+    betas: tuple[float, float] | list[float] = setting((0.9, 0.999), accepts="two numbers",
+                                                       help="the moment decay rates")
+    eps: int | float = setting(1e-8, help="added to the denominator")
+    weight_decay: int | float = setting(0.01, minimum=0, help="decoupled weight decay on every trained parameter")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "train.optimizer")
+        betas = self.betas
+        if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(_is_number(b) for b in betas)):
+            raise ConfigError(f"train.optimizer.betas must be two numbers, got {betas!r}")
+        object.__setattr__(self, "betas", [float(b) for b in betas])
+
+
+@dataclass(frozen=True)
+class ConstantSchedule:
+    """``train.schedule: {name: constant}``: the learning rate stays at ``optimizer.lr``."""
+
+    name: str = setting("constant", choices=("constant",), help="factor 1 every epoch")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "train.schedule")
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """``train.schedule: {name: step, ...}``: ``lr * gamma ** (e // step_size)`` after ``e``
+    completed epochs."""
+
+    name: str = setting("step", choices=("step",), help="lr * gamma ** (e // step_size) after e epochs")
+    step_size: int = setting(10, minimum=1, help="epochs between two decays")
+    gamma: int | float = setting(0.1, above=0, help="factor of each decay")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "train.schedule")
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """``train.schedule: {name: cosine, ...}``:
+    ``min_lr + (lr - min_lr) * (1 + cos(pi * e / epochs)) / 2`` after ``e`` completed epochs."""
+
+    name: str = setting("cosine", choices=("cosine",), help="cosine decay from lr to min_lr over the epochs")
+    min_lr: int | float = setting(0.0, minimum=0, help="the learning rate at the last epoch (<= optimizer.lr)")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "train.schedule")
+
+
+OPTIMIZERS: dict[str, type] = {"sgd": SGDSettings, "adamw": AdamWSettings}
+SCHEDULES: dict[str, type] = {"constant": ConstantSchedule, "step": StepSchedule, "cosine": CosineSchedule}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The ``train:`` section (:func:`training.loop.fit`). ``epochs`` and ``num_workers`` are the
+    only keys that may change when a run is resumed (e.g. to train a finished run for longer)."""
+
+    epochs: int = setting(10, minimum=1, help="number of epochs")
+    batch_size: int = setting(32, minimum=1, help=(
+        "the GLOBAL batch (samples per optimizer step); each process loads "
+        "batch_size // (num_processes * grad_accum_steps) per step"))
+    grad_accum_steps: int | str = setting(1, accepts="an integer >= 1 or auto", help=(
+        "auto: the fewest accumulation steps that keep the per-device batch <= "
+        "max_device_batch (preferring one that divides batch_size); the plan is logged"))
+    max_device_batch: int | None = setting(None, minimum=1, help=(
+        "most samples one device holds at once; needed by auto, a check with an integer grad_accum_steps"))
+    eval_batch_size: int | None = setting(None, minimum=1, help=(
+        "per-process validation batch; null: the per-device training batch"))
+    num_workers: int = setting(0, minimum=0, help=(
+        "DataLoader worker processes (not persistent, so each epoch's setting reaches them)"))
+    drop_last: bool = setting(False, help=(
+        "drop the last incomplete training batch (with BatchNorm: a batch of one fails in train mode)"))
+    optimizer: Any = setting(SGDSettings(), kinds=OPTIMIZERS, help=(
+        "parameters with requires_grad=False (frozen streams under a fusion head) are not optimised"))
+    schedule: Any = setting(ConstantSchedule(), kinds=SCHEDULES, help=(
+        "learning-rate factor per epoch e (0-based count of completed epochs)"))
+    mixed_precision: str = setting("no", choices=("no", "bf16", "fp16"), help=(
+        "fp16 needs a GPU, bf16 also runs on CPU; the recipe decides, not the Accelerate config (recorded in "
+        "the run, checked on resume; a warning when accelerate launch asks for another)"))
+    grad_clip: int | float | None = setting(None, above=0, help=(
+        "max global L2 norm of the gradients, clipped at each optimizer step; null: no clipping"))
+    seed: int = setting(0, minimum=0, help=(
+        "seeds Python/NumPy/torch, the shuffling order (from seed and epoch) and, each epoch, the global RNGs"))
+    label_smoothing: int | float = setting(0.0, minimum=0, below=1, help=(
+        "of the cross-entropy training loss; val/loss is always the plain cross-entropy"))
+    eval_every: int = setting(1, minimum=1, help=(
+        "validate every N epochs and after the last; only validated epochs can become best"))
+    precise_bn_batches: int = setting(0, minimum=0, help=(
+        "after each epoch, recompute the BatchNorm running statistics with the final weights over this many "
+        "training batches (SlowFast's precise BN); 0: off"))
+
+    def __post_init__(self) -> None:
+        check_settings(self, "train")
+        steps = self.grad_accum_steps
+        if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ConfigError(f"train.grad_accum_steps must be an integer >= 1 or 'auto', got {steps!r}")
+        if steps == "auto" and self.max_device_batch is None:
+            raise ConfigError("train.grad_accum_steps: 'auto' needs train.max_device_batch (samples a device holds)")
+        if isinstance(self.schedule, CosineSchedule) and self.schedule.min_lr > self.optimizer.lr:
+            raise ConfigError(f"train.schedule.min_lr must be in [0, optimizer.lr], got {self.schedule.min_lr!r}")
 
 
 def resolve_train_config(cfg: Mapping[str, Any] | None) -> dict:
-    """Validate a ``train:`` section and fill in the defaults (see the module docstring).
-
-    Raises :class:`ConfigError` naming the offending ``train.<key>``.
-    """
-    if cfg is not None and not isinstance(cfg, Mapping):
-        raise ConfigError(f"train must be a mapping of settings, got {cfg!r}")
-    cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(DEFAULT_TRAIN_CONFIG))
-    if unknown:
-        raise ConfigError(f"train: unknown key(s) {unknown}; known keys: {sorted(DEFAULT_TRAIN_CONFIG)}")
-    out = copy.deepcopy(DEFAULT_TRAIN_CONFIG)
-    out.update(copy.deepcopy(cfg))
-
-    def need_int(key: str, minimum: int) -> None:
-        v = out[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise ConfigError(f"train.{key} must be an integer >= {minimum}, got {v!r}")
-
-    need_int("epochs", 1)
-    need_int("batch_size", 1)
-    need_int("num_workers", 0)
-    need_int("eval_every", 1)
-    need_int("precise_bn_batches", 0)
-    need_int("seed", 0)
-    if out["grad_accum_steps"] != "auto":
-        need_int("grad_accum_steps", 1)
-    for key in ("max_device_batch", "eval_batch_size"):
-        if out[key] is not None:
-            need_int(key, 1)
-    if out["grad_accum_steps"] == "auto" and out["max_device_batch"] is None:
-        raise ConfigError("train.grad_accum_steps: 'auto' needs train.max_device_batch (samples a device holds)")
-    if not isinstance(out["drop_last"], bool):
-        raise ConfigError(f"train.drop_last must be true or false, got {out['drop_last']!r}")
-    if out["mixed_precision"] not in ("no", "bf16", "fp16"):
-        raise ConfigError(f"train.mixed_precision must be 'no', 'bf16' or 'fp16', got {out['mixed_precision']!r}")
-    if out["grad_clip"] is not None and not (_is_number(out["grad_clip"]) and out["grad_clip"] > 0):
-        raise ConfigError(f"train.grad_clip must be a positive number or null, got {out['grad_clip']!r}")
-    if not (_is_number(out["label_smoothing"]) and 0.0 <= out["label_smoothing"] < 1.0):
-        raise ConfigError(f"train.label_smoothing must be in [0, 1), got {out['label_smoothing']!r}")
-    out["optimizer"] = _resolve_section("optimizer", out["optimizer"], OPTIMIZER_DEFAULTS)
-    out["schedule"] = _resolve_section("schedule", out["schedule"], SCHEDULE_DEFAULTS)
-    opt = out["optimizer"]
-    if not (_is_number(opt["lr"]) and opt["lr"] > 0):
-        raise ConfigError(f"train.optimizer.lr must be a positive number, got {opt['lr']!r}")
-    if not (_is_number(opt["weight_decay"]) and opt["weight_decay"] >= 0):
-        raise ConfigError(f"train.optimizer.weight_decay must be >= 0, got {opt['weight_decay']!r}")
-    if opt["name"] == "adamw":
-        betas = opt["betas"]
-        if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(_is_number(b) for b in betas)):
-            raise ConfigError(f"train.optimizer.betas must be two numbers, got {betas!r}")
-        opt["betas"] = [float(b) for b in betas]
-    sched = out["schedule"]
-    if sched["name"] == "step":
-        if isinstance(sched["step_size"], bool) or not isinstance(sched["step_size"], int) or sched["step_size"] < 1:
-            raise ConfigError(f"train.schedule.step_size must be an integer >= 1, got {sched['step_size']!r}")
-        if not (_is_number(sched["gamma"]) and sched["gamma"] > 0):
-            raise ConfigError(f"train.schedule.gamma must be a positive number, got {sched['gamma']!r}")
-    if sched["name"] == "cosine" and not (_is_number(sched["min_lr"]) and 0 <= sched["min_lr"] <= opt["lr"]):
-        raise ConfigError(f"train.schedule.min_lr must be in [0, optimizer.lr], got {sched['min_lr']!r}")
-    return out
+    """The ``train:`` section ``cfg`` checked and with its defaults filled in
+    (:class:`TrainSettings`), as the mapping the loop consumes (``optimizer`` and ``schedule`` as
+    mappings with their ``name``). Raises :class:`ConfigError` naming the offending ``train.<key>``."""
+    return settings_dict(settings_from_section(TrainSettings, cfg, "train"))
 
 
-def _resolve_section(key: str, value: Any, defaults: Mapping[str, Mapping[str, Any]]) -> dict:
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, Mapping) or "name" not in value:
-        raise ConfigError(f"train.{key} must be a mapping with a 'name' (one of {sorted(defaults)}), got {value!r}")
-    name = value["name"]
-    if name not in defaults:
-        raise ConfigError(f"train.{key}.name must be one of {sorted(defaults)}, got {name!r}")
-    allowed = set(defaults[name]) | {"name"}
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ConfigError(f"train.{key}: unknown key(s) {unknown} for {name!r}; known: {sorted(allowed)}")
-    return {"name": name, **copy.deepcopy(dict(defaults[name])), **{k: v for k, v in value.items() if k != "name"}}
+#: the defaults of ``train:`` as a recipe would write them (optimizer and schedule by name only):
+#: a run recorded before a key existed matches a config that has that key at its default
+DEFAULT_TRAIN_CONFIG: dict[str, Any] = {k: {"name": v["name"]} if isinstance(v, dict) else v
+                                        for k, v in resolve_train_config(None).items()}
 
 
 def _is_number(v: Any) -> bool:
@@ -179,7 +164,8 @@ def plan_batches(batch_size: int, num_processes: int, grad_accum_steps: int | st
         if max_device_batch is None:
             raise ConfigError("train.grad_accum_steps: 'auto' needs train.max_device_batch")
         base = max(1, math.ceil(batch_size / (num_processes * max_device_batch)))
-        exact = [k for k in range(base, max(base, batch_size // num_processes) + 1) if batch_size % (num_processes * k) == 0]
+        exact = [k for k in range(base, max(base, batch_size // num_processes) + 1)
+                 if batch_size % (num_processes * k) == 0]
         accum = exact[0] if exact else base
         why = (f"grad_accum_steps=auto: a device holds at most {max_device_batch} samples, "
                f"so gradients are accumulated over {accum} step(s)") if accum > 1 else \

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from core.config import ConfigError, builder_keys, building_from, check_keys
+from core.config import ConfigError, building_from, check_builder_section
 from fusion.heads.attention import create_attention_fusion
 from fusion.heads.concat_fc import create_concat_fc
 from fusion.heads.cross_attention import create_cross_attention_fusion
@@ -73,7 +73,7 @@ def head_arguments(model_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     model_cfg = dict(model_cfg or {})
     create = FUSION_HEADS[head_name(model_cfg)].create
     model_cfg.pop("name", None)
-    check_keys(model_cfg, builder_keys(create, given=("stream_dims", "num_classes")), "model")
+    check_builder_section(create, model_cfg, "model", given=("stream_dims", "num_classes"))
     return model_cfg
 
 

@@ -24,7 +24,34 @@ import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 
-__all__ = ["ChannelsLast", "Detections", "FaceExtractor", "FaceResult", "align_and_crop", "select_faces"]
+from core.config import check_settings, setting
+
+__all__ = ["ChannelsLast", "Detections", "FaceExtractor", "FaceResult", "FaceSettings", "align_and_crop",
+           "select_faces"]
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """The ``faces:`` preprocessing section, and the one place the defaults and limits of the
+    :class:`FaceExtractor` arguments of the same names are written: MTCNN runs on keyframes scaled
+    to at most ``detect_max_side`` px, keeps boxes of at least ``min_confidence`` and ``min_size``
+    px (shorter side, at source resolution), and crops ``num_faces`` faces of ``crop_size`` px
+    with ``margin`` around the box from keyframes kept up to ``source_max_side`` px."""
+
+    detect_max_side: int = setting(640, minimum=12, help=(
+        "detection cap (longest side, px; MTCNN's cost grows with its square); crops come from full resolution"))
+    min_confidence: float = setting(0.9, minimum=0, maximum=1, help="MTCNN probability a detection needs")
+    min_size: float = setting(20.0, minimum=0, help="px on the shorter box side, at source resolution")
+    num_faces: int = setting(16, minimum=1, help="face crops per clip")
+    crop_size: int = setting(112, minimum=1, help="side of each square crop (px)")
+    margin: float = setting(0.25, minimum=0, help="fraction of the box size added around it (half per side)")
+    source_max_side: int = setting(1280, minimum=1, help="keyframes are kept up to this size for cropping faces")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "faces")
+
+
+_FACES = FaceSettings()
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
 """One frame's MTCNN output: boxes ``(N, 4)`` [x0, y0, x1, y1], probabilities ``(N,)`` and the 5
@@ -175,20 +202,26 @@ class FaceExtractor:
     """Detects, selects and crops faces from the frames of a clip.
 
     Args (keyword-only):
-        detect_max_side: frames are downscaled (never upscaled) so their longest side is at
-            most this many pixels for detection; boxes and landmarks are mapped back to the
-            original resolution and crops are cut from the original frames.
-        min_confidence: MTCNN probability a detection needs to be kept.
-        min_size: minimum length in original pixels of the shorter box side.
+        detect_max_side, min_confidence, min_size, num_faces, crop_size, margin: as in
+            :class:`FaceSettings` (the ``faces:`` section), which gives their defaults and limits.
+            Frames are downscaled (never upscaled) so their longest side is at most
+            ``detect_max_side`` px for detection; boxes and landmarks are mapped back to the
+            original resolution and crops are cut from the original frames. ``min_size`` is in
+            original pixels of the shorter box side; ``margin / 2`` of the box size is added on
+            each side.
         detect_min_face: smallest face MTCNN searches for, in pixels of the downscaled
             detection image (MTCNN's ``min_face_size``; 20 is its default). The search size is
             ``max(detect_min_face, min_size * scale)`` with ``scale`` the detection downscale
             factor, so in original pixels nothing smaller than ``detect_min_face / scale`` is
             found (40 px for 1280-wide video at ``detect_max_side=640``). Lowering it to 12 finds
+<<<<<<< HEAD
             smaller faces but makes detection several times slower.
         num_faces: number of crops per clip.
         crop_size: side of each square crop in pixels.
         margin: fraction of the box size added around the box (``margin / 2`` per side).
+=======
+            smaller faces but costs about 2.5x the detection time.
+>>>>>>> h/config
         align: rotate each face so the eyes are level (from MTCNN's eye landmarks).
         device: torch device for MTCNN.
         detect_batch_size: at most this many frames go through MTCNN in one call; frames of
@@ -211,32 +244,21 @@ class FaceExtractor:
     def __init__(
         self,
         *,
-        detect_max_side: int = 640,
-        min_confidence: float = 0.9,
-        min_size: float = 20,
-        num_faces: int = 16,
-        crop_size: int = 112,
-        margin: float = 0.25,
+        detect_max_side: int = _FACES.detect_max_side,
+        min_confidence: float = _FACES.min_confidence,
+        min_size: float = _FACES.min_size,
+        num_faces: int = _FACES.num_faces,
+        crop_size: int = _FACES.crop_size,
+        margin: float = _FACES.margin,
         align: bool = True,
         device: str | torch.device = "cpu",
         detect_min_face: float = 20.0,
         detect_batch_size: int = 1,
         workers: int | None = None,
     ) -> None:
-        if detect_max_side < 12:
-            raise ValueError(f"FaceExtractor: detect_max_side must be >= 12, got {detect_max_side}")
-        if not 0.0 <= min_confidence <= 1.0:
-            raise ValueError(
-                f"FaceExtractor: min_confidence must be in [0, 1], got {min_confidence}"
-            )
-        if min_size < 0:
-            raise ValueError(f"FaceExtractor: min_size must be >= 0, got {min_size}")
-        if num_faces < 1:
-            raise ValueError(f"FaceExtractor: num_faces must be >= 1, got {num_faces}")
-        if crop_size < 1:
-            raise ValueError(f"FaceExtractor: crop_size must be >= 1, got {crop_size}")
-        if margin < 0:
-            raise ValueError(f"FaceExtractor: margin must be >= 0, got {margin}")
+        # the settings the faces: section shares are checked there (a ConfigError is a ValueError)
+        FaceSettings(detect_max_side=detect_max_side, min_confidence=min_confidence, min_size=min_size,
+                     num_faces=num_faces, crop_size=crop_size, margin=margin)
         if detect_min_face <= 0:
             raise ValueError(f"FaceExtractor: detect_min_face must be > 0, got {detect_min_face}")
         if detect_batch_size < 1:
@@ -413,7 +435,7 @@ class FaceExtractor:
                 continue  # too small to hold a face MTCNN can find (its pyramid would be empty)
             self._mtcnn.min_face_size = min_face  # read, not written, by the workers below
 
-            def run(chunk: list[int]) -> tuple:
+            def run(chunk: list[int], dw: int = dw, dh: int = dh, w: int = w, h: int = h) -> tuple:
                 torch.set_num_threads(1)  # this worker's own setting (OpenMP keeps one per thread)
                 batch = np.stack([
                     frames[i] if (dw, dh) == (w, h)

@@ -65,10 +65,10 @@ class AudioSettings:
     """The ``audio:`` preprocessing section: the track resampled to ``sample_rate`` Hz, a log-mel
     spectrogram of ``n_mels`` bands from ``n_fft``-sample windows every ``hop_length`` samples."""
 
-    sample_rate: int = setting(16000, minimum=1)
-    n_mels: int = setting(128, minimum=1)
-    n_fft: int = setting(1024, minimum=1)
-    hop_length: int = setting(512, minimum=1)
+    sample_rate: int = setting(16000, minimum=1, help="Hz the track is resampled to")
+    n_mels: int = setting(128, minimum=1, help="mel bands")
+    n_fft: int = setting(1024, minimum=1, help="samples per analysis window")
+    hop_length: int = setting(512, minimum=1, help="samples between analysis windows")
 
     def __post_init__(self) -> None:
         check_settings(self, "audio")

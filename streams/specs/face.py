@@ -8,41 +8,19 @@ Input: (B, 3, 16, 112, 112) crops -> (B, 2048, 16, 4, 4) -> pooled (B, 2048) -> 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from core.config import check_settings, setting
-from streams.inputs.faces import FaceExtractor
+from streams.inputs.faces import FaceExtractor, FaceSettings
 from streams.models.builders import create_resnet3d_stream
 from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
 from streams.views import ViewSettings, rgb_clip
 
 #: ``create_face_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
 create_face_stream = partial(create_resnet3d_stream, in_channels=3, depth=50, attention=False)
-
-
-@dataclass(frozen=True)
-class FaceSettings:
-    """The ``faces:`` preprocessing section (see :class:`FaceExtractor` for what each does):
-    MTCNN runs on keyframes scaled to at most ``detect_max_side`` px, keeps boxes of at least
-    ``min_confidence`` and ``min_size`` px (shorter side, at source resolution), and crops
-    ``num_faces`` faces of ``crop_size`` px with ``margin`` around the box from keyframes kept up
-    to ``source_max_side`` px."""
-
-    detect_max_side: int = setting(640, minimum=12)
-    min_confidence: float = setting(0.9, minimum=0, maximum=1)
-    min_size: float = setting(20.0, minimum=0)
-    num_faces: int = setting(16, minimum=1)
-    crop_size: int = setting(112, minimum=1)
-    margin: float = setting(0.25, minimum=0)
-    source_max_side: int = setting(1280, minimum=1)
-
-    def __post_init__(self) -> None:
-        check_settings(self, "faces")
 
 
 def create_face_extractor(settings: FaceSettings) -> FaceExtractor:

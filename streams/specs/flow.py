@@ -41,11 +41,13 @@ class FlowSettings:
     evenly spaced points, on grey frames of ``short_side`` px, by ``algorithm``, stored as uint8
     clipped to +-``bound`` px."""
 
-    positions: int = setting(8, minimum=1)
-    step: int = setting(1, minimum=1)
-    short_side: int = setting(256, minimum=1)
-    algorithm: str = setting("dis", choices=FLOW_ALGORITHMS)
-    bound: float = setting(20.0, above=0)
+    positions: int = setting(8, minimum=1, help="evenly spaced points in the clip")
+    step: int = setting(1, minimum=1, help="flow between frame i and frame i + step")
+    short_side: int = setting(256, minimum=1, help="px: the grey frames the flow is computed on")
+    algorithm: str = setting("dis", choices=FLOW_ALGORITHMS, help=(
+        "dis | farneback | tvl1 (denseflow/mmaction2 default, far slower)"))
+    bound: float = setting(20.0, above=0, help=(
+        "px; stored as uint8 like denseflow: clipped to +-bound, mapped to 0..255"))
 
     def __post_init__(self) -> None:
         check_settings(self, "flow")

@@ -116,8 +116,8 @@ class SpeechViewSettings:
     """The speech recipe's ``data:`` section: ``seconds`` of waveform the network sees per clip and
     the ``sample_rate`` they were stored at (Hz)."""
 
-    seconds: float = setting(5.0, above=0)
-    sample_rate: int = setting(16000, minimum=1)
+    seconds: float = setting(5.0, above=0, help="seconds of waveform the network sees per clip")
+    sample_rate: int = setting(16000, minimum=1, help="Hz the waveform was stored at")
 
     def __post_init__(self) -> None:
         check_settings(self, "data")
@@ -136,7 +136,7 @@ class SpeechSettings:
     """The ``speech:`` preprocessing section (beside ``enabled``): the waveform is stored at
     ``sample_rate`` Hz."""
 
-    sample_rate: int = setting(16000, minimum=1)
+    sample_rate: int = setting(16000, minimum=1, help="Hz the waveform is stored at")
 
     def __post_init__(self) -> None:
         check_settings(self, "speech")

@@ -28,7 +28,7 @@ create_visual_stream = partial(create_resnet3d_stream, in_channels=3, depth=101,
 class VisualSettings:
     """The ``visual:`` preprocessing section: the keyframes are stored with this ``short_side`` (px)."""
 
-    short_side: int = setting(256, minimum=1)
+    short_side: int = setting(256, minimum=1, help="px: stored keyframe size (the stream crops from it)")
 
     def __post_init__(self) -> None:
         check_settings(self, "visual")

@@ -8,7 +8,10 @@ import pytest
 from core.config import (
     ConfigError,
     apply_override,
+    builder_settings,
+    check_builder_section,
     check_settings,
+    describe_field,
     get_path,
     load_config,
     load_yaml,
@@ -129,15 +132,15 @@ def test_a_settings_section_gets_its_defaults_and_yaml_numbers_of_its_types():
 
 @pytest.mark.parametrize("section,message", [
     ({"max_side": 5}, r"detector.max_side must be >= 12, got 5"),
-    ({"max_side": 480.5}, r"detector.max_side must be an integer, got 480.5"),
-    ({"max_side": "480"}, r"detector.max_side must be an integer, got '480'"),
-    ({"max_side": True}, r"detector.max_side must be an integer, got True"),
+    ({"max_side": 480.5}, r"detector.max_side must be an integer >= 12, got 480.5"),
+    ({"max_side": "480"}, r"detector.max_side must be an integer >= 12, got '480'"),
+    ({"max_side": True}, r"detector.max_side must be an integer >= 12, got True"),
     ({"confidence": 1.5}, r"detector.confidence must be <= 1, got 1.5"),
-    ({"confidence": float("nan")}, r"detector.confidence must be a finite number, got nan"),
+    ({"confidence": float("nan")}, r"detector.confidence must be a number in \[0, 1\], got nan"),
     ({"bound": 0}, r"detector.bound must be > 0, got 0.0"),
     ({"method": "farneback"}, r"detector.method must be one of \['dis', 'tvl1'\], got 'farneback'"),
     ({"align": "yes"}, r"detector.align must be true or false, got 'yes'"),
-    ({"slots": 2.5}, r"detector.slots must be an integer, got 2.5"),
+    ({"slots": 2.5}, r"detector.slots must be an integer or null, got 2.5"),
     ({"max_sid": 480}, r"detector: unknown key\(s\) \['max_sid'\]; known: \['align', 'bound', "),
     ({"enabled": True}, r"detector: unknown key\(s\) \['enabled'\]"),
 ])
@@ -149,3 +152,88 @@ def test_a_settings_section_names_the_key_and_the_value_it_refuses(section, mess
 def test_settings_made_in_code_are_checked_too():
     with pytest.raises(ConfigError, match="detector.max_side must be >= 12"):
         _Detector(max_side=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fast:
+    name: str = setting("fast", choices=("fast",))
+    rate: float = setting(0.5, above=0, below=1, help="a rate")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "run.mode")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slow:
+    name: str = setting("slow", choices=("slow",))
+
+    def __post_init__(self) -> None:
+        check_settings(self, "run.mode")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    mode: object = setting(_Fast(), kinds={"fast": _Fast, "slow": _Slow})
+    steps: int | str = setting(1, accepts="an integer or 'all'")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "run")
+
+
+def test_a_section_that_names_its_kind_reads_that_kinds_settings():
+    assert settings_from_section(_Run, {"mode": "slow"}, "run").mode == _Slow()
+    assert settings_from_section(_Run, {"mode": {"name": "fast", "rate": 0.25}}, "run").mode == _Fast(rate=0.25)
+    assert settings_from_section(_Run, None, "run").mode == _Fast()
+    with pytest.raises(ConfigError, match=r"^run.mode.name must be one of \['fast', 'slow'\], got 'medium'$"):
+        settings_from_section(_Run, {"mode": {"name": "medium"}}, "run")
+    with pytest.raises(ConfigError, match=r"^run.mode: unknown key\(s\) \['rate'\]"):
+        settings_from_section(_Run, {"mode": {"name": "slow", "rate": 0.1}}, "run")
+    with pytest.raises(ConfigError, match=r"^run.mode.rate must be < 1, got 1.0$"):
+        settings_from_section(_Run, {"mode": {"name": "fast", "rate": 1}}, "run")
+    with pytest.raises(ConfigError, match=r"^run.mode.rate must be a number in \(0, 1\), got 'x'$"):
+        settings_from_section(_Run, {"mode": {"name": "fast", "rate": "x"}}, "run")
+
+
+def test_describe_field_says_what_a_field_accepts():
+    fields = {f.name: f for f in dataclasses.fields(_Run)}
+    assert describe_field(fields["steps"], int | str) == "an integer or 'all'"
+    assert describe_field(fields["mode"], object).startswith("a mapping with name: one of ['fast', 'slow']")
+    detector = {f.name: f for f in dataclasses.fields(_Detector)}
+    assert describe_field(detector["max_side"], int) == "an integer >= 12"
+    assert describe_field(detector["slots"], int | None) == "an integer or null"
+    assert describe_field(detector["bound"], float) == "a positive number"
+
+
+def _create_widget(*, num_classes: int, width: int = 8, dropout: float = 0.5, name: str | None = None) -> dict:
+    """A builder as the model: sections name them.
+
+    Args:
+        num_classes: classes (the code passes it).
+        width: channels of the widget.
+        dropout: before the head.
+        name: optional label.
+    """
+    return {"num_classes": num_classes, "width": width, "dropout": dropout, "name": name}
+
+
+def test_a_model_section_is_checked_by_a_dataclass_generated_from_its_builder():
+    cls = builder_settings(_create_widget, ("num_classes",))
+    assert [f.name for f in dataclasses.fields(cls)] == ["width", "dropout", "name"]
+    assert cls().width == 8 and dataclasses.fields(cls)[0].metadata["help"] == "channels of the widget."
+    check_builder_section(_create_widget, {"width": 4, "dropout": 0}, "model", given=("num_classes",))
+    with pytest.raises(ConfigError, match=r"^model: unknown key\(s\) \['widht'\]; known: \['dropout', 'name', 'width"):
+        check_builder_section(_create_widget, {"widht": 4}, "model", given=("num_classes",))
+    with pytest.raises(ConfigError, match=r"^model.width must be an integer, got 'wide'$"):
+        check_builder_section(_create_widget, {"width": "wide"}, "model", given=("num_classes",))
+    with pytest.raises(ConfigError, match="^model must be a mapping"):
+        check_builder_section(_create_widget, [1], "model", given=("num_classes",))
+
+
+def _create_gadget(*, num_classes: int, source: str, width: int = 8) -> dict:
+    return {"source": source, "width": width}
+
+
+def test_a_builder_argument_without_default_is_required():
+    check_builder_section(_create_gadget, {"source": "a"}, "model", given=("num_classes",))
+    with pytest.raises(ConfigError, match=r"^model.source is required: a string$"):
+        check_builder_section(_create_gadget, {"width": 4}, "model", given=("num_classes",))

@@ -203,6 +203,7 @@ CASES = [
     ("live", "--run {moved_fusion_run} --source clip.mp4", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
     ("evaluate", "--run {moved_fusion_run}", ["features/val/index.json", "no features for split"]),
     ("benchmark", "preprocess --dataset-clips 3 --json", ["--dataset-clips must be >= --dataset-workers + 2 = 4"]),
+    ("config_reference", "--out {a_file}/config.md", ["{a_file}"]),
 ]
 
 
