@@ -464,7 +464,7 @@ def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict,
         print(f"  {name.ljust(w)}  {shown:>8}  {ceiling_shown:>11}")
     print("  (cue ceiling: the expected accuracy of a perfect reader of the cues the clips show, ties\n"
           "   broken at random, so a model can beat it by a lucky clip; with cue noise a modality shows\n"
-          "   another class on some clips, see README 'The synthetic dataset'. Weights tuned on the\n"
+          "   another class on some clips, see docs/guides/synthetic-data.md. Weights tuned on the\n"
           "   split they are scored on make that late fusion an optimistic reference.)")
     best_stream = max((v["accuracy_when_available"] or 0.0) for v in metrics["streams"].values())
     print(f"  fusion gain over the best stream: {100 * (metrics['accuracy'] - best_stream):+.1f} points")
@@ -473,7 +473,7 @@ def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict,
     print(f"\nThe fusion family on the same features (val, {metrics['clips']} clips; each head's checkpoint\n"
           "selected on val like Concat-FC's; time: training on this machine)")
     print(format_family(family))
-    print(f"  fusion trained on features: {plan.record()} (README 'Fusion without leakage')")
+    print(f"  fusion trained on features: {plan.record()} (docs/concepts/leakage.md)")
     sheets = sorted((out / "cache").rglob("contact_sheet.png"))
     print("\nWhere things are:")
     print(f"  run directory      {out}")

@@ -56,7 +56,7 @@ def test_every_stage_writes_its_outputs(demo_run):
         assert set(index["streams"]) == set(STREAMS)
     assert (out / "fusion" / "eval_val" / "metrics.json").exists()
     assert list((out / "cache").rglob("contact_sheet.png"))
-    # live mode on the held-out clip: the annotated video, its log and the frame the README shows
+    # live mode on the held-out clip: the annotated video, its log and the frame the docs show
     frame = cv2.imread(str(out / "live" / "annotated_frame.png"))
     assert frame is not None and frame.ndim == 3 and frame.std() > 0
     windows = [json.loads(line) for line in (out / "live" / "annotated.jsonl").read_text().splitlines()]
