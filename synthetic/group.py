@@ -48,6 +48,7 @@ from synthetic.cues import (
     noisy_shown,
 )
 from synthetic.output import (
+    ClipSettings,
     balanced_labels,
     check_counts,
     check_cue_jitter,
@@ -143,20 +144,6 @@ def make_clip(path: str | os.PathLike, *, fps: float = 15, sample_rate: int = 16
 # dataset generation
 
 @dataclass(frozen=True)
-class _ClipSettings:
-    """What every clip of a dataset shares."""
-
-    seed: int
-    cue_noise: float
-    cue_jitter: float
-    duration: float
-    width: int
-    height: int
-    fps: float
-    sample_rate: int
-
-
-@dataclass(frozen=True)
 class _ClipTask:
     split: str
     index: int
@@ -166,7 +153,7 @@ class _ClipTask:
     with_audio: bool
     with_faces: bool
     peak: bool
-    settings: _ClipSettings
+    settings: ClipSettings
 
 
 def _clip_worker(task: _ClipTask) -> dict[str, Any]:
@@ -181,7 +168,7 @@ def _clip_worker(task: _ClipTask) -> dict[str, Any]:
 
 
 def _clip_tasks(out: Path, counts: Mapping[str, int], fractions: Mapping[str, float],
-                settings: _ClipSettings) -> list[_ClipTask]:
+                settings: ClipSettings) -> list[_ClipTask]:
     """Every clip of every split: balanced shuffled labels; which clips lack audio or people and
     which peak drawn from the seed (``fractions``: ``audio``, ``faceless``, ``peak``)."""
     seed = settings.seed
@@ -285,7 +272,7 @@ def generate_dataset(
                         + [out / "groupemow", out / "synthetic.json"], overwrite)
 
     audio_fraction = audio_fraction if audio else 0.0
-    settings = _ClipSettings(seed=int(seed), cue_noise=float(cue_noise), cue_jitter=float(cue_jitter),
+    settings = ClipSettings(seed=int(seed), cue_noise=float(cue_noise), cue_jitter=float(cue_jitter),
                              duration=float(duration), width=int(width), height=int(height), fps=float(fps),
                              sample_rate=int(sample_rate))
     clip_tasks = _clip_tasks(out, {"Train": int(n_train), "Val": int(n_val), "Test": int(n_test)},

@@ -39,6 +39,7 @@ from media.encoding import write_mp4
 from synthetic.actors import Actor, make_actor, render_actor_clip
 from synthetic.cues import MODALITIES, clip_generators, noisy_shown
 from synthetic.output import (
+    ClipSettings,
     balanced_labels,
     check_counts,
     check_cue_jitter,
@@ -144,20 +145,6 @@ def split_actors(layout: str) -> dict[str, tuple[int, ...]]:
 
 
 @dataclass(frozen=True)
-class _ClipSettings:
-    """What every clip of a dataset shares."""
-
-    seed: int
-    cue_noise: float
-    cue_jitter: float
-    duration: float
-    width: int
-    height: int
-    fps: float
-    sample_rate: int
-
-
-@dataclass(frozen=True)
 class _ActorClipTask:
     split: str
     index: int
@@ -169,7 +156,7 @@ class _ActorClipTask:
     intensity: float
     sentence_seed: int
     with_audio: bool
-    settings: _ClipSettings
+    settings: ClipSettings
 
 
 def _actor_clip_worker(task: _ActorClipTask) -> dict[str, Any]:
@@ -186,7 +173,7 @@ def _actor_clip_worker(task: _ActorClipTask) -> dict[str, Any]:
 
 
 def _split_tasks(out: Path, layout: str, split: str, n: int, audio_fraction: float,
-                 settings: _ClipSettings) -> list[_ActorClipTask]:
+                 settings: ClipSettings) -> list[_ActorClipTask]:
     """The clips of one split: balanced shuffled labels, the k-th clip of class c by actor
     ``(k * C + c) mod A`` (classes interleave over the split's actors), each actor's clips of a
     class named by the layout's next unused variant."""
@@ -270,7 +257,7 @@ def generate_individual_dataset(
     out = Path(out_dir)
     owned = [p for p in (out.iterdir() if out.is_dir() else ()) if p.name.startswith(spec.folder)]
     claim_output_folder(out, owned + [out / "synthetic.json"], overwrite)
-    settings = _ClipSettings(seed=int(seed), cue_noise=float(cue_noise), cue_jitter=float(cue_jitter),
+    settings = ClipSettings(seed=int(seed), cue_noise=float(cue_noise), cue_jitter=float(cue_jitter),
                              duration=float(duration), width=int(width), height=int(height), fps=float(fps),
                              sample_rate=int(sample_rate))
     tasks = [t for split in SPLITS for t in _split_tasks(out, layout, split, int(counts[split]), audio_fraction,

@@ -6,10 +6,27 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """What every clip of a generated set shares: the ``seed``, the probability ``cue_noise`` that
+    a modality shows another class, the cues' ``cue_jitter``, ``duration`` (s), frame ``width``
+    and ``height`` (px), ``fps`` and the audio ``sample_rate`` (Hz)."""
+
+    seed: int
+    cue_noise: float
+    cue_jitter: float
+    duration: float
+    width: int
+    height: int
+    fps: float
+    sample_rate: int
 
 
 def check_counts(counts: Mapping[str, Any]) -> None:
