@@ -11,6 +11,7 @@ import numpy as np
 SKIN_TONES: tuple[tuple[int, int, int], ...] = (
     (241, 200, 170), (224, 176, 142), (205, 150, 115), (180, 125, 92), (150, 102, 72))
 DEFAULT_SKIN = (224, 176, 142)
+Colour = tuple[int, ...]
 HOOD_RADIUS = 1.0
 """Hood radius in head heights: covers a face crop with 25 % margin (a square of half-side
 0.625 head heights, corners at 0.88) even when alignment rotates it a little."""
@@ -41,7 +42,8 @@ class _Canvas:
     """A padded copy of the image region around a person, and the mask of what was drawn in it;
     points are given in image pixels and drawn in region pixels."""
 
-    def __init__(self, image: np.ndarray, cx: float, top: float, cy: float, s: float, center, size) -> None:
+    def __init__(self, image: np.ndarray, cx: float, top: float, cy: float, s: float, center: tuple[float, float],
+                 size: float) -> None:
         height, width = image.shape[:2]
         pad = int(np.ceil(0.1 * s)) + 3
         self.x0, self.y0 = max(0, int(cx - 0.8 * s) - pad), max(0, int(top - 0.1 * s) - pad)
@@ -63,7 +65,7 @@ def _axes(a: float, b: float) -> tuple[int, int]:
     return max(1, int(round(a))), max(1, int(round(b)))
 
 
-def _shade(colour: tuple[int, ...], factor: float) -> tuple[int, ...]:
+def _shade(colour: Colour, factor: float) -> Colour:
     return tuple(int(c * factor) for c in colour)
 
 
@@ -92,7 +94,8 @@ def _jitter(rng: np.random.Generator | None) -> Callable[[float, float], float]:
     return j
 
 
-def _draw_body(c: _Canvas, cx: float, cy: float, s: float, hw: float, hh: float, skin, hair, shirt) -> None:
+def _draw_body(c: _Canvas, cx: float, cy: float, s: float, hw: float, hh: float, skin: Colour, hair: Colour,
+               shirt: Colour) -> None:
     """Hair behind the head, then neck and shoulders, into the region and the mask."""
     aa = cv2.LINE_AA
     # hair: a dark cap behind the head, framing the temples
@@ -105,7 +108,7 @@ def _draw_body(c: _Canvas, cx: float, cy: float, s: float, hw: float, hh: float,
         cv2.ellipse(canvas, c.point(cx, cy + 1.05 * s), _axes(0.75 * s, 0.45 * s), 0, 180, 360, c_shirt, -1, aa)
 
 
-def _draw_head(c: _Canvas, cx: float, cy: float, s: float, hw: float, hh: float, skin) -> None:
+def _draw_head(c: _Canvas, cx: float, cy: float, s: float, hw: float, hh: float, skin: Colour) -> None:
     """Ears and an egg-shaped head (narrower at the chin) with a shaded rim."""
     aa = cv2.LINE_AA
     t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
@@ -122,7 +125,7 @@ def _draw_head(c: _Canvas, cx: float, cy: float, s: float, hw: float, hh: float,
     cv2.polylines(c.roi, [head], True, _shade(skin, 0.55), max(1, int(round(0.05 * s))), aa, shift=4)
 
 
-def _draw_eyes_and_brows(c: _Canvas, cx: float, eye_y: float, s: float, eye_rx: float, eye_ry: float, skin,
+def _draw_eyes_and_brows(c: _Canvas, cx: float, eye_y: float, s: float, eye_rx: float, eye_ry: float, skin: Colour,
                          f: _Features) -> None:
     """Eyes in slightly shaded sockets, wide apart at ``eye_y``; brows above them."""
     aa = cv2.LINE_AA

@@ -193,6 +193,14 @@ def _clip_tasks(out: Path, counts: Mapping[str, int], fractions: Mapping[str, fl
     return tasks
 
 
+def _write_label_files(out: Path, tasks: list[_ClipTask]) -> None:
+    """``<split>_labels.txt`` of every labelled split: header ``Vid_name Label``, then per clip its
+    name and its 1-based label."""
+    for split in LABELLED_SPLITS:
+        lines = ["Vid_name Label"] + [f"{t.name} {t.label + 1}" for t in tasks if t.split == split]
+        atomic_write_text(out / f"{split}_labels.txt", "\n".join(lines) + "\n")
+
+
 def _summary(out: Path, clips: Mapping[str, list[dict]], stills_n: Mapping[str, int]) -> dict[str, Any]:
     return {
         "out_dir": str(out),
@@ -261,8 +269,7 @@ def generate_dataset(
     started = time.perf_counter()
     out = Path(out_dir)
     check_counts({"n_train": n_train, "n_val": n_val, "n_test": n_test})
-    check_fractions({"cue_noise": cue_noise})
-    check_fractions({"audio_fraction": audio_fraction, "faceless_fraction": faceless_fraction,
+    check_fractions({"cue_noise": cue_noise, "audio_fraction": audio_fraction, "faceless_fraction": faceless_fraction,
                      "peak_fraction": peak_fraction})
     check_cue_jitter(cue_jitter)
     check_geometry(width, height, fps, duration)
@@ -273,8 +280,8 @@ def generate_dataset(
 
     audio_fraction = audio_fraction if audio else 0.0
     settings = ClipSettings(seed=int(seed), cue_noise=float(cue_noise), cue_jitter=float(cue_jitter),
-                             duration=float(duration), width=int(width), height=int(height), fps=float(fps),
-                             sample_rate=int(sample_rate))
+                            duration=float(duration), width=int(width), height=int(height), fps=float(fps),
+                            sample_rate=int(sample_rate))
     clip_tasks = _clip_tasks(out, {"Train": int(n_train), "Val": int(n_val), "Test": int(n_test)},
                              {"audio": audio_fraction, "faceless": faceless_fraction, "peak": peak_fraction}, settings)
     stills_tasks = still_tasks(out / "groupemow", stills_n, seed=seed, cue_jitter=cue_jitter, width=width,
@@ -282,9 +289,7 @@ def generate_dataset(
     clip_records = run_in_processes(_clip_worker, clip_tasks, workers)
     stills_json = write_stills(out / "groupemow", stills_tasks, workers, relative_to=out)
 
-    for split in LABELLED_SPLITS:
-        lines = ["Vid_name Label"] + [f"{t.name} {t.label + 1}" for t in clip_tasks if t.split == split]
-        atomic_write_text(out / f"{split}_labels.txt", "\n".join(lines) + "\n")
+    _write_label_files(out, clip_tasks)
     clips_json = {split: [r for t, r in zip(clip_tasks, clip_records) if t.split == split] for split in SPLITS}
     params = {
         "seed": int(seed), "n_train": int(n_train), "n_val": int(n_val), "n_test": int(n_test),

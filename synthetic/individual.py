@@ -258,8 +258,8 @@ def generate_individual_dataset(
     owned = [p for p in (out.iterdir() if out.is_dir() else ()) if p.name.startswith(spec.folder)]
     claim_output_folder(out, owned + [out / "synthetic.json"], overwrite)
     settings = ClipSettings(seed=int(seed), cue_noise=float(cue_noise), cue_jitter=float(cue_jitter),
-                             duration=float(duration), width=int(width), height=int(height), fps=float(fps),
-                             sample_rate=int(sample_rate))
+                            duration=float(duration), width=int(width), height=int(height), fps=float(fps),
+                            sample_rate=int(sample_rate))
     tasks = [t for split in SPLITS for t in _split_tasks(out, layout, split, int(counts[split]), audio_fraction,
                                                           settings)]
     for task in tasks:

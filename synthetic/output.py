@@ -88,11 +88,12 @@ def chosen(n: int, fraction: float, seed: int, purpose: int, split_index: int) -
 
 
 def run_in_processes(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int) -> list[Any]:
-    """``[fn(t) for t in tasks]``, computed by ``workers`` spawned processes when ``workers > 1``
-    and there is more than one task (``fn`` and the tasks must pickle); the results come back in
-    task order either way."""
+    """``[fn(t) for t in tasks]``, computed by up to ``workers`` spawned processes when
+    ``workers > 1`` and there is more than one task (``fn`` and the tasks must pickle); the
+    results come back in task order either way."""
     if workers <= 1 or len(tasks) <= 1:
         return [fn(t) for t in tasks]
     # spawn, not fork: the caller may hold torch/OpenCV thread pools that a fork would copy
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=spawn) as pool:
         return list(pool.map(fn, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
