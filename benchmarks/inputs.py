@@ -15,7 +15,7 @@ from keyframes.scorer import SentimentScorer, create_scorer
 from media.decoding import VideoReader
 from media.encoding import write_mp4
 from media.layouts import ClipRecord
-from synthetic.group import draw_cartoon_face
+from synthetic.faces import draw_cartoon_face
 
 DEFAULT_CLASSES = ("Positive", "Neutral", "Negative")
 

@@ -57,7 +57,8 @@ from media.selection import select_records
 from streams import cache
 from streams.preprocessing import build_preprocess_job, check_preprocess_recipe, write_pipeline_record
 from streams.specs import STREAM_SPECS, StreamSpec
-from synthetic.group import CLASSES, VISUAL, generate_dataset
+from synthetic.cues import CLASSES, VISUAL
+from synthetic.group import generate_dataset
 from training.checkpoints import checkpoint_hash, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -176,7 +176,7 @@ class LiveRunner:
         at ``fps`` holding cartoon faces, and a tone), so that the first real window pays no
         first-call cost (librosa, MTCNN, the streams' and the scorer's first batches). Returns
         the seconds it took."""
-        from synthetic.group import draw_cartoon_face
+        from synthetic.faces import draw_cartoon_face
 
         t0 = time.perf_counter()
         st = self.settings

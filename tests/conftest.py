@@ -64,7 +64,7 @@ def make_scene_clip(path: Path, *, n_frames: int = 30, fps: float = 15.0, size=(
     """A small group scene: textured background, ``faces`` cartoon faces drifting by ``motion``
     px/frame, optional tone audio. Returns ``path``."""
     from media.encoding import write_mp4
-    from synthetic.group import draw_cartoon_face
+    from synthetic.faces import draw_cartoon_face
 
     rng = np.random.default_rng(seed)
     w, h = size

@@ -446,7 +446,7 @@ def targets_met(metrics: dict) -> dict[str, bool]:
 
 def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict, family: dict, *,
                   val_split: str = "Val") -> None:
-    from synthetic.group import cue_ceiling
+    from synthetic.cues import cue_ceiling
 
     ceiling = cue_ceiling(json.loads((out / "data" / "synthetic.json").read_text()), val_split)
     rows = [(f"{s} stream", v["accuracy_when_available"], ceiling["modalities"].get(s))

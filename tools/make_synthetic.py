@@ -1,4 +1,4 @@
-"""Write a synthetic dataset (see synthetic/group.py and synthetic/individual.py for the cue design).
+"""Write a synthetic dataset (the package synthetic/ says where each cue design lives: see its __init__.py).
 
     python tools/make_synthetic.py --out data/synthetic --train 60 --val 15 --test 15 --seed 0
     python tools/make_synthetic.py --layout ravdess --out data/ravdess --train 160 --val 48 --test 8
@@ -81,51 +81,65 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _write_vgaf(args: argparse.Namespace) -> str:
+    from synthetic.group import generate_dataset
+
+    summary = generate_dataset(
+        args.out, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
+        cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration,
+        width=args.width, height=args.height, fps=args.fps, sample_rate=args.sample_rate,
+        n_stills_per_class=args.stills, audio_fraction=args.audio_fraction,
+        faceless_fraction=0.0 if args.faceless_fraction is None else args.faceless_fraction,
+        peak_fraction=0.25 if args.peak_fraction is None else args.peak_fraction,
+        workers=args.workers, overwrite=args.overwrite)
+    return format_summary(summary)
+
+
+def _write_groupemow(args: argparse.Namespace) -> str:
+    from synthetic.stills import DEFAULT_STILLS_PER_CLASS, generate_stills
+
+    summary = generate_stills(args.out, n_per_class=DEFAULT_STILLS_PER_CLASS if args.stills is None else args.stills,
+                              seed=args.seed, cue_jitter=args.cue_jitter, width=args.width, height=args.height,
+                              workers=args.workers, overwrite=args.overwrite)
+    return format_counts(f"GroupEmoW-format stills in {summary['out_dir']} ({summary['seconds']} s)",
+                         summary["stills"], "stills")
+
+
+def _write_fer2013(args: argparse.Namespace) -> str:
+    from synthetic.fer2013 import generate_fer2013
+
+    summary = generate_fer2013(args.out, form=args.form or "csv", n_train=args.train, n_val=args.val,
+                               n_test=args.test, seed=args.seed, cue_jitter=args.cue_jitter,
+                               overwrite=args.overwrite)
+    return format_counts(f"FER2013-format faces ({summary['form']}) in {summary['out_dir']}", summary["images"],
+                         "images")
+
+
+def _write_individual(args: argparse.Namespace) -> str:
+    from synthetic.individual import generate_individual_dataset
+
+    summary = generate_individual_dataset(
+        args.out, layout=args.layout, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
+        cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration, width=args.width,
+        height=args.height, fps=args.fps, sample_rate=args.sample_rate, audio_fraction=args.audio_fraction,
+        workers=args.workers, overwrite=args.overwrite)
+    name = {"ravdess": "RAVDESS", "cremad": "CREMA-D"}[args.layout]
+    lines = [format_counts(f"synthetic {name}-format dataset in {summary['out_dir']} "
+                           f"({summary['seconds']} s)", summary["clips"], "clips")]
+    lines += [f"{split}: {n} actors, {summary['clips_without_audio'][split]} clips without audio"
+              for split, n in summary["actors"].items()]
+    lines.append(f"metadata (true and shown classes per clip): {summary['paths']['metadata']}")
+    return "\n".join(lines)
+
+
+_WRITERS = {"vgaf": _write_vgaf, "ravdess": _write_individual, "cremad": _write_individual,
+            "groupemow": _write_groupemow, "fer2013": _write_fer2013}
+"""Each layout's writer: generates the set the parsed arguments ask for, returns the summary to print."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.layout == "vgaf":
-        from synthetic.group import generate_dataset
-
-        summary = generate_dataset(
-            args.out, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
-            cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration,
-            width=args.width, height=args.height, fps=args.fps, sample_rate=args.sample_rate,
-            n_stills_per_class=args.stills, audio_fraction=args.audio_fraction,
-            faceless_fraction=0.0 if args.faceless_fraction is None else args.faceless_fraction,
-            peak_fraction=0.25 if args.peak_fraction is None else args.peak_fraction,
-            workers=args.workers, overwrite=args.overwrite)
-        print(format_summary(summary))
-    elif args.layout == "groupemow":
-        from synthetic.group import DEFAULT_STILLS_PER_CLASS, generate_stills
-
-        summary = generate_stills(args.out, n_per_class=DEFAULT_STILLS_PER_CLASS if args.stills is None else args.stills,
-                                  seed=args.seed, cue_jitter=args.cue_jitter, width=args.width, height=args.height,
-                                  workers=args.workers, overwrite=args.overwrite)
-        print(format_counts(f"GroupEmoW-format stills in {summary['out_dir']} ({summary['seconds']} s)",
-                            summary["stills"], "stills"))
-    elif args.layout == "fer2013":
-        from synthetic.individual import generate_fer2013
-
-        summary = generate_fer2013(args.out, form=args.form or "csv", n_train=args.train, n_val=args.val,
-                                   n_test=args.test, seed=args.seed, cue_jitter=args.cue_jitter,
-                                   overwrite=args.overwrite)
-        print(format_counts(f"FER2013-format faces ({summary['form']}) in {summary['out_dir']}", summary["images"],
-                            "images"))
-    else:
-        from synthetic.individual import generate_individual_dataset
-
-        summary = generate_individual_dataset(
-            args.out, layout=args.layout, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
-            cue_noise=args.cue_noise, cue_jitter=args.cue_jitter, duration=args.duration, width=args.width,
-            height=args.height, fps=args.fps, sample_rate=args.sample_rate, audio_fraction=args.audio_fraction,
-            workers=args.workers, overwrite=args.overwrite)
-        name = {"ravdess": "RAVDESS", "cremad": "CREMA-D"}[args.layout]
-        lines = [format_counts(f"synthetic {name}-format dataset in {summary['out_dir']} "
-                               f"({summary['seconds']} s)", summary["clips"], "clips")]
-        lines += [f"{split}: {n} actors, {summary['clips_without_audio'][split]} clips without audio"
-                  for split, n in summary["actors"].items()]
-        lines.append(f"metadata (true and shown classes per clip): {summary['paths']['metadata']}")
-        print("\n".join(lines))
+    print(_WRITERS[args.layout](args))
     return 0
 
 

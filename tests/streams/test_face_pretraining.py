@@ -18,7 +18,7 @@ from streams.face_pretraining import FaceImageDataset, train_face_pretraining
 from streams.models.pretrained import init_from_pretrained
 from streams.specs.face import create_face_stream
 from streams.training import build_stream_model
-from synthetic.individual import generate_fer2013
+from synthetic.fer2013 import generate_fer2013
 from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from streams.inputs.faces import FaceExtractor, align_and_crop, select_faces
-from synthetic.group import draw_cartoon_face
+from synthetic.faces import draw_cartoon_face
 
 MOUTHS = (0.8, -0.6, 0.1, 0.5, -0.2)
 

@@ -1,6 +1,6 @@
-"""Tests for synthetic.group: the VGAF/GroupEmoW layout it writes, that every modality really
-carries the class it claims to show (measured on the decoded files), cue noise, MTCNN finding the
-drawn faces, and byte-identical output for a seed."""
+"""Tests for synthetic.group (and the scenes and tone it renders): the VGAF/GroupEmoW layout it
+writes, that every modality really carries the class it claims to show (measured on the decoded
+files), cue noise, MTCNN finding the drawn faces, and byte-identical output for a seed."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,55 +12,19 @@ import cv2
 import numpy as np
 import pytest
 
-from synthetic.group import (
-    CLASSES,
-    MODALITIES,
-    draw_cartoon_face,
-    generate_dataset,
-    make_clip,
-    render_clip,
-)
-from tests.conftest import decode_media
+from synthetic.cues import CLASSES, MODALITIES
+from synthetic.group import generate_dataset, make_clip, render_clip
+from tests.conftest import decode_media, load_helper
 
 ROOT = Path(__file__).resolve().parents[2]
 POS, NEU, NEG = CLASSES
+_measures = load_helper(Path(__file__).with_name("cue_measures.py"), "tests_synthetic_cue_measures")
+warmth, dominant_hz, mean_y_flow, mouth_curvature = (
+    _measures.warmth, _measures.dominant_hz, _measures.mean_y_flow, _measures.mouth_curvature)
 
 
 # ---------------------------------------------------------------------------------------------
-# helpers: decoding and cue measurements on decoded content
-
-def warmth(frames: np.ndarray) -> float:
-    """Mean red minus mean blue over the clip."""
-    mean = frames.reshape(-1, 3).mean(axis=0)
-    return float(mean[0] - mean[2])
-
-
-def dominant_hz(audio: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
-    return float(np.fft.rfftfreq(len(audio), 1 / rate)[spectrum.argmax()])
-
-
-def mean_y_flow(frames: np.ndarray) -> float:
-    """Mean vertical Farneback flow (px/frame, + = down) over a few consecutive frame pairs."""
-    values = []
-    for i in range(2, len(frames) - 1, 4):
-        a = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
-        b = cv2.cvtColor(frames[i + 1], cv2.COLOR_RGB2GRAY)
-        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        values.append(float(flow[..., 1].mean()))
-    return float(np.mean(values))
-
-
-def mouth_curvature(frame: np.ndarray, box) -> float:
-    """Curvature of the mouth line in a head box: per column the reddest row of the lower face,
-    fitted with a parabola; > 0 when the corners are higher than the middle (a smile)."""
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    region = frame[y0 + int(0.62 * h):y0 + int(0.95 * h), x0 + int(0.25 * w):x0 + int(0.75 * w)].astype(float)
-    redness = region[..., 0] - region[..., 1]
-    rows = redness.argmax(axis=0)
-    xs = (np.arange(region.shape[1]) - region.shape[1] / 2) / w
-    return float(-np.polyfit(xs, rows / h, 2)[0])
+# helpers: the files of a generated set
 
 
 def by_class(records: list[dict], modality: str, values: list[float]) -> dict[str, np.ndarray]:
@@ -304,22 +268,6 @@ def test_bad_arguments_raise_clear_errors(tmp_path):
         render_clip(label=0, rng=rng, width=321)
     with pytest.raises(ValueError, match="cue_noise"):
         generate_dataset(tmp_path, n_train=1, n_val=0, cue_noise=1.5)
-    with pytest.raises(ValueError, match="uint8"):
-        draw_cartoon_face(np.zeros((90, 160, 3), np.float32), (80, 45), 40, 0.5)
-
-
-def test_draw_cartoon_face_in_place_mouth_only_changes_the_mouth():
-    blank = np.full((120, 160, 3), 90, np.uint8)
-    smile, frown = blank.copy(), blank.copy()
-    box = draw_cartoon_face(smile, (80, 50), 50, 1.0, rng=np.random.default_rng(1))
-    assert draw_cartoon_face(frown, (80, 50), 50, -1.0, rng=np.random.default_rng(1)) == box
-    x0, y0, x1, y1 = box
-    assert (x0, y0) == (60, 25) and 0 < x1 - x0 < y1 - y0 <= 51
-    assert (smile[:5] == 90).all() and (smile[:, :5] == 90).all()     # only the person is drawn
-    eyes = slice(y0, y0 + int(0.55 * (y1 - y0)))
-    assert np.array_equal(smile[eyes], frown[eyes])
-    assert not np.array_equal(smile, frown)
-    assert mouth_curvature(smile, box) > 0.3 > -0.3 > mouth_curvature(frown, box)
 
 
 def test_cli_writes_a_dataset_and_prints_a_table(tmp_path, capsys):
@@ -333,36 +281,6 @@ def test_cli_writes_a_dataset_and_prints_a_table(tmp_path, capsys):
     assert "Train clips" in out and "val stills" in out and str(tmp_path / "d") in out
     assert "(1 without audio)" in out
     assert len(list((tmp_path / "d" / "Val").glob("*.mp4"))) == 3
-
-
-def test_cue_ceiling_counts_agreeing_cues_and_fair_ties():
-    from synthetic.group import cue_ceiling
-
-    def clip(cls, visual, face, flow, audio, has_audio=True, n_faces=2):
-        return {"class": cls, "shown": {"visual": visual, "face": face, "flow": flow, "audio": audio},
-                "has_audio": has_audio, "n_faces": n_faces}
-    meta = {"classes": list(CLASSES), "modalities": list(MODALITIES), "params": {"cue_noise": 0.3},
-            "clips": {"Val": [
-                clip(POS, POS, POS, NEU, POS),                    # 3 of 4 agree: right
-                clip(NEU, NEU, NEU, NEG, NEG),                    # 2 vs 2: a fair coin, 0.5
-                clip(NEG, POS, POS, NEG, NEG, has_audio=False),   # audio missing: 2 POS vs 1 NEG: wrong
-                clip(NEG, NEG, POS, NEG, POS, n_faces=0),         # face missing: 2 NEG vs 1 POS: right
-            ]}}
-    out = cue_ceiling(meta, "Val")
-    assert out["clips"] == 4
-    assert out["fused"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
-    assert out["modalities"]["visual"] == pytest.approx(3 / 4)
-    assert out["modalities"]["audio"] == pytest.approx(1 / 3)   # over the clips that have audio
-    assert out["modalities"]["face"] == pytest.approx(2 / 3)
-
-
-def test_cue_ceiling_of_a_generated_set_matches_its_noise(tmp_path):
-    """With cue_noise 0 every modality shows the class, so every ceiling is 1."""
-    from synthetic.group import cue_ceiling
-    generate_dataset(tmp_path, n_train=0, n_val=3, seed=1, cue_noise=0.0, duration=1.0, width=96, height=64,
-                     n_stills_per_class=0)
-    out = cue_ceiling(json.loads((tmp_path / "synthetic.json").read_text()), "Val")
-    assert out["fused"] == 1.0 and all(v == 1.0 for v in out["modalities"].values())
 
 
 def test_face_crops_do_not_show_the_wall_grade():

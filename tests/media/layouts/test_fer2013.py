@@ -8,7 +8,7 @@ import pytest
 
 from media.layouts import DatasetError
 from media.layouts.fer2013 import FER2013_CLASSES, detect_fer2013_form, read_fer2013, read_fer2013_csv
-from synthetic.individual import generate_fer2013, render_fer_face
+from synthetic.fer2013 import generate_fer2013, render_fer_face
 
 
 @pytest.fixture(scope="module")
