@@ -149,9 +149,9 @@ def first_individual_test_clip(data: Path) -> Path | None:
 DEMO_LAYOUTS: dict[str, DemoLayout] = {
     "vgaf": DemoLayout((120, 60, 60), "runs/demo", "Val", make_group_set, first_group_test_clip, True,
                        "synthetic dataset"),
-    "ravdess": DemoLayout((192, 64, 4), "runs/demo_ravdess", "val", make_individual_set,
+    "ravdess": DemoLayout((192, 64, 64), "runs/demo_ravdess", "val", make_individual_set,
                           first_individual_test_clip, False, "synthetic dataset (RAVDESS layout)"),
-    "cremad": DemoLayout((144, 60, 4), "runs/demo_cremad", "val", make_individual_set,
+    "cremad": DemoLayout((144, 60, 60), "runs/demo_cremad", "val", make_individual_set,
                          first_individual_test_clip, False, "synthetic dataset (CREMA-D layout)"),
 }
 
