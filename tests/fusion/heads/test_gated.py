@@ -9,7 +9,7 @@ import torch
 from fusion.heads.gated import create_gated_fusion
 from tests.conftest import load_helper
 
-toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
+toy = load_helper(Path(__file__).parents[1] / "toy_features.py", "tests_fusion_toy_features")
 
 
 def test_gates_are_per_modality_per_clip_and_in_0_1():

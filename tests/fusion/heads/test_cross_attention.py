@@ -11,7 +11,7 @@ from core.config import ConfigError
 from fusion.heads.cross_attention import create_cross_attention_fusion
 from tests.conftest import load_helper
 
-toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
+toy = load_helper(Path(__file__).parents[1] / "toy_features.py", "tests_fusion_toy_features")
 
 
 def test_a_missing_modality_does_not_reach_the_output():

@@ -10,7 +10,7 @@ import torch
 from fusion.heads.concat_fc import create_concat_fc
 from tests.conftest import load_helper
 
-toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
+toy = load_helper(Path(__file__).parents[1] / "toy_features.py", "tests_fusion_toy_features")
 
 
 @pytest.mark.parametrize("classes", [3, 6, 8])

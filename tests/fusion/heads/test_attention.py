@@ -9,7 +9,7 @@ import torch
 from fusion.heads.attention import create_attention_fusion, masked_softmax
 from tests.conftest import load_helper
 
-toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
+toy = load_helper(Path(__file__).parents[1] / "toy_features.py", "tests_fusion_toy_features")
 
 
 def test_weights_sum_to_one_over_available_streams_and_are_zero_for_missing_ones():
