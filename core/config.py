@@ -356,11 +356,13 @@ def builder_settings(builder: Callable[..., Any], given: tuple[str, ...] = ()) -
     a value of the wrong type, is the same :class:`ConfigError` as in any other section; the
     builder checks the values themselves (:func:`building_from`)."""
     func = builder.func if isinstance(builder, functools.partial) else builder
+    # a class (a head whose class is its builder) keeps its arguments' annotations on __init__
+    annotated = func.__init__ if inspect.isclass(func) else func
     try:
-        hints = typing.get_type_hints(func)
+        hints = typing.get_type_hints(annotated)
     except Exception:  # noqa: BLE001 - an annotation that cannot be resolved: leave that field unchecked
         hints = {}
-    helps = _argument_help(inspect.getdoc(func) or "")
+    helps = _argument_help(inspect.getdoc(func) or "") or _argument_help(inspect.getdoc(annotated) or "")
     fields = []
     for p in inspect.signature(builder).parameters.values():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.name in given:

@@ -21,6 +21,10 @@ of them. :func:`write_report` writes ``report.json``, ``report.md`` and the figu
 (:mod:`training.plots`): ``roc_curves.png``, ``pr_curves.png``, ``confusion_<model>.png`` (every
 model but the leave-one-out heads) and ``contributions.png``, on test when it is labelled, else
 on val.
+
+The report's parts: :mod:`experiments.report_runs` finds the runs, the method and the ablation
+table and trains the leave-one-out heads; this module scores the models (the bootstrap, McNemar)
+and writes the files; :mod:`experiments.report_markdown` turns ``report.json`` into text.
 """
 from __future__ import annotations
 
@@ -28,23 +32,35 @@ import datetime as _dt
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from core.storage import atomic_write_json, atomic_write_text, config_hash, read_json
+from core.storage import atomic_write_json, atomic_write_text
+from experiments.report_markdown import format_markdown, format_table
+from experiments.report_runs import (
+    DEFAULT_ABLATION,
+    HELD_OUT_SPLIT,
+    LATE_TITLES,
+    LEAVE_ONE_OUT_DIR,
+    REPORT_SPLITS,
+    SELECTION_SPLIT,
+    FoundRuns,
+    FusionRun,
+    ReportError,
+    choose_method,
+    find_runs,
+    read_ablation,
+    train_leave_one_out,
+)
 from fusion.evaluation import fusion_probabilities, late_fusion_weights
 from fusion.features import FeatureSet
-from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
 from fusion.late import weighted_score
-from fusion.training import load_fusion_head, train_fusion_head
-from streams.cache import PIPELINE_FILE
-from streams.specs import STREAM_SPECS
-from training.checkpoints import CheckpointError, checkpoint_hash, read_meta
+from fusion.training import load_fusion_head
+from training.checkpoints import CheckpointError, checkpoint_hash
 from training.plots import confusion_matrix_figure, contributions_figure, pr_figure, roc_figure, save_figure
-from training.run_directory import RunConfigMismatchError
 from training.statistics import (
     CONFIDENCE,
     DRAWS,
@@ -55,149 +71,11 @@ from training.statistics import (
     score_classifier,
 )
 
+#: what callers of the report import from here (``tools/report.py``, the tests)
+__all__ = ["Report", "ReportError", "Scored", "build_report", "format_markdown", "format_table", "left_out_name",
+           "slug", "write_report"]
+
 log = logging.getLogger(__name__)
-
-#: the split every choice is made on, and the split nothing is chosen on
-SELECTION_SPLIT = "val"
-HELD_OUT_SPLIT = "test"
-REPORT_SPLITS = (SELECTION_SPLIT, HELD_OUT_SPLIT)
-LEAVE_ONE_OUT_DIR = "leave_one_out"
-#: where ``tools/ablate.py keyframes`` writes its table, relative to the runs root
-DEFAULT_ABLATION = Path("ablation") / "ablation.json"
-ABLATION_KEYS = ("selection", "salient_recall", "val_accuracy")
-LATE_TITLES = {"weighted_average": "late: weighted average (weights from val)",
-               "face0.6_audio0.4": "late: 0.6 face + 0.4 audio"}
-
-
-class ReportError(ValueError):
-    """The runs directory cannot be reported as asked (no fusion run, an ambiguous method, a bad
-    ablation table); the message names the directory or file."""
-
-
-@dataclass(frozen=True)
-class FusionRun:
-    """A fusion run found under the root: its directory, head (a key of ``FUSION_HEADS``), fused
-    streams, feature directory and the config its checkpoint records."""
-
-    path: Path
-    head: str
-    streams: tuple[str, ...]
-    features: Path
-    recipe: dict = field(repr=False)
-
-    @property
-    def title(self) -> str:
-        return FUSION_HEADS[self.head].title
-
-
-@dataclass(frozen=True)
-class FoundRuns:
-    """What :func:`find_runs` found: stream runs (directory -> stream), fusion runs, and run
-    directories whose checkpoint could not be read (directory -> why)."""
-
-    root: Path
-    streams: dict[Path, str]
-    fusion: tuple[FusionRun, ...]
-    unreadable: dict[Path, str]
-
-
-def read_fusion_run(path: str | os.PathLike) -> FusionRun:
-    """The :class:`FusionRun` of a run or checkpoint directory; :class:`ReportError` when its
-    checkpoint is not a fusion head's."""
-    path = Path(path)
-    recipe = dict(read_meta(path).get("config") or {})
-    name = (recipe.get("model") or {}).get("name")
-    if name not in FUSION_HEADS or not recipe.get("streams") or not recipe.get("features"):
-        raise ReportError(f"{path}: not a fusion run (its checkpoint records no fusion head, streams and features)")
-    return FusionRun(path=path, head=name, streams=tuple(recipe["streams"]), features=Path(recipe["features"]),
-                     recipe=recipe)
-
-
-def find_runs(root: str | os.PathLike, *, exclude: Sequence[str | os.PathLike] = ()) -> FoundRuns:
-    """Every run directory under ``root`` (one holding ``best/`` or ``last/`` with a
-    ``meta.json``), sorted by path, classified by its checkpoint's config; directories in
-    ``exclude``, preprocessing caches and the insides of runs are not searched, and the
-    leave-one-out heads of an earlier report are not fusion runs to report."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ReportError(f"{root}: no such runs directory")
-    skip = {Path(p).resolve() for p in exclude}
-    streams: dict[Path, str] = {}
-    fusion: list[FusionRun] = []
-    unreadable: dict[Path, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames.sort()
-        if here.resolve() in skip or PIPELINE_FILE in filenames:
-            dirnames[:] = []
-            continue
-        if not any((here / which / "meta.json").is_file() for which in ("best", "last")):
-            continue
-        dirnames[:] = []  # a run holds checkpoints, not other runs
-        try:
-            config = read_meta(here).get("config") or {}
-        except CheckpointError as e:
-            unreadable[here] = str(e)
-            continue
-        if config.get("stream") in STREAM_SPECS:
-            streams[here] = config["stream"]
-        elif (config.get("model") or {}).get("name") in FUSION_HEADS and config.get("streams") \
-                and "leave_one_out" not in config:  # a report's own heads are not models to report
-            fusion.append(read_fusion_run(here))
-    return FoundRuns(root=root, streams=streams, fusion=tuple(fusion), unreadable=unreadable)
-
-
-def choose_method(found: FoundRuns, method: str | os.PathLike | None = None) -> FusionRun:
-    """The method's run: ``method`` when given (a fusion run, found or not), else the one
-    Concat-FC run under the root. :class:`ReportError` when there is none or several."""
-    if method is not None:
-        wanted = Path(method).resolve()
-        for run in found.fusion:
-            if run.path.resolve() == wanted:
-                return run
-        return read_fusion_run(method)
-    candidates = [r for r in found.fusion if r.head == DEFAULT_HEAD]
-    if not candidates:
-        raise ReportError(f"{found.root}: no {FUSION_HEADS[DEFAULT_HEAD].title} run found "
-                          "(train one with tools/train_fusion.py, or name the method's run with --method)")
-    if len(candidates) > 1:
-        raise ReportError(f"{found.root}: several {FUSION_HEADS[DEFAULT_HEAD].title} runs "
-                          f"({', '.join(str(r.path) for r in candidates)}); name the method's run with --method")
-    return candidates[0]
-
-
-def train_leave_one_out(method: FusionRun, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """The method's head retrained without each of its streams in turn: ``{stream: run dir}``
-    (``out_dir/without_<stream>``). Same recipe, same train features (whatever produced them:
-    the method's feature directory's train split) and the same selection on val. A finished run
-    with the same recipe and the same train and val feature indexes is reused; one made from
-    other features is retrained. Empty when the method fuses a single stream."""
-    if len(method.streams) < 2:
-        return {}
-    out_dir = Path(out_dir)
-    runs = {}
-    for left_out in method.streams:
-        keep = tuple(s for s in method.streams if s != left_out)
-        train_fs = FeatureSet(method.features, "train", keep)
-        val_fs = FeatureSet(method.features, SELECTION_SPLIT, keep)
-        cfg = {"streams": list(keep), "model": dict(method.recipe["model"]),
-               "train": dict(method.recipe.get("train") or {})}
-        record = {k: v for k, v in method.recipe.items()
-                  if k not in ("streams", "model", "stream_dims", "train", "class_names")}
-        pipeline = record.get("pipeline")
-        if isinstance(pipeline, Mapping) and isinstance(pipeline.get("streams"), Mapping):
-            record["pipeline"] = {**pipeline, "streams": {s: v for s, v in pipeline["streams"].items() if s != left_out}}
-        record["leave_one_out"] = {"left_out": left_out,
-                                   "feature_indexes": {"train": config_hash(train_fs.index),
-                                                       SELECTION_SPLIT: config_hash(val_fs.index)}}
-        run = out_dir / f"without_{left_out}"
-        try:
-            train_fusion_head(cfg, train_fs, val_fs, run, recipe=record)
-        except RunConfigMismatchError:
-            log.info("%s: made from other features or another recipe; retraining it", run)
-            train_fusion_head(cfg, train_fs, val_fs, run, recipe=record, fresh=True)
-        runs[left_out] = run
-    return runs
 
 
 @dataclass
@@ -298,7 +176,8 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
         scored = _score_models(chosen, runs, heads, loo_heads, late, fs, splits, names)
         scored_by_split[split] = scored
         method_scored = scored[names[chosen.path]]
-        split_info[split] = {"scored": True, "clips": len(method_scored.labels), "unlabelled": int((fs.labels < 0).sum())}
+        split_info[split] = {"scored": True, "clips": len(method_scored.labels),
+                             "unlabelled": int((fs.labels < 0).sum())}
         method_pred = method_scored.probs.argmax(1)
         for name, model in scored.items():
             same = model.clip_ids == method_scored.clip_ids
@@ -428,28 +307,6 @@ def _provenance(method: FusionRun, found: FoundRuns, splits: _Splits) -> dict:
             "unreadable_runs": {str(p): why for p, why in found.unreadable.items()}}
 
 
-def read_ablation(path: str | os.PathLike, *, required: bool) -> dict | None:
-    """The keyframe ablation table ``{"path", "rows": [{"selection", "salient_recall",
-    "val_accuracy", ...}]}`` of ``tools/ablate.py keyframes``, or None when ``path`` does not
-    exist and is not ``required``. :class:`ReportError` naming the file for a malformed table."""
-    path = Path(path)
-    data = read_json(path)
-    if data is None:
-        if required:
-            raise ReportError(f"{path}: no keyframe ablation table here (run tools/ablate.py keyframes)")
-        return None
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not rows:
-        raise ReportError(f"{path}: expected {{\"rows\": [...]}} with one row per keyframe selection")
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict) or any(k not in row for k in ABLATION_KEYS):
-            raise ReportError(f"{path}: row {i} lacks one of {', '.join(ABLATION_KEYS)}")
-        for k in ABLATION_KEYS[1:]:
-            if row[k] is not None and (isinstance(row[k], bool) or not isinstance(row[k], (int, float))):
-                raise ReportError(f"{path}: row {i}: {k} must be a number or null, got {row[k]!r}")
-    return {"path": str(path), "rows": rows}
-
-
 # ------------------------------------------------------------------------------------------ output
 
 def slug(name: str) -> str:
@@ -507,147 +364,3 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> dict[str, str]:
     atomic_write_text(out_dir / "report.md", format_markdown(public))
     written["markdown"] = str(out_dir / "report.md")
     return written
-
-
-def _acc(row: Mapping | None) -> str:
-    if row is None:
-        return "n/a"
-    lo, hi = row["ci95"]
-    return f"{row['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _points(d: Mapping) -> str:
-    lo, hi = d["interval"]
-    return f"{100 * d['difference']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-
-
-def _scored_splits(report: Mapping) -> list[str]:
-    return [s for s in REPORT_SPLITS if report["splits"].get(s, {}).get("scored")]
-
-
-def format_table(report: Mapping) -> str:
-    """The models as a text table: accuracy with its interval on each scored split, then the
-    macro F1, ROC AUC and McNemar p of the last (held-out) split."""
-    splits = _scored_splits(report)
-    by = {(r["name"], r["split"]): r for r in report["rows"]}
-    names = list(dict.fromkeys(r["name"] for r in report["rows"]))
-    last = splits[-1]
-    head = ["model"] + [f"{s} acc [95% CI] ({report['splits'][s]['clips']} clips)" for s in splits] + \
-           [f"{last} F1", f"{last} AUC", f"{last} p vs method"]
-    lines = [[n] + [_acc(by.get((n, s))) for s in splits]
-             + [_num((by.get((n, last)) or {}).get("macro_f1")), _num((by.get((n, last)) or {}).get("roc_auc")),
-                _p((by.get((n, last)) or {}).get("p_vs_method"))] for n in names]
-    widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
-    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-            for row in [head] + lines]
-    for s in REPORT_SPLITS:
-        if not report["splits"].get(s, {}).get("scored") and s in report["splits"]:
-            text.append(f"({s}: not scored, {report['splits'][s]['why']})")
-    return "\n".join(text)
-
-
-def format_markdown(report: Mapping) -> str:
-    """``report.md``: the tables per split, per-class metrics, the streams' contributions, the
-    keyframe ablation when present, how to read the intervals, and the provenance."""
-    cfg = report["settings"]
-    method = report["method"]
-    md = [f"# Results report: `{report['root']}`", "",
-          f"Method: **{method['name']}** (`{method['run']}`), streams {', '.join(method['streams'])}, "
-          f"features `{method['features']}`. Written {report['created']}.", "",
-          f"Accuracy: point estimate and {100 * cfg['confidence']:.0f} % {cfg['interval']} "
-          f"({cfg['draws']:,} resamples, seed {cfg['seed']}). p vs method: {cfg['p_vs_method']}. "
-          "ROC AUC: macro one-vs-rest. Every choice (checkpoints, late-fusion weights, the stream drawn "
-          f"beside the method) was made on {report['selection']['split']}; nothing was chosen on "
-          f"{HELD_OUT_SPLIT}.", ""]
-    for split in REPORT_SPLITS:
-        info = report["splits"].get(split)
-        if info is None:
-            continue
-        role = "selection split: optimistic for what was chosen on it" if split == SELECTION_SPLIT else \
-            "held out: nothing chosen on it"
-        if not info.get("scored"):
-            md += [f"## {split}", "", f"Not scored: {info['why']}.", ""]
-            continue
-        md += [f"## {split} ({info['clips']} clips; {role})", "",
-               "| model | accuracy [95 % CI] | macro F1 | ROC AUC | p vs method |", "|---|---|---|---|---|"]
-        for r in (r for r in report["rows"] if r["split"] == split):
-            name = f"**{r['name']}**" if r["name"] == method["name"] else r["name"]
-            md.append(f"| {name} | {_acc(r)} | {_num(r['macro_f1'])} | {_num(r['roc_auc'])} | {_p(r['p_vs_method'])} |")
-        md.append("")
-    classes = report["class_names"]
-    for split in _scored_splits(report):
-        md += [f"### Per-class precision / recall / F1 ({split})", "",
-               "| model | " + " | ".join(f"{c} P / R / F1" for c in classes) + " |",
-               "|---|" + "---|" * len(classes)]
-        for r in (r for r in report["rows"] if r["split"] == split):
-            cells = [f"{r['per_class'][c]['precision']:.2f} / {r['per_class'][c]['recall']:.2f} / "
-                     f"{r['per_class'][c]['f1']:.2f}" for c in classes]
-            md.append(f"| {r['name']} | " + " | ".join(cells) + " |")
-        md.append("")
-    contrib = report["contributions"]
-    if any(contrib.values()):
-        splits = [s for s in REPORT_SPLITS if contrib.get(s)]
-        md += ["## What each stream contributes", "",
-               f"Accuracy of {method['name']} minus the same head retrained without the stream, in points, with "
-               "a paired bootstrap interval (both scored on the same resampled clips). Positive: the stream helps.", "",
-               "| left out | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
-        for s in next(contrib[x] for x in splits):
-            md.append(f"| {s} | " + " | ".join(_points(contrib[x][s]) for x in splits) + " |")
-        md.append("")
-    figures = report.get("figures", {})
-    if figures:
-        md += [f"## Figures ({report['figure_split']} split)", ""]
-        for key in ("roc_curves", "pr_curves", "contributions"):
-            if key in figures:
-                md.append(f"- {key.replace('_', ' ')}: `{Path(figures[key]).name}`")
-        cms = [Path(v).name for k, v in figures.items() if k.startswith("confusion ")]
-        if cms:
-            md.append("- confusion matrices (counts and row percentages): " + ", ".join(f"`{c}`" for c in cms))
-        md.append("")
-    ablation = report.get("keyframe_ablation")
-    if ablation:
-        md += ["## Keyframe ablation", "", f"From `{ablation['path']}` (`tools/ablate.py keyframes`).", "",
-               "| selection | salient recall | val accuracy |", "|---|---|---|"]
-        md += [f"| {r['selection']} | {_num(r['salient_recall'])} | {_num(r['val_accuracy'])} |" for r in ablation["rows"]]
-        md.append("")
-    md += ["## Reading the intervals", "", INTERVALS_NOTE, ""]
-    prov = report["provenance"]
-    md += ["## Provenance", "", "| stream | run | checkpoint (features) | checkpoint now |", "|---|---|---|---|"]
-    md += [f"| {s} | `{v['run']}` | {v['features_checkpoint_hash']} | {v['checkpoint_hash_now'] or 'missing'} |"
-           for s, v in prov["streams"].items()]
-    md.append("")
-    md += [f"- warning: {w}" for w in prov["warnings"]]
-    if report["selection"]["late_fusion_weights"]:
-        md.append("- late-fusion weights (chosen on val): " + "; ".join(
-            f"{k}: " + ", ".join(f"{s} {w:g}" for s, w in v.items())
-            for k, v in report["selection"]["late_fusion_weights"].items()))
-    md += [f"- not scored: `{p}` ({why})" for p, why in prov.get("not_scored", {}).items()]
-    if prov["other_stream_runs"]:
-        md.append("- stream runs found but not behind the method's features: "
-                  + ", ".join(f"`{p}` ({s})" for p, s in prov["other_stream_runs"].items()))
-    return "\n".join(md) + "\n"
-
-
-INTERVALS_NOTE = (
-    "An interval is the spread of the accuracy over resamples of the split's clips: it says how "
-    "much the number would move on another draw of clips of the same kind, not how much training "
-    "noise there is. On 60 clips it is wide: at 80 % accuracy the 95 % interval is about ±10 "
-    "points, at 50 % about ±12, because one clip is 1.7 points. Two models whose intervals overlap "
-    "can still differ reliably, and two ±12-point intervals say little about a 5-point gap. Both "
-    "models were scored on the same clips, so most of that spread is shared (the hard clips are "
-    "hard for both); McNemar's test looks only at the clips where exactly one of the two is right "
-    "and asks whether those split unevenly, which is the sharper question. E.g. a 10-point gap on "
-    "60 clips that comes from 6 clips only the method gets right and none the other way gives "
-    "p = 0.03; the same gap from 9 against 3 gives p = 0.15. The contribution intervals are paired "
-    "the same way. Val numbers of anything chosen on val (every checkpoint, the searched late-fusion "
-    "weights) are optimistic; test is the estimate.")

@@ -41,7 +41,8 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:
 
 
 @torch.inference_mode()
-def fusion_probabilities(head, fs: FeatureSet, streams: Sequence[str], *, given: Sequence[str] | None = None) -> np.ndarray:
+def fusion_probabilities(head, fs: FeatureSet, streams: Sequence[str], *,
+                         given: Sequence[str] | None = None) -> np.ndarray:
     """(N, C) the head's class probabilities on every clip of ``fs``; with ``given``, only those
     streams are given (the others marked missing, their features and probabilities zeroed)."""
     inputs = FeatureDataset(fs, streams).batch()

@@ -90,7 +90,8 @@ def cache_arrays_hash(entries: list[CacheEntry], stream: str) -> str:
 
 
 @torch.inference_mode()
-def stream_outputs(model, dataset: StreamDataset, entries, *, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stream_outputs(model, dataset: StreamDataset, entries, *,
+                   batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(features (N, D), probs (N, C), available (N,) bool)`` of one stream over ``entries``
     (eval view of each input; missing modalities give zero rows)."""
     available = np.array([e.available(dataset.stream) for e in entries], dtype=bool)
@@ -209,8 +210,8 @@ def train_sources(stream: str, run: str, fold_runs: Sequence[str], entries: Sequ
     ids = [e.clip_id for e in entries]
     if fold_runs:
         if record is not None and record.held_out:
-            raise ConfigError(f"{run}: with fold runs, the {stream} run given for val/test must be trained on the whole "
-                              f"train split, but it held back {len(record.held_out)} clips ({record.exclude})")
+            raise ConfigError(f"{run}: with fold runs, the {stream} run given for val/test must be trained on the "
+                              f"whole train split, but it held back {len(record.held_out)} clips ({record.exclude})")
         records = [_train_record(r, f"{stream} fold run") for r in fold_runs]
         settings = [ExcludeSettings.from_config(r.exclude) for r in records]
         if any(x is None or x.folds is None for x in settings):
@@ -225,8 +226,9 @@ def train_sources(stream: str, run: str, fold_runs: Sequence[str], entries: Sequ
         for i, r in enumerate(records):
             for c in r.held_out:
                 if c in holder:
-                    raise ConfigError(f"{stream} fold runs {fold_runs[holder[c]]} and {fold_runs[i]} both held back clip "
-                                      f"{c}: they were trained on different train splits; retrain them on this cache")
+                    raise ConfigError(f"{stream} fold runs {fold_runs[holder[c]]} and {fold_runs[i]} both held back "
+                                      f"clip {c}: they were trained on different train splits; "
+                                      "retrain them on this cache")
                 holder[c] = i
         uncovered = [e.clip_id for e in entries if e.label is not None and e.clip_id not in holder]
         if uncovered:
@@ -388,7 +390,8 @@ def sourced_outputs(stream: str, src: FeatureSources, entries: Sequence[CacheEnt
         parts.append((idx, stream_outputs(model, view, [entries[j] for j in idx], batch_size=batch_size)))
     shapes = {(f.shape[1], p.shape[1]) for _, (f, p, _) in parts}
     if len(shapes) != 1:
-        raise ConfigError(f"{stream} runs {src.runs} give outputs of different sizes (features, classes) {sorted(shapes)}")
+        raise ConfigError(f"{stream} runs {src.runs} give outputs of different sizes (features, classes) "
+                          f"{sorted(shapes)}")
     dim, n_classes = shapes.pop()
     feats = np.zeros((len(entries), dim), np.float32)
     probs = np.zeros((len(entries), n_classes), np.float32)

@@ -3,9 +3,10 @@
 ``Predictor.from_run(FUSION_RUN).predict(path)`` returns, per video, the fused label and class
 probabilities, each stream's probabilities, which modalities were missing (and, for streams that
 could not run at all, why: a file without a video stream or without decodable frames is predicted
-from its audio alone), the keyframe times used and the time per stage. A fusion run is self-describing: it records the stream runs (with
-checkpoint hashes), the preprocessing config and the scorer, and :meth:`Predictor.from_run`
-refuses with a clear message when one is absent or changed since training.
+from its audio alone), the keyframe times used and the time per stage. A fusion run is
+self-describing: it records the stream runs (with checkpoint hashes), the preprocessing config
+and the scorer, and :meth:`Predictor.from_run` refuses with a clear message when one is absent
+or changed since training.
 """
 from __future__ import annotations
 

@@ -107,10 +107,11 @@ def train_fusion_head(cfg: dict, train_fs: FeatureSet, val_fs: FeatureSet | None
 
     ``train_fs`` may come from anywhere (the streams' in-sample features, a held-out part, out
     of fold); the head sees only its arrays: ``streams``, ``features[s]`` (N, D_s),
-    ``probs[s]`` (N, C), ``available[s]`` (N,) bool, ``labels`` (N,), ``class_names`` and ``len``. ``recipe``: more to record in the run's config (the
-    feature dir, the pipeline). ``split_features(name)``: the FeatureSet of another split, for a
-    head that chooses on a named split (score weighting's ``search_on``; ``train`` and ``val``
-    are ``train_fs`` and ``val_fs``). Returns the run's metrics (see the module docstring)."""
+    ``probs[s]`` (N, C), ``available[s]`` (N,) bool, ``labels`` (N,), ``class_names`` and ``len``.
+    ``recipe``: more to record in the run's config (the feature dir, the pipeline).
+    ``split_features(name)``: the FeatureSet of another split, for a head that chooses on a named
+    split (score weighting's ``search_on``; ``train`` and ``val`` are ``train_fs`` and ``val_fs``).
+    Returns the run's metrics (see the module docstring)."""
     name = check_fusion_recipe(cfg)
     streams = tuple(train_fs.streams)
     if val_fs is not None and (tuple(val_fs.streams) != streams or val_fs.class_names != train_fs.class_names):
@@ -125,7 +126,7 @@ def train_fusion_head(cfg: dict, train_fs: FeatureSet, val_fs: FeatureSet | None
     torch.manual_seed(seed)  # same initial weights on every run
     head = create_fusion_head(cfg.get("model"), stream_dims=stream_dims, num_classes=len(train_fs.class_names))
     if FUSION_HEADS[name].gradient:
-        head.inputs.set_normalisation(train_fs.features, train_fs.available)
+        head.set_normalisation(train_fs.features, train_fs.available)
         return fit(model=head, train_dataset=FeatureDataset(train_fs, streams),
                    val_dataset=None if val_fs is None else FeatureDataset(val_fs, streams),
                    class_names=train_fs.class_names, cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh,
@@ -212,8 +213,9 @@ def load_fusion_head(run: str | os.PathLike):
     model_cfg = dict(recipe.get("model") or {})
     dims = recipe.get("stream_dims")
     if "name" not in model_cfg or not isinstance(dims, dict):
-        raise CheckpointError(f"{run}: the checkpoint does not record its fusion head's name and stream dimensions "
-                              "(it was written before the fusion family); retrain it with tools/train_fusion.py --fresh")
+        raise CheckpointError(f"{run}: the checkpoint does not record its fusion head's name and stream "
+                              "dimensions (it was written before the fusion family); "
+                              "retrain it with tools/train_fusion.py --fresh")
     if model_cfg["name"] not in FUSION_HEADS:
         raise CheckpointError(f"{run}: unknown fusion head {model_cfg['name']!r} (known: {', '.join(FUSION_HEADS)})")
     if list(dims) != list(recipe["streams"]):

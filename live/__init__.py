@@ -1,6 +1,6 @@
 """Live mode: the emotion of a camera, a stream or a video file, window by window, smoothed.
 
-A :class:`LiveRunner` (``runner``) reads a source (``sources``: a camera index through OpenCV,
+A :class:`LiveRunner` (``runner``) reads a source (:mod:`media.capture`: a camera index through OpenCV,
 with a microphone through PyAV's capture formats on the same clock, or a stream URL or a file
 through PyAV, which also gives the audio), keeps the last ``window`` seconds of frames and audio
 (``buffers``), and every ``stride`` seconds runs the whole trained pipeline on that window; the
@@ -11,7 +11,8 @@ smoothed over the last K windows (``pacing``, which also holds the clocks and th
 drops late windows). Outputs: an annotated mp4 (``annotation``: face boxes held through short
 gaps, an "uncertain" label below a confidence, the visual stream's attention as a heat map), a
 JSON-lines log (one object per window, :meth:`LiveRunner.window_record`) and a
-:class:`LiveSummary` (``settings``).
+:class:`LiveSummary` (``settings``). Before the first frame the pipeline runs once on a window
+of faces and a tone it draws itself (``warmup``), so no first-call cost lands on a real window.
 
 Real time: a window is *due* at its end time; it is *late* when its processing would start more
 than one stride after that. Live sources use the wall clock; a file is read as fast as possible

@@ -33,6 +33,7 @@ from live.buffers import AudioRing, FrameRing, WindowReader
 from live.incremental import ArrivalWork
 from live.pacing import SimulatedClock, TemporalSmoother, WallClock, WindowPacer
 from live.settings import LiveSettings, LiveSummary, analysis_size_fn, audio_rate
+from live.warmup import warm_up_window
 from media.capture import AudioChunk, AudioStopped, CameraSource, LiveFrame, PyAVSource, open_source
 from media.encoding import VideoWriter
 from media.reuse import ReuseStore
@@ -172,32 +173,10 @@ class LiveRunner:
         return w, centre_view_box(h, wd, view.settings)
 
     def warm_up(self, width: int, height: int, fps: float) -> float:
-        """Run the pipeline once on a synthetic window (frames of a ``width`` x ``height`` source
-        at ``fps`` holding cartoon faces, and a tone), so that the first real window pays no
-        first-call cost (librosa, MTCNN, the streams' and the scorer's first batches). Returns
-        the seconds it took."""
-        from synthetic.faces import draw_cartoon_face
-
-        t0 = time.perf_counter()
-        st = self.settings
-        w, h = self.size_for(int(width), int(height))
-        image = np.full((h, w, 3), 128, np.uint8)
-        image[: h // 2] = 90
-        for k in range(3):
-            draw_cartoon_face(image, (int(w * (0.25 + 0.25 * k)), int(h * 0.45)), int(h * 0.38), 0.5 * (k - 1))
-        n = max(2, int(round(st.window * fps)))
-        frames = [LiveFrame(i, i / fps, image) for i in range(n)]
-        t = np.arange(int(st.window * self.audio_rate)) / self.audio_rate
-        audio = (0.2 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
-        store = ReuseStore() if st.incremental else None
-        if store is not None:
-            arrival = ArrivalWork(self.predictor.preprocessor, self.streams, st, fps=fps, store=store)
-            for f in frames:
-                arrival.add(f)
-            arrival.flush()
-        self.predict_window(frames, audio, start=0.0, end=n / fps, fps=fps, name="warm-up", store=store,
-                            audio_start=0)
-        self.warmup_s = time.perf_counter() - t0
+        """Run the pipeline once on a window of frames live mode makes itself (faces drawn at the
+        analysis size of a ``width`` x ``height`` source at ``fps``, and a tone), so that the first
+        real window pays no first-call cost (:mod:`live.warmup`). Returns the seconds it took."""
+        self.warmup_s = warm_up_window(self, width, height, fps)
         return self.warmup_s
 
     def run(self, source, *, clock: SimulatedClock | WallClock | None = None,

@@ -47,8 +47,8 @@ class LiveSettings:
     while the window waits for its audio. ``incremental``: per-frame work done once on arrival
     and shared by the windows (:mod:`live.incremental`); off, every window is computed
     from its frames alone (the reference it equals). ``warm_up``: run the pipeline once on a
-    synthetic window before the source is read, so no library's first-call cost lands on the
-    first window.
+    window of frames and audio live mode makes itself (:mod:`live.warmup`) before the source is
+    read, so no library's first-call cost lands on the first window.
 
     What is shown: ``face_hold`` (frames): a face box stays on screen that many frames after the
     frame it was detected in (see :class:`live.annotation.FaceHold`); ``min_confidence``: below

@@ -91,84 +91,109 @@ class PyAVSource:
         return reformat_frame(self._reformatter, frame, (cw, ch), fmt="rgb24", rotation=self._rotation)
 
     def events(self) -> Iterator[LiveFrame | AudioChunk]:
-        v, a = self._video, self._audio
-        origin = float(v.start_time * v.time_base) if v.start_time is not None and v.time_base else None
-        resampler = av.AudioResampler(format="fltp", rate=self.audio_rate) if a is not None else None
-        audio_time: float | None = None
-        index = 0
-        last_time = -1.0 / self.fps
-        streams = [s for s in (v, a) if s is not None]
-        held: deque = deque()          # a file's video packets waiting for their audio
-        hold = a is not None and not self.live
-
-        def packet_time(packet) -> float | None:
-            if packet.pts is None or packet.time_base is None or origin is None:
-                return None
-            return float(packet.pts * packet.time_base) - origin
-
-        def video_frames(packet) -> Iterator[LiveFrame]:
-            nonlocal origin, last_time, index
-            for frame in packet.decode():
-                t = frame.time
-                if origin is None:
-                    origin = float(t) if t is not None else 0.0
-                # Frames without a timestamp get the next tick (some streams lack pts).
-                t = float(t) - origin if t is not None else last_time + 1.0 / self.fps
-                last_time = t
-                yield LiveFrame(index, t, self._image(frame))
-                index += 1
-
-        def audio_chunks(frame) -> Iterator[AudioChunk]:
-            """The resampler's output for ``frame`` (``None``: what it still holds) as chunks."""
-            nonlocal audio_time
-            for out in resampler.resample(frame):
-                samples = out.to_ndarray().mean(axis=0).astype(np.float32)
-                yield AudioChunk(audio_time, samples)
-                audio_time += len(samples) / self.audio_rate
-
-        def release(until: float | None) -> Iterator[LiveFrame]:
-            """Decode the held packets up to source time ``until`` (all of them: ``None``); a
-            packet without a time goes with the ones before it."""
-            while held:
-                t = packet_time(held[0])
-                if until is not None and t is not None and t > until:
-                    return
-                yield from video_frames(held.popleft())
-
+        reading = _PyAVReading(self)
         try:
-            for packet in self._container.demux(streams):
-                if packet.stream.type == "video":
-                    if not hold:
-                        yield from video_frames(packet)
-                        continue
-                    held.append(packet)
-                    newest = packet_time(packet)
-                    if newest is not None:  # never more than max_hold_s of video waits
-                        yield from release(newest - self.max_hold_s)
-                    continue
-                for frame in packet.decode():
-                    if audio_time is None:
-                        t = frame.time
-                        if origin is None and t is not None:
-                            origin = float(t)
-                        audio_time = (float(t) - origin) if t is not None and origin is not None else 0.0
-                    yield from audio_chunks(frame)
-                if audio_time is not None:
-                    yield from release(audio_time)
-            if resampler is not None and audio_time is not None:
-                yield from audio_chunks(None)
-            yield from release(None)
+            yield from reading.events()
         except av.error.FFmpegError as e:
-            if index == 0:
+            if reading.index == 0:
                 raise LiveSourceError(f"{self.name}: no frame could be decoded ({e.strerror or e})") from e
-            self.warning = (f"{self.name}: reading stopped after {index} frames because the stream is "
+            self.warning = (f"{self.name}: reading stopped after {reading.index} frames because the stream is "
                             f"corrupt or broke off ({e.strerror or e})")
             return
-        if index == 0:
+        if reading.index == 0:
             raise LiveSourceError(f"{self.name}: the video stream has no frames")
 
     def close(self) -> None:
         self._container.close()
+
+
+class _PyAVReading:
+    """One pass of :meth:`PyAVSource.events` over its container: the timeline (``origin``, the
+    source time of the first frame or audio; ``audio_time``, the time of the next audio sample),
+    the frame count ``index`` and a file's video packets held back for their audio."""
+
+    def __init__(self, source: PyAVSource) -> None:
+        self.source = source
+        v, a = source._video, source._audio
+        self.origin = float(v.start_time * v.time_base) if v.start_time is not None and v.time_base else None
+        self.resampler = av.AudioResampler(format="fltp", rate=source.audio_rate) if a is not None else None
+        self.audio_time: float | None = None
+        self.index = 0
+        self.last_time = -1.0 / source.fps
+        self.streams = [s for s in (v, a) if s is not None]
+        self.held: deque = deque()          # a file's video packets waiting for their audio
+        self.hold = a is not None and not source.live
+
+    def events(self) -> Iterator[LiveFrame | AudioChunk]:
+        """Every frame and audio chunk of the container, in the order :class:`PyAVSource` hands
+        them over; raises ``av.error.FFmpegError`` where the stream breaks."""
+        for packet in self.source._container.demux(self.streams):
+            if packet.stream.type == "video":
+                yield from self.video_packet(packet)
+            else:
+                yield from self.audio_packet(packet)
+        if self.resampler is not None and self.audio_time is not None:
+            yield from self.audio_chunks(None)
+        yield from self.release(None)
+
+    def packet_time(self, packet) -> float | None:
+        """The packet's source time (s from ``origin``), ``None`` when it has none yet."""
+        if packet.pts is None or packet.time_base is None or self.origin is None:
+            return None
+        return float(packet.pts * packet.time_base) - self.origin
+
+    def video_packet(self, packet) -> Iterator[LiveFrame]:
+        """A stream's video packet decoded now; a file's held until the audio up to its time has
+        come, but never more than ``max_hold_s`` of video waits."""
+        if not self.hold:
+            yield from self.video_frames(packet)
+            return
+        self.held.append(packet)
+        newest = self.packet_time(packet)
+        if newest is not None:
+            yield from self.release(newest - self.source.max_hold_s)
+
+    def audio_packet(self, packet) -> Iterator[LiveFrame | AudioChunk]:
+        """The packet's audio as chunks (the first one sets the audio timeline), then the held
+        video up to the audio's time."""
+        for frame in packet.decode():
+            if self.audio_time is None:
+                t = frame.time
+                if self.origin is None and t is not None:
+                    self.origin = float(t)
+                self.audio_time = (float(t) - self.origin) if t is not None and self.origin is not None else 0.0
+            yield from self.audio_chunks(frame)
+        if self.audio_time is not None:
+            yield from self.release(self.audio_time)
+
+    def video_frames(self, packet) -> Iterator[LiveFrame]:
+        """The packet's frames, timed from ``origin`` (the first frame sets it when unknown)."""
+        source = self.source
+        for frame in packet.decode():
+            t = frame.time
+            if self.origin is None:
+                self.origin = float(t) if t is not None else 0.0
+            # Frames without a timestamp get the next tick (some streams lack pts).
+            t = float(t) - self.origin if t is not None else self.last_time + 1.0 / source.fps
+            self.last_time = t
+            yield LiveFrame(self.index, t, source._image(frame))
+            self.index += 1
+
+    def audio_chunks(self, frame) -> Iterator[AudioChunk]:
+        """The resampler's output for ``frame`` (``None``: what it still holds) as chunks."""
+        for out in self.resampler.resample(frame):
+            samples = out.to_ndarray().mean(axis=0).astype(np.float32)
+            yield AudioChunk(self.audio_time, samples)
+            self.audio_time += len(samples) / self.source.audio_rate
+
+    def release(self, until: float | None) -> Iterator[LiveFrame]:
+        """Decode the held packets up to source time ``until`` (all of them: ``None``); a
+        packet without a time goes with the ones before it."""
+        while self.held:
+            t = self.packet_time(self.held[0])
+            if until is not None and t is not None and t > until:
+                return
+            yield from self.video_frames(self.held.popleft())
 
 
 class CameraSource:
@@ -257,7 +282,8 @@ class AudioCapture:
         try:
             self._container = av.open(device, mode="r", format=fmt, options=options or {})
         except (av.error.FFmpegError, OSError) as e:
-            raise LiveSourceError(f"{self.name}: cannot open the audio input ({getattr(e, 'strerror', None) or e})") from e
+            reason = getattr(e, "strerror", None) or e
+            raise LiveSourceError(f"{self.name}: cannot open the audio input ({reason})") from e
         if not self._container.streams.audio:
             self._container.close()
             raise LiveSourceError(f"{self.name}: has no audio stream")

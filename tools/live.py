@@ -13,8 +13,8 @@ Writes an annotated mp4 (--out), a JSON-lines log with one object per window (--
 next to --out) and prints a summary: windows predicted and dropped, latency, windows per
 second, and whether it keeps up with real time (if not, the stride it could sustain). Ctrl-C or
 `q` (with --show) stop cleanly. Each frame is converted, scored and searched for faces once, on
-arrival, for all the windows that contain it, and the pipeline is warmed up on a synthetic window
-before the first frame is read.
+arrival, for all the windows that contain it, and the pipeline is warmed up on a window it draws
+itself (faces and a tone, live/warmup.py) before the first frame is read.
 
 Microphone names (--audio-source, with a camera): Linux (alsa) `default` or `hw:CARD,DEV`
 (`arecord -L` lists them); macOS (avfoundation) `:0` for the first audio device (`ffmpeg -f
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
                         help="share per-frame work between overlapping windows [on]; off: each window alone")
     parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
-                        help="run the pipeline once on a synthetic window before the first frame [on]")
+                        help="run the pipeline once on a drawn window (faces, a tone) before the first frame [on]")
     parser.add_argument("--show", action="store_true", help="on-screen view when a display exists (q quits)")
     parser.add_argument("--device", type=torch_device, default="cpu", help="torch device for the models [cpu]")
     parser.add_argument("--quiet", action="store_true", help="no line per window, only the summary")

@@ -1,12 +1,14 @@
 """The fusion family: one table of heads, keyed by a recipe's ``model.name``.
 
-Every head maps the inputs of :mod:`fusion.heads.inputs` (stream features, availability mask,
-stream probabilities) to logits (B, C), has ``streams``, ``stream_dims`` and ``num_classes``,
-and is saved as a safetensors state dict that its builder's head loads back. The neural heads
-share :class:`~fusion.heads.inputs.MaskedStreams` (standardisation, modality dropout, learned
-defaults for missing streams) and train with :func:`training.loop.fit`; the others
-(``gradient=False``) are fitted in one pass by their ``fit_inputs`` method and written to a run
-directory of the same layout by :func:`fusion.training.train_fusion_head`.
+Every head is a :class:`fusion.heads.base.FusionHead`: it maps the inputs of
+:mod:`fusion.heads.inputs` (stream features, availability mask, stream probabilities) to logits
+(B, C), has ``streams``, ``stream_dims`` and ``num_classes``, and is saved as a safetensors state
+dict that its builder's head loads back. The neural heads share the base's missing-stream front
+(:class:`~fusion.heads.inputs.MaskedStreams`: standardisation, modality dropout, learned defaults
+for missing streams) and train with :func:`training.loop.fit`; the others (``gradient=False``)
+are fitted in one pass by their ``fit_inputs`` method and written to a run directory of the same
+layout by :func:`fusion.training.train_fusion_head`. ``docs/develop/extending_heads.md`` walks
+through adding one.
 
     name              module                          what is fused
     concat_fc         fusion/heads/concat_fc.py       features, concatenated -> linear (the method)
@@ -21,10 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from torch import nn
-
 from core.config import ConfigError, building_from, check_builder_section
 from fusion.heads.attention import create_attention_fusion
+from fusion.heads.base import FusionHead
 from fusion.heads.concat_fc import create_concat_fc
 from fusion.heads.cross_attention import create_cross_attention_fusion
 from fusion.heads.gated import create_gated_fusion
@@ -39,7 +40,7 @@ class FusionHeadKind:
     and whether it trains by gradient (:func:`training.loop.fit`) or is fitted in one pass
     (``head.fit_inputs``)."""
 
-    create: Callable[..., nn.Module]
+    create: Callable[..., FusionHead]
     title: str
     gradient: bool = True
 
@@ -78,7 +79,7 @@ def head_arguments(model_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def create_fusion_head(model_cfg: Mapping[str, Any] | None, *, stream_dims: Mapping[str, int],
-                       num_classes: int) -> nn.Module:
+                       num_classes: int) -> FusionHead:
     """The head of a recipe's ``model:`` section for streams of ``stream_dims`` {stream: D_s} and
     ``num_classes`` classes."""
     kind = FUSION_HEADS[head_name(model_cfg)]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from core.config import check_widths
-from fusion.heads.inputs import MaskedStreams
+from fusion.heads.base import FusionHead
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -27,18 +27,14 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=1)
 
 
-class AttentionFusionHead(nn.Module):
+class AttentionFusionHead(FusionHead):
     """``forward(inputs) -> logits (B, C)``; ``inputs`` as in :mod:`fusion.heads.inputs`.
     :meth:`modality_weights` gives the per-clip weights (B, S)."""
 
     def __init__(self, *, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
                  score_dim: int = 32, dropout: float = 0.3, modality_dropout: float = 0.2) -> None:
-        super().__init__()
         check_widths(hidden_dim=hidden_dim, score_dim=score_dim)
-        self.inputs = MaskedStreams(stream_dims=stream_dims, modality_dropout=modality_dropout)
-        self.streams = self.inputs.streams
-        self.stream_dims = {s: int(d) for s, d in stream_dims.items()}
-        self.num_classes = int(num_classes)
+        super().__init__(stream_dims=stream_dims, num_classes=num_classes, modality_dropout=modality_dropout)
         self.project = nn.ModuleDict({s: nn.Sequential(nn.Linear(d, hidden_dim), nn.ReLU())
                                       for s, d in self.stream_dims.items()})
         self.score = nn.Sequential(nn.Linear(hidden_dim, score_dim), nn.Tanh(), nn.Linear(score_dim, 1))
@@ -46,7 +42,7 @@ class AttentionFusionHead(nn.Module):
         self.fc = nn.Linear(hidden_dim, num_classes)
 
     def _tokens_and_weights(self, inputs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        features, mask = self.inputs(inputs)
+        features, mask = self.masked_features(inputs)
         z = torch.stack([self.project[s](f) for s, f in zip(self.streams, features)], dim=1)  # (B, S, H)
         return z, masked_softmax(self.score(z).squeeze(-1), mask)
 
@@ -59,9 +55,6 @@ class AttentionFusionHead(nn.Module):
         return self.fc(self.dropout((w.unsqueeze(-1) * z).sum(dim=1)))
 
 
-def create_attention_fusion(*, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
-                            score_dim: int = 32, dropout: float = 0.3,
-                            modality_dropout: float = 0.2) -> AttentionFusionHead:
-    """Builder for :class:`AttentionFusionHead` (``configs/fusion/attention.yaml``'s ``model:``)."""
-    return AttentionFusionHead(stream_dims=stream_dims, num_classes=num_classes, hidden_dim=hidden_dim,
-                               score_dim=score_dim, dropout=dropout, modality_dropout=modality_dropout)
+#: the builder the head table calls: the class itself. ``configs/fusion/attention.yaml``'s ``model:``
+#: section is its keyword arguments (``stream_dims`` {stream: D_s} and ``num_classes`` come from the features)
+create_attention_fusion = AttentionFusionHead

@@ -15,34 +15,27 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from fusion.heads.inputs import MaskedStreams
+from fusion.heads.base import FusionHead
 
 
-class ConcatFusionHead(nn.Module):
+class ConcatFusionHead(FusionHead):
     """``forward(inputs) -> logits (B, C)``; ``inputs`` as documented in :mod:`fusion.heads.inputs`."""
 
     def __init__(self, *, stream_dims: Mapping[str, int], num_classes: int, dropout: float = 0.5,
                  modality_dropout: float = 0.2) -> None:
-        super().__init__()
-        self.inputs = MaskedStreams(stream_dims=stream_dims, modality_dropout=modality_dropout)
-        self.streams = self.inputs.streams
-        self.stream_dims = {s: int(d) for s, d in stream_dims.items()}
-        self.num_classes = int(num_classes)
+        super().__init__(stream_dims=stream_dims, num_classes=num_classes, modality_dropout=modality_dropout)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(sum(self.stream_dims.values()) + len(self.streams), num_classes)
 
     def concat(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """(B, sum_s D_s + S): the standardised (or default) features of every stream, then the mask."""
-        features, mask = self.inputs(inputs)
+        features, mask = self.masked_features(inputs)
         return torch.cat([*features, mask], dim=1)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.fc(self.dropout(self.concat(inputs)))
 
 
-def create_concat_fc(*, stream_dims: Mapping[str, int], num_classes: int, dropout: float = 0.5,
-                     modality_dropout: float = 0.2) -> ConcatFusionHead:
-    """Builder for :class:`ConcatFusionHead` (``configs/fusion/concat_fc.yaml``'s ``model:`` section
-    is its arguments; ``stream_dims`` {stream: D_s} and ``num_classes`` come from the features)."""
-    return ConcatFusionHead(stream_dims=stream_dims, num_classes=num_classes, dropout=dropout,
-                            modality_dropout=modality_dropout)
+#: the builder the head table calls: the class itself. ``configs/fusion/concat_fc.yaml``'s ``model:``
+#: section is its keyword arguments (``stream_dims`` {stream: D_s} and ``num_classes`` come from the features)
+create_concat_fc = ConcatFusionHead

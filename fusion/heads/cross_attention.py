@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from core.config import ConfigError
-from fusion.heads.inputs import MaskedStreams
+from fusion.heads.base import FusionHead
 
 
 class _AttentionLayer(nn.Module):
@@ -36,22 +36,18 @@ class _AttentionLayer(nn.Module):
         return x + self.dropout(self.mlp(self.norm2(x)))
 
 
-class CrossAttentionFusionHead(nn.Module):
+class CrossAttentionFusionHead(FusionHead):
     """``forward(inputs) -> logits (B, C)``; ``inputs`` as in :mod:`fusion.heads.inputs`."""
 
     def __init__(self, *, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
                  num_heads: int = 4, num_layers: int = 1, dropout: float = 0.1,
                  modality_dropout: float = 0.2) -> None:
-        super().__init__()
         for name, value in (("num_layers", num_layers), ("num_heads", num_heads), ("hidden_dim", hidden_dim)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"model.{name} must be an integer >= 1, got {value!r}")
         if hidden_dim % num_heads:
             raise ConfigError(f"model.hidden_dim {hidden_dim} must be a multiple of num_heads {num_heads}")
-        self.inputs = MaskedStreams(stream_dims=stream_dims, modality_dropout=modality_dropout)
-        self.streams = self.inputs.streams
-        self.stream_dims = {s: int(d) for s, d in stream_dims.items()}
-        self.num_classes = int(num_classes)
+        super().__init__(stream_dims=stream_dims, num_classes=num_classes, modality_dropout=modality_dropout)
         self.project = nn.ModuleDict({s: nn.Linear(d, hidden_dim) for s, d in self.stream_dims.items()})
         self.modality_embedding = nn.Parameter(torch.randn(len(self.streams), hidden_dim) * 0.02)
         self.layers = nn.ModuleList(_AttentionLayer(hidden_dim, num_heads, dropout) for _ in range(num_layers))
@@ -60,7 +56,7 @@ class CrossAttentionFusionHead(nn.Module):
         self.fc = nn.Linear(hidden_dim, num_classes)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        features, mask = self.inputs(inputs)
+        features, mask = self.masked_features(inputs)
         x = torch.stack([self.project[s](f) for s, f in zip(self.streams, features)], dim=1) + self.modality_embedding
         present = mask > 0
         present = present | ~present.any(dim=1, keepdim=True)  # a clip with nothing: attend to every token
@@ -71,10 +67,6 @@ class CrossAttentionFusionHead(nn.Module):
         return self.fc(self.dropout(self.norm(pooled)))
 
 
-def create_cross_attention_fusion(*, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
-                                  num_heads: int = 4, num_layers: int = 1, dropout: float = 0.1,
-                                  modality_dropout: float = 0.2) -> CrossAttentionFusionHead:
-    """Builder for :class:`CrossAttentionFusionHead` (``configs/fusion/cross_attention.yaml``'s ``model:``)."""
-    return CrossAttentionFusionHead(stream_dims=stream_dims, num_classes=num_classes, hidden_dim=hidden_dim,
-                                    num_heads=num_heads, num_layers=num_layers, dropout=dropout,
-                                    modality_dropout=modality_dropout)
+#: the builder the head table calls: the class itself. ``configs/fusion/cross_attention.yaml``'s ``model:``
+#: section is its keyword arguments (``stream_dims`` {stream: D_s} and ``num_classes`` come from the features)
+create_cross_attention_fusion = CrossAttentionFusionHead

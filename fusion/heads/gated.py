@@ -16,21 +16,17 @@ import torch
 from torch import nn
 
 from core.config import check_widths
-from fusion.heads.inputs import MaskedStreams
+from fusion.heads.base import FusionHead
 
 
-class GatedFusionHead(nn.Module):
+class GatedFusionHead(FusionHead):
     """``forward(inputs) -> logits (B, C)``; ``inputs`` as in :mod:`fusion.heads.inputs`.
     :meth:`gates` gives the per-clip gate values (B, S, H)."""
 
     def __init__(self, *, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
                  dropout: float = 0.3, modality_dropout: float = 0.2) -> None:
-        super().__init__()
         check_widths(hidden_dim=hidden_dim)
-        self.inputs = MaskedStreams(stream_dims=stream_dims, modality_dropout=modality_dropout)
-        self.streams = self.inputs.streams
-        self.stream_dims = {s: int(d) for s, d in stream_dims.items()}
-        self.num_classes = int(num_classes)
+        super().__init__(stream_dims=stream_dims, num_classes=num_classes, modality_dropout=modality_dropout)
         self.hidden_dim = int(hidden_dim)
         n = len(self.streams)
         self.project = nn.ModuleDict({s: nn.Linear(d, hidden_dim) for s, d in self.stream_dims.items()})
@@ -39,7 +35,7 @@ class GatedFusionHead(nn.Module):
         self.fc = nn.Linear(hidden_dim, num_classes)
 
     def _projections_and_gates(self, inputs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        features, mask = self.inputs(inputs)
+        features, mask = self.masked_features(inputs)
         h = torch.stack([torch.tanh(self.project[s](f)) for s, f in zip(self.streams, features)], dim=1)  # (B, S, H)
         g = torch.sigmoid(self.gate(torch.cat([h.flatten(1), mask], dim=1))).view_as(h)
         return h, g
@@ -53,8 +49,6 @@ class GatedFusionHead(nn.Module):
         return self.fc(self.dropout((g * h).sum(dim=1)))
 
 
-def create_gated_fusion(*, stream_dims: Mapping[str, int], num_classes: int, hidden_dim: int = 64,
-                        dropout: float = 0.3, modality_dropout: float = 0.2) -> GatedFusionHead:
-    """Builder for :class:`GatedFusionHead` (``configs/fusion/gated.yaml``'s ``model:``)."""
-    return GatedFusionHead(stream_dims=stream_dims, num_classes=num_classes, hidden_dim=hidden_dim,
-                           dropout=dropout, modality_dropout=modality_dropout)
+#: the builder the head table calls: the class itself. ``configs/fusion/gated.yaml``'s ``model:``
+#: section is its keyword arguments (``stream_dims`` {stream: D_s} and ``num_classes`` come from the features)
+create_gated_fusion = GatedFusionHead

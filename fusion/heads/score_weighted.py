@@ -16,27 +16,22 @@ from typing import Callable, Mapping
 
 import numpy as np
 import torch
-from torch import nn
 
 from core.config import ConfigError
+from fusion.heads.base import FusionHead
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.late import refuse_test_split, search_weights, weighted_score
 
 SEARCH = "search"
-#: the smallest probability a head's log turns into a logit (log 0 would be -inf)
-MIN_PROBABILITY = 1e-12
 
 
-class ScoreWeightedHead(nn.Module):
+class ScoreWeightedHead(FusionHead):
     """``forward(inputs) -> logits (B, C)`` = log of the weighted average of ``inputs["probs"]``
     (B, S, C) over the available streams (``inputs["mask"]``); buffer ``weights`` (S,)."""
 
     def __init__(self, *, stream_dims: Mapping[str, int], num_classes: int,
                  weights: Mapping[str, float] | str = SEARCH, search_on: str = "train", step: float = 0.1) -> None:
-        super().__init__()
-        self.streams = tuple(stream_dims)
-        self.stream_dims = {s: int(d) for s, d in stream_dims.items()}
-        self.num_classes = int(num_classes)
+        super().__init__(stream_dims=stream_dims, num_classes=num_classes, masked_front=False)
         refuse_test_split(search_on, "model.search_on")
         if isinstance(weights, str):
             if weights != SEARCH:
@@ -44,10 +39,12 @@ class ScoreWeightedHead(nn.Module):
         elif isinstance(weights, Mapping):
             unknown = sorted(set(weights) - set(self.streams))
             if unknown:
-                raise ConfigError(f"model.weights names streams {unknown} that are not fused ({', '.join(self.streams)})")
+                raise ConfigError(f"model.weights names streams {unknown} that are not fused "
+                                  f"({', '.join(self.streams)})")
             if any(not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0 for w in weights.values()) \
                     or sum(weights.values()) <= 0:
-                raise ConfigError(f"model.weights must be non-negative numbers with a positive sum, got {dict(weights)}")
+                raise ConfigError("model.weights must be non-negative numbers with a positive sum, "
+                                  f"got {dict(weights)}")
         else:
             raise ConfigError(f"model.weights must be {SEARCH!r} or a mapping stream: weight, got {weights!r}")
         if not 0 < step <= 0.5 or abs(round(1 / step) * step - 1) > 1e-9:
@@ -82,18 +79,14 @@ class ScoreWeightedHead(nn.Module):
     def _per_stream(self, inputs: Mapping[str, torch.Tensor]) -> tuple[dict, dict]:
         probs = inputs[PROBS_KEY].detach().cpu().double().numpy()
         mask = inputs[MASK_KEY].detach().cpu().numpy() > 0
-        return ({s: probs[:, i] for i, s in enumerate(self.streams)}, {s: mask[:, i] for i, s in enumerate(self.streams)})
+        return ({s: probs[:, i] for i, s in enumerate(self.streams)},
+                {s: mask[:, i] for i, s in enumerate(self.streams)})
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         probs, available = self._per_stream(inputs)
-        p = weighted_score(probs, available, self.weight_map())
-        device = inputs[MASK_KEY].device
-        return torch.from_numpy(np.log(np.maximum(p, MIN_PROBABILITY))).float().to(device)
+        return self.logits_from_probabilities(weighted_score(probs, available, self.weight_map()), inputs)
 
 
-def create_score_weighted(*, stream_dims: Mapping[str, int], num_classes: int,
-                          weights: Mapping[str, float] | str = SEARCH, search_on: str = "train",
-                          step: float = 0.1) -> ScoreWeightedHead:
-    """Builder for :class:`ScoreWeightedHead` (``configs/fusion/score_weighted.yaml``'s ``model:``)."""
-    return ScoreWeightedHead(stream_dims=stream_dims, num_classes=num_classes, weights=weights,
-                             search_on=search_on, step=step)
+#: the builder the head table calls: the class itself. ``configs/fusion/score_weighted.yaml``'s ``model:``
+#: section is its keyword arguments (``stream_dims`` {stream: D_s} and ``num_classes`` come from the features)
+create_score_weighted = ScoreWeightedHead

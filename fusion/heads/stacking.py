@@ -25,12 +25,11 @@ from typing import Callable, Mapping
 
 import numpy as np
 import torch
-from torch import nn
 
 from core.config import ConfigError
 from fusion.heads import sklearn_arrays as arrays_of
+from fusion.heads.base import FusionHead
 from fusion.heads.inputs import MASK_KEY, standardisation
-from fusion.heads.score_weighted import MIN_PROBABILITY
 
 #: fitted buffers: name -> dtype (shapes come from the fit)
 FITTED: dict[str, torch.dtype] = {
@@ -45,7 +44,7 @@ FITTED: dict[str, torch.dtype] = {
 KERNELS = ("rbf", "linear")
 
 
-class StackingHead(nn.Module):
+class StackingHead(FusionHead):
     """``forward(inputs) -> logits (B, C)`` = log of the meta-classifier's probabilities;
     ``inputs`` as in :mod:`fusion.heads.inputs` (``probs`` unused)."""
 
@@ -53,7 +52,6 @@ class StackingHead(nn.Module):
                  svm_kernel: str = "rbf", forest_trees: int = 100, forest_max_depth: int | None = None,
                  boosting_stages: int = 50, boosting_learning_rate: float = 0.1, boosting_max_depth: int = 2,
                  boosting_max_features: str | float | None = "sqrt", meta_C: float = 1.0) -> None:
-        super().__init__()
         if not (boosting_max_features in (None, "sqrt", "log2")
                 or (isinstance(boosting_max_features, float) and 0 < boosting_max_features <= 1)):
             raise ConfigError("model.boosting_max_features must be sqrt, log2, a fraction in (0, 1] or null, "
@@ -61,7 +59,8 @@ class StackingHead(nn.Module):
         if svm_kernel not in KERNELS:
             raise ConfigError(f"model.svm_kernel must be one of {KERNELS}, got {svm_kernel!r}")
         for key, value, least in (("folds", folds, 2), ("forest_trees", forest_trees, 1),
-                                  ("boosting_stages", boosting_stages, 1), ("boosting_max_depth", boosting_max_depth, 1)):
+                                  ("boosting_stages", boosting_stages, 1),
+                                  ("boosting_max_depth", boosting_max_depth, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ConfigError(f"model.{key} must be an integer >= {least}, got {value!r}")
         if forest_max_depth is not None and (not isinstance(forest_max_depth, int) or forest_max_depth < 1):
@@ -69,9 +68,7 @@ class StackingHead(nn.Module):
         for key, value in (("svm_C", svm_C), ("boosting_learning_rate", boosting_learning_rate), ("meta_C", meta_C)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"model.{key} must be a positive number, got {value!r}")
-        self.streams = tuple(stream_dims)
-        self.stream_dims = {s: int(d) for s, d in stream_dims.items()}
-        self.num_classes = int(num_classes)
+        super().__init__(stream_dims=stream_dims, num_classes=num_classes, masked_front=False)
         self.settings = dict(folds=folds, svm_C=float(svm_C), svm_kernel=svm_kernel, forest_trees=forest_trees,
                              forest_max_depth=forest_max_depth, boosting_stages=boosting_stages,
                              boosting_learning_rate=float(boosting_learning_rate),
@@ -80,8 +77,7 @@ class StackingHead(nn.Module):
         for s, d in self.stream_dims.items():
             self.register_buffer(f"mean_{s}", torch.zeros(d))
             self.register_buffer(f"std_{s}", torch.ones((), dtype=torch.float64))
-        for name, dtype in FITTED.items():
-            self.register_buffer(name, torch.empty(0, dtype=dtype))
+        self.register_fitted(FITTED)
 
     # ---------------------------------------------------------------------------------- inputs
 
@@ -116,8 +112,7 @@ class StackingHead(nn.Module):
         return arrays_of.logistic_proba(self._arrays("meta"), self.base_outputs(self.design_matrix(inputs)))
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        p = self.probabilities(inputs)
-        return torch.from_numpy(np.log(np.maximum(p, MIN_PROBABILITY))).float().to(inputs[MASK_KEY].device)
+        return self.logits_from_probabilities(self.probabilities(inputs), inputs)
 
     # ------------------------------------------------------------------------------------- fit
 
@@ -175,24 +170,7 @@ class StackingHead(nn.Module):
                 "svm_gamma": float(self.svm_gamma), "svm_support_vectors": int(self.svm_support_vectors.shape[0]),
                 "forest_nodes": int(self.forest_left.numel()), "boosting_nodes": int(self.boosting_left.numel())}
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        # a fitted ensemble's arrays have the shapes of that fit: take them from the checkpoint
-        for name, dtype in FITTED.items():
-            value = state_dict.get(prefix + name)
-            if isinstance(value, torch.Tensor):
-                self._buffers[name] = torch.empty(value.shape, dtype=dtype, device=self._buffers[name].device)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
 
-
-def create_stacking(*, stream_dims: Mapping[str, int], num_classes: int, folds: int = 5, svm_C: float = 1.0,
-                    svm_kernel: str = "rbf", forest_trees: int = 100, forest_max_depth: int | None = None,
-                    boosting_stages: int = 50, boosting_learning_rate: float = 0.1, boosting_max_depth: int = 2,
-                    boosting_max_features: str | float | None = "sqrt", meta_C: float = 1.0) -> StackingHead:
-    """Builder for :class:`StackingHead` (``configs/fusion/stacking.yaml``'s ``model:``)."""
-    return StackingHead(stream_dims=stream_dims, num_classes=num_classes, folds=folds, svm_C=svm_C,
-                        svm_kernel=svm_kernel, forest_trees=forest_trees, forest_max_depth=forest_max_depth,
-                        boosting_stages=boosting_stages, boosting_learning_rate=boosting_learning_rate,
-                        boosting_max_depth=boosting_max_depth, boosting_max_features=boosting_max_features,
-                        meta_C=meta_C)
+#: the builder the head table calls: the class itself. ``configs/fusion/stacking.yaml``'s ``model:``
+#: section is its keyword arguments (``stream_dims`` {stream: D_s} and ``num_classes`` come from the features)
+create_stacking = StackingHead

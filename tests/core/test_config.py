@@ -229,6 +229,26 @@ def test_a_model_section_is_checked_by_a_dataclass_generated_from_its_builder():
         check_builder_section(_create_widget, [1], "model", given=("num_classes",))
 
 
+class _Widget:
+    """A module whose class is its builder (as the fusion heads are).
+
+    Args:
+        num_classes: classes (the code passes it).
+        width: channels of the widget.
+    """
+
+    def __init__(self, *, num_classes: int, width: int = 8) -> None:
+        self.width = width
+
+
+def test_a_class_as_builder_keeps_its_argument_types_and_help():
+    cls = builder_settings(_Widget, ("num_classes",))
+    assert [f.name for f in dataclasses.fields(cls)] == ["width"]
+    assert dataclasses.fields(cls)[0].metadata["help"] == "channels of the widget."
+    with pytest.raises(ConfigError, match=r"^model.width must be an integer, got 'wide'$"):
+        check_builder_section(_Widget, {"width": "wide"}, "model", given=("num_classes",))
+
+
 def _create_gadget(*, num_classes: int, source: str, width: int = 8) -> dict:
     return {"source": source, "width": width}
 

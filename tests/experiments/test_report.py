@@ -117,7 +117,8 @@ def test_rows_cover_every_model_on_val_and_test_with_consistent_intervals(report
             # McNemar's discordant counts are the accuracy gap, clip for clip
             mc = r["mcnemar"]
             assert 0.0 <= r["p_vs_method"] <= 1.0
-            method = next(m for m in report["rows"] if m["name"] == "Concat-FC (the method)" and m["split"] == r["split"])
+            method = next(m for m in report["rows"]
+                          if m["name"] == "Concat-FC (the method)" and m["split"] == r["split"])
             gap = round((method["accuracy"] - r["accuracy"]) * r["clips"])
             assert mc["a_right_b_wrong"] - mc["a_wrong_b_right"] == gap
     assert report["settings"]["draws"] == 1000 and report["splits"]["test"]["scored"]

@@ -35,7 +35,8 @@ from tests.conftest import CLASSES, ROOT, load_tool
 
 N_TRAIN, N_VAL = 15, 3          # 5 train clips per class
 FOLDS = 3
-TRAIN_SETS = ["train.epochs=1", "train.precise_bn_batches=0", "train.drop_last=true", "data.resize=[36,36]", "data.crop=32"]
+TRAIN_SETS = ["train.epochs=1", "train.precise_bn_batches=0", "train.drop_last=true", "data.resize=[36,36]",
+              "data.crop=32"]
 
 
 def write_audio_cache(root: Path) -> Path:

@@ -112,8 +112,9 @@ def test_score_weighted_refuses_a_test_split_before_reading_anything(tmp_path, c
     from core.command_line import run_main
 
     rc = run_main(load_tool("train_fusion").main,
-                  ["--config", str(ROOT / "configs/fusion/score_weighted.yaml"), "--features", str(tmp_path / "nowhere"),
-                   "--out", str(tmp_path / "run"), "--set", "model.search_on=test"])
+                  ["--config", str(ROOT / "configs/fusion/score_weighted.yaml"),
+                   "--features", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"),
+                   "--set", "model.search_on=test"])
     assert rc == 2
     assert "test split" in capsys.readouterr().err and not (tmp_path / "run").exists()
 

@@ -147,5 +147,5 @@ def trained_head(create, *, mode: str, missing: Mapping[str, float] | None = Non
     xv, yv, _ = toy_batch(n, TOY_DIMS, mode=mode, missing=missing, separation=separation, seed=1)
     torch.manual_seed(0)
     head = create(stream_dims=TOY_DIMS, num_classes=3, **head_args)
-    head.inputs.set_normalisation(features, available)
+    head.set_normalisation(features, available)
     return train_plain(head, x, y, steps=steps), xv, yv

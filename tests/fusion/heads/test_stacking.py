@@ -15,7 +15,7 @@ from fusion.heads.stacking import create_stacking
 from tests.conftest import load_helper
 from training.checkpoints import load_checkpoint, save_checkpoint
 
-toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
+toy = load_helper(Path(__file__).parents[1] / "toy_features.py", "tests_fusion_toy_features")
 SMALL = dict(folds=3, forest_trees=10, boosting_stages=8)
 
 
@@ -90,7 +90,8 @@ def test_numpy_predictions_match_the_fitted_scikit_learn_ensemble():
     X, Xv, y = head.design_matrix(x), head.design_matrix(xv), y.numpy()
     learners = [SVC(gamma=float(head.svm_gamma)),
                 RandomForestClassifier(n_estimators=10, random_state=0, n_jobs=1),
-                GradientBoostingClassifier(n_estimators=8, max_depth=2, max_features="sqrt", init="zero", random_state=0)]
+                GradientBoostingClassifier(n_estimators=8, max_depth=2, max_features="sqrt", init="zero",
+                                           random_state=0)]
     cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
     methods = ["decision_function", "predict_proba", "predict_proba"]
     oof = np.concatenate([cross_val_predict(m, X, y, cv=cv, method=k) for m, k in zip(learners, methods)], axis=1)

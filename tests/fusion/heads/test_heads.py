@@ -10,7 +10,7 @@ import torch
 from core.config import ConfigError, load_config
 from fusion.heads import DEFAULT_HEAD, FUSION_HEADS, create_fusion_head, head_arguments, head_name
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DIMS = {"visual": 8, "audio": 6}
 
 

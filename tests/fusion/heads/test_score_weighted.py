@@ -13,7 +13,7 @@ from fusion.heads.score_weighted import create_score_weighted
 from fusion.late import FACE_AUDIO_WEIGHTS, weighted_score
 from tests.conftest import load_helper
 
-toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
+toy = load_helper(Path(__file__).parents[1] / "toy_features.py", "tests_fusion_toy_features")
 DIMS = {"visual": 4, "audio": 3, "face": 2}
 
 
