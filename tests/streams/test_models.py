@@ -90,8 +90,9 @@ def hara_tensor_shapes(depth: int, width: int, in_channels: int = 3, shortcut: s
     blocks = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}[depth]
     bottleneck = depth >= 50
     shapes = {"conv1.weight": (width, in_channels, 7, 7, 7)}
-    bn = lambda prefix, n: {f"{prefix}.{p}": (n,) for p in ("weight", "bias", "running_mean", "running_var")} | {
-        f"{prefix}.num_batches_tracked": ()}
+    def bn(prefix, n):
+        return {f"{prefix}.{p}": (n,) for p in ("weight", "bias", "running_mean", "running_var")} | {
+            f"{prefix}.num_batches_tracked": ()}
     shapes |= bn("bn1", width)
     c_in = width
     for stage, count in enumerate(blocks, start=1):
@@ -127,9 +128,10 @@ def test_resnet3d_tensor_names_and_shapes_are_hara_s(depth, shortcut):
 
 def test_resnet3d_stem_pool_and_strides_as_hara():
     backbone = create_resnet3d_backbone(depth=50, stem_dim_out=TINY)
-    assert (backbone.conv1.kernel_size, backbone.conv1.stride, backbone.conv1.padding) == ((7, 7, 7), (1, 2, 2), (3, 3, 3))
-    assert isinstance(backbone.maxpool, nn.MaxPool3d)
-    assert (backbone.maxpool.kernel_size, backbone.maxpool.stride, backbone.maxpool.padding) == ((3, 3, 3), (2, 2, 2), (1, 1, 1))
+    conv1, maxpool = backbone.conv1, backbone.maxpool
+    assert (conv1.kernel_size, conv1.stride, conv1.padding) == ((7, 7, 7), (1, 2, 2), (3, 3, 3))
+    assert isinstance(maxpool, nn.MaxPool3d)
+    assert (maxpool.kernel_size, maxpool.stride, maxpool.padding) == ((3, 3, 3), (2, 2, 2), (1, 1, 1))
     assert backbone.layer2[0].conv2.stride == (2, 2, 2) and backbone.layer2[0].conv1.stride == (1, 1, 1)
     assert backbone.layer1[0].conv2.stride == (1, 1, 1)
     with torch.no_grad():
@@ -152,7 +154,8 @@ def test_resnet3d_streams_by_arch_and_unknown_arch_refused():
     assert isinstance(visual.neck, DualAttention)
     flow = STREAM_SPECS["flow"].create_model(num_classes=3, arch="resnet3d", stem_dim_out=TINY)
     assert flow.backbone.conv1.in_channels == 2 and len(flow.backbone.layer3) == 6
-    r18 = STREAM_SPECS["face"].create_model(num_classes=3, arch="resnet3d", depth=18, stem_dim_out=TINY, shortcut_type="A")
+    r18 = STREAM_SPECS["face"].create_model(num_classes=3, arch="resnet3d", depth=18, stem_dim_out=TINY,
+                                            shortcut_type="A")
     assert r18.feature_dim == 8 * TINY
     with pytest.raises(ValueError, match="arch must be one of"):
         STREAM_SPECS["face"].create_model(num_classes=3, arch="r2plus1d", stem_dim_out=TINY)

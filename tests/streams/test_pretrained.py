@@ -431,7 +431,7 @@ def test_a_training_run_records_what_the_pretrained_file_gave(tmp_path):
     root = Path(__file__).resolve().parents[2]
     cache = fabricate_cache(tmp_path / "cache", stream="flow", n_clips=4, clip_size=(64, 36), clip_seconds=0.6,
                             preprocess_cfg=load_config(root / "configs/preprocess/demo.yaml"))
-    for i, entry in enumerate(sorted(cache.iterdir())[2:]):  # two of the four clips validate
+    for entry in sorted(cache.iterdir())[2:]:  # two of the four clips validate
         meta = json.loads((entry / "meta.json").read_text())
         meta["split"] = "val"
         (entry / "meta.json").write_text(json.dumps(meta))

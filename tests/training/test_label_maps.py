@@ -24,7 +24,8 @@ def test_the_valence_recipe_maps_fer2013_onto_the_vgaf_classes_in_their_order():
     keep, mapped = label_map.map_labels(np.array([3, 5, 0, 6, 5, 4]))
     assert keep.tolist() == [True, False, True, True, False, True]
     assert mapped.tolist() == [0, 2, 1, 2]
-    assert label_map.describe() == "Happy -> Positive; Neutral -> Neutral; Angry, Disgust, Fear, Sad -> Negative; dropped: Surprise"
+    assert label_map.describe() == ("Happy -> Positive; Neutral -> Neutral; Angry, Disgust, Fear, Sad -> Negative; "
+                                    "dropped: Surprise")
 
 
 def test_without_classes_the_targets_come_in_order_of_first_appearance_and_names_fold_case():
@@ -35,7 +36,8 @@ def test_without_classes_the_targets_come_in_order_of_first_appearance_and_names
 
 
 @pytest.mark.parametrize("section, message", [
-    ({"map": {"Happy": "Positive"}}, "'Angry', 'Disgust', 'Fear', 'Sad', 'Surprise', 'Neutral' are neither mapped nor dropped"),
+    ({"map": {"Happy": "Positive"}},
+     "'Angry', 'Disgust', 'Fear', 'Sad', 'Surprise', 'Neutral' are neither mapped nor dropped"),
     ({"map": {"Joy": "Positive"}}, "labels.map: 'Joy' is not a class of the dataset; its classes are Angry, Disgust"),
     ({"map": {"Happy": "P"}, "drop": ["Happy", "Angry", "Disgust", "Fear", "Sad", "Surprise", "Neutral"]},
      "'Happy' is in map and in drop"),

@@ -221,7 +221,8 @@ def test_changed_config_is_refused_unless_fresh(tmp_path):
     cfg = {**BASE_CFG, "epochs": 1}
     run(tmp_path / "run", cfg)
     changed = {**cfg, "optimizer": {"name": "sgd", "lr": 0.01}}
-    with pytest.raises(RunConfigMismatchError, match=r"(?s)config\.yaml.*train\.optimizer\.lr: 0\.05 -> 0\.01.*--fresh"):
+    with pytest.raises(RunConfigMismatchError,
+                       match=r"(?s)config\.yaml.*train\.optimizer\.lr: 0\.05 -> 0\.01.*--fresh"):
         run(tmp_path / "run", changed)
     with pytest.raises(RunConfigMismatchError, match="model.width"):
         run(tmp_path / "run", cfg, recipe={"model": {"width": 8}})
