@@ -1,5 +1,5 @@
 """The shared training loop on a tiny toy task: learning, run directory, exact resume, reuse,
-refusal of a changed config, NaN handling, gradient accumulation, bf16 on CPU, evaluation."""
+refusal of a changed config, NaN handling, gradient accumulation, bf16 on CPU."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,8 @@ import torch
 
 from core.config import ConfigError
 from training.checkpoints import load_checkpoint
-from training.loop import NonFiniteLossError, evaluate, fit
+from training.evaluation import evaluate
+from training.loop import NonFiniteLossError, fit
 from training.processes import EpochShuffleSampler
 from training.run_directory import RunConfigMismatchError
 from training.train_config import plan_batches, resolve_train_config
@@ -288,20 +289,6 @@ def test_bf16_mixed_precision_on_cpu(tmp_path):
     assert "_original_forward" not in model.__dict__  # the caller's model is no longer autocast-wrapped
     assert model(torch.randn(2, 8)).dtype == torch.float32
     assert all(t.dtype == torch.float32 for t in weights(tmp_path / "run").values() if t.is_floating_point())
-
-
-def test_evaluate_dict_inputs_in_dataset_order():
-    ds = toy.DictToyDataset(23, data_seed=5)
-    torch.manual_seed(0)
-    model = toy.DictMLP()
-    out = evaluate(model=model, dataset=ds, batch_size=4, class_names=NAMES)
-    assert out["indices"].tolist() == list(range(23))
-    assert out["labels"].tolist() == ds.y.tolist()
-    with torch.no_grad():
-        expected = model({"a": ds.x[:, :3], "b": ds.x[:, 3:]})
-    assert torch.allclose(torch.from_numpy(out["logits"]), expected, atol=1e-5)
-    assert out["predictions"].tolist() == expected.argmax(1).tolist()
-    assert out["report"]["accuracy"] == pytest.approx((expected.argmax(1) == ds.y).float().mean().item())
 
 
 def test_epoch_shuffle_sampler_depends_only_on_seed_and_epoch():

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.loop import evaluate
+from training.evaluation import evaluate
 from training.train_config import plan_batches
 
 REPO = Path(__file__).resolve().parents[2]
