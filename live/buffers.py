@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from media.capture import AudioChunk, LiveFrame, LiveSourceError
-from media.decoding import VideoInfo, target_size
+from media.decoding import VideoInfo
+from media.frame_conversion import target_size
 from media.reuse import ClipReuse, ReuseStore
 
 

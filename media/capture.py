@@ -28,7 +28,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from media.capture_types import AudioChunk, AudioStopped, LiveFrame, LiveSourceError, drain
-from media.decoding import probe, reformat_frame
+from media.decoding import probe
+from media.frame_conversion import reformat_frame
 
 SizeFor = Callable[[int, int], tuple[int, int]]
 

@@ -39,8 +39,8 @@ from keyframes.extraction import (
     stored_selection,
 )
 from keyframes.scorer import SentimentScorer
+from media.audio_track import open_media, read_audio_track
 from media.datasets import ClipRecord
-from media.decoding import open_media, read_audio_track
 from media.sampling import FrameRequest, sample_video
 from streams import cache
 from streams.specs import STREAM_SPECS, DecodedClip, StreamSpec, parse_streams
@@ -136,7 +136,7 @@ class ClipPreprocessor:
         ``source`` is a video path, or an open reader with the :class:`media.decoding.VideoReader`
         interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames.
         A path without decodable video frames but with an audio track
-        (:func:`media.decoding.open_media`) computes only the streams that read nothing but the
+        (:func:`media.audio_track.open_media`) computes only the streams that read nothing but the
         audio; the others get no array and ``meta["missing_modalities"]`` says why;
         a reader with a ``reuse`` attribute (:class:`media.reuse.ClipReuse`) shares scores, face
         detections and audio analysis with overlapping clips of its source.

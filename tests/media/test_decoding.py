@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from media import decoding
+from media.audio_track import read_audio
 from media.decoding import (
     CorruptMediaError,
     EmptyMediaFileError,
@@ -20,12 +20,10 @@ from media.decoding import (
     NoVideoStreamError,
     VideoReader,
     probe,
-    read_audio,
     read_frames,
-    rotate_upright,
-    target_size,
 )
 from media.encoding import VideoWriter, write_mp4
+from media.frame_conversion import FrameConverter, rotate_upright, target_size
 
 FPS = 15
 N_FRAMES = 30  # 2 s at 15 fps
@@ -175,13 +173,13 @@ def test_subsampling_converts_only_the_picked_frames(media_dir, monkeypatch):
     frames = [np.full((32, 32, 3), i % 256, np.uint8) for i in range(150)]  # 5 s at 30 fps
     path = write_mp4(media_dir / "long.mp4", frames, fps=30)
     converted = []
-    original = decoding._Converter.__call__
+    original = FrameConverter.__call__
 
     def counting(self, frame):
         converted.append(frame.pts)
         return original(self, frame)
 
-    monkeypatch.setattr(decoding._Converter, "__call__", counting)
+    monkeypatch.setattr(FrameConverter, "__call__", counting)
     with VideoReader(path) as reader:
         picked = reader.frames_at([0.5, 4.0, 2.0])
         assert [f.index for f in picked] == [15, 120, 60]
@@ -242,9 +240,9 @@ def test_conversions_are_pyavs_own_across_frames_sizes_and_threads(media_dir):
     def expected(handle, kwargs):
         w, h = handle.frame.width, handle.frame.height
         if kwargs.get("width"):
-            size = decoding.target_size(w, h, fixed_width=kwargs["width"])
+            size = target_size(w, h, fixed_width=kwargs["width"])
         else:
-            size = decoding.target_size(w, h, short_side=kwargs.get("short_side"))
+            size = target_size(w, h, short_side=kwargs.get("short_side"))
         fmt = "gray" if kwargs.get("gray") else "rgb24"
         if size == (w, h):
             return handle.frame.to_ndarray(format=fmt)
@@ -532,7 +530,7 @@ def test_rotate_upright_on_arrays():
 # --- files without video frames ---------------------------------------------------------------
 
 def test_open_media_reads_the_audio_of_a_file_without_a_video_stream(tmp_path):
-    from media.decoding import AudioOnlyReader, open_media
+    from media.audio_track import AudioOnlyReader, open_media
     from media.encoding import write_m4a
 
     path = write_m4a(tmp_path / "talk.m4a", sine(1.0, 16_000, channels=1)[0], sample_rate=16_000)
@@ -550,7 +548,7 @@ def test_open_media_reads_the_audio_of_a_file_without_a_video_stream(tmp_path):
 
 
 def test_open_media_reads_the_audio_of_a_video_track_without_frames(tmp_path):
-    from media.decoding import AudioOnlyReader, open_media
+    from media.audio_track import AudioOnlyReader, open_media
     from tests.conftest import make_frameless_clip
 
     path = make_frameless_clip(tmp_path / "no_frames.mkv")
@@ -560,7 +558,7 @@ def test_open_media_reads_the_audio_of_a_video_track_without_frames(tmp_path):
 
 
 def test_open_media_keeps_the_video_reader_and_the_errors_of_other_files(av_clip, tmp_path):
-    from media.decoding import open_media
+    from media.audio_track import open_media
 
     with open_media(av_clip) as reader:
         assert isinstance(reader, VideoReader)

@@ -10,7 +10,8 @@ import numpy as np
 
 from core.config import load_config
 from keyframes.extraction import candidate_request, select_from_sample
-from media.decoding import FrameHandle, VideoReader
+from media.decoding import VideoReader
+from media.frame_conversion import FrameHandle
 from media.sampling import sample_video
 from streams.preprocessing import build_preprocess_job
 
