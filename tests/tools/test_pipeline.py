@@ -15,6 +15,8 @@ from scipy import stats
 
 from tests.conftest import load_helper, load_tool
 
+pytestmark = pytest.mark.slow  # the whole pipeline through the real tools
+
 ROOT = Path(__file__).resolve().parents[2]
 split_spy = load_helper(ROOT / "tests" / "fusion" / "split_spy.py", "tests_fusion_split_spy")
 STREAMS = ("visual", "audio", "flow", "face")
