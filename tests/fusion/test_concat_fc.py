@@ -10,6 +10,8 @@ import torch
 from fusion.heads.concat_fc import create_concat_fc
 from tests.conftest import load_helper
 
+pytestmark = pytest.mark.slow  # trains the head on toy problems
+
 toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
 
 

@@ -11,6 +11,8 @@ from core.config import ConfigError
 from fusion.heads.cross_attention import create_cross_attention_fusion
 from tests.conftest import load_helper
 
+pytestmark = pytest.mark.slow  # trains the head on toy problems
+
 toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
 
 

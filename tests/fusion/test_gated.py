@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from fusion.heads.gated import create_gated_fusion
 from tests.conftest import load_helper
+
+pytestmark = pytest.mark.slow  # trains the head on toy problems
 
 toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
 

@@ -69,6 +69,7 @@ def test_scores_are_the_models_probabilities():
     assert model.bn1.running_var.min() >= 0.5  # the model given is untouched
 
 
+@pytest.mark.slow  # scores with bfloat16 autocast, slow on CPUs without native bf16
 def test_bfloat16_scores_are_float32_probabilities_close_to_the_float32_ones(tmp_path):
     """keyframes.precision: bfloat16 computes the network in bfloat16 (faster on CPUs and GPUs
     with native bfloat16) and returns float32 probabilities within bfloat16's rounding of the
