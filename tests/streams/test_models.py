@@ -38,6 +38,7 @@ def test_the_spec_table_holds_the_four_method_streams():
 
 @pytest.mark.parametrize("num_classes", [3, 8])
 @pytest.mark.parametrize("name", sorted(TINY_STREAMS))
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_stream_output_shapes(name, num_classes):
     stream, kwargs, shape, dim = TINY_STREAMS[name]
     torch.manual_seed(0)
@@ -68,6 +69,7 @@ def test_visual_stream_depths_and_attention_neck():
     assert STREAM_SPECS["flow"].create_model(num_classes=3, stem_dim_out=TINY).backbone.blocks[0].conv.in_channels == 2
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_slow_backbone_keeps_time_and_downsamples_space_by_32():
     backbone = create_slow_backbone(depth=50, stem_dim_out=TINY)
     assert backbone.out_channels == 32 * TINY
@@ -76,6 +78,7 @@ def test_slow_backbone_keeps_time_and_downsamples_space_by_32():
     assert out.shape == (1, 32 * TINY, 6, 2, 2)
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_audio_resnet101_builds_and_runs():
     model = STREAM_SPECS["audio"].create_model(num_classes=3, depth=101).eval()
     assert model.feature_dim == 2048
@@ -126,6 +129,7 @@ def test_resnet3d_tensor_names_and_shapes_are_hara_s(depth, shortcut):
         assert isinstance(backbone.layer2[0].downsample, ZeroPadShortcut) and backbone.layer1[0].downsample is None
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_resnet3d_stem_pool_and_strides_as_hara():
     backbone = create_resnet3d_backbone(depth=50, stem_dim_out=TINY)
     conv1, maxpool = backbone.conv1, backbone.maxpool
@@ -164,6 +168,7 @@ def test_resnet3d_streams_by_arch_and_unknown_arch_refused():
 
 
 @pytest.mark.parametrize("depth", [18, 50])
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_resnet2d_backbone_is_torchvision_resnet(depth):
     """At width 64 the 2D backbone has torchvision's tensors and computes torchvision's trunk."""
     import torchvision
@@ -180,6 +185,7 @@ def test_resnet2d_backbone_is_torchvision_resnet(depth):
         torch.testing.assert_close(backbone(x), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_narrow_audio_resnet101():
     model = STREAM_SPECS["audio"].create_model(num_classes=3, depth=101, stem_dim_out=TINY).eval()
     assert model.feature_dim == 32 * TINY and len(model.backbone.layer3) == 23
@@ -305,6 +311,7 @@ def test_channel_attention_gram_matrix_in_float32_for_half_inputs():
 
 
 @pytest.mark.parametrize("per_frame", [True, False])
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_dual_attention_gradients_are_exact(per_frame):
     """Analytic gradients (the in-place negation, the fused sum) match finite differences."""
     torch.manual_seed(0)

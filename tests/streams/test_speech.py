@@ -126,6 +126,7 @@ def test_the_waveform_is_cached_only_when_the_recipe_enables_it(tmp_path, clips)
     assert entries["c0"].available("speech") and not entries["silent"].available("speech")
 
 
+@pytest.mark.slow  # trains the speech stream and fusion through the tools
 def test_speech_trains_joins_fusion_and_predicts_like_any_stream(tmp_path, clips):
     from fusion.features import FeatureSet, extract_features
     from fusion.prediction import Predictor

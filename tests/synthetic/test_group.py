@@ -22,6 +22,8 @@ from synthetic.group import (
 )
 from tests.conftest import decode_media
 
+pytestmark = pytest.mark.slow  # generates synthetic datasets and runs MTCNN on them
+
 ROOT = Path(__file__).resolve().parents[2]
 POS, NEU, NEG = CLASSES
 

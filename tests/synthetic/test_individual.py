@@ -28,6 +28,8 @@ from synthetic.individual import (
 )
 from tests.conftest import decode_media
 
+pytestmark = pytest.mark.slow  # generates synthetic datasets and runs MTCNN on them
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
