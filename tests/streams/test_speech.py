@@ -40,6 +40,7 @@ def encoder_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # the encoder_dir fixture builds a wav2vec 2.0 encoder
 def test_a_local_save_pretrained_directory_loads_with_its_weights(encoder_dir):
     from transformers import Wav2Vec2Model
 
@@ -60,6 +61,7 @@ def test_a_directory_without_config_is_refused_by_name(tmp_path):
         create_speech_stream(num_classes=3, encoder=str(tmp_path))
 
 
+@pytest.mark.slow  # the encoder_dir fixture builds a wav2vec 2.0 encoder
 def test_freeze_keeps_the_encoder_fixed_and_in_eval_mode(encoder_dir):
     frozen = create_speech_stream(num_classes=3, encoder=str(encoder_dir), freeze=True).train()
     assert not any(p.requires_grad for p in frozen.backbone.encoder.parameters())

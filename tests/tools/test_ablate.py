@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import load_tool
 
+pytestmark = pytest.mark.slow  # generates, preprocesses and trains the keyframe ablation
+
 TINY = ["--train", "3", "--val", "3", "--duration", "2", "--fps", "10", "--epochs", "1", "--workers", "1"]
 
 

@@ -31,6 +31,7 @@ def run(argv):
     return load_tool("extract_keyframes").main(argv)
 
 
+@pytest.mark.slow  # extracts keyframes of a dataset twice
 def test_outputs_and_resume_skips_done_clips(tmp_path, video_dir, tiny_scorer_run, monkeypatch):
     from streams.preprocessing import ClipPreprocessor
 

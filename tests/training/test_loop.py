@@ -100,6 +100,7 @@ def test_learns_the_toy_task_and_writes_the_run_dir(tmp_path):
     assert len(best) == 1 and best[0].value == pytest.approx(metrics["best_val_acc"])
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     cfg = {**BASE_CFG, "grad_accum_steps": 2}
     reference = run(tmp_path / "straight", cfg)
@@ -142,6 +143,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     assert other["history"] != reference["history"]
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_finished_run_is_reused_and_can_be_extended(tmp_path):
     cfg = {**BASE_CFG, "epochs": 2}
     first = run(tmp_path / "run", cfg)
@@ -159,6 +161,7 @@ def test_finished_run_is_reused_and_can_be_extended(tmp_path):
         run(tmp_path / "run", {**cfg, "epochs": 1})
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_without_validation_best_falls_back_to_last_and_eval_every(tmp_path):
     cfg = {**BASE_CFG, "epochs": 1}
     metrics = fit(model=toy.make_model(0), train_dataset=toy.ToyDataset(32), val_dataset=None, class_names=NAMES,
@@ -191,6 +194,7 @@ def _lagging_bn_model() -> torch.nn.Sequential:
                                torch.nn.Dropout(0.5), torch.nn.Linear(16, 3))
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_precise_bn_sets_the_statistics_of_the_final_weights(tmp_path):
     from training.processes import EpochShuffleSampler
 
@@ -218,6 +222,7 @@ def test_precise_bn_sets_the_statistics_of_the_final_weights(tmp_path):
     assert not torch.allclose(lagging["1.running_mean"], batches.mean(1).mean(0), atol=0.1)
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_changed_config_is_refused_unless_fresh(tmp_path):
     cfg = {**BASE_CFG, "epochs": 1}
     run(tmp_path / "run", cfg)
@@ -233,6 +238,7 @@ def test_changed_config_is_refused_unless_fresh(tmp_path):
     assert (tmp_path / "run" / "keep.txt").exists()  # fresh removes only the run's own files
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_run_from_before_a_new_train_key_is_reused_while_the_key_keeps_its_default(tmp_path):
     import yaml
 
@@ -257,6 +263,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["finished"] is False
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
     # momentum-free SGD, no dropout, no augmentation: accumulating 2 x 8 equals one batch of 16
     cfg = {"epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.0}, "seed": 1}
@@ -270,6 +277,7 @@ def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
     assert whole["history"][0]["train_loss"] == pytest.approx(auto["history"][0]["train_loss"], abs=1e-6)
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_set_epoch_reaches_dataloader_workers(tmp_path):
     log = tmp_path / "epochs.txt"
     cfg = {**BASE_CFG, "epochs": 2, "num_workers": 2}
