@@ -267,8 +267,8 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
         pre = ClipPreprocessor(dict(cfg), cache_root=Path(tmp) / "ours", scorer=sc, scorer_hash="benchmark")
         runs = {"ours": lambda: _run(pre, video)}
         if baseline:
-            naive_scorer = CountingScorer.scoring_as(scorer_model, class_names,
-                                                     replace(settings, score_size=baseline_score_size, precision="float32"))
+            naive_settings = replace(settings, score_size=baseline_score_size, precision="float32")
+            naive_scorer = CountingScorer.scoring_as(scorer_model, class_names, naive_settings)
             naive = NaivePreprocessor(cfg, scorer=naive_scorer, fps=probe(video).fps, work=Path(tmp) / "naive",
                                       score_size=baseline_score_size)
             runs["baseline"] = lambda: naive(video)

@@ -1,5 +1,5 @@
-"""Running one job per clip over a dataset (which clips: :mod:`media.selection`): worker processes, a progress bar, a per-clip error
-log that lets the run go on, and a summary.
+"""Running one job per clip over a dataset (which clips: :mod:`media.selection`): worker
+processes, a progress bar, a per-clip error log that lets the run go on, and a summary.
 
 A job is built once per worker process by ``make_job()`` (so each worker loads its models once)
 and called as ``job(record) -> status`` where status is ``"done"`` or ``"skipped"`` (already up

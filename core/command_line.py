@@ -173,5 +173,6 @@ def run_training(train: Callable[..., dict[str, Any]], args: argparse.Namespace)
     if PartialState().is_main_process:  # under accelerate launch, say it once
         best = metrics["best_val_acc"]
         where = f"{args.out}/best" if best is not None else f"{args.out}/last (no validation set)"
-        print(f"best val accuracy {'n/a' if best is None else f'{best:.3f}'} at epoch {metrics['best_epoch']} -> {where}")
+        accuracy = "n/a" if best is None else f"{best:.3f}"
+        print(f"best val accuracy {accuracy} at epoch {metrics['best_epoch']} -> {where}")
     return 0

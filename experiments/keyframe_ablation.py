@@ -83,7 +83,8 @@ class AblationSettings:
     ``cue_noise``: the generator's per-modality probability of showing a random class (0 here:
     every clip's visual cue shows its class, so label noise does not blur the comparison);
     ``intensities``: the intensities ``literal`` and ``default`` run with (``uniform`` ignores
-    scores and runs once; ``None``: the preprocessing recipe's ``keyframes.intensity``); ``stills_per_class``: GroupEmoW-format stills per class for the train
+    scores and runs once; ``None``: the preprocessing recipe's ``keyframes.intensity``);
+    ``stills_per_class``: GroupEmoW-format stills per class for the train
     and val split, used when the scorer is trained here; ``epochs``: the stream recipe's
     ``train.epochs`` override (``None``: the recipe's); ``workers``: processes for generation,
     preprocessing and training (each training uses one torch thread, so results do not depend on
@@ -296,7 +297,8 @@ def _train_one(task: TrainTask) -> dict[str, Any]:
     finally:
         torch.set_num_threads(threads)
     last = metrics["history"][-1]
-    return {"val_accuracy": round(float(last["val_acc"]), 4), "best_val_accuracy": round(float(metrics["best_val_acc"]), 4),
+    return {"val_accuracy": round(float(last["val_acc"]), 4),
+            "best_val_accuracy": round(float(metrics["best_val_acc"]), 4),
             "best_epoch": metrics["best_epoch"], "epochs": last["epoch"],
             "val_clips": (metrics.get("best_val_report") or {}).get("num_samples"),
             "train_seconds": round(time.perf_counter() - started, 1), "run": str(run_dir)}
@@ -307,7 +309,8 @@ def train_streams(tasks: Sequence[TrainTask], workers: int) -> list[dict[str, An
     process when ``workers <= 1``)."""
     if workers <= 1 or len(tasks) <= 1:
         return [_train_one(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=spawn) as pool:
         return list(pool.map(_train_one, tasks))
 
 
@@ -405,7 +408,8 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
 
     t, c = time.perf_counter(), cpu_seconds()
     recipe = str(stream.recipe_path(tiny=True))
-    tasks = [(recipe, str(out / "caches" / sel.name), str(out / "runs" / f"{sel.name}-{preprocessed[sel]['keyframes_hash'][:8]}"),
+    tasks = [(recipe, str(out / "caches" / sel.name),
+              str(out / "runs" / f"{sel.name}-{preprocessed[sel]['keyframes_hash'][:8]}"),
               settings.seed, settings.epochs) for sel in rows_sel]
     say(f"[4/4] training the {stream.name} stream ({Path(recipe).relative_to(ROOT)}) on each selection, "
         f"{settings.workers} at a time")
@@ -476,7 +480,8 @@ def format_table(result: Mapping[str, Any]) -> str:
         f"Val accuracy: {result['val_accuracy']} ({n_val} clips, {result['recipe']}).",
         f"Data: {s['n_train']} train + {s['n_val']} val peak clips, {s['duration']:g} s at {s['fps']:g} fps, "
         f"{s['width']}x{s['height']}, cue noise {s['cue_noise']:g}, seed {s['seed']}. "
-        f"Scorer: {result['scorer']['run']}" + (" (trained here on the set's stills)" if result["scorer"]["trained_here"] else "")
+        f"Scorer: {result['scorer']['run']}"
+        + (" (trained here on the set's stills)" if result["scorer"]["trained_here"] else "")
         + f", scoring at {result['scorer']['input_size']} px."
         + (f" Recipe overrides: {', '.join(s['overrides'])}." if s.get("overrides") else ""),
         f"Time: {result['seconds']['total']:.0f} s wall ({_stages(result['seconds'])}) with {s['workers']} worker(s), "

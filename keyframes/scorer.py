@@ -143,7 +143,8 @@ class SentimentScorer:
         self.input_size = int(input_size)
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
-        if precision == "bfloat16" and not native_bfloat16(self.device) and str(self.device) not in _warned_bf16_devices:
+        if (precision == "bfloat16" and not native_bfloat16(self.device)
+                and str(self.device) not in _warned_bf16_devices):
             _warned_bf16_devices.add(str(self.device))
             log.warning("keyframes.precision: bfloat16 on %s, which has no native bfloat16 (AVX512-BF16, AMX or a "
                         "GPU of compute capability >= 8.0): it is emulated there and slower than float32", self.device)
@@ -175,7 +176,8 @@ class SentimentScorer:
         class_names = meta["class_names"]
         depth = int(model_cfg.get("depth", 50))
         if depth not in _RESNETS:
-            raise CheckpointError(f"{path}: checkpoint records scorer depth {depth}, expected one of {sorted(_RESNETS)}")
+            raise CheckpointError(
+                f"{path}: checkpoint records scorer depth {depth}, expected one of {sorted(_RESNETS)}")
         model = _RESNETS[depth](weights=None, num_classes=len(class_names))  # weights come from the checkpoint
         try:
             model.load_state_dict(state)

@@ -339,7 +339,8 @@ def _nearest(slots: Sequence[int], tier: Sequence[Candidate], scores: dict[int, 
         for j in slots:
             start, end = j * slot_len, (j + 1) * slot_len
             gap = max(0.0, start - c.time, c.time - end)
-            pairs.append((round(gap, 9), -scores[c.index], round(abs(c.time - (start + end) / 2), 9), c.time, c.index, j, c))
+            off_centre = round(abs(c.time - (start + end) / 2), 9)
+            pairs.append((round(gap, 9), -scores[c.index], off_centre, c.time, c.index, j, c))
     pairs.sort(key=lambda p: p[:6])
     out: dict[int, Candidate] = {}
     taken: set[int] = set()

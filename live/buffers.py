@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from media.capture import AudioChunk, LiveFrame, LiveSourceError
-from media.decoding import VideoInfo, target_size
+from media.decoding import VideoInfo
+from media.frame_conversion import target_size
 from media.reuse import ClipReuse, ReuseStore
 
 
@@ -116,7 +117,7 @@ class AudioRing:
 
 
 class WindowFrame:
-    """A window frame with the :class:`media.decoding.FrameHandle` interface; ``index`` and
+    """A window frame with the :class:`media.frame_conversion.FrameHandle` interface; ``index`` and
     ``time`` are relative to the window (0-based, s from the window start). With a ``store``
     (:class:`media.reuse.ReuseStore`), each conversion of the source frame ``frame_id`` (at
     source time ``source_time``) is made once and reused by every window that holds it."""
@@ -131,7 +132,7 @@ class WindowFrame:
     def to_image(self, *, short_side: int | None = None, max_side: int | None = None,
                  width: int | None = None, gray: bool = False) -> np.ndarray:
         """uint8 ``(H, W, 3)`` RGB or ``(H, W)`` gray, resized like
-        :meth:`media.decoding.FrameHandle.to_image` (see :func:`media.decoding.target_size`)."""
+        :meth:`media.frame_conversion.FrameHandle.to_image` (see :func:`media.frame_conversion.target_size`)."""
         if self.store is None or self.frame_id is None:
             return convert_image(self.image, short_side=short_side, max_side=max_side, width=width, gray=gray)
         kind = (CONVERSION_KIND, short_side, max_side, width, gray)
@@ -148,7 +149,7 @@ CONVERSION_KIND = "frame_conversion"
 
 def convert_image(image: np.ndarray, *, short_side: int | None = None, max_side: int | None = None,
                   width: int | None = None, gray: bool = False) -> np.ndarray:
-    """A live frame (uint8 RGB ``(H, W, 3)``) resized as :func:`media.decoding.target_size` says
+    """A live frame (uint8 RGB ``(H, W, 3)``) resized as :func:`media.frame_conversion.target_size` says
     (area interpolation down, bilinear up), optionally gray ``(H, W)``; the frame itself when
     nothing changes."""
     h, w = image.shape[:2]

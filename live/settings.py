@@ -15,7 +15,7 @@ import numpy as np
 from core.storage import read_json
 from live.pacing import DEFAULT_SMOOTH_K, TemporalSmoother
 from media.capture import SizeFor
-from media.decoding import target_size
+from media.frame_conversion import target_size
 from streams.cache import META_FILE
 from streams.specs import STREAM_SPECS
 

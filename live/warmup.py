@@ -9,7 +9,7 @@ refinement and output networks, that run only on candidate faces) and the face s
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Callable, Protocol
 
 import cv2
 import numpy as np
@@ -18,8 +18,18 @@ from live.incremental import ArrivalWork
 from media.capture import LiveFrame
 from media.reuse import ReuseStore
 
-if TYPE_CHECKING:
-    from live.runner import LiveRunner
+
+class WarmUpTarget(Protocol):
+    """What the warm-up needs of a live runner (:class:`live.runner.LiveRunner` has it all):
+    written here so that this module does not import the runner, which imports it."""
+
+    settings: Any
+    size_for: Callable[[int, int], tuple[int, int]]
+    audio_rate: int
+    predictor: Any
+    streams: Any
+
+    def predict_window(self, frames: list[LiveFrame], audio: np.ndarray, **kwargs: Any) -> Any: ...
 
 SKIN = (224, 182, 150)
 HAIR = (60, 40, 30)
@@ -71,7 +81,7 @@ def tone(seconds: float, rate: int, *, hz: float = 330.0) -> np.ndarray:
     return (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
-def warm_up_window(runner: "LiveRunner", width: int, height: int, fps: float) -> float:
+def warm_up_window(runner: WarmUpTarget, width: int, height: int, fps: float) -> float:
     """Run ``runner``'s pipeline once on a window (``runner.settings.window`` seconds) of
     :func:`face_frame` frames, at the analysis size of a ``width`` x ``height`` source at
     ``fps``, and a :func:`tone`; with incremental work on, the frames go through the per-frame

@@ -5,22 +5,24 @@ Times are seconds from the stream start, taken from each frame's pts (so variabl
 files get their real times). Images are uint8 RGB ``(H, W, 3)`` (or ``(H, W)`` gray), turned
 upright when the file carries a display rotation (phone videos). Bad files raise a subclass of
 :class:`MediaError` whose message names the file; a stream that breaks mid-way yields the
-frames decoded before the break and leaves a note in ``VideoReader.decode_warning``.
+frames decoded before the break and leaves a note in ``VideoReader.decode_warning``. Frames
+are converted by :mod:`media.frame_conversion`; a track read on its own, and files without
+video frames, are :mod:`media.audio_track`'s.
 """
 from __future__ import annotations
 
+import itertools
 import os
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import av
 import av.error
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from core.errors import UserInputError
+from media.frame_conversion import DecodedFrame, FrameConverter, FrameHandle, normalize_rotation
 
 # Tolerance (seconds) when comparing frame times with requested times: pts * time_base is exact,
 # but requested times such as k / fps are floats.
@@ -97,56 +99,6 @@ class VideoInfo:
     rotation: int
 
 
-@dataclass
-class DecodedFrame:
-    """One decoded video frame.
-
-    ``index``: 0-based position in the whole video's presentation order; ``time``: seconds from
-    the stream start (from the frame's pts); ``image``: uint8 ``(H, W, 3)`` RGB, or ``(H, W)``
-    when gray, upright.
-    """
-
-    index: int
-    time: float
-    image: np.ndarray
-
-
-def rotate_upright(image: np.ndarray, rotation: int) -> np.ndarray:
-    """Rotate ``image`` ((H, W) or (H, W, C)) counter-clockwise by ``rotation`` degrees (a multiple
-    of 90, e.g. :attr:`VideoInfo.rotation`). Returns a contiguous array."""
-    k = (_normalize_rotation(rotation) // 90) % 4
-    if k == 0:
-        return image
-    return np.ascontiguousarray(np.rot90(image, k=k, axes=(0, 1)))
-
-
-def _normalize_rotation(degrees: float) -> int:
-    """Round to the nearest multiple of 90 and map into [0, 360)."""
-    return int(round(float(degrees) / 90.0)) * 90 % 360
-
-
-def target_size(width: int, height: int, *, short_side: int | None = None,
-                max_side: int | None = None, fixed_width: int | None = None) -> tuple[int, int]:
-    """Size ``(width, height)`` after scaling so the shorter side is ``short_side`` (or the width
-    is ``fixed_width``; up or down), then, if the longer side exceeds ``max_side``, scaling down so
-    it equals ``max_side``. Aspect ratio is kept; sides are rounded to the nearest pixel (>= 1)."""
-    for name, value in (("short_side", short_side), ("max_side", max_side), ("fixed_width", fixed_width)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if short_side is not None and fixed_width is not None:
-        raise ValueError("give short_side or fixed_width, not both")
-    scale = 1.0
-    if short_side is not None:
-        scale = short_side / min(width, height)
-    elif fixed_width is not None:
-        scale = fixed_width / width
-    if max_side is not None and max(width, height) * scale > max_side:
-        scale = max_side / max(width, height)
-    if scale == 1.0:
-        return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise MediaFileNotFoundError(f"{path}: no such file")
@@ -162,7 +114,7 @@ def _looks_like_container(path: Path) -> bool:
     return any(head[off:off + len(magic)] == magic for off, magic in _CONTAINER_MAGIC)
 
 
-def _open_container(path: Path) -> av.container.InputContainer:
+def open_container(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading, mapping every failure to a typed :class:`MediaError`."""
     _check_file(path)
     try:
@@ -174,109 +126,6 @@ def _open_container(path: Path) -> av.container.InputContainer:
                 f"{path}: looks like a media container but cannot be opened ({reason}); "
                 "the file is probably truncated or corrupt") from e
         raise NotMediaError(f"{path}: not a media file FFmpeg can open ({reason})") from e
-
-
-class FrameHandle:
-    """A decoded frame not yet converted to numpy (see :meth:`VideoReader.iter_handles`).
-
-    ``index``/``time`` as in :class:`DecodedFrame`; ``duration`` in seconds. :meth:`to_image`
-    converts on demand, so frames nobody asks for cost no conversion. A handle keeps its decoded
-    picture alive while referenced; hold on to few of them.
-    """
-
-    __slots__ = ("index", "time", "duration", "frame", "rotation", "_decoded")
-
-    def __init__(self, index: int, time: float, duration: float, frame: av.VideoFrame,
-                 rotation: int = 0) -> None:
-        self.index, self.time, self.duration, self.frame = index, time, duration, frame
-        self.rotation = rotation
-        self._decoded: DecodedFrame | None = None
-
-    def to_image(self, *, short_side: int | None = None, max_side: int | None = None,
-                 width: int | None = None, gray: bool = False) -> np.ndarray:
-        """Upright uint8 image, ``(H, W, 3)`` RGB or ``(H, W)`` gray, resized during conversion:
-        shorter side to ``short_side`` or width to ``width`` (aspect kept), longer side capped at
-        ``max_side`` (see :func:`target_size`). Each call converts again."""
-        return _converter(self.rotation, short_side, max_side, gray, width)(self.frame)
-
-    def decoded(self, convert: Callable[[av.VideoFrame], np.ndarray]) -> DecodedFrame:
-        """The :class:`DecodedFrame` for this handle, converted once with ``convert``."""
-        if self._decoded is None:
-            self._decoded = DecodedFrame(self.index, self.time, convert(self.frame))
-        return self._decoded
-
-
-# swscale threads per conversion: conversions run beside decoding and the models' own threads,
-# and a context's thread pool would live as long as the context (see _Converter); with none, a
-# forked worker can also use the contexts it inherits (no pool threads left behind in the parent)
-_SWS_THREADS = 1
-
-
-class _Converter:
-    """av.VideoFrame -> upright uint8 numpy image, resized inside swscale (no full-res copy).
-
-    One converter keeps one swscale context for all the frames it converts (PyAV's
-    ``frame.to_ndarray(width=...)`` makes a context per frame, whose set-up cost more than the
-    scaling of a small copy); the pixels are the same. Not thread-safe: one thread at a time
-    (:func:`_converter` keeps one per thread)."""
-
-    def __init__(self, rotation: int, short_side: int | None, max_side: int | None, gray: bool,
-                 fixed_width: int | None = None) -> None:
-        # validates the arguments
-        target_size(2, 2, short_side=short_side, max_side=max_side, fixed_width=fixed_width)
-        self.rotation, self.short_side, self.max_side = rotation, short_side, max_side
-        self.fixed_width = fixed_width
-        self.format = "gray" if gray else "rgb24"
-        self._sizes: dict[tuple[int, int], tuple[int, int] | None] = {}
-        self._reformatter = VideoReformatter()
-
-    def _coded_size(self, width: int, height: int) -> tuple[int, int] | None:
-        key = (width, height)
-        if key not in self._sizes:
-            swap = self.rotation in (90, 270)
-            dw, dh = (height, width) if swap else (width, height)
-            tw, th = target_size(dw, dh, short_side=self.short_side, max_side=self.max_side,
-                                 fixed_width=self.fixed_width)
-            size = (th, tw) if swap else (tw, th)
-            self._sizes[key] = None if size == key else size
-        return self._sizes[key]
-
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        return reformat_frame(self._reformatter, frame, self._coded_size(frame.width, frame.height),
-                              fmt=self.format, rotation=self.rotation)
-
-
-def reformat_frame(reformatter: VideoReformatter, frame: av.VideoFrame, size: tuple[int, int] | None, *,
-                   fmt: str, rotation: int) -> np.ndarray:
-    """``frame`` as an upright uint8 array in ``fmt`` (``rgb24``: ``(H, W, 3)``, ``gray``:
-    ``(H, W)``), scaled by swscale to the coded ``size`` ``(width, height)`` before rotation
-    (``None``: the frame's own), area-averaged when shrinking, bilinear when enlarging. Keep one
-    ``reformatter`` for many frames (one thread at a time): it keeps its swscale context."""
-    if size is None or size == (frame.width, frame.height):
-        out = reformatter.reformat(frame, format=fmt, threads=_SWS_THREADS)
-    else:
-        down = size[0] * size[1] < frame.width * frame.height
-        out = reformatter.reformat(frame, width=size[0], height=size[1], format=fmt,
-                                   interpolation="AREA" if down else "BILINEAR", threads=_SWS_THREADS)
-    return rotate_upright(out.to_ndarray(), rotation)
-
-
-_THREAD_CONVERTERS = threading.local()
-
-
-def _converter(rotation: int, short_side: int | None, max_side: int | None, gray: bool,
-               width: int | None) -> _Converter:
-    """This thread's :class:`_Converter` for these arguments (made on first use)."""
-    cache = getattr(_THREAD_CONVERTERS, "cache", None)
-    if cache is None:
-        cache = _THREAD_CONVERTERS.cache = {}
-    key = (rotation, short_side, max_side, gray, width)
-    conv = cache.get(key)
-    if conv is None:
-        if len(cache) >= 32:  # a caller cycling through many sizes: start over rather than grow
-            cache.clear()
-        conv = cache[key] = _Converter(rotation, short_side, max_side, gray, fixed_width=width)
-    return conv
 
 
 class VideoReader:
@@ -301,7 +150,7 @@ class VideoReader:
         self.decode_warning: str | None = None
         self._threads = threads
         self._rotation = 0  # known once the first frame is decoded
-        self._container = _open_container(self.path)
+        self._container = open_container(self.path)
         try:
             self._setup()
         except BaseException:
@@ -344,11 +193,11 @@ class VideoReader:
             frame_count = int(round(duration * fps))
         if duration <= 0 and fps > 0:
             duration = frame_count / fps
-        rotation = _normalize_rotation(first.frame.rotation)
+        rotation = normalize_rotation(first.frame.rotation)
         if rotation == 0 and "rotate" in v.metadata:
             # Files muxed by old FFmpeg carry a clockwise "rotate" tag instead of side data.
             try:
-                rotation = _normalize_rotation(-float(v.metadata["rotate"]))
+                rotation = normalize_rotation(-float(v.metadata["rotate"]))
             except ValueError:
                 rotation = 0
         width, height = first.frame.width, first.frame.height
@@ -420,7 +269,7 @@ class VideoReader:
         except av.error.FFmpegError:
             # Some streams cannot seek; reopening is always possible.
             self._container.close()
-            self._container = _open_container(self.path)
+            self._container = open_container(self.path)
             self._vstream = self._container.streams.video[0]
             self._astream = self._container.streams.audio[0] if self._container.streams.audio else None
             self._configure_video_decoder()
@@ -471,10 +320,10 @@ class VideoReader:
         ... while the tick is before the end of the last frame) the frame nearest to it; frames
         no tick picks are never converted to numpy. When ``fps`` exceeds the file's rate, a frame
         is yielded for several ticks (same ``index``). ``short_side``/``max_side`` resize during
-        conversion (see :func:`target_size`, applied to the upright size); ``gray`` gives
+        conversion (see :func:`media.frame_conversion.target_size`, applied to the upright size); ``gray`` gives
         ``(H, W)`` images.
         """
-        convert = _Converter(self.info.rotation, short_side, max_side, gray)
+        convert = FrameConverter(self.info.rotation, short_side, max_side, gray)
         if fps is None:
             frames = self._frames_from_start()
             try:
@@ -485,7 +334,7 @@ class VideoReader:
             return
         if not fps > 0:
             raise ValueError(f"{self.path}: fps must be > 0, got {fps}")
-        ticks = (k / fps for k in _count())
+        ticks = (k / fps for k in itertools.count())
         last: DecodedFrame | None = None
         matches = self._nearest(ticks, past_end=False)
         try:
@@ -508,7 +357,7 @@ class VideoReader:
         times = [float(t) for t in timestamps]
         if any(np.isnan(t) for t in times):
             raise ValueError(f"{self.path}: timestamps must not be NaN, got {times}")
-        convert = _Converter(self.info.rotation, short_side, max_side, gray)
+        convert = FrameConverter(self.info.rotation, short_side, max_side, gray)
         order = sorted(range(len(times)), key=times.__getitem__)
         out: list[DecodedFrame | None] = [None] * len(times)
         used: set[int] = set()
@@ -534,7 +383,7 @@ class VideoReader:
             return []
         if min(wanted) < 0:
             raise FrameIndexError(f"{self.path}: frame indices must be >= 0, got {min(wanted)}")
-        convert = _Converter(self.info.rotation, short_side, max_side, gray)
+        convert = FrameConverter(self.info.rotation, short_side, max_side, gray)
         needed = set(wanted)
         last_needed = max(wanted)
         found: dict[int, DecodedFrame] = {}
@@ -570,7 +419,7 @@ class VideoReader:
             return None
         self._rewind()
         self.decode_warning = None
-        audio, self.decode_warning = _decode_audio(self._container, self._astream, self.path,
+        audio, self.decode_warning = decode_audio_stream(self._container, self._astream, self.path,
                                                    sample_rate=sample_rate, mono=mono)
         return audio
 
@@ -587,71 +436,6 @@ class VideoReader:
         self.close()
 
 
-class AudioOnlyReader:
-    """A media file read for its audio track only, because it has no video stream or its video
-    stream decodes to no frame: ``info`` (``width``/``height``/``fps``/``frame_count`` 0,
-    ``duration`` of the audio), :meth:`read_audio`, and ``frames_error``, the message saying why
-    there are no frames. Made by :func:`open_media`; raises :class:`MediaError` (naming the file)
-    when the file has no audio track either."""
-
-    def __init__(self, path: str | os.PathLike, *, frames_error: str) -> None:
-        self.path = Path(path)
-        self.frames_error = frames_error
-        self.decode_warning: str | None = None
-        self._read = False
-        self._container = _open_container(self.path)
-        if not self._container.streams.audio:
-            self._container.close()
-            raise NoVideoStreamError(f"{self.path}: neither video frames nor an audio track ({frames_error})")
-        a = self._container.streams.audio[0]
-        duration = float(a.duration * a.time_base) if a.duration and a.time_base else (
-            self._container.duration / av.time_base if self._container.duration else 0.0)
-        self.info = VideoInfo(path=self.path, fps=0.0, duration=duration, width=0, height=0, frame_count=0,
-                              has_audio=True, audio_sample_rate=int(a.codec_context.sample_rate),
-                              audio_channels=int(a.codec_context.layout.nb_channels), rotation=0)
-
-    def read_audio(self, *, sample_rate: int, mono: bool = True) -> np.ndarray:
-        """As :meth:`VideoReader.read_audio` (the track is always there)."""
-        if self._read:  # reopen rather than seek: the AAC decoder then starts from the same state
-            self._container.close()
-            self._container = _open_container(self.path)
-        self._read = True
-        audio, self.decode_warning = _decode_audio(self._container, self._container.streams.audio[0], self.path,
-                                                   sample_rate=sample_rate, mono=mono)
-        return audio
-
-    def close(self) -> None:
-        self._container.close()
-
-    def __enter__(self) -> "AudioOnlyReader":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close()
-
-
-def open_media(path: str | os.PathLike, *, threads: int = 1) -> "VideoReader | AudioOnlyReader":
-    """A :class:`VideoReader` for ``path``; when the file has no video stream, or one that yields
-    no frame (:class:`NoVideoStreamError`, :class:`NoFramesError`, a :class:`CorruptMediaError`
-    of the video stream) but has an audio track, an :class:`AudioOnlyReader` whose
-    ``frames_error`` says why. Any other failure (and a file without audio too) raises the
-    :class:`VideoReader`'s error."""
-    try:
-        return VideoReader(path, threads=threads)
-    except (NoVideoStreamError, NoFramesError, CorruptMediaError) as error:
-        try:
-            return AudioOnlyReader(path, frames_error=str(error))
-        except MediaError:
-            raise error from None
-
-
-def _count() -> Iterator[int]:
-    k = 0
-    while True:
-        yield k
-        k += 1
-
-
 def _chain_one(first: FrameHandle, rest: Iterator[FrameHandle]) -> Iterator[FrameHandle]:
     """``first`` followed by ``rest``; closing it closes ``rest``."""
     try:
@@ -661,7 +445,7 @@ def _chain_one(first: FrameHandle, rest: Iterator[FrameHandle]) -> Iterator[Fram
         rest.close()  # type: ignore[attr-defined]
 
 
-def _decode_audio(container: av.container.InputContainer, stream: av.AudioStream, path: Path, *,
+def decode_audio_stream(container: av.container.InputContainer, stream: av.AudioStream, path: Path, *,
                   sample_rate: int, mono: bool) -> tuple[np.ndarray, str | None]:
     """Decode ``stream`` from the container's current position. Returns ``(audio, warning)``."""
     if sample_rate < 1:
@@ -708,24 +492,3 @@ def read_frames(path: str | os.PathLike, *, fps: float | None = None, short_side
     long files."""
     with VideoReader(path) as reader:
         return list(reader.iter_frames(fps=fps, short_side=short_side, max_side=max_side, gray=gray))
-
-
-def read_audio(path: str | os.PathLike, sample_rate: int, mono: bool = True) -> np.ndarray | None:
-    """The first audio track of ``path`` resampled to ``sample_rate`` Hz (float32 ``(N,)`` when
-    ``mono`` else ``(C, N)``, in [-1, 1]); ``None`` when the file has no audio track. Works on
-    audio-only files too. A stream that breaks mid-way returns the samples read before the break."""
-    return read_audio_track(path, sample_rate, mono=mono)[0]
-
-
-def read_audio_track(path: str | os.PathLike, sample_rate: int, *, mono: bool = True
-                     ) -> tuple[np.ndarray | None, str | None]:
-    """:func:`read_audio` and the note of a track that broke off mid-way (``None`` after a clean
-    read), from a container of its own, so it can run while another reader decodes the video."""
-    path = Path(path)
-    container = _open_container(path)
-    try:
-        if not container.streams.audio:
-            return None, None
-        return _decode_audio(container, container.streams.audio[0], path, sample_rate=sample_rate, mono=mono)
-    finally:
-        container.close()

@@ -94,7 +94,8 @@ class VideoWriter:
         if samples.ndim == 1:
             samples = samples[None, :]
         if samples.shape[0] != self._audio_channels:
-            raise ValueError(f"{self.path}: audio has {samples.shape[0]} channels, writer expects {self._audio_channels}")
+            raise ValueError(
+                f"{self.path}: audio has {samples.shape[0]} channels, writer expects {self._audio_channels}")
         _encode_audio(self._container, self._audio, samples)
 
     def close(self) -> None:

@@ -108,105 +108,145 @@ def sample_video(reader: VideoReader, requests: Sequence[FrameRequest], *, motio
     """
     info = reader.info
     half = 0.5 / info.fps if info.fps > 0 else 0.0
-    state = []
-    for req in requests:
-        if req.times and req.indices:
-            raise ValueError(f"request {req.name!r}: give times or indices, not both")
-        targets = req.targets
-        order = sorted(range(len(targets)), key=lambda j: targets[j])
-        # a time target is reached half a frame early (nearest frame); an index target exactly
-        slack = 0.0 if req.indices else half
-        state.append({"req": req, "targets": targets, "by_index": bool(req.indices), "slack": slack,
-                      "order": order, "next": 0, "open": [], "out": [None] * len(targets), "announced": set()})
+    passes = [_RequestPass.start(req, half) for req in requests]
 
     motion: list[float] = []
     times: list[float] = []
     prev_small = None
     last_handle = None
-    converted: dict[tuple, np.ndarray] = {}
-
-    def convert(handle, spec) -> np.ndarray:
-        _, short_side, max_side, gray = spec
-        key = (short_side, max_side, gray)
-        if key not in converted:
-            converted[key] = handle.to_image(short_side=short_side, max_side=max_side, gray=gray)
-        return converted[key]
-
-    def images(handle, req: FrameRequest) -> FrameImages:
-        eager = {spec[0]: convert(handle, spec) for spec in req.sizes if spec[0] not in req.lazy}
-        lazy = {spec[0]: _deferred(handle, spec) for spec in req.sizes if spec[0] in req.lazy}
-        return FrameImages(eager, lazy)
-
-    def picked(st: dict, sf: SampledFrame) -> None:
-        if on_pick is not None and sf.index not in st["announced"]:
-            st["announced"].add(sf.index)
-            on_pick(st["req"].name, sf)
-
     num = 0
     for handle in reader.iter_handles():
-        converted = {}
+        conversions = _FrameConversions(handle)
         num += 1
         times.append(handle.time)
         if motion_width:
             small = handle.to_image(width=motion_width, gray=True).astype(np.int16)
             motion.append(0.0 if prev_small is None else float(np.abs(small - prev_small).mean()))
             prev_small = small
-        for st in state:
-            req: FrameRequest = st["req"]
-            pos = float(handle.index) if st["by_index"] else handle.time
-            targets, slack = st["targets"], st["slack"]
-            wanted = bool(st["open"]) or (st["next"] < len(st["order"])
-                                          and pos >= targets[st["order"][st["next"]]] - slack)
-            if not wanted:
-                continue
-            sf = SampledFrame(handle.index, handle.time, images(handle, req))
-            # feed open "following" lists first (this frame follows an earlier pick)
-            still_open = []
-            for group in st["open"]:
-                group["frames"].append(sf)
-                if len(group["frames"]) <= req.following:
-                    still_open.append(group)
-            st["open"] = still_open
-            while st["next"] < len(st["order"]) and pos >= targets[st["order"][st["next"]]] - slack:
-                j = st["order"][st["next"]]
-                group = {"frames": [sf]}
-                st["out"][j] = group["frames"]
-                if req.following > 0:
-                    st["open"].append(group)
-                st["next"] += 1
-                picked(st, sf)
+        for rp in passes:
+            rp.take(handle, conversions, on_pick)
         last_handle = handle
     if num == 0:
         raise NoFramesError(f"{reader.path}: the video stream has no decodable frames")
 
-    # Times past the end pick the last frame; open "following" lists repeat it.
-    for st in state:
-        req = st["req"]
-        pending = st["order"][st["next"]:]
-        if pending or st["open"]:
-            converted = {}
-            sf_last = SampledFrame(last_handle.index, last_handle.time, images(last_handle, req))
-            for j in pending:
-                st["out"][j] = [sf_last]
-            if pending:
-                picked(st, sf_last)
-            for group in st["open"]:
-                while len(group["frames"]) <= req.following:
-                    group["frames"].append(group["frames"][-1])
-            for j in pending:
-                while len(st["out"][j]) <= req.following:
-                    st["out"][j].append(sf_last)
+    for rp in passes:
+        rp.finish(last_handle, on_pick)
 
-    picks = {st["req"].name: st["out"] for st in state}
+    picks = {rp.req.name: rp.out for rp in passes}
+    return FrameSample(info=info, picks=picks, motion=np.asarray(motion, dtype=np.float32),
+                       times=np.asarray(times, dtype=np.float64), num_frames=num,
+                       decode_warning=getattr(reader, "decode_warning", None), unique_frames=_unique_picks(picks))
+
+
+class _FrameConversions:
+    """One decoded frame's conversions, each (short_side, max_side, gray) made once and shared by
+    every request that asks for it."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self._made: dict[tuple, np.ndarray] = {}
+
+    def convert(self, spec) -> np.ndarray:
+        _, short_side, max_side, gray = spec
+        key = (short_side, max_side, gray)
+        if key not in self._made:
+            self._made[key] = self.handle.to_image(short_side=short_side, max_side=max_side, gray=gray)
+        return self._made[key]
+
+    def images(self, req: FrameRequest) -> FrameImages:
+        """``req``'s sizes: the eager ones converted now, the ``lazy`` ones deferred."""
+        eager = {spec[0]: self.convert(spec) for spec in req.sizes if spec[0] not in req.lazy}
+        lazy = {spec[0]: _deferred(self.handle, spec) for spec in req.sizes if spec[0] in req.lazy}
+        return FrameImages(eager, lazy)
+
+
+@dataclass
+class _RequestPass:
+    """One request's progress through the pass: its targets in ascending order, the next one to
+    reach, the picks still collecting ``following`` frames, and what it has picked so far."""
+
+    req: FrameRequest
+    targets: tuple[float, ...]
+    by_index: bool
+    slack: float
+    order: list[int]
+    out: list[list[SampledFrame] | None]
+    next: int = 0
+    open: list[list[SampledFrame]] = field(default_factory=list)
+    announced: set[int] = field(default_factory=set)
+
+    @classmethod
+    def start(cls, req: FrameRequest, half: float) -> _RequestPass:
+        """``half``: half a frame period (seconds), how early a time target is reached."""
+        if req.times and req.indices:
+            raise ValueError(f"request {req.name!r}: give times or indices, not both")
+        targets = req.targets
+        order = sorted(range(len(targets)), key=lambda j: targets[j])
+        # a time target is reached half a frame early (nearest frame); an index target exactly
+        slack = 0.0 if req.indices else half
+        return cls(req=req, targets=targets, by_index=bool(req.indices), slack=slack, order=order,
+                   out=[None] * len(targets))
+
+    def _due(self, pos: float) -> bool:
+        return self.next < len(self.order) and pos >= self.targets[self.order[self.next]] - self.slack
+
+    def _announce(self, sf: SampledFrame, on_pick: Callable[[str, SampledFrame], None] | None) -> None:
+        if on_pick is not None and sf.index not in self.announced:
+            self.announced.add(sf.index)
+            on_pick(self.req.name, sf)
+
+    def take(self, handle, conversions: _FrameConversions,
+             on_pick: Callable[[str, SampledFrame], None] | None) -> None:
+        """Offer the decoded frame ``handle``: it follows the open picks and is picked for every
+        target it reaches."""
+        pos = float(handle.index) if self.by_index else handle.time
+        if not (self.open or self._due(pos)):
+            return
+        sf = SampledFrame(handle.index, handle.time, conversions.images(self.req))
+        # feed open "following" lists first (this frame follows an earlier pick)
+        still_open = []
+        for frames in self.open:
+            frames.append(sf)
+            if len(frames) <= self.req.following:
+                still_open.append(frames)
+        self.open = still_open
+        while self._due(pos):
+            frames = [sf]
+            self.out[self.order[self.next]] = frames
+            if self.req.following > 0:
+                self.open.append(frames)
+            self.next += 1
+            self._announce(sf, on_pick)
+
+    def finish(self, last_handle, on_pick: Callable[[str, SampledFrame], None] | None) -> None:
+        """Times past the end pick the last frame; open "following" lists repeat it."""
+        pending = self.order[self.next:]
+        if not (pending or self.open):
+            return
+        following = self.req.following
+        sf_last = SampledFrame(last_handle.index, last_handle.time,
+                               _FrameConversions(last_handle).images(self.req))
+        for j in pending:
+            self.out[j] = [sf_last]
+        if pending:
+            self._announce(sf_last, on_pick)
+        for frames in self.open:
+            while len(frames) <= following:
+                frames.append(frames[-1])
+        for j in pending:
+            while len(self.out[j]) <= following:
+                self.out[j].append(sf_last)
+
+
+def _unique_picks(picks: dict[str, list[list[SampledFrame]]]) -> dict[str, list[SampledFrame]]:
+    """Each request's distinct picked frames (first of each group), in decoding order."""
     unique = {}
     for name, groups in picks.items():
         seen: dict[int, SampledFrame] = {}
         for g in groups:
             seen.setdefault(g[0].index, g[0])
         unique[name] = sorted(seen.values(), key=lambda f: f.index)
-    return FrameSample(info=info, picks=picks, motion=np.asarray(motion, dtype=np.float32),
-                       times=np.asarray(times, dtype=np.float64), num_frames=num,
-                       decode_warning=getattr(reader, "decode_warning", None), unique_frames=unique)
+    return unique
 
 
 def _deferred(handle, spec) -> Callable[[], np.ndarray]:

@@ -54,7 +54,8 @@ class ExcludeSettings:
         seed = int(section.get("seed", 0))
         if "fraction" in section:
             if "folds" in section or "fold" in section:
-                raise ConfigError("'exclude' takes either fraction (holdout) or folds and fold (cross-fitting), not both")
+                raise ConfigError(
+                    "'exclude' takes either fraction (holdout) or folds and fold (cross-fitting), not both")
             fraction = float(section["fraction"])
             if not 0.0 < fraction < 1.0:
                 raise ConfigError(f"exclude.fraction must be in (0, 1), got {fraction}")

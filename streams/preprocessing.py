@@ -39,7 +39,7 @@ from keyframes.extraction import (
     stored_selection,
 )
 from keyframes.scorer import SentimentScorer
-from media.decoding import open_media, read_audio_track
+from media.audio_track import open_media, read_audio_track
 from media.layouts import ClipRecord
 from media.sampling import FrameRequest, sample_video
 from streams import cache
@@ -136,7 +136,7 @@ class ClipPreprocessor:
         ``source`` is a video path, or an open reader with the :class:`media.decoding.VideoReader`
         interface (``info``, ``iter_handles()``, ``read_audio()``), e.g. a live window of frames.
         A path without decodable video frames but with an audio track
-        (:func:`media.decoding.open_media`) computes only the streams that read nothing but the
+        (:func:`media.audio_track.open_media`) computes only the streams that read nothing but the
         audio; the others get no array and ``meta["missing_modalities"]`` says why;
         a reader with a ``reuse`` attribute (:class:`media.reuse.ClipReuse`) shares scores, face
         detections and audio analysis with overlapping clips of its source.
@@ -146,6 +146,7 @@ class ClipPreprocessor:
         kf_specs = [s for s in todo_specs if s.uses_keyframes]
         reuse = (stored_keyframes if kf_specs and stored_keyframes
                  and stored_keyframes.get("config_hash") == self.keyframes_hash else None)
+        plan = _PassPlan(specs=todo_specs, keyframe_specs=kf_specs, stored=reuse)
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
         out = ClipInputs(streams=tuple(s.name for s in todo_specs), keyframes_reused=reuse is not None)
@@ -155,74 +156,102 @@ class ClipPreprocessor:
             info = out.info = reader.info
             frames_error = getattr(reader, "frames_error", None)
             if frames_error:  # no frames: only the streams that need nothing but the audio track
-                missing = {s.name: frames_error for s in todo_specs
-                           if s.reads_frames(self.cfg) or s.audio_rate(self.cfg) is None}
-                out.meta[cache.MISSING_MODALITIES] = missing
-                todo_specs = [s for s in todo_specs if s.name not in missing]
-                kf_specs, reuse, out.keyframes_reused = [], None, False
-            rates = sorted({r for s in todo_specs if (r := s.audio_rate(self.cfg)) is not None})
+                self._drop_frame_streams(plan, out, frames_error)
+            rates = sorted({r for s in plan.specs if (r := s.audio_rate(self.cfg)) is not None})
             # a file's audio track is decoded from a container of its own while the video pass runs
             audio_job = (_BACKGROUND.submit(_read_audio_tracks, source, rates)
                          if opened and rates and info.has_audio else None)
             # a live window shares per-frame work with the windows that overlap it (media.reuse)
             clip = DecodedClip(info=info, reuse=getattr(reader, "reuse", None))
-            kf_sizes = self.keyframe_image_sizes(s.name for s in kf_specs)
-            if self.contact_sheet and kf_specs and reuse is None:
-                kf_sizes += ((_SHEET, _SHEET_SIDE, None),)
-            requests: list[FrameRequest] = []
-            if reuse is not None:
-                requests.append(FrameRequest(name="keyframes", indices=tuple(k["index"] for k in reuse["keyframes"]),
-                                             sizes=tuple((n, s, m, False) for n, s, m in kf_sizes)))
-            elif kf_specs:
-                requests.append(candidate_request(info.duration, self.settings, kf_sizes))
-            frame_specs = [s for s in todo_specs if s.frame_requests(info.frame_count, self.cfg)]
-            for spec in frame_specs:
-                requests.extend(spec.frame_requests(info.frame_count, self.cfg))
-            if requests:
-                t0 = time.perf_counter()
-                motion = self.settings.motion_width if kf_specs and reuse is None else None
-                # candidates are scored on a worker while the pass goes on (the same batches)
-                scoring = (ScoringPipeline(self.scorer, self.settings.batch_size)
-                           if kf_specs and reuse is None and clip.reuse is None else None)
-                clip.sample = sample_video(reader, requests, motion_width=motion,
-                                           on_pick=scoring.on_pick if scoring is not None else None)
-                # Frame positions follow the DECODED frame count: a container's header count can be
-                # wrong (variable frame rate, truncation); in that rare case decode again for them.
-                redo = [r for s in frame_specs for r in s.frame_requests(clip.sample.num_frames, self.cfg)
-                        if r not in requests]
-                if redo:
-                    again = sample_video(reader, redo, motion_width=None)
-                    clip.sample.picks.update(again.picks)
-                timings["decode"] = time.perf_counter() - t0
-            audio_warning = None
-            if rates:
-                t0 = time.perf_counter()
-                if audio_job is not None:
-                    clip.audio, audio_warning = audio_job.result()
-                else:
-                    clip.audio = {r: reader.read_audio(sample_rate=r) if info.has_audio else None for r in rates}
-                timings["audio_decode"] = time.perf_counter() - t0
+            self._plan_frame_requests(plan, info)
+            scoring = self._decode_frames(reader, clip, plan, timings) if plan.requests else None
+            audio_warning = _decode_audio(reader, clip, rates, audio_job, timings)
             decode_warning = "; ".join(w for w in (getattr(reader, "decode_warning", None), audio_warning) if w)
-            # the streams that read no keyframes start now, while the candidates' scoring finishes
-            with _StepRunner(clip) as steps:
-                for spec in todo_specs:
-                    if not spec.uses_keyframes:
-                        steps.submit(spec.name, self.steps[spec.name])
-                if requests:
-                    if reuse is not None:
-                        clip.keyframes = stored_selection(reuse, clip.sample, "keyframes")
-                    elif kf_specs:
-                        clip.keyframes = select_from_sample(clip.sample, self.scorer, self.settings,
-                                                            [name for name, _, _ in kf_sizes], reuse=clip.reuse,
-                                                            scoring=scoring)
-                        timings.update(clip.keyframes.timings)
-                    out.keyframes = None if reuse is not None else clip.keyframes
-                for spec in todo_specs:
-                    if spec.uses_keyframes:
-                        steps.submit(spec.name, self.steps[spec.name])
-                outputs = {spec.name: steps.result(spec.name) for spec in todo_specs}
+            outputs = self._run_steps(clip, plan, scoring, out, timings)
 
-        meta = out.meta
+        self._record_meta(out.meta, info, clip, plan, decode_warning)
+        for spec in plan.specs:
+            result, seconds = outputs[spec.name]
+            if result.array is not None:
+                out.arrays[spec.name] = result.array
+            out.meta.update(result.meta)
+            timings[spec.name] = seconds
+        timings["compute_total"] = time.perf_counter() - t_start
+        out.timings = timings
+        return out
+
+    def _drop_frame_streams(self, plan: _PassPlan, out: ClipInputs, frames_error: str) -> None:
+        """A source without decodable frames: keep only the streams that read nothing but the
+        audio track, and record why the others have no array."""
+        missing = {s.name: frames_error for s in plan.specs
+                   if s.reads_frames(self.cfg) or s.audio_rate(self.cfg) is None}
+        out.meta[cache.MISSING_MODALITIES] = missing
+        plan.specs = [s for s in plan.specs if s.name not in missing]
+        plan.keyframe_specs, plan.stored, out.keyframes_reused = [], None, False
+
+    def _plan_frame_requests(self, plan: _PassPlan, info) -> None:
+        """The frames the pass must pick: the keyframe candidates (or the stored selection's
+        frames) at every keyframe image size, and the frames the other streams ask for."""
+        kf_sizes = self.keyframe_image_sizes(s.name for s in plan.keyframe_specs)
+        if self.contact_sheet and plan.selects:
+            kf_sizes += ((_SHEET, _SHEET_SIDE, None),)
+        requests: list[FrameRequest] = []
+        if plan.stored is not None:
+            requests.append(FrameRequest(name="keyframes", indices=tuple(k["index"] for k in plan.stored["keyframes"]),
+                                         sizes=tuple((n, s, m, False) for n, s, m in kf_sizes)))
+        elif plan.keyframe_specs:
+            requests.append(candidate_request(info.duration, self.settings, kf_sizes))
+        plan.frame_specs = [s for s in plan.specs if s.frame_requests(info.frame_count, self.cfg)]
+        for spec in plan.frame_specs:
+            requests.extend(spec.frame_requests(info.frame_count, self.cfg))
+        plan.keyframe_sizes, plan.requests = kf_sizes, requests
+
+    def _decode_frames(self, reader, clip: DecodedClip, plan: _PassPlan,
+                       timings: dict[str, float]) -> ScoringPipeline | None:
+        """The decoding pass into ``clip.sample``; returns the scoring pipeline the candidates
+        were fed to while it ran (``None`` when nothing is scored here)."""
+        t0 = time.perf_counter()
+        motion = self.settings.motion_width if plan.selects else None
+        # candidates are scored on a worker while the pass goes on (the same batches)
+        scoring = (ScoringPipeline(self.scorer, self.settings.batch_size)
+                   if plan.selects and clip.reuse is None else None)
+        clip.sample = sample_video(reader, plan.requests, motion_width=motion,
+                                   on_pick=scoring.on_pick if scoring is not None else None)
+        # Frame positions follow the DECODED frame count: a container's header count can be
+        # wrong (variable frame rate, truncation); in that rare case decode again for them.
+        redo = [r for s in plan.frame_specs for r in s.frame_requests(clip.sample.num_frames, self.cfg)
+                if r not in plan.requests]
+        if redo:
+            again = sample_video(reader, redo, motion_width=None)
+            clip.sample.picks.update(again.picks)
+        timings["decode"] = time.perf_counter() - t0
+        return scoring
+
+    def _run_steps(self, clip: DecodedClip, plan: _PassPlan, scoring: ScoringPipeline | None, out: ClipInputs,
+                   timings: dict[str, float]) -> dict:
+        """Select the keyframes and run every stream's step; returns stream -> (output, seconds)."""
+        # the streams that read no keyframes start now, while the candidates' scoring finishes
+        with _StepRunner(clip) as steps:
+            for spec in plan.specs:
+                if not spec.uses_keyframes:
+                    steps.submit(spec.name, self.steps[spec.name])
+            if plan.requests:
+                if plan.stored is not None:
+                    clip.keyframes = stored_selection(plan.stored, clip.sample, "keyframes")
+                elif plan.keyframe_specs:
+                    clip.keyframes = select_from_sample(clip.sample, self.scorer, self.settings,
+                                                        [name for name, _, _ in plan.keyframe_sizes],
+                                                        reuse=clip.reuse, scoring=scoring)
+                    timings.update(clip.keyframes.timings)
+                out.keyframes = None if plan.stored is not None else clip.keyframes
+            for spec in plan.specs:
+                if spec.uses_keyframes:
+                    steps.submit(spec.name, self.steps[spec.name])
+            return {spec.name: steps.result(spec.name) for spec in plan.specs}
+
+    @staticmethod
+    def _record_meta(meta: dict, info, clip: DecodedClip, plan: _PassPlan, decode_warning: str) -> None:
+        """The clip's video properties, decoding notes and keyframe selection into ``meta``."""
         meta.update({"width": info.width, "height": info.height, "fps": info.fps, "duration": info.duration,
                      "frame_count": clip.sample.num_frames if clip.sample is not None else info.frame_count})
         if decode_warning:
@@ -235,17 +264,8 @@ class ClipPreprocessor:
                 "scores": [round(k.score, 6) for k in sel.keyframes],
                 "duplicated": sel.duplicated,
                 "scorer_classes": list(clip.keyframes.class_names),
-                "reused": reuse is not None,
+                "reused": plan.stored is not None,
             }
-        for spec in todo_specs:
-            result, seconds = outputs[spec.name]
-            if result.array is not None:
-                out.arrays[spec.name] = result.array
-            meta.update(result.meta)
-            timings[spec.name] = seconds
-        timings["compute_total"] = time.perf_counter() - t_start
-        out.timings = timings
-        return out
 
     def __call__(self, record: ClipRecord) -> str:
         directory = cache.entry_dir(self.cache_root, record.clip_id)
@@ -306,6 +326,41 @@ class ClipPreprocessor:
 def _label_fields(record: ClipRecord) -> dict:
     """What an entry's ``meta.json`` records about the clip's place in the dataset."""
     return {"split": record.split, "label": record.label, "class_names": list(record.class_names)}
+
+
+@dataclass
+class _PassPlan:
+    """What :meth:`ClipPreprocessor.compute` does with one clip: the streams to compute
+    (``specs``), those of them that read keyframes, the stored ``keyframes.json`` record whose
+    selection is taken again (``None``: select afresh), and, once planned, the keyframe image
+    sizes, the frame requests of the decoding pass and the streams that asked for frames."""
+
+    specs: list[StreamSpec]
+    keyframe_specs: list[StreamSpec]
+    stored: dict | None
+    keyframe_sizes: tuple[tuple[str, int | None, int | None], ...] = ()
+    requests: list[FrameRequest] = field(default_factory=list)
+    frame_specs: list[StreamSpec] = field(default_factory=list)
+
+    @property
+    def selects(self) -> bool:
+        """Whether keyframes are scored and selected in this pass."""
+        return bool(self.keyframe_specs) and self.stored is None
+
+
+def _decode_audio(reader, clip: DecodedClip, rates: Sequence[int], audio_job, timings: dict[str, float]) -> str | None:
+    """The audio track at every rate in ``rates`` into ``clip.audio`` (from the background job
+    ``audio_job`` when a file's track is decoded beside the video pass); returns the note of a
+    track that broke off."""
+    audio_warning = None
+    if rates:
+        t0 = time.perf_counter()
+        if audio_job is not None:
+            clip.audio, audio_warning = audio_job.result()
+        else:
+            clip.audio = {r: reader.read_audio(sample_rate=r) if clip.info.has_audio else None for r in rates}
+        timings["audio_decode"] = time.perf_counter() - t0
+    return audio_warning
 
 
 # one worker for a file's audio track, decoded while the video pass runs

@@ -46,8 +46,8 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     seed = resolve_train_config(cfg.get("train"))["seed"]
     exclude = ExcludeSettings.from_config(cfg.get("exclude"))
     held_out = excluded_clips(labelled_ids(load_entries(cache_root, split="train", labelled=True)), exclude)
-    train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}), seed=seed,
-                                                          exclude=held_out)
+    train_ds, val_ds, class_names = build_stream_datasets(str(cache_root), cfg["stream"], cfg.get("data", {}),
+                                                          seed=seed, exclude=held_out)
     torch.manual_seed(seed)  # same initial weights on every run
     model = build_stream_model(cfg, len(class_names))
     if partial_state().is_main_process:

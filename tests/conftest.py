@@ -41,7 +41,8 @@ def torch_threads_unchanged():
     would run slower and reach other numbers."""
     before = torch.get_num_threads()
     yield
-    assert torch.get_num_threads() == before, f"the test changed torch's thread count {before} -> {torch.get_num_threads()}"
+    after = torch.get_num_threads()
+    assert after == before, f"the test changed torch's thread count {before} -> {after}"
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     kf.add_argument("--seed", type=int, default=0, help="dataset and training seed [0]")
     kf.add_argument("--intensity", choices=(*INTENSITIES, "both"), default=None,
                     help="intensity of the literal and default selections (default: the recipe's keyframes.intensity)")
-    kf.add_argument("--config", default=str(PREPROCESS_CONFIG), help="preprocessing recipe [configs/preprocess/demo.yaml]")
+    kf.add_argument("--config", default=str(PREPROCESS_CONFIG),
+                    help="preprocessing recipe [configs/preprocess/demo.yaml]")
     kf.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override of the preprocessing recipe for every selection (repeatable), "
                          "e.g. keyframes.precision=bfloat16")
@@ -68,9 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     kf.add_argument("--fps", type=positive_float, default=25.0, help="clip frame rate [25]")
     kf.add_argument("--cue-noise", type=fraction, default=0.0,
                     help="probability that a clip's cue shows a random class [0: the selection is what is compared]")
-    kf.add_argument("--stills", type=positive_int, default=40, help="stills per class and split for --train-scorer [40]")
+    kf.add_argument("--stills", type=positive_int, default=40,
+                    help="stills per class and split for --train-scorer [40]")
     kf.add_argument("--epochs", type=positive_int, default=None, help="override the stream recipe's train.epochs")
-    kf.add_argument("--workers", type=positive_int, default=2, help="processes for generation, preprocessing, training [2]")
+    kf.add_argument("--workers", type=positive_int, default=2,
+                    help="processes for generation, preprocessing, training [2]")
     kf.add_argument("--fresh", action="store_true", help="delete what an earlier ablation wrote into OUT first")
     kf.add_argument("--json", action="store_true", help="print ablation.json instead of the table")
     kf.add_argument("--markdown", metavar="PATH", default=None,

@@ -71,12 +71,14 @@ def _clip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=positive_float, default=25.0, help="generated clip frame rate [25]")
     p.add_argument("--audio-channels", type=int, choices=(1, 2, 6), default=6,
                    help="channels of the generated clip's audio [6, as 5.1 footage]")
-    p.add_argument("--audio-rate", type=positive_int, default=48000, help="sample rate of the generated clip's audio [48000]")
+    p.add_argument("--audio-rate", type=positive_int, default=48000,
+                   help="sample rate of the generated clip's audio [48000]")
     p.add_argument("--clips-dir", default=None, help="keep generated clips here (default: a temp dir, deleted)")
     p.add_argument("--config", default=str(ROOT / "configs/preprocess/default.yaml"), help="preprocessing recipe")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--scorer", default=None, help="scorer run/checkpoint (default: random-init ResNet)")
-    p.add_argument("--scorer-depth", type=int, choices=(18, 34, 50, 101, 152), default=50, help="depth of the random-init scorer [50]")
+    p.add_argument("--scorer-depth", type=int, choices=(18, 34, 50, 101, 152), default=50,
+                   help="depth of the random-init scorer [50]")
     p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed rounds of each setting [5]")
     p.add_argument("--warmup", type=non_negative_int, default=1)
     _common_args(p)
@@ -220,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
     pp.add_argument("--long-seconds", type=positive_float, default=60.0, help="length of the long memory clip [60]")
     pp.add_argument("--long-size", type=_size, default=None, help="size of the long clip [same as --size]")
-    pp.add_argument("--long-video", default=None, help="use this clip as the long memory clip instead of generating one")
+    pp.add_argument("--long-video", default=None,
+                    help="use this clip as the long memory clip instead of generating one")
     pp.add_argument("--dataset-clips", type=non_negative_int, default=0, metavar="N",
                     help="also time preprocessing a dataset of N copies of the clip, in one process against "
                          "--dataset-workers worker processes, --repeats rounds each [0: not measured]")
@@ -240,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--cache", default=None, help="read inputs from this cache instead of fabricating one")
     tr.add_argument("--clips", type=positive_int, default=8, help="fabricated cache entries [8]")
     tr.add_argument("--loader-clips", type=positive_int, default=32, help="clips read per loader measurement [32]")
-    tr.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader workers for the loader measurement [0]")
+    tr.add_argument("--workers", type=non_negative_int, default=0,
+                    help="DataLoader workers for the loader measurement [0]")
     tr.add_argument("--batch", type=positive_int, default=1)
     tr.add_argument("--steps", type=positive_int, default=5, help="interleaved timed steps per model [5]")
     tr.add_argument("--warmup", type=non_negative_int, default=1)
@@ -255,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     _clip_args(lv)
     lv.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
     lv.add_argument("--stride", type=positive_float, default=1.0, help="seconds between windows [1, the live default]")
-    lv.add_argument("--window", type=positive_float, default=None, help="window length (default: the run's clip length)")
+    lv.add_argument("--window", type=positive_float, default=None,
+                    help="window length (default: the run's clip length)")
     lv.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                     help="play the file as a camera: late windows are dropped and counted [on]")
     lv.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,

@@ -30,7 +30,8 @@ def split_list(text: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in names if s not in SPLITS]
     if unknown or not names or len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"must be a comma list of distinct splits from {','.join(SPLITS)}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a comma list of distinct splits from {','.join(SPLITS)}, got {text!r}")
     return names
 
 
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", required=True, help="name=RUN_DIR,... for visual, audio, flow, face")
     parser.add_argument("--fold-runs", default=None,
                         help="name=RUN_DIR,... with K cross-fitting runs per stream (repeat the name)")
-    parser.add_argument("--config", default=None, help="features recipe (configs/features/*.yaml) to check the runs against")
+    parser.add_argument("--config", default=None,
+                        help="features recipe (configs/features/*.yaml) to check the runs against")
     parser.add_argument("--cache", required=True, help="preprocessing cache")
     parser.add_argument("--out", required=True, help="feature directory")
     parser.add_argument("--splits", type=split_list, default="train,val,test",

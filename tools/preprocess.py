@@ -29,7 +29,8 @@ from training.label_maps import relabel_records
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_batch_arguments(parser)
-    parser.add_argument("--scorer", default=None, help="scorer run directory or checkpoint (needed by the streams that read keyframes)")
+    parser.add_argument("--scorer", default=None,
+                        help="scorer run directory or checkpoint (needed by the streams that read keyframes)")
     parser.add_argument("--streams", default=None,
                         help=f"comma list of {','.join(STREAM_SPECS)} (default: the streams the config enables)")
     parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")

@@ -3,8 +3,7 @@
 ``fit`` trains a classifier ``model(inputs) -> logits (B, C)`` on a dataset of ``(inputs, label)``
 items (``inputs`` a Tensor or a dict of Tensors, ``label`` an int class index), evaluates on a
 validation set, and keeps a run directory (layout in :mod:`training.checkpoints`) from which an
-interrupted run resumes exactly. ``evaluate`` runs a model over a dataset and returns logits,
-predictions, labels and a classification report, on any number of processes.
+interrupted run resumes exactly. Validation gathers predictions as :mod:`training.evaluation` does.
 
 The ``train:`` section (its keys and defaults) is documented in :mod:`training.train_config`; the
 run directory in :mod:`training.run_directory`; processes in :mod:`training.processes`.
@@ -43,13 +42,14 @@ import torch.nn.functional as F
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from core.storage import atomic_write_json, atomic_write_text
 from training.batch_norm import recompute_bn_statistics
 from training.checkpoints import save_checkpoint
-from training.metrics import classification_report, format_report, render_confusion_matrix
+from training.evaluation import eval_loader, gather_predictions, logits_report
+from training.metrics import format_report, render_confusion_matrix
 from training.processes import (
     EpochShuffleSampler,
     derive_seed,
@@ -83,30 +83,6 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, message: str, *, epoch: int, step: int, loss: float):
         super().__init__(message)
         self.epoch, self.step, self.loss = epoch, step, loss
-
-
-
-
-class _Indexed(Dataset):
-    """``(index, item)`` so that gathered predictions can be put back in dataset order."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int):
-        return i, self.dataset[i]
-
-
-class _IndexedCollate:
-    def __init__(self, collate_fn: Callable | None):
-        self.collate_fn = collate_fn or default_collate
-
-    def __call__(self, batch):
-        return torch.tensor([i for i, _ in batch], dtype=torch.long), self.collate_fn([item for _, item in batch])
-
 
 
 # ------------------------------------------------------------------------------------------------ fit
@@ -315,7 +291,7 @@ def _build_loaders(accelerator: Accelerator, train_dataset: Dataset, val_dataset
                     "(set train.drop_last: true)")
     val_loader = None
     if val_dataset is not None:
-        val_loader = _eval_loader(val_dataset, tc["eval_batch_size"] or per_device, collate_fn, tc["num_workers"], pin)
+        val_loader = eval_loader(val_dataset, tc["eval_batch_size"] or per_device, collate_fn, tc["num_workers"], pin)
     return train_loader, val_loader
 
 
@@ -343,8 +319,8 @@ def _validate(accelerator: Accelerator, model, val_loader, class_names: list[str
     """Score the model on the validation set; fills ``record``'s val fields, returns the report.
     The main process (``writer`` not None) also logs the per-class PR curves."""
     val_loader.set_epoch(0)  # validation data do not depend on the epoch
-    _, logits, labels = _predict(accelerator, model, val_loader)
-    report = _check_and_report(logits, labels, class_names)
+    _, logits, labels = gather_predictions(accelerator, model, val_loader)
+    report = logits_report(logits, labels, class_names)
     record.update(val_loss=float(F.cross_entropy(logits, labels).item()),
                   val_acc=report["accuracy"], val_macro_f1=report["macro_f1"])
     if writer is not None:
@@ -395,7 +371,6 @@ def _finish(run: _TrainingRun, writer) -> dict:
     return final
 
 
-
 def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, criterion, grad_clip, epoch: int,
                      epochs: int, global_step: int, writer, out_dir: Path) -> tuple[float, float, int]:
     model.train()
@@ -439,7 +414,6 @@ def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, crit
     return float(totals[0]) / n_total, float(totals[1]) / n_total, global_step
 
 
-
 def _ensure_finite(accelerator: Accelerator, loss: torch.Tensor, *, epoch: int, step: int, out_dir: Path) -> None:
     """Stop before backward when any process sees a NaN/inf loss (all processes agree via reduce)."""
     bad = (~torch.isfinite(loss.detach())).to(torch.float32).reshape(1)
@@ -476,69 +450,3 @@ def _log_epoch(writer, record: dict, report: dict | None, class_names: list[str]
         parts.append("(best)")
     writer.flush()
     log.info("  ".join(parts))
-
-
-
-# ------------------------------------------------------------------------------------------ evaluation
-
-
-def _eval_loader(dataset: Dataset, batch_size: int, collate_fn: Callable | None, num_workers: int,
-                 pin: bool) -> DataLoader:
-    return DataLoader(_Indexed(dataset), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=_IndexedCollate(collate_fn), pin_memory=pin, persistent_workers=False)
-
-
-def _predict(accelerator: Accelerator, model, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gathered ``(indices (N,), logits (N, C) float32, labels (N,))`` on CPU, in dataset order."""
-    model.eval()
-    idx_parts, logit_parts, label_parts = [], [], []
-    with torch.no_grad():
-        for idx, (inputs, labels) in loader:
-            logits = model(inputs).float()
-            idx, logits, labels = accelerator.gather_for_metrics((idx, logits, labels))
-            idx_parts.append(idx.cpu())
-            logit_parts.append(logits.cpu())
-            label_parts.append(labels.cpu())
-    if not idx_parts:
-        raise ValueError("evaluation dataset is empty")
-    idx = torch.cat(idx_parts)
-    # unique also drops any sample a process saw twice to even out the last batch
-    uniq, first = np.unique(idx.numpy(), return_index=True)
-    order = torch.from_numpy(first)
-    return torch.from_numpy(uniq), torch.cat(logit_parts)[order], torch.cat(label_parts)[order].long()
-
-
-def _check_and_report(logits: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> dict:
-    if logits.ndim != 2 or logits.shape[1] != len(class_names):
-        raise ValueError(f"model returned logits of shape {tuple(logits.shape)}, expected (N, {len(class_names)}) "
-                         f"for classes {list(class_names)}")
-    return classification_report(labels.numpy(), logits.argmax(dim=1).numpy(), class_names)
-
-
-def evaluate(*, model: torch.nn.Module, dataset: Dataset, batch_size: int, collate_fn: Callable | None = None,
-             accelerator: Accelerator | None = None, class_names: Sequence[str] | None = None,
-             num_workers: int = 0) -> dict:
-    """Run ``model`` over ``dataset`` (items ``(inputs, label)``) and score it.
-
-    Works on any number of processes (predictions are gathered, padding duplicates dropped); the
-    model is put in eval mode and moved to the accelerator's device. ``batch_size`` is per process.
-    Returns ``{"indices" (N,), "logits" (N, C) float32, "predictions" (N,), "labels" (N,)`` (NumPy,
-    in dataset order), ``"loss"`` (mean cross-entropy), ``"report"`` (:func:`classification_report`)}.
-    ``class_names`` default to ``"0".."C-1"``.
-    """
-    own = accelerator is None
-    if own:
-        accelerator = make_accelerator(None, 1, None)
-    loader = _eval_loader(dataset, batch_size, collate_fn, num_workers, accelerator.device.type == "cuda")
-    loader = accelerator.prepare_data_loader(loader)
-    try:
-        model = model.to(accelerator.device)
-        idx, logits, labels = _predict(accelerator, model, loader)
-    finally:
-        loader.end()
-        if own:
-            accelerator.free_memory()
-    names = list(class_names) if class_names is not None else [str(i) for i in range(logits.shape[1])]
-    report = _check_and_report(logits, labels, names)
-    return {"indices": idx.numpy(), "logits": logits.numpy(), "predictions": logits.argmax(dim=1).numpy(),
-            "labels": labels.numpy(), "loss": float(F.cross_entropy(logits, labels).item()), "report": report}

@@ -255,7 +255,8 @@ def create_resnet(
     check_widths(in_channels=in_channels, stem_dim_out=stem_dim_out)
     dims = len(stem_conv_kernel_size)
     sizes = {"stem_conv_stride": stem_conv_stride, "stem_pool_stride": stem_pool_stride,
-             "stage_conv_kernel_size": stage_conv_kernel_size, **{f"stage_stride[{i}]": s for i, s in enumerate(stage_stride)}}
+             "stage_conv_kernel_size": stage_conv_kernel_size,
+             **{f"stage_stride[{i}]": s for i, s in enumerate(stage_stride)}}
     if stem_pool_kernel_size is not None:
         sizes["stem_pool_kernel_size"] = stem_pool_kernel_size
     wrong = [name for name, value in sizes.items() if len(value) != dims]

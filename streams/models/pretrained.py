@@ -22,8 +22,8 @@ the file's keys, see :func:`detect_format`):
     any depth with the same block type; ``slow``: 50/101/152), see
     :func:`inflate_2d_state_to_3d`. ``fc.*`` is dropped on purpose.
 ``stream``
-    A whole :class:`~streams.models.recognizer.StreamRecognizer` state dict (e.g. trained on another dataset): everything
-    loads; the classifier (``head.*``) is dropped on purpose when its class count differs.
+    A whole :class:`~streams.models.recognizer.StreamRecognizer` state dict (e.g. trained on another
+    dataset): everything loads; the classifier (``head.*``) is dropped on purpose when its class count differs.
 
 Where the model's stem takes another number of input channels than the file's RGB stem
 (optical flow: 2), the stem kernel is averaged over the RGB channels and repeated for each

@@ -10,6 +10,8 @@ import pytest
 from core.batch import BatchSummary, run_batch
 from media.layouts import ClipRecord
 
+pytestmark = pytest.mark.slow  # launches worker processes
+
 
 def _records(n: int) -> list[ClipRecord]:
     return [ClipRecord(clip_id=f"c{i}", path=Path(f"/nowhere/c{i}.mp4"), label=None, class_names=(), split=None)

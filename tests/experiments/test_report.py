@@ -14,6 +14,8 @@ import torch
 
 from tests.conftest import CLASSES, load_helper, load_tool
 
+pytestmark = pytest.mark.slow  # trains stream runs and two fusion heads, then reports
+
 toy = load_helper(Path(__file__).parent.parent / "fusion" / "toy_features.py", "tests_fusion_toy_features")
 split_spy = load_helper(Path(__file__).parent.parent / "fusion" / "split_spy.py", "tests_fusion_split_spy")
 ROOT = Path(__file__).resolve().parents[2]

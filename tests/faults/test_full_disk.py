@@ -20,7 +20,7 @@ from tests.conftest import load_helper
 from tests.faults.conftest import ROOT, compare_run, runs, train_stream_argv
 from training.checkpoints import load_checkpoint, save_checkpoint
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 def full_disk(monkeypatch, full, *, after: int = 0):

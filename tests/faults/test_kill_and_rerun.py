@@ -25,7 +25,7 @@ from tests.faults.conftest import (
     train_stream_argv,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 CACHE_STREAMS = {"visual", "flow", "face", "audio"}  # what configs/preprocess/demo.yaml enables
 CLIPS = sum(len(labels) for labels in SPLITS.values())

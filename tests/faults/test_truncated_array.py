@@ -14,7 +14,7 @@ import pytest
 
 from tests.faults.conftest import ROOT, compare_cache, extract_features_argv, preprocess_argv, runs, train_stream_argv
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 CLIP = "Train/train1"  # a training clip: read in the first batch of every stream's first epoch
 

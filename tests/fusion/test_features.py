@@ -33,6 +33,8 @@ from streams.folds import (
 from streams.training import load_trained_stream
 from tests.conftest import CLASSES, ROOT, load_tool
 
+pytestmark = pytest.mark.slow  # trains stream runs and fusion heads on a fabricated cache
+
 N_TRAIN, N_VAL = 15, 3          # 5 train clips per class
 FOLDS = 3
 TRAIN_SETS = ["train.epochs=1", "train.precise_bn_batches=0", "train.drop_last=true", "data.resize=[36,36]",

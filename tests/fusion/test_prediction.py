@@ -14,6 +14,8 @@ from fusion.heads import FUSION_HEADS, create_fusion_head
 from tests.conftest import load_helper, load_tool, make_scene_clip
 from training.checkpoints import read_meta, save_checkpoint
 
+pytestmark = pytest.mark.slow  # fits every fusion head and predicts real clips through the tiny pipeline
+
 toy = load_helper(Path(__file__).with_name("toy_features.py"), "tests_fusion_toy_features")
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"stacking": {"folds": 3, "forest_trees": 5, "boosting_stages": 3}}

@@ -45,7 +45,8 @@ def candidate_frames(times: Sequence[float], *, fps: float = 25.0, duration: flo
 
 
 def make_candidates(frames: Sequence[tuple[int, float]], *, score: Callable[[int, float], float],
-                    diff: Callable[[int, float], float], top: Callable[[int, float], int] = lambda i, t: 0) -> list[Candidate]:
+                    diff: Callable[[int, float], float],
+                    top: Callable[[int, float], int] = lambda i, t: 0) -> list[Candidate]:
     """Candidates for ``frames`` with ``score(index, time)`` as max probability (on class
     ``top(index, time)``) and ``diff(index, time)`` as the inter-frame difference."""
     return [Candidate(index=i, time=t, probs=probs_with(score(i, t), top(i, t)), diff=diff(i, t)) for i, t in frames]

@@ -22,6 +22,7 @@ def test_scored_frames_match_the_validation_images_of_training(tmp_path):
     torch.testing.assert_close(scored, val_item)
 
 
+@pytest.mark.slow  # builds and runs ResNet scorers
 def test_only_the_centre_square_is_scored():
     wide = np.full((30, 90, 3), 100, np.uint8)
     other_sides = wide.copy()
@@ -43,6 +44,7 @@ def _run(tmp_path, input_size):
     return run
 
 
+@pytest.mark.slow  # builds and runs ResNet scorers
 def test_checkpoint_scores_at_its_training_size(tmp_path):
     run = _run(tmp_path, 48)
     assert SentimentScorer.from_checkpoint(run).input_size == 48
@@ -69,6 +71,7 @@ def test_scores_are_the_models_probabilities():
     assert model.bn1.running_var.min() >= 0.5  # the model given is untouched
 
 
+@pytest.mark.slow  # scores with bfloat16 autocast, slow on CPUs without native bf16
 def test_bfloat16_scores_are_float32_probabilities_close_to_the_float32_ones(tmp_path):
     """keyframes.precision: bfloat16 computes the network in bfloat16 (faster on CPUs and GPUs
     with native bfloat16) and returns float32 probabilities within bfloat16's rounding of the
@@ -90,6 +93,7 @@ def test_bfloat16_scores_are_float32_probabilities_close_to_the_float32_ones(tmp
         SentimentScorer(model, ("p", "n", "g"), input_size=40, precision="float16")
 
 
+@pytest.mark.slow  # builds and runs ResNet scorers
 def test_bfloat16_without_native_support_is_said_once(monkeypatch, caplog):
     """Where bfloat16 is emulated (an AVX2-only CPU) it is slower than float32: the user is told,
     once per device, and scoring still works."""

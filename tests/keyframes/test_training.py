@@ -22,6 +22,8 @@ from media.layouts import DatasetError
 from training.checkpoints import load_checkpoint
 from training.loop import RunConfigMismatchError
 
+pytestmark = pytest.mark.slow  # trains the ResNet-18 scorer
+
 CLASSES = ["Positive", "Neutral", "Negative"]
 RECIPE = {
     "model": {"depth": 18, "pretrained": None},

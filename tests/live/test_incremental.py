@@ -11,6 +11,8 @@ import pytest
 
 from live import LiveRunner, LiveSettings
 
+pytestmark = pytest.mark.slow  # runs live windows through the tiny pipeline twice (shared and alone)
+
 CLASSES = ("Positive", "Neutral", "Negative")
 
 

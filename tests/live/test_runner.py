@@ -27,6 +27,8 @@ from live import (
 from media.decoding import probe, read_frames
 from tests.conftest import load_tool
 
+pytestmark = pytest.mark.slow  # runs the tiny pipeline on live windows
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

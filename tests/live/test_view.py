@@ -23,6 +23,8 @@ from live.annotation import attention_overlay
 from media.decoding import read_frames
 from streams.views import ViewSettings, centre_view_box
 
+pytestmark = pytest.mark.slow  # runs the tiny pipeline on live windows
+
 CLASSES = ["Positive", "Neutral", "Negative"]
 
 

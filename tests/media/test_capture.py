@@ -22,6 +22,8 @@ from live import (
     open_microphone,
 )
 
+pytestmark = pytest.mark.slow  # plays files and devices in real time
+
 SR = 16000
 
 

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from media import decoding
+from media.audio_track import read_audio
 from media.decoding import (
     CorruptMediaError,
     EmptyMediaFileError,
@@ -20,12 +20,10 @@ from media.decoding import (
     NoVideoStreamError,
     VideoReader,
     probe,
-    read_audio,
     read_frames,
-    rotate_upright,
-    target_size,
 )
 from media.encoding import VideoWriter, write_mp4
+from media.frame_conversion import FrameConverter
 
 FPS = 15
 N_FRAMES = 30  # 2 s at 15 fps
@@ -175,13 +173,13 @@ def test_subsampling_converts_only_the_picked_frames(media_dir, monkeypatch):
     frames = [np.full((32, 32, 3), i % 256, np.uint8) for i in range(150)]  # 5 s at 30 fps
     path = write_mp4(media_dir / "long.mp4", frames, fps=30)
     converted = []
-    original = decoding._Converter.__call__
+    original = FrameConverter.__call__
 
     def counting(self, frame):
         converted.append(frame.pts)
         return original(self, frame)
 
-    monkeypatch.setattr(decoding._Converter, "__call__", counting)
+    monkeypatch.setattr(FrameConverter, "__call__", counting)
     with VideoReader(path) as reader:
         picked = reader.frames_at([0.5, 4.0, 2.0])
         assert [f.index for f in picked] == [15, 120, 60]
@@ -223,63 +221,6 @@ def test_iter_handles_converts_on_request(av_clip):
     assert handles[2].to_image(short_side=12, gray=False).shape == (12, 16, 3)
 
 
-def test_conversions_are_pyavs_own_across_frames_sizes_and_threads(media_dir):
-    """Converters keep one swscale context per thread for many frames: the pixels must be what
-    PyAV's per-frame conversion gives, also when frames of another size come between and when
-    another thread converts the same frames."""
-    import threading
-
-    rng = np.random.default_rng(0)
-    clips = [write_mp4(media_dir / f"texture_{w}x{h}.mp4",
-                       [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(6)], fps=FPS)
-             for w, h in ((64, 48), (96, 54))]
-    handles = []
-    for clip in clips:
-        with VideoReader(clip) as reader:
-            handles.append(list(reader.iter_handles()))
-    mixed = [h for pair in zip(*handles) for h in pair]  # 64x48, 96x54, 64x48, ...
-
-    def expected(handle, kwargs):
-        w, h = handle.frame.width, handle.frame.height
-        if kwargs.get("width"):
-            size = decoding.target_size(w, h, fixed_width=kwargs["width"])
-        else:
-            size = decoding.target_size(w, h, short_side=kwargs.get("short_side"))
-        fmt = "gray" if kwargs.get("gray") else "rgb24"
-        if size == (w, h):
-            return handle.frame.to_ndarray(format=fmt)
-        down = size[0] * size[1] < w * h
-        return handle.frame.to_ndarray(width=size[0], height=size[1], format=fmt,
-                                       interpolation="AREA" if down else "BILINEAR")
-
-    asks = ({}, {"short_side": 24}, {"short_side": 90}, {"width": 32, "gray": True})
-    want = [[expected(h, kw) for kw in asks] for h in mixed]
-    results: dict[str, list] = {}
-
-    def convert(name: str) -> None:
-        results[name] = [[h.to_image(**kw) for kw in asks] for h in mixed]
-
-    convert("main")
-    worker = threading.Thread(target=convert, args=("worker",))
-    worker.start()
-    worker.join()
-    for name, got in results.items():
-        for frame_want, frame_got in zip(want, got):
-            for a, b in zip(frame_want, frame_got):
-                assert a.shape == b.shape and np.array_equal(a, b), name
-
-
-def test_target_size_keeps_aspect_ratio():
-    assert target_size(640, 480, short_side=240) == (320, 240)
-    assert target_size(480, 640, short_side=240) == (240, 320)
-    assert target_size(1920, 1080, max_side=480) == (480, 270)
-    assert target_size(100, 50, max_side=200) == (100, 50)  # max_side never enlarges
-    assert target_size(100, 50) == (100, 50)
-    assert target_size(64, 48, fixed_width=32) == (32, 24)
-    with pytest.raises(ValueError):
-        target_size(64, 48, short_side=10, fixed_width=32)
-
-
 def test_reading_again_and_after_audio_gives_the_same_frames(av_clip):
     with VideoReader(av_clip) as reader:
         first = [f.image for f in reader.iter_frames()]
@@ -306,14 +247,6 @@ def test_read_audio_resamples_48k_stereo_to_16k_mono(av_clip):
     # mono is the channel mean: a 0.5-amplitude tone in both channels stays at ~0.5
     assert np.percentile(np.abs(audio), 99.5) == pytest.approx(0.5, abs=0.06)
     assert stereo.shape == (2, len(audio))
-
-
-def test_module_read_audio_accepts_audio_only_files(audio_only):
-    audio = read_audio(audio_only, 8_000)
-    assert audio is not None and audio.ndim == 1
-    assert abs(len(audio) - 8_000) <= 1024 * 8_000 / 16_000
-    peak_hz = np.fft.rfftfreq(len(audio), 1 / 8_000)[np.abs(np.fft.rfft(audio)).argmax()]
-    assert peak_hz == pytest.approx(TONE_HZ, abs=2)
 
 
 # --- bad input -------------------------------------------------------------------------------
@@ -517,54 +450,3 @@ def test_display_rotation_is_applied(tmp_path):
     assert image[-8:, :8].mean() > 200 and image[:8, :8].mean() < 50
     assert resized.shape == (32, 24, 3)
     assert from_handle.shape == (32, 24, 3) and from_handle[-4:, :4].mean() > 200
-
-
-def test_rotate_upright_on_arrays():
-    image = np.arange(6).reshape(2, 3)
-    assert rotate_upright(image, 0) is image
-    np.testing.assert_array_equal(rotate_upright(image, 90), [[2, 5], [1, 4], [0, 3]])
-    np.testing.assert_array_equal(rotate_upright(image, 180), image[::-1, ::-1])
-    np.testing.assert_array_equal(rotate_upright(image, -90), rotate_upright(image, 270))
-    rgb = np.zeros((2, 3, 3))
-    assert rotate_upright(rgb, 270).shape == (3, 2, 3)
-
-
-# --- files without video frames ---------------------------------------------------------------
-
-def test_open_media_reads_the_audio_of_a_file_without_a_video_stream(tmp_path):
-    from media.decoding import AudioOnlyReader, open_media
-    from media.encoding import write_m4a
-
-    path = write_m4a(tmp_path / "talk.m4a", sine(1.0, 16_000, channels=1)[0], sample_rate=16_000)
-    with open_media(path) as reader:
-        assert isinstance(reader, AudioOnlyReader)
-        assert "no video stream" in reader.frames_error and str(path) in reader.frames_error
-        info = reader.info
-        assert info.has_audio and info.frame_count == 0 and info.width == 0
-        assert info.duration == pytest.approx(1.0, abs=0.1)
-        audio = reader.read_audio(sample_rate=8000)
-        assert np.array_equal(audio, reader.read_audio(sample_rate=8000))  # a second read gives the same
-    assert len(audio) == pytest.approx(8000, abs=1100)
-    spectrum = np.abs(np.fft.rfft(audio[1000:7000]))
-    assert np.fft.rfftfreq(6000, 1 / 8000)[spectrum.argmax()] == pytest.approx(TONE_HZ, abs=5)
-
-
-def test_open_media_reads_the_audio_of_a_video_track_without_frames(tmp_path):
-    from media.decoding import AudioOnlyReader, open_media
-    from tests.conftest import make_frameless_clip
-
-    path = make_frameless_clip(tmp_path / "no_frames.mkv")
-    with open_media(path) as reader:
-        assert isinstance(reader, AudioOnlyReader) and "no frames" in reader.frames_error
-        assert reader.read_audio(sample_rate=16_000).size > 8000
-
-
-def test_open_media_keeps_the_video_reader_and_the_errors_of_other_files(av_clip, tmp_path):
-    from media.decoding import open_media
-
-    with open_media(av_clip) as reader:
-        assert isinstance(reader, VideoReader)
-    half = tmp_path / "half.mp4"
-    half.write_bytes(av_clip.read_bytes()[: av_clip.stat().st_size // 2])
-    with pytest.raises(CorruptMediaError):  # the container does not open: no audio to fall back on
-        open_media(half)

@@ -43,6 +43,7 @@ def pretrain_run(tmp_path_factory, fer_csv) -> Path:
     return out
 
 
+@pytest.mark.slow  # the pretrain_run fixture trains a 2D ResNet on FER2013 stills
 def test_the_run_is_a_training_run_with_a_torchvision_layout_checkpoint(pretrain_run):
     metrics = json.loads((pretrain_run / "metrics.json").read_text())
     assert metrics["finished"] and metrics["class_names"] == list(FER2013_CLASSES)
@@ -53,6 +54,7 @@ def test_the_run_is_a_training_run_with_a_torchvision_layout_checkpoint(pretrain
     assert (pretrain_run / "config.yaml").exists() and (pretrain_run / "train.log").exists()
 
 
+@pytest.mark.slow  # the pretrain_run fixture trains a 2D ResNet on FER2013 stills
 def test_face_stream_gets_every_backbone_tensor_inflated_from_the_run(pretrain_run):
     torch.manual_seed(0)
     model = create_face_stream(num_classes=3)
@@ -73,6 +75,7 @@ def test_face_stream_gets_every_backbone_tensor_inflated_from_the_run(pretrain_r
         torch.testing.assert_close(other.backbone.state_dict()["blocks.0.conv.weight"], stem)
 
 
+@pytest.mark.slow  # the pretrain_run fixture trains a 2D ResNet on FER2013 stills
 def test_a_stream_recipe_names_the_run_as_its_pretrained_weights(pretrain_run):
     recipe = load_config(ROOT / "configs/streams/face.yaml")
     recipe["model"]["pretrained"] = {"path": str(pretrain_run), "format": "inflate2d"}

@@ -37,6 +37,7 @@ def test_the_demo_config_has_frame_streams_and_an_audio_only_stream():
 
 
 @pytest.mark.parametrize("name, reason", [("talk", "no video stream"), ("noframes", "no frames")])
+@pytest.mark.slow  # preprocesses clips with the tiny scorer
 def test_a_clip_without_frames_gets_its_audio_and_records_the_rest_missing(tmp_path, frameless, tiny_scorer_run,
                                                                            name, reason):
     cfg = load_config(ROOT / "configs/preprocess/demo.yaml")
@@ -56,6 +57,7 @@ def test_a_clip_without_frames_gets_its_audio_and_records_the_rest_missing(tmp_p
     assert verify_cache([record], job).ok
 
 
+@pytest.mark.slow  # preprocesses clips with the tiny scorer
 def test_a_clip_that_gains_its_frames_is_no_longer_missing(tmp_path, frameless, tiny_scorer_run):
     from tests.conftest import make_scene_clip
 
@@ -66,8 +68,8 @@ def test_a_clip_that_gains_its_frames_is_no_longer_missing(tmp_path, frameless, 
     record = ClipRecord(clip_id="clip", path=path, label=0, class_names=CLASSES, split="train")
     job(record)
     make_scene_clip(path, n_frames=20, audio=True)  # the file is replaced by a good one
-    (tmp_path / "clip" / "meta.json").write_text(json.dumps({**json.loads((tmp_path / "clip" / "meta.json").read_text()),
-                                                             "arrays": {}}))  # its arrays are to be redone
+    meta_path = tmp_path / "clip" / "meta.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "arrays": {}}))  # its arrays are to be redone
     assert job(record) == "done"
     entry = load_entries(tmp_path)[0]
     assert "missing_modalities" not in entry.meta and entry.available("visual") and entry.available("audio")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -24,6 +26,7 @@ print("after-import warnings:", [str(w.message) for w in caught if "torch.jit.sc
 """
 
 
+@pytest.mark.slow  # imports the models in a new interpreter
 def test_models_import_without_warnings_and_the_filter_stays_local(tmp_path):
     script = tmp_path / "import_models.py"   # a file: torch.jit.script reads the source
     script.write_text(SCRIPT)

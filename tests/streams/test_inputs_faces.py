@@ -230,6 +230,7 @@ def test_a_frames_faces_do_not_depend_on_the_frames_detected_with_it():
     assert sum(len(b) for b in together) > 0
 
 
+@pytest.mark.slow  # runs facenet-pytorch's MTCNN beside ours
 def test_channels_last_detection_matches_facenet_mtcnn():
     """The nets run in channels-last layout on worker threads for speed; the detections are
     facenet-pytorch's own (NCHW, one call) to float rounding."""

@@ -38,6 +38,7 @@ def test_the_spec_table_holds_the_four_method_streams():
 
 @pytest.mark.parametrize("num_classes", [3, 8])
 @pytest.mark.parametrize("name", sorted(TINY_STREAMS))
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_stream_output_shapes(name, num_classes):
     stream, kwargs, shape, dim = TINY_STREAMS[name]
     torch.manual_seed(0)
@@ -68,6 +69,7 @@ def test_visual_stream_depths_and_attention_neck():
     assert STREAM_SPECS["flow"].create_model(num_classes=3, stem_dim_out=TINY).backbone.blocks[0].conv.in_channels == 2
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_slow_backbone_keeps_time_and_downsamples_space_by_32():
     backbone = create_slow_backbone(depth=50, stem_dim_out=TINY)
     assert backbone.out_channels == 32 * TINY
@@ -76,6 +78,7 @@ def test_slow_backbone_keeps_time_and_downsamples_space_by_32():
     assert out.shape == (1, 32 * TINY, 6, 2, 2)
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_audio_resnet101_builds_and_runs():
     model = STREAM_SPECS["audio"].create_model(num_classes=3, depth=101).eval()
     assert model.feature_dim == 2048
@@ -90,8 +93,9 @@ def hara_tensor_shapes(depth: int, width: int, in_channels: int = 3, shortcut: s
     blocks = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}[depth]
     bottleneck = depth >= 50
     shapes = {"conv1.weight": (width, in_channels, 7, 7, 7)}
-    bn = lambda prefix, n: {f"{prefix}.{p}": (n,) for p in ("weight", "bias", "running_mean", "running_var")} | {
-        f"{prefix}.num_batches_tracked": ()}
+    def bn(prefix, n):
+        return {f"{prefix}.{p}": (n,) for p in ("weight", "bias", "running_mean", "running_var")} | {
+            f"{prefix}.num_batches_tracked": ()}
     shapes |= bn("bn1", width)
     c_in = width
     for stage, count in enumerate(blocks, start=1):
@@ -125,11 +129,13 @@ def test_resnet3d_tensor_names_and_shapes_are_hara_s(depth, shortcut):
         assert isinstance(backbone.layer2[0].downsample, ZeroPadShortcut) and backbone.layer1[0].downsample is None
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_resnet3d_stem_pool_and_strides_as_hara():
     backbone = create_resnet3d_backbone(depth=50, stem_dim_out=TINY)
-    assert (backbone.conv1.kernel_size, backbone.conv1.stride, backbone.conv1.padding) == ((7, 7, 7), (1, 2, 2), (3, 3, 3))
-    assert isinstance(backbone.maxpool, nn.MaxPool3d)
-    assert (backbone.maxpool.kernel_size, backbone.maxpool.stride, backbone.maxpool.padding) == ((3, 3, 3), (2, 2, 2), (1, 1, 1))
+    conv1, maxpool = backbone.conv1, backbone.maxpool
+    assert (conv1.kernel_size, conv1.stride, conv1.padding) == ((7, 7, 7), (1, 2, 2), (3, 3, 3))
+    assert isinstance(maxpool, nn.MaxPool3d)
+    assert (maxpool.kernel_size, maxpool.stride, maxpool.padding) == ((3, 3, 3), (2, 2, 2), (1, 1, 1))
     assert backbone.layer2[0].conv2.stride == (2, 2, 2) and backbone.layer2[0].conv1.stride == (1, 1, 1)
     assert backbone.layer1[0].conv2.stride == (1, 1, 1)
     with torch.no_grad():
@@ -152,7 +158,8 @@ def test_resnet3d_streams_by_arch_and_unknown_arch_refused():
     assert isinstance(visual.neck, DualAttention)
     flow = STREAM_SPECS["flow"].create_model(num_classes=3, arch="resnet3d", stem_dim_out=TINY)
     assert flow.backbone.conv1.in_channels == 2 and len(flow.backbone.layer3) == 6
-    r18 = STREAM_SPECS["face"].create_model(num_classes=3, arch="resnet3d", depth=18, stem_dim_out=TINY, shortcut_type="A")
+    r18 = STREAM_SPECS["face"].create_model(num_classes=3, arch="resnet3d", depth=18, stem_dim_out=TINY,
+                                            shortcut_type="A")
     assert r18.feature_dim == 8 * TINY
     with pytest.raises(ValueError, match="arch must be one of"):
         STREAM_SPECS["face"].create_model(num_classes=3, arch="r2plus1d", stem_dim_out=TINY)
@@ -161,6 +168,7 @@ def test_resnet3d_streams_by_arch_and_unknown_arch_refused():
 
 
 @pytest.mark.parametrize("depth", [18, 50])
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_resnet2d_backbone_is_torchvision_resnet(depth):
     """At width 64 the 2D backbone has torchvision's tensors and computes torchvision's trunk."""
     import torchvision
@@ -177,6 +185,7 @@ def test_resnet2d_backbone_is_torchvision_resnet(depth):
         torch.testing.assert_close(backbone(x), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_narrow_audio_resnet101():
     model = STREAM_SPECS["audio"].create_model(num_classes=3, depth=101, stem_dim_out=TINY).eval()
     assert model.feature_dim == 32 * TINY and len(model.backbone.layer3) == 23
@@ -302,6 +311,7 @@ def test_channel_attention_gram_matrix_in_float32_for_half_inputs():
 
 
 @pytest.mark.parametrize("per_frame", [True, False])
+@pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_dual_attention_gradients_are_exact(per_frame):
     """Analytic gradients (the in-place negation, the fused sum) match finite differences."""
     torch.manual_seed(0)

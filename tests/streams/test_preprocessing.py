@@ -42,6 +42,7 @@ def clips(tmp_path_factory):
     }
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_clip_with_faces_and_audio_gives_all_files(tmp_path, clips, tiny_scorer_run):
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
     assert job(record(clips["good"], "Train/good")) == "done"
@@ -64,6 +65,7 @@ def test_clip_with_faces_and_audio_gives_all_files(tmp_path, clips, tiny_scorer_
     assert isinstance(np.load(d / "flow.npy", mmap_mode="r"), np.memmap)
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_faces_found_match_people_drawn(tmp_path, clips, tiny_scorer_run):
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path), streams=("face",))
     job(record(clips["silent"], "silent"))
@@ -72,6 +74,7 @@ def test_faces_found_match_people_drawn(tmp_path, clips, tiny_scorer_run):
     assert max(per_frame) == 2 and np.median(per_frame) == 2
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_missing_audio_and_missing_faces_are_recorded_not_faked(tmp_path, clips, tiny_scorer_run):
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
     job(record(clips["silent"], "silent"))
@@ -86,6 +89,7 @@ def test_missing_audio_and_missing_faces_are_recorded_not_faked(tmp_path, clips,
     assert not entries["nofaces"].available("face") and entries["nofaces"].available("audio")
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_ten_frame_clip_repeats_keyframes_and_says_so(tmp_path, clips, tiny_scorer_run):
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
     assert job(record(clips["short"], "short")) == "done"
@@ -95,6 +99,7 @@ def test_ten_frame_clip_repeats_keyframes_and_says_so(tmp_path, clips, tiny_scor
     assert np.load(tmp_path / "short" / "flow.npy").shape[0] == 8
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_corrupt_file_raises_media_error_naming_it(tmp_path, tiny_scorer_run):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video at all" * 50)
@@ -104,6 +109,7 @@ def test_corrupt_file_raises_media_error_naming_it(tmp_path, tiny_scorer_run):
     assert not (tmp_path / "cache" / "bad").exists()  # no empty directory left behind
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_changed_flow_setting_recomputes_only_flow(tmp_path, clips, tiny_scorer_run):
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
     rec = record(clips["good"], "good")
@@ -120,6 +126,7 @@ def test_changed_flow_setting_recomputes_only_flow(tmp_path, clips, tiny_scorer_
     assert json.loads((d / "meta.json").read_text())["flow"]["algorithm"] == "farneback"
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_a_bfloat16_scorer_recomputes_only_what_reads_keyframes(tmp_path, clips, tiny_scorer_run):
     """keyframes.precision: bfloat16 reaches the scorer, and an entry made in float32 is redone
     for the streams that read keyframes (their selection may differ), not for flow or audio."""
@@ -134,6 +141,7 @@ def test_a_bfloat16_scorer_recomputes_only_what_reads_keyframes(tmp_path, clips,
     assert job.todo(d, json.loads((d / "meta.json").read_text())) == ["visual", "face"]
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tiny_scorer_run, monkeypatch):
     import streams.cache as pp
 
@@ -163,6 +171,7 @@ def test_kill_mid_write_leaves_no_entry_that_looks_complete(tmp_path, clips, tin
     assert not stale.exists()
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_rerun_after_a_kill_writes_what_an_uninterrupted_run_writes(tmp_path, clips, tiny_scorer_run, monkeypatch):
     """Killed after keyframes.json, before the contact sheet and meta.json: the entry is incomplete,
     so its keyframe selection is not trusted; the re-run scores the clip again and draws the sheet,
@@ -192,6 +201,7 @@ def test_rerun_after_a_kill_writes_what_an_uninterrupted_run_writes(tmp_path, cl
             assert path.read_bytes() == (rerun / path.name).read_bytes(), path.name
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_face_only_rerun_reuses_the_stored_keyframes_without_scoring(tmp_path, clips, tiny_scorer_run, monkeypatch):
     job = build_preprocess_job(cfg(), str(tiny_scorer_run), str(tmp_path))
     rec = record(clips["good"], "good")
@@ -251,6 +261,7 @@ def test_flow_positions_follow_the_decoded_frame_count_not_the_header(tmp_path, 
     np.testing.assert_array_equal(lying.arrays["flow"], honest.arrays["flow"])
 
 
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_truncated_array_is_reported_by_verify_and_recomputed(tmp_path, clips, tiny_scorer_run):
     from streams.cache import CacheError
 
@@ -276,6 +287,7 @@ _BAD_VALUES = {"visual": ("short_side", 0), "flow": ("algorithm", "raft"), "face
 
 
 @pytest.mark.parametrize("stream", sorted(_BAD_VALUES))
+@pytest.mark.slow  # preprocesses real clips with the tiny scorer
 def test_a_recipe_mistake_stops_the_run_before_the_first_clip(stream, tmp_path, tiny_scorer_run):
     """A misspelt key or an unusable value in any stream's section is one ConfigError naming
     ``section.key`` when the job is built, not a failure logged for every clip."""

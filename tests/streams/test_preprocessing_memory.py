@@ -7,16 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from core.config import load_config
 from keyframes.extraction import candidate_request, select_from_sample
-from media.decoding import FrameHandle, VideoReader
+from media.decoding import VideoReader
+from media.frame_conversion import FrameHandle
 from media.sampling import sample_video
 from streams.preprocessing import build_preprocess_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # preprocesses a clip twice
 def test_reduced_memory_path_selects_the_same_keyframes_as_the_plain_path(tmp_path, tiny_scorer_run, scene_clip,
                                                                           monkeypatch):
     clip = scene_clip(tmp_path / "clip.mp4", n_frames=60, fps=15.0, size=(320, 180), faces=3, audio=True)

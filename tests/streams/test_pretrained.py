@@ -72,6 +72,7 @@ def assert_backbone_equals(backbone: nn.Module, state: dict, *, rename=lambda k:
 
 
 @pytest.mark.parametrize("depth, suffix", [(18, ".pt"), (50, ".safetensors")])
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_torchvision2d_into_audio_stream(tmp_path, resnet50, depth, suffix):
     if depth == 50:
         resnet = resnet50
@@ -104,6 +105,7 @@ def test_torchvision2d_into_audio_stream(tmp_path, resnet50, depth, suffix):
                                    rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_pytorchvideo3d_checkpoint_into_face_stream(tmp_path):
     torch.manual_seed(2)
     net = create_resnet(model_depth=50, stem_dim_out=TINY, stem_conv_kernel_size=(1, 7, 7), model_num_class=400)
@@ -187,6 +189,7 @@ def test_key_mapping():
     assert torchvision_to_pytorchvideo_key("fc.weight") is None
 
 
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_inflation_round_trip_matches_2d_network(tmp_path, resnet50):
     """On a temporally constant clip, the inflated 3D ResNet-50 computes the 2D net's layer4 map
     at every time step far enough from the clip ends (9 temporal-3 convs in res4+res5)."""
@@ -215,6 +218,7 @@ def test_inflation_round_trip_matches_2d_network(tmp_path, resnet50):
     assert not torch.allclose(map_3d[:, :, 0], map_2d, rtol=1e-4, atol=1e-4 * scale)
 
 
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_inflated_kernels_and_flow_stem(resnet50):
     state = resnet50.state_dict()
     flow = create_flow_stream(num_classes=3, depth=50, stem_dim_out=64)
@@ -233,6 +237,7 @@ def test_inflated_kernels_and_flow_stem(resnet50):
     torch.testing.assert_close(conv_a[:, :, 0], conv_a[:, :, 2], rtol=0, atol=0)
 
 
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_builder_pretrained_argument_loads_flow_stem(tmp_path, resnet50):
     state = resnet50.state_dict()
     path = tmp_path / "r50.safetensors"
@@ -276,6 +281,7 @@ def backbone_keys_in(model) -> list[str]:
     (50, "B", create_visual_stream, "hara3d"),  # with attention on top
     (18, "A", create_face_stream, None),        # format read from the file
 ])
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_hara_checkpoint_computes_what_wrote_it(tmp_path, depth, shortcut, builder, fmt):
     ref = hara()
     torch.manual_seed(4)
@@ -305,6 +311,7 @@ def test_hara_checkpoint_computes_what_wrote_it(tmp_path, depth, shortcut, build
         torch.testing.assert_close(model.features(clip), net.features(clip), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_hara_2017_file_legacy_format_without_bn_counters_and_shortcut_a(tmp_path):
     """The 2017 Kinetics files: pre-1.6 serialization, PyTorch 0.3 (no num_batches_tracked),
     ResNet-18/34 with shortcut A. They load completely into a shortcut-A model; into a
@@ -363,6 +370,7 @@ def replicate_padding(model: nn.Module) -> nn.Module:
 
 
 @pytest.mark.parametrize("depth, width", [(18, 64), (50, TINY)])
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_inflated_2d_weights_give_2d_response_on_identical_frames(tmp_path, depth, width):
     """torchvision ResNet-18 (published width) and a narrow ResNet-50 in torchvision's layout,
     inflated into the resnet3d network: on a clip of identical frames every output frame is
@@ -401,6 +409,7 @@ def test_inflated_2d_weights_give_2d_response_on_identical_frames(tmp_path, dept
         torch.testing.assert_close(map_3d[:, :, t], map_2d, rtol=1e-4, atol=1e-4 * scale)
 
 
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_pretrained_through_recipe_building(tmp_path):
     """The path training takes: build_stream_model(recipe) with model.pretrained."""
     ref = hara()
@@ -418,6 +427,7 @@ def test_pretrained_through_recipe_building(tmp_path):
     assert plain.load_report is None
 
 
+@pytest.mark.slow  # builds ResNet-50s and full-depth 3D ResNets
 def test_a_training_run_records_what_the_pretrained_file_gave(tmp_path):
     """The load report (loaded, missing, new, ...) lands in every checkpoint's meta.json."""
     import json
@@ -431,7 +441,7 @@ def test_a_training_run_records_what_the_pretrained_file_gave(tmp_path):
     root = Path(__file__).resolve().parents[2]
     cache = fabricate_cache(tmp_path / "cache", stream="flow", n_clips=4, clip_size=(64, 36), clip_seconds=0.6,
                             preprocess_cfg=load_config(root / "configs/preprocess/demo.yaml"))
-    for i, entry in enumerate(sorted(cache.iterdir())[2:]):  # two of the four clips validate
+    for entry in sorted(cache.iterdir())[2:]:  # two of the four clips validate
         meta = json.loads((entry / "meta.json").read_text())
         meta["split"] = "val"
         (entry / "meta.json").write_text(json.dumps(meta))

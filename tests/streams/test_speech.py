@@ -40,6 +40,7 @@ def encoder_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # the encoder_dir fixture builds a wav2vec 2.0 encoder
 def test_a_local_save_pretrained_directory_loads_with_its_weights(encoder_dir):
     from transformers import Wav2Vec2Model
 
@@ -60,6 +61,7 @@ def test_a_directory_without_config_is_refused_by_name(tmp_path):
         create_speech_stream(num_classes=3, encoder=str(tmp_path))
 
 
+@pytest.mark.slow  # the encoder_dir fixture builds a wav2vec 2.0 encoder
 def test_freeze_keeps_the_encoder_fixed_and_in_eval_mode(encoder_dir):
     frozen = create_speech_stream(num_classes=3, encoder=str(encoder_dir), freeze=True).train()
     assert not any(p.requires_grad for p in frozen.backbone.encoder.parameters())
@@ -126,6 +128,7 @@ def test_the_waveform_is_cached_only_when_the_recipe_enables_it(tmp_path, clips)
     assert entries["c0"].available("speech") and not entries["silent"].available("speech")
 
 
+@pytest.mark.slow  # trains the speech stream and fusion through the tools
 def test_speech_trains_joins_fusion_and_predicts_like_any_stream(tmp_path, clips):
     from fusion.features import FeatureSet, extract_features
     from fusion.prediction import Predictor

@@ -16,6 +16,8 @@ from synthetic.cues import CLASSES, MODALITIES
 from synthetic.group import generate_dataset, make_clip, render_clip
 from tests.conftest import decode_media, load_helper
 
+pytestmark = pytest.mark.slow  # generates synthetic datasets and runs MTCNN on them
+
 ROOT = Path(__file__).resolve().parents[2]
 POS, NEU, NEG = CLASSES
 _measures = load_helper(Path(__file__).with_name("cue_measures.py"), "tests_synthetic_cue_measures")

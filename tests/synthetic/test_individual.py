@@ -19,6 +19,8 @@ from synthetic.emotions import EMOTIONS, MOTIONS, VOICES, WALL_COLOURS, canonica
 from synthetic.individual import generate_individual_dataset, split_actors
 from tests.conftest import decode_media
 
+pytestmark = pytest.mark.slow  # generates synthetic datasets and runs MTCNN on them
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -17,6 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # generates the same set in three processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Small but not trivial: x264 showed the heap dependence at 160x120 and 320x180, not on every

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import load_tool
 
+pytestmark = pytest.mark.slow  # generates, preprocesses and trains the keyframe ablation
+
 TINY = ["--train", "3", "--val", "3", "--duration", "2", "--fps", "10", "--epochs", "1", "--workers", "1"]
 
 
@@ -86,7 +88,8 @@ def test_refuses_data_made_with_other_parameters(tmp_path, tiny_scorer_run, caps
     out = tmp_path / "ablation"
     generate_peak_set(out / "data", AblationSettings(n_train=3, n_val=3, duration=2, fps=10, workers=1), stills=0)
     other = ["--train", "6", *TINY[2:]]  # 6 train clips where the folder holds 3
-    code = run_main(load_tool("ablate").main, ["keyframes", "--scorer", str(tiny_scorer_run), "--out", str(out), *other],
+    code = run_main(load_tool("ablate").main,
+                    ["keyframes", "--scorer", str(tiny_scorer_run), "--out", str(out), *other],
                     user_errors=(BenchmarkError,))
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1

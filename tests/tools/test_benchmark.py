@@ -42,6 +42,7 @@ def test_selection_overlap_exact_and_tolerant():
     assert selection_overlap([], []) == 1.0
 
 
+@pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_keyframes_subcommand_json(capsys, tiny_scorer_run):
     r = run_json(["keyframes", *TINY_CLIP, "--scorer", str(tiny_scorer_run), "--reference-size", "64"], capsys)
     assert_positive(r, ["decode_s", "scoring_s", "selection_s", "write_s", "total_s", "cpu_s",
@@ -54,6 +55,7 @@ def test_keyframes_subcommand_json(capsys, tiny_scorer_run):
     assert r["clip"]["width"] == 160 and r["clip"]["frames"] == 10 and r["generated_clip"] is True
 
 
+@pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_keyframes_in_bfloat16_are_compared_with_float32_in_the_same_run(capsys, tiny_scorer_run):
     r = run_json(["keyframes", *TINY_CLIP, "--scorer", str(tiny_scorer_run), "--no-reference",
                   "--set", "keyframes.precision=bfloat16"], capsys)
@@ -64,6 +66,7 @@ def test_keyframes_in_bfloat16_are_compared_with_float32_in_the_same_run(capsys,
     assert r["speedup_vs_float32_spread"]["n"] == 1 and "speedup_vs_reference" not in r
 
 
+@pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_preprocess_subcommand_json(capsys):
     r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--long-seconds", "2", "--dataset-clips", "4"],
                  capsys)
@@ -83,6 +86,7 @@ def test_preprocess_subcommand_json(capsys):
     assert data["workers_2"]["ready_s"]["median"] < data["workers_2"]["total_s"]["median"]
 
 
+@pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_preprocess_in_bfloat16_is_compared_with_float32_in_the_same_run(capsys):
     r = run_json(["preprocess", *TINY_CLIP, "--scorer-depth", "18", "--no-memory", "--no-baseline",
                   "--set", "keyframes.precision=bfloat16"], capsys)
@@ -93,6 +97,7 @@ def test_preprocess_in_bfloat16_is_compared_with_float32_in_the_same_run(capsys)
 
 @pytest.mark.parametrize("stream, shape", [("visual", [2, 3, 8, 56, 56]), ("audio", [2, 1, 64, 64]),
                                            ("flow", [2, 2, 8, 56, 56]), ("face", [2, 3, 8, 40, 40])])
+@pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_train_subcommand_json(capsys, stream, shape):
     r = run_json(["train", stream, "--tiny", "--steps", "2", "--warmup", "0", "--batch", "2", "--clips", "2",
                   "--loader-clips", "4", "--threads", "1", "--json"], capsys)
@@ -112,6 +117,7 @@ def test_missing_video_is_named(tmp_path):
         load_tool("benchmark").main(["keyframes", str(missing), "--scorer-depth", "18", "--json"])
 
 
+@pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_live_subcommand_json(capsys, tiny_pipeline_run):
     r = run_json(["live", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "3",
                   "--fps", "10", "--window", "2", "--stride", "1", "--threads", "1", "--json"], capsys)

@@ -59,7 +59,8 @@ def test_hara_file_into_visual_recipe_with_attention(hara_r101, capsys):
     assert report["loaded"] == len(raw) - 2 and report["inflated"] == 0  # all but fc.weight, fc.bias
     assert report["missing"] == report["unexpected"] == report["mismatched"] == []
     assert sorted(report["dropped"]) == ["fc.bias", "fc.weight"]
-    assert {"neck.spatial.score.weight", "neck.channel.gamma", "head.proj.weight", "head.proj.bias"} <= set(report["new"])
+    new_keys = {"neck.spatial.score.weight", "neck.channel.gamma", "head.proj.weight", "head.proj.bias"}
+    assert new_keys <= set(report["new"])
     assert all(not k.startswith("backbone.") for k in report["new"])
     assert report["format"] == "hara3d"
 
@@ -83,7 +84,8 @@ def test_depth_and_width_mismatches_are_listed(hara_r101, capsys):
     assert stem == {"key": "conv1.weight", "file_shape": [8, 3, 7, 7, 7], "model_shape": [16, 3, 7, 7, 7]}
     code, text, _ = check(["--config", str(STREAMS / "visual_tiny.yaml"), "--weights", str(hara_r101),
                            "--set", "model.arch=resnet3d", "model.stem_dim_out=16"], capsys)
-    assert code == 1 and "shape mismatch" in text and "conv1.weight: file (8, 3, 7, 7, 7) vs model (16, 3, 7, 7, 7)" in text
+    assert code == 1 and "shape mismatch" in text
+    assert "conv1.weight: file (8, 3, 7, 7, 7) vs model (16, 3, 7, 7, 7)" in text
 
 
 def test_rgb_file_into_flow_recipe(tmp_path, capsys):
@@ -131,7 +133,8 @@ def test_unusable_file_or_recipe_exits_2_naming_it(tmp_path, capsys):
     bad.write_text("not a checkpoint")
     code, out, err = check(["--config", str(STREAMS / "face_tiny.yaml"), "--weights", str(bad)], capsys)
     assert code == 2 and out == "" and "notes.pth" in err and "not a PyTorch checkpoint" in err
-    code, _, err = check(["--config", str(STREAMS / "face_tiny.yaml"), "--weights", str(tmp_path / "missing.pth")], capsys)
+    code, _, err = check(["--config", str(STREAMS / "face_tiny.yaml"), "--weights", str(tmp_path / "missing.pth")],
+                         capsys)
     assert code == 2 and "missing.pth" in err and "not found" in err
     code, _, err = check(["--config", str(STREAMS / "face_tiny.yaml"), "--weights", str(bad),
                           "--set", "model.arch=x3d"], capsys)

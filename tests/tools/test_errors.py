@@ -304,6 +304,7 @@ def _cli_subprocess(tool: str, *argv: str) -> subprocess.CompletedProcess:
                           text=True, timeout=240)
 
 
+@pytest.mark.slow  # runs the real command line with worker processes
 def test_command_line_prints_only_the_error_even_from_worker_processes(bad, tmp_path):
     """The real command line, with 2 worker processes and a corrupt scorer: the workers' setup
     error ends the run with the one line (a Pool respawns a worker whose setup raises, so this
@@ -318,6 +319,7 @@ def test_command_line_prints_only_the_error_even_from_worker_processes(bad, tmp_
     assert proc.stdout.splitlines()[0] == f"1 clips from {videos} -> {out}"
 
 
+@pytest.mark.slow  # runs the real command line with worker processes
 def test_a_refused_recipe_leaves_the_caches_record_as_it_was(bad, tmp_path):
     """Worker processes build the job; a recipe they refuse ends the run with the one line before
     pipeline.json (how the cache was made) is rewritten, and nothing is logged per clip."""

@@ -31,6 +31,7 @@ def run(argv):
     return load_tool("extract_keyframes").main(argv)
 
 
+@pytest.mark.slow  # extracts keyframes of a dataset twice
 def test_outputs_and_resume_skips_done_clips(tmp_path, video_dir, tiny_scorer_run, monkeypatch):
     from streams.preprocessing import ClipPreprocessor
 
@@ -89,7 +90,7 @@ def test_corrupt_file_is_logged_and_the_run_goes_on(tmp_path, video_dir, tiny_sc
     out = tmp_path / "cache"
     rc = run(["--config", CONFIG, "--videos", str(videos), "--scorer", str(tiny_scorer_run), "--out", str(out)])
     assert rc == 0
-    errors = [json.loads(l) for l in (out / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert [e["item"] for e in errors] == ["broken"]
     assert "broken.mp4" in errors[0]["error"]
     assert "done 2" in capsys.readouterr().out

@@ -19,6 +19,8 @@ from media.layouts import CREMAD_CLASSES, RAVDESS_CLASSES
 from synthetic.individual import generate_individual_dataset
 from tests.conftest import load_tool
 
+pytestmark = pytest.mark.slow  # the whole pipeline through the real tools
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 

@@ -15,6 +15,8 @@ from scipy import stats
 
 from tests.conftest import load_helper, load_tool
 
+pytestmark = pytest.mark.slow  # the whole pipeline through the real tools
+
 ROOT = Path(__file__).resolve().parents[2]
 split_spy = load_helper(ROOT / "tests" / "fusion" / "split_spy.py", "tests_fusion_split_spy")
 STREAMS = ("visual", "audio", "flow", "face")
@@ -99,7 +101,7 @@ def test_missing_modalities_are_counted_in_the_availability_breakdown(demo_run):
 def test_metrics_match_a_recomputation_from_saved_predictions(demo_run):
     ev = demo_run / "fusion" / "eval_val"
     metrics = json.loads((ev / "metrics.json").read_text())
-    rows = [json.loads(l) for l in (ev / "predictions.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (ev / "predictions.jsonl").read_text().splitlines()]
     labels = np.array([r["label"] for r in rows])
     preds = np.array([r["pred"] for r in rows])
     assert metrics["clips"] == len(rows)
@@ -200,7 +202,7 @@ def test_predict_on_good_corrupt_and_silent_files_in_one_call(demo_run, tmp_path
     rc = load_tool("predict").main([str(good), str(corrupt), str(silent), "--run", str(demo_run / "fusion"),
                                     "--json"])
     assert rc == 0
-    results = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+    results = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [Path(r["video"]).name for r in results] == [good.name, "corrupt.mp4", "silent.mp4"]
     ok, bad, quiet = results
     assert ok["label"] in ("Positive", "Neutral", "Negative")

@@ -11,6 +11,8 @@ import pytest
 from media.encoding import write_m4a
 from tests.conftest import CLASSES, load_tool, make_frameless_clip, make_scene_clip
 
+pytestmark = pytest.mark.slow  # predicts real clips through the tiny pipeline
+
 FRAME_STREAMS = ["visual", "flow", "face"]
 
 

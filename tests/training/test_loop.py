@@ -1,5 +1,5 @@
 """The shared training loop on a tiny toy task: learning, run directory, exact resume, reuse,
-refusal of a changed config, NaN handling, gradient accumulation, bf16 on CPU, evaluation."""
+refusal of a changed config, NaN handling, gradient accumulation, bf16 on CPU."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,8 @@ import torch
 
 from core.config import ConfigError
 from training.checkpoints import load_checkpoint
-from training.loop import NonFiniteLossError, evaluate, fit
+from training.evaluation import evaluate
+from training.loop import NonFiniteLossError, fit
 from training.processes import EpochShuffleSampler
 from training.run_directory import RunConfigMismatchError
 from training.train_config import plan_batches, resolve_train_config
@@ -99,6 +100,7 @@ def test_learns_the_toy_task_and_writes_the_run_dir(tmp_path):
     assert len(best) == 1 and best[0].value == pytest.approx(metrics["best_val_acc"])
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     cfg = {**BASE_CFG, "grad_accum_steps": 2}
     reference = run(tmp_path / "straight", cfg)
@@ -141,6 +143,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     assert other["history"] != reference["history"]
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_finished_run_is_reused_and_can_be_extended(tmp_path):
     cfg = {**BASE_CFG, "epochs": 2}
     first = run(tmp_path / "run", cfg)
@@ -158,6 +161,7 @@ def test_finished_run_is_reused_and_can_be_extended(tmp_path):
         run(tmp_path / "run", {**cfg, "epochs": 1})
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_without_validation_best_falls_back_to_last_and_eval_every(tmp_path):
     cfg = {**BASE_CFG, "epochs": 1}
     metrics = fit(model=toy.make_model(0), train_dataset=toy.ToyDataset(32), val_dataset=None, class_names=NAMES,
@@ -190,6 +194,7 @@ def _lagging_bn_model() -> torch.nn.Sequential:
                                torch.nn.Dropout(0.5), torch.nn.Linear(16, 3))
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_precise_bn_sets_the_statistics_of_the_final_weights(tmp_path):
     from training.processes import EpochShuffleSampler
 
@@ -217,11 +222,13 @@ def test_precise_bn_sets_the_statistics_of_the_final_weights(tmp_path):
     assert not torch.allclose(lagging["1.running_mean"], batches.mean(1).mean(0), atol=0.1)
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_changed_config_is_refused_unless_fresh(tmp_path):
     cfg = {**BASE_CFG, "epochs": 1}
     run(tmp_path / "run", cfg)
     changed = {**cfg, "optimizer": {"name": "sgd", "lr": 0.01}}
-    with pytest.raises(RunConfigMismatchError, match=r"(?s)config\.yaml.*train\.optimizer\.lr: 0\.05 -> 0\.01.*--fresh"):
+    with pytest.raises(RunConfigMismatchError,
+                       match=r"(?s)config\.yaml.*train\.optimizer\.lr: 0\.05 -> 0\.01.*--fresh"):
         run(tmp_path / "run", changed)
     with pytest.raises(RunConfigMismatchError, match="model.width"):
         run(tmp_path / "run", cfg, recipe={"model": {"width": 8}})
@@ -231,6 +238,7 @@ def test_changed_config_is_refused_unless_fresh(tmp_path):
     assert (tmp_path / "run" / "keep.txt").exists()  # fresh removes only the run's own files
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_run_from_before_a_new_train_key_is_reused_while_the_key_keeps_its_default(tmp_path):
     import yaml
 
@@ -255,6 +263,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["finished"] is False
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
     # momentum-free SGD, no dropout, no augmentation: accumulating 2 x 8 equals one batch of 16
     cfg = {"epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.0}, "seed": 1}
@@ -268,6 +277,7 @@ def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
     assert whole["history"][0]["train_loss"] == pytest.approx(auto["history"][0]["train_loss"], abs=1e-6)
 
 
+@pytest.mark.slow  # trains and re-trains toy runs
 def test_set_epoch_reaches_dataloader_workers(tmp_path):
     log = tmp_path / "epochs.txt"
     cfg = {**BASE_CFG, "epochs": 2, "num_workers": 2}
@@ -287,20 +297,6 @@ def test_bf16_mixed_precision_on_cpu(tmp_path):
     assert "_original_forward" not in model.__dict__  # the caller's model is no longer autocast-wrapped
     assert model(torch.randn(2, 8)).dtype == torch.float32
     assert all(t.dtype == torch.float32 for t in weights(tmp_path / "run").values() if t.is_floating_point())
-
-
-def test_evaluate_dict_inputs_in_dataset_order():
-    ds = toy.DictToyDataset(23, data_seed=5)
-    torch.manual_seed(0)
-    model = toy.DictMLP()
-    out = evaluate(model=model, dataset=ds, batch_size=4, class_names=NAMES)
-    assert out["indices"].tolist() == list(range(23))
-    assert out["labels"].tolist() == ds.y.tolist()
-    with torch.no_grad():
-        expected = model({"a": ds.x[:, :3], "b": ds.x[:, 3:]})
-    assert torch.allclose(torch.from_numpy(out["logits"]), expected, atol=1e-5)
-    assert out["predictions"].tolist() == expected.argmax(1).tolist()
-    assert out["report"]["accuracy"] == pytest.approx((expected.argmax(1) == ds.y).float().mean().item())
 
 
 def test_epoch_shuffle_sampler_depends_only_on_seed_and_epoch():

@@ -22,8 +22,10 @@ import numpy as np
 import pytest
 import torch
 
-from training.loop import evaluate
+from training.evaluation import evaluate
 from training.train_config import plan_batches
+
+pytestmark = pytest.mark.slow  # multi-process launches (accelerate launch)
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_2PROC = REPO / "configs" / "accelerate" / "cpu_2proc.yaml"
