@@ -77,7 +77,7 @@ class PyAVSource:
         self.fps = float(rate) if rate else 30.0
         self.has_audio = self._audio is not None
         self._rotation = rotation
-        self._reformatter = VideoReformatter()  # one swscale context for every frame (media.frame_conversion.reformat_frame)
+        self._reformatter = VideoReformatter()  # one swscale context for all frames (reformat_frame)
         w, h = self._video.codec_context.width, self._video.codec_context.height
         #: (width, height) of the upright frames before analysis resizing, ``None`` when unknown
         self.frame_size = ((h, w) if rotation in (90, 270) else (w, h)) if w and h else None
