@@ -173,7 +173,7 @@ class FeaturesSettings:
     of ``in_sample``, ``holdout`` and ``cross_fit`` with its value, and the ``seed``; the mode's
     name alone (``features: holdout``) takes its default. Read into a :class:`FeaturePlan`."""
 
-    in_sample: bool | None = setting(None, choices=(True,), accepts="null or true (it takes no value)", help=(
+    in_sample: bool | None = setting(None, accepts="null or true (it takes no value)", help=(
         "the streams fit every train clip; fusion trains on their features of those clips"))
     holdout: float | None = setting(None, **FRACTION_LIMITS, help=(
         f"the fraction of each class the streams hold back (exclude.fraction); null: {FeaturePlan.fraction}"))
@@ -183,6 +183,8 @@ class FeaturesSettings:
 
     def __post_init__(self) -> None:
         check_settings(self, "features")
+        if self.in_sample is False:
+            raise ConfigError("features: in_sample takes no value, got False")
 
 
 def load_feature_plan(path: str | os.PathLike, overrides: Sequence[str] = ()) -> FeaturePlan:
