@@ -41,11 +41,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from core.config import ConfigError, check_keys
+from core.config import ConfigError, check_keys, check_settings, setting, settings_from_section
 from core.storage import StorageError, atomic_save_npy, atomic_write_json, config_hash, read_json, remove_temp_files
 from streams.cache import CacheEntry, load_entries
 from streams.data import StreamDataset
-from streams.folds import ExcludeSettings, TrainClips, read_train_clips
+from streams.folds import FOLDS_LIMITS, FRACTION_LIMITS, ExcludeSettings, TrainClips, read_train_clips
 from streams.specs import STREAM_SPECS
 from streams.training import load_trained_stream
 from training.checkpoints import CheckpointError
@@ -119,9 +119,9 @@ FEATURE_MODES: tuple[str, ...] = ("in_sample", "holdout", "cross_fit")
 
 @dataclass(frozen=True)
 class FeaturePlan:
-    """The ``features:`` setting of a features recipe (``configs/features/*.yaml``): how fusion's
-    training features are made. Written ``in_sample``, ``{holdout: FRACTION, seed: S}`` or
-    ``{cross_fit: K, seed: S}`` (``holdout`` and ``cross_fit`` alone take 0.25 and 3)."""
+    """How fusion's training features are made: a features recipe's ``features:`` section
+    (:class:`FeaturesSettings`, written ``in_sample``, ``{holdout: FRACTION, seed: S}`` or
+    ``{cross_fit: K, seed: S}``), or what the stream runs given make."""
 
     mode: str
     fraction: float = 0.25
@@ -130,26 +130,22 @@ class FeaturePlan:
 
     @classmethod
     def from_config(cls, value: Any) -> "FeaturePlan":
+        """The plan of a ``features:`` section (see :class:`FeaturesSettings`); a
+        :class:`ConfigError` names a bad key or value, or a section naming no mode or two."""
         if isinstance(value, str):
             value = {value: None}
         if not isinstance(value, Mapping) or not value:
             raise ConfigError(f"'features' must be one of {', '.join(FEATURE_MODES)} or a mapping such as "
                               f"{{holdout: 0.25}} / {{cross_fit: 3}}, got {value!r}")
+        settings = settings_from_section(FeaturesSettings, value, "features")
         modes = [k for k in value if k in FEATURE_MODES]
-        check_keys(value, (*FEATURE_MODES, "seed"), "features")
         if len(modes) != 1:
             raise ConfigError(f"'features' names one mode of {', '.join(FEATURE_MODES)}, got {dict(value)}")
-        mode, arg = modes[0], value[modes[0]]
-        plan = cls(mode=mode, seed=int(value.get("seed", 0)))
-        if mode == "holdout" and arg is not None:
-            plan = replace(plan, fraction=float(arg))
-        elif mode == "cross_fit" and arg is not None:
-            plan = replace(plan, folds=int(arg))
-        elif mode == "in_sample" and arg not in (None, True):
-            raise ConfigError(f"features: in_sample takes no value, got {arg!r}")
-        # the stream recipes' exclude sections check the values
-        for section in (plan.deployed_exclude(), *plan.fold_excludes()):
-            ExcludeSettings.from_config(section)
+        plan = cls(mode=modes[0], seed=settings.seed)
+        if settings.holdout is not None:
+            plan = replace(plan, fraction=settings.holdout)
+        elif settings.cross_fit is not None:
+            plan = replace(plan, folds=settings.cross_fit)
         return plan
 
     def deployed_exclude(self) -> dict | None:
@@ -169,6 +165,26 @@ class FeaturePlan:
         if self.mode == "cross_fit":
             return {"mode": self.mode, "folds": self.folds, "seed": self.seed, "val_test_features": "whole-train run"}
         return {"mode": self.mode}
+
+
+@dataclass(frozen=True)
+class FeaturesSettings:
+    """The ``features:`` section of a features recipe (``configs/features/*.yaml``) as written: ONE
+    of ``in_sample``, ``holdout`` and ``cross_fit`` with its value, and the ``seed``; the mode's
+    name alone (``features: holdout``) takes its default. Read into a :class:`FeaturePlan`."""
+
+    in_sample: bool | None = setting(None, accepts="null or true (it takes no value)", help=(
+        "the streams fit every train clip; fusion trains on their features of those clips"))
+    holdout: float | None = setting(None, **FRACTION_LIMITS, help=(
+        f"the fraction of each class the streams hold back (exclude.fraction); null: {FeaturePlan.fraction}"))
+    cross_fit: int | None = setting(None, **FOLDS_LIMITS, help=(
+        f"K: each stream's fold runs (exclude.folds); null: {FeaturePlan.folds}"))
+    seed: int = setting(0, help="the seed of the held-back part or folds (exclude.seed)")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "features")
+        if self.in_sample is False:
+            raise ConfigError("features: in_sample takes no value, got False")
 
 
 def load_feature_plan(path: str | os.PathLike, overrides: Sequence[str] = ()) -> FeaturePlan:

@@ -2,20 +2,22 @@
 (either published form, :mod:`media.layouts.fer2013`) with the shared loop (:func:`training.loop.fit`),
 whose checkpoint then initialises the 3D face stream through I3D inflation.
 
-The recipe (``configs/faces/fer2013_r50.yaml``) has four sections:
+The recipe (``configs/faces/fer2013_r50.yaml``) has four sections; ``model:`` and ``data:`` are
+settings dataclasses (:func:`face_pretraining_settings`), listed in docs/reference/config.md:
 
 ``model``
-    ``depth`` (50, 101 or 152: bottleneck ResNets, the ones the 3D face stream can inflate) and
-    ``pretrained`` (optional local torchvision ImageNet state dict; ``fc`` skipped).
+    the keyword arguments of :func:`create_face_expression_model`: ``depth`` (50, 101 or 152:
+    bottleneck ResNets, the ones the 3D face stream can inflate) and ``pretrained`` (optional
+    local torchvision ImageNet state dict; ``fc`` skipped).
 ``data``
-    ``input_size``: the 48x48 grey images are upsampled (bilinear) to this side and repeated to
-    3 channels, then ImageNet-normalised like the face stream's crops, so the inflated filters
-    see faces at the scale and in the format the stream feeds them (the stream's crops are 112 px
-    by default). Training views are random resized crops (``crop_scale``, aspect 3/4-4/3) of the
-    48 px image with horizontal flips (``flip``); evaluation views the whole image.
-    ``train_split`` / ``val_split``: which FER2013 splits train and validate (default ``train``
-    and ``val``, i.e. Training and PublicTest; ``val_split: null`` trains without validation,
-    e.g. on the image-folder release, which has no val split).
+    :class:`FacePretrainData`. ``input_size``: the 48x48 grey images are upsampled (bilinear) to
+    this side and repeated to 3 channels, then ImageNet-normalised like the face stream's crops, so
+    the inflated filters see faces at the scale and in the format the stream feeds them (the
+    stream's crops are 112 px by default). Training views are random resized crops (``crop_scale``,
+    aspect 3/4-4/3) of the 48 px image with horizontal flips (``flip``); evaluation views the whole
+    image. ``train_split`` / ``val_split``: which FER2013 splits train and validate (default
+    ``train`` and ``val``, i.e. Training and PublicTest; ``val_split: null`` trains without
+    validation, e.g. on the image-folder release, which has no val split).
 ``labels``
     optional class mapping (:mod:`training.label_maps`), e.g. FER2013's seven emotions onto
     Positive / Neutral / Negative for a group model's face stream; ``null`` keeps the seven.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import cv2
@@ -39,19 +42,18 @@ import torch
 import torchvision
 from torch import nn
 
-from core.config import ConfigError, check_keys
+from core.config import ConfigError, builder_settings, check_keys, check_settings, setting, settings_from_section
 from keyframes.data import augmentation_rng, random_resized_crop
 from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
-from media.layouts import FaceImages, read_fer2013
+from media.layouts import FER2013_SPLITS, FaceImages, read_fer2013
 from training.label_maps import create_label_map
 from training.loop import fit
+from training.train_config import resolve_train_config
 from training.weights import load_into, load_state_file
 
 log = logging.getLogger(__name__)
 
 RECIPE_KEYS = ("model", "data", "labels", "train")
-MODEL_KEYS = ("depth", "pretrained")
-DATA_KEYS = ("input_size", "train_split", "val_split", "crop_scale", "flip")
 _RESNETS = {50: torchvision.models.resnet50, 101: torchvision.models.resnet101, 152: torchvision.models.resnet152}
 
 
@@ -61,7 +63,13 @@ def create_face_expression_model(*, num_classes: int, depth: int = 50,
 
     ``pretrained``: a local torchvision-format ImageNet state dict; its 1000-way ``fc`` is
     skipped and what does not load is reported by name. Input ``(B, 3, S, S)`` normalised, output
-    logits ``(B, num_classes)``."""
+    logits ``(B, num_classes)``.
+
+    Args:
+        num_classes: the head's classes (FER2013's seven, or those of the recipe's labels mapping).
+        depth: the ResNet depth: 50, 101 or 152, the bottleneck ResNets the 3D face stream can inflate.
+        pretrained: a local torchvision ImageNet state dict (its fc skipped); null: random init.
+    """
     if depth not in _RESNETS:
         raise ConfigError(f"model.depth must be one of {sorted(_RESNETS)} (bottleneck ResNets, which the 3D face "
                           f"stream can inflate), got {depth!r}")
@@ -71,6 +79,40 @@ def create_face_expression_model(*, num_classes: int, depth: int = 50,
                            skip_reason="the ImageNet classifier; this model has its own head")
         log.info("face-expression model initialised from %s\n%s", pretrained, report.summary())
     return model
+
+
+@dataclass(frozen=True)
+class FacePretrainData:
+    """The face pretraining recipe's ``data:`` section: which FER2013 splits train and validate,
+    the side the 48 px images are upsampled to, and the training views' augmentation."""
+
+    input_size: int = setting(112, minimum=1, help=(
+        "side (px) the 48 px grey images are upsampled to (bilinear); the face stream's crops are 112 px"))
+    train_split: str = setting("train", choices=FER2013_SPLITS, help="the FER2013 split trained on (CSV Training rows)")
+    val_split: str | None = setting("val", choices=FER2013_SPLITS, help=(
+        "the FER2013 split validated on (CSV PublicTest rows); null: no validation (the image folders have no val)"))
+    crop_scale: tuple[float, float] | list[float] = setting((0.7, 1.0), accepts="two numbers in (0, 1], low <= high",
+                                                            help="area fraction of the training views' random crops")
+    flip: bool = setting(True, help="random horizontal flips of the training views")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "data")
+        scale = self.crop_scale
+        if not (isinstance(scale, (list, tuple)) and len(scale) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scale)
+                and 0 < scale[0] <= scale[1] <= 1):
+            raise ConfigError(f"data.crop_scale must be two numbers in (0, 1], low <= high, got {scale!r}")
+        object.__setattr__(self, "crop_scale", (float(scale[0]), float(scale[1])))
+
+
+def face_pretraining_settings(cfg: Mapping[str, Any]) -> tuple[Any, FacePretrainData]:
+    """The checked ``model:`` (the settings of :func:`create_face_expression_model`'s keyword
+    arguments, less ``num_classes``) and ``data:`` (:class:`FacePretrainData`) sections of the face
+    pretraining recipe ``cfg``; :class:`ConfigError` for an unknown key or a value out of range."""
+    check_keys(cfg, RECIPE_KEYS, "the face pretraining recipe")
+    model = settings_from_section(builder_settings(create_face_expression_model, ("num_classes",)),
+                                  cfg.get("model"), "model")
+    return model, settings_from_section(FacePretrainData, cfg.get("data"), "data")
 
 
 class FaceImageDataset(torch.utils.data.Dataset):
@@ -129,31 +171,23 @@ def train_face_pretraining(cfg: Mapping[str, Any], data_root: str | os.PathLike,
     """Train the face-expression model of recipe ``cfg`` (see the module docstring) on the
     FER2013 data at ``data_root`` (``fer2013.csv``, a folder holding it, or the image-folder
     root); returns the run's metrics (:func:`training.loop.fit`)."""
-    check_keys(cfg, RECIPE_KEYS, "the face pretraining recipe")
-    model_cfg = dict(cfg.get("model") or {})
-    data_cfg = dict(cfg.get("data") or {})
-    check_keys(model_cfg, MODEL_KEYS, "model")
-    check_keys(data_cfg, DATA_KEYS, "data")
-    train_split = str(data_cfg.get("train_split", "train"))
-    val_split = data_cfg.get("val_split", "val")
-    train_data = read_fer2013(data_root, train_split)
+    model_settings, data = face_pretraining_settings(cfg)
+    train_data = read_fer2013(data_root, data.train_split)
     label_map = create_label_map(cfg.get("labels"), train_data.class_names)
     class_names = label_map.target_classes if label_map is not None else train_data.class_names
     if label_map is not None:
         log.info("labels: %s", label_map.describe())
-    seed = int((cfg.get("train") or {}).get("seed", 0))
-    size = int(data_cfg.get("input_size", 112))
-    scale = tuple(data_cfg.get("crop_scale", (0.7, 1.0)))
-    flip = bool(data_cfg.get("flip", True))
+    seed = resolve_train_config(cfg.get("train"))["seed"]
     images, labels = _split(train_data, label_map)
-    train_ds = FaceImageDataset(images, labels, input_size=size, train=True, seed=seed, crop_scale=scale, flip=flip)
+    train_ds = FaceImageDataset(images, labels, input_size=data.input_size, train=True, seed=seed,
+                                crop_scale=data.crop_scale, flip=data.flip)
     val_ds = None
-    if val_split is not None:
-        images, labels = _split(read_fer2013(data_root, str(val_split)), label_map)
-        val_ds = FaceImageDataset(images, labels, input_size=size, train=False, seed=seed)
+    if data.val_split is not None:
+        images, labels = _split(read_fer2013(data_root, data.val_split), label_map)
+        val_ds = FaceImageDataset(images, labels, input_size=data.input_size, train=False, seed=seed)
     torch.manual_seed(seed)  # same initial weights on every run
-    model = create_face_expression_model(num_classes=len(class_names), depth=int(model_cfg.get("depth", 50)),
-                                         pretrained=model_cfg.get("pretrained"))
+    model = create_face_expression_model(num_classes=len(class_names), depth=model_settings.depth,
+                                         pretrained=model_settings.pretrained)
     recipe = {k: v for k, v in cfg.items() if k != "train"}
     recipe["dataset"] = str(data_root)
     return fit(model=model, train_dataset=train_ds, val_dataset=val_ds, class_names=class_names,

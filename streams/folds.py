@@ -25,21 +25,39 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from core.config import ConfigError, check_keys
+from core.config import ConfigError, check_settings, setting, settings_from_section
 from core.storage import atomic_write_json, read_json
 
 TRAIN_CLIPS_FILE = "train_clips.json"
 
 
+#: the values a holdout fraction and a fold count accept, in the ``exclude:`` section and in the
+#: features recipe that names them (:mod:`fusion.features`)
+FRACTION_LIMITS: dict[str, float] = {"above": 0, "below": 1}
+FOLDS_LIMITS: dict[str, int] = {"minimum": 2}
+
+
 @dataclass(frozen=True)
 class ExcludeSettings:
-    """The parsed ``exclude:`` section: the holdout part (``fraction``) or fold ``fold`` of
-    ``folds``, under ``seed``."""
+    """The ``exclude:`` section of a stream recipe: the train clips held back for fusion, either
+    the holdout part (``fraction``) or fold ``fold`` of ``folds`` (cross-fitting), under ``seed``."""
 
-    seed: int = 0
-    fraction: float | None = None
-    folds: int | None = None
-    fold: int | None = None
+    seed: int = setting(0, help="seeds the clips' order (the same seed holds back the same clips)")
+    fraction: float | None = setting(None, **FRACTION_LIMITS, help=(
+        "holdout: this fraction of each class is held back; not with folds and fold"))
+    folds: int | None = setting(None, **FOLDS_LIMITS, help="cross-fitting: the number of folds (with fold)")
+    fold: int | None = setting(None, minimum=0, help="cross-fitting: the fold held back, 0 <= fold < folds")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "exclude")
+        if self.fraction is not None:
+            if self.folds is not None or self.fold is not None:
+                raise ConfigError(
+                    "'exclude' takes either fraction (holdout) or folds and fold (cross-fitting), not both")
+        elif self.folds is None or self.fold is None:
+            raise ConfigError(f"'exclude' needs fraction, or folds and fold; got {self.to_config()}")
+        elif self.fold >= self.folds:
+            raise ConfigError(f"exclude.fold must be < folds ({self.folds}), got {self.fold}")
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> "ExcludeSettings | None":
@@ -50,22 +68,7 @@ class ExcludeSettings:
         if not isinstance(section, Mapping):
             raise ConfigError(f"'exclude' must be a mapping such as {{fraction: 0.25}} or {{folds: 3, fold: 0}}, "
                               f"got {section!r}")
-        check_keys(section, ("seed", "fraction", "folds", "fold"), "exclude")
-        seed = int(section.get("seed", 0))
-        if "fraction" in section:
-            if "folds" in section or "fold" in section:
-                raise ConfigError(
-                    "'exclude' takes either fraction (holdout) or folds and fold (cross-fitting), not both")
-            fraction = float(section["fraction"])
-            if not 0.0 < fraction < 1.0:
-                raise ConfigError(f"exclude.fraction must be in (0, 1), got {fraction}")
-            return cls(seed=seed, fraction=fraction)
-        if "folds" not in section or "fold" not in section:
-            raise ConfigError(f"'exclude' needs fraction, or folds and fold; got {dict(section)}")
-        folds, fold = int(section["folds"]), int(section["fold"])
-        if folds < 2 or not 0 <= fold < folds:
-            raise ConfigError(f"exclude needs folds >= 2 and 0 <= fold < folds, got folds {folds}, fold {fold}")
-        return cls(seed=seed, folds=folds, fold=fold)
+        return settings_from_section(cls, section, "exclude")
 
     def to_config(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -19,10 +19,12 @@ from core.command_line import add_debug_argument, run_main
 from core.config import builder_settings
 from core.config_reference import Chapter, Section, render_reference
 from core.storage import atomic_write_text
+from fusion.features import FeaturesSettings
 from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import create_scorer
 from keyframes.training import ScorerData
+from streams.face_pretraining import FacePretrainData, create_face_expression_model
 from streams.folds import ExcludeSettings
 from streams.specs import STREAM_SPECS
 from training.label_maps import LabelsSettings
@@ -65,8 +67,15 @@ def chapters() -> list[Chapter]:
         Chapter("Fusion recipes (configs/fusion/)", "Top-level keys: `streams` (the fused streams, in order), "
                 "`model` (`name:` picks the head, the other keys are its builder's arguments) and `train`.",
                 heads),
+        Chapter("Features recipes (configs/features/)", "One key, `features`: how fusion's training features are "
+                "made (docs/concepts/leakage.md); `tools/extract_features.py --config` checks the stream runs against "
+                "it.", [Section("features", FeaturesSettings)]),
         Chapter("Keyframe scorer recipes (configs/keyframes/)", "Top-level keys: `model`, `data`, `train`.",
                 [Section("model", builder_settings(create_scorer, ("num_classes",))), Section("data", ScorerData)]),
+        Chapter("Face pretraining recipes (configs/faces/)", "Top-level keys: `model`, `data`, `labels` (optional: "
+                "FER2013's classes mapped onto the task's, as the preprocessing `labels` section below) and `train`.",
+                [Section("model", builder_settings(create_face_expression_model, ("num_classes",))),
+                 Section("data", FacePretrainData)]),
         Chapter("Preprocessing recipes (configs/preprocess/)", "One section per stage; each section's values are "
                 "hashed as written, so changing one recomputes only the arrays it feeds.", preprocess),
     ]

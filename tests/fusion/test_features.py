@@ -103,12 +103,27 @@ def test_folds_partition_every_class():
 
 
 def test_exclude_settings_refuse_bad_values():
-    for bad in ({"fraction": 1.0}, {"folds": 3}, {"folds": 3, "fold": 3}, {"fraction": 0.2, "folds": 3, "fold": 0},
-                {"fractoin": 0.2}):
-        with pytest.raises(ConfigError):
+    for bad, message in (({"fraction": 1.0}, "exclude.fraction must be < 1"),
+                         ({"folds": 3}, "needs fraction, or folds and fold"),
+                         ({"folds": 3, "fold": 3}, "exclude.fold must be < folds"),
+                         ({"folds": 1, "fold": 0}, "exclude.folds must be >= 2"),
+                         ({"fraction": 0.2, "folds": 3, "fold": 0}, "not both"),
+                         ({"fractoin": 0.2}, "unknown key"), ({"seed": "a", "fraction": 0.2}, "exclude.seed")):
+        with pytest.raises(ConfigError, match=message):
             ExcludeSettings.from_config(bad)
-    with pytest.raises(ConfigError):
-        FeaturePlan.from_config({"holdout": 0.2, "cross_fit": 3})
+    assert ExcludeSettings.from_config({"folds": 3.0, "fold": 1}).to_config() == {"seed": 0, "folds": 3, "fold": 1}
+    for bad, message in (({"holdout": 0.2, "cross_fit": 3}, "names one mode"), ({"holdout": 2}, "features.holdout"),
+                         ({"cross_fit": 1}, "features.cross_fit must be >= 2"), ({"in_sample": False}, "no value"),
+                         ({"holdout": 0.2, "sead": 1}, "unknown key")):
+        with pytest.raises(ConfigError, match=message):
+            FeaturePlan.from_config(bad)
+
+
+def test_a_features_section_names_one_mode_whose_name_alone_takes_its_default():
+    assert FeaturePlan.from_config("holdout") == FeaturePlan(mode="holdout", fraction=0.25, seed=0)
+    assert FeaturePlan.from_config({"cross_fit": None, "seed": 2}) == FeaturePlan(mode="cross_fit", folds=3, seed=2)
+    assert FeaturePlan.from_config({"holdout": 0.4}).deployed_exclude() == {"fraction": 0.4, "seed": 0}
+    assert FeaturePlan.from_config({"in_sample": True}).record() == {"mode": "in_sample"}
 
 
 def test_a_stream_run_records_the_clips_it_fitted(runs):

@@ -132,6 +132,12 @@ def test_bad_recipes_are_config_errors(fer_csv, tmp_path):
         train_face_pretraining(cfg, fer_csv, tmp_path / "a")
     with pytest.raises(ConfigError, match="unknown key\\(s\\) \\['size'\\]"):
         train_face_pretraining(load_config(TINY, ["data.size=3"]), fer_csv, tmp_path / "b")
+    for setting, message in (("data.crop_scale=[0.9,0.5]", "data.crop_scale must be two numbers"),
+                             ("data.val_split=Val2", "data.val_split must be one of"),
+                             ("data.input_size=0", "data.input_size must be >= 1"),
+                             ("model.depth=x", "model.depth must be an integer")):
+        with pytest.raises(ConfigError, match=message):
+            train_face_pretraining(load_config(TINY, [setting]), fer_csv, tmp_path / "d")
     with pytest.raises(ConfigError, match="'Surprise', 'Neutral' are neither mapped nor dropped"):
         train_face_pretraining(load_config(TINY, ["labels={map: {Angry: a, Disgust: a, Fear: a, Happy: b, Sad: a}}"]),
                                fer_csv, tmp_path / "c")
