@@ -1,6 +1,6 @@
 """Live mode: windows per second of the live front end on a file against the rate real time needs
 at the chosen stride (``1 / stride``), in the same run; with ``realtime`` the file plays as a
-camera would (late windows dropped, on the simulated clock of :mod:`live.pacing`)."""
+camera would (late windows dropped, on the simulated clock of :mod:`live_mode.pacing`)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks.timing import machine_info
 from fusion.prediction import Predictor
-from live import LiveRunner, LiveSettings
+from live_mode import LiveRunner, LiveSettings
 
 #: what keeping up "with room to spare" means (issue 17): no window after the first dropped or
 #: late, at least the needed windows per second, and a p95 latency within half the stride

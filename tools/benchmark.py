@@ -184,7 +184,7 @@ def cmd_live(args) -> dict:
     the rate real time needs at the chosen stride (1 / stride), measured in the same run."""
     from benchmarks.live import live_benchmark
     from fusion.prediction import Predictor
-    from live import default_window_seconds
+    from live_mode import default_window_seconds
 
     predictor = Predictor.from_run(args.run)
     window = args.window if args.window is not None else default_window_seconds(args.run)[0]

@@ -14,7 +14,7 @@ next to --out) and prints a summary: windows predicted and dropped, latency, win
 second, and whether it keeps up with real time (if not, the stride it could sustain). Ctrl-C or
 `q` (with --show) stop cleanly. Each frame is converted, scored and searched for faces once, on
 arrival, for all the windows that contain it, and the pipeline is warmed up on a window it draws
-itself (faces and a tone, live/warmup.py) before the first frame is read.
+itself (faces and a tone, live_mode/warmup.py) before the first frame is read.
 
 Microphone names (--audio-source, with a camera): Linux (alsa) `default` or `hw:CARD,DEV`
 (`arecord -L` lists them); macOS (avfoundation) `:0` for the first audio device (`ffmpeg -f
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core.command_line import add_debug_argument, run_main, torch_device
 from fusion.prediction import PipelineError, Predictor
-from live import (
+from live_mode import (
     DEFAULT_SMOOTH_K,
     DEFAULT_STRIDE_S,
     DEFAULT_WINDOW_S,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live import (
+from live_mode import (
     AudioCapture,
     AudioChunk,
     AudioStopped,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live import LiveRunner, LiveSettings
+from live_mode import LiveRunner, LiveSettings
 
 pytestmark = pytest.mark.slow  # runs live windows through the tiny pipeline twice (shared and alone)
 

@@ -9,8 +9,8 @@ Timeline: times are seconds from the source's first frame. Window ``k`` covers
 its end (and, when the source has audio, the audio up to its end) has arrived. A window's audio is
 the same length, starting at the multiple of the audio streams' frame step nearest to the window
 start (at most half a step, 16 ms for the log-mel's 512 samples at 16 kHz, away), so overlapping
-windows share their audio frames. Pacing and clocks: :mod:`live.pacing`; the work done
-once per frame and shared by the windows: :mod:`live.incremental`.
+windows share their audio frames. Pacing and clocks: :mod:`live_mode.pacing`; the work done
+once per frame and shared by the windows: :mod:`live_mode.incremental`.
 """
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from fusion.late import weighted_score
-from live.annotation import FaceHold, annotate, attention_overlay, even_size, shown_label
-from live.buffers import AudioRing, FrameRing, WindowReader
-from live.incremental import ArrivalWork
-from live.pacing import SimulatedClock, TemporalSmoother, WallClock, WindowPacer
-from live.settings import LiveSettings, LiveSummary, analysis_size_fn, audio_rate
-from live.warmup import warm_up_window
+from live_mode.annotation import FaceHold, annotate, attention_overlay, even_size, shown_label
+from live_mode.buffers import AudioRing, FrameRing, WindowReader
+from live_mode.incremental import ArrivalWork
+from live_mode.pacing import SimulatedClock, TemporalSmoother, WallClock, WindowPacer
+from live_mode.settings import LiveSettings, LiveSummary, analysis_size_fn, audio_rate
+from live_mode.warmup import warm_up_window
 from media.capture import AudioChunk, AudioStopped, CameraSource, LiveFrame, PyAVSource, open_source
 from media.encoding import VideoWriter
 from media.reuse import ReuseStore
@@ -175,7 +175,7 @@ class LiveRunner:
     def warm_up(self, width: int, height: int, fps: float) -> float:
         """Run the pipeline once on a window of frames live mode makes itself (faces drawn at the
         analysis size of a ``width`` x ``height`` source at ``fps``, and a tone), so that the first
-        real window pays no first-call cost (:mod:`live.warmup`). Returns the seconds it took."""
+        real window pays no first-call cost (:mod:`live_mode.warmup`). Returns the seconds it took."""
         self.warmup_s = warm_up_window(self, width, height, fps)
         return self.warmup_s
 

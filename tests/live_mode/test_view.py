@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fusion.late import FACE_AUDIO_WEIGHTS, weighted_score
-from live import (
+from live_mode import (
     UNCERTAIN,
     FaceHold,
     LiveRunner,
@@ -19,7 +19,7 @@ from live import (
     parse_late_weights,
     shown_label,
 )
-from live.annotation import attention_overlay
+from live_mode.annotation import attention_overlay
 from media.decoding import read_frames
 from streams.views import ViewSettings, centre_view_box
 

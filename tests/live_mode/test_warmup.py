@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live.warmup import face_frame, tone
+from live_mode.warmup import face_frame, tone
 
 LIVE = Path(__file__).resolve().parents[2] / "live"
 

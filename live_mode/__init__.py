@@ -21,12 +21,12 @@ the default for cameras and URLs) late windows are skipped and counted instead o
 it every window is predicted and late ones are counted. The run keeps up with real time when no
 window was late.
 """
-from live.annotation import UNCERTAIN, FaceHold, shown_label
-from live.buffers import AudioRing, FrameRing, WindowFrame, WindowReader
-from live.incremental import ArrivalWork
-from live.pacing import DEFAULT_SMOOTH_K, SimulatedClock, TemporalSmoother, WallClock, WindowPacer
-from live.runner import LiveRunner, late_fusion
-from live.settings import (
+from live_mode.annotation import UNCERTAIN, FaceHold, shown_label
+from live_mode.buffers import AudioRing, FrameRing, WindowFrame, WindowReader
+from live_mode.incremental import ArrivalWork
+from live_mode.pacing import DEFAULT_SMOOTH_K, SimulatedClock, TemporalSmoother, WallClock, WindowPacer
+from live_mode.runner import LiveRunner, late_fusion
+from live_mode.settings import (
     DEFAULT_STRIDE_S,
     DEFAULT_WINDOW_S,
     FUSION_MODES,

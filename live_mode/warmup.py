@@ -14,13 +14,13 @@ from typing import Any, Callable, Protocol
 import cv2
 import numpy as np
 
-from live.incremental import ArrivalWork
+from live_mode.incremental import ArrivalWork
 from media.capture import LiveFrame
 from media.reuse import ReuseStore
 
 
 class WarmUpTarget(Protocol):
-    """What the warm-up needs of a live runner (:class:`live.runner.LiveRunner` has it all):
+    """What the warm-up needs of a live runner (:class:`live_mode.runner.LiveRunner` has it all):
     written here so that this module does not import the runner, which imports it."""
 
     settings: Any

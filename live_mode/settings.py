@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from core.storage import read_json
-from live.pacing import DEFAULT_SMOOTH_K, TemporalSmoother
+from live_mode.pacing import DEFAULT_SMOOTH_K, TemporalSmoother
 from media.capture import SizeFor
 from media.frame_conversion import target_size
 from streams.cache import META_FILE
@@ -45,13 +45,13 @@ class LiveSettings:
     "ema" with ``ema_alpha``) and ``drop_late`` (skip windows that would start more than one
     stride late). ``audio_wait`` (s): how long past a window's end the video may run ahead
     while the window waits for its audio. ``incremental``: per-frame work done once on arrival
-    and shared by the windows (:mod:`live.incremental`); off, every window is computed
+    and shared by the windows (:mod:`live_mode.incremental`); off, every window is computed
     from its frames alone (the reference it equals). ``warm_up``: run the pipeline once on a
-    window of frames and audio live mode makes itself (:mod:`live.warmup`) before the source is
+    window of frames and audio live mode makes itself (:mod:`live_mode.warmup`) before the source is
     read, so no library's first-call cost lands on the first window.
 
     What is shown: ``face_hold`` (frames): a face box stays on screen that many frames after the
-    frame it was detected in (see :class:`live.annotation.FaceHold`); ``min_confidence``: below
+    frame it was detected in (see :class:`live_mode.annotation.FaceHold`); ``min_confidence``: below
     this smoothed top probability the label reads "uncertain" (0: always the top class);
     ``show_attention``: the visual stream's spatial attention drawn as a heat map.
 

@@ -2,7 +2,7 @@
 once, and kept for every window that contains it.
 
 A live window is preprocessed by :meth:`streams.preprocessing.ClipPreprocessor.compute` like a
-file (through :class:`live.buffers.WindowReader`); with a :class:`media.reuse.ReuseStore`
+file (through :class:`live_mode.buffers.WindowReader`); with a :class:`media.reuse.ReuseStore`
 its frames bring what earlier windows or the arrival step already made of them: the small grey
 copy for inter-frame differences, the conversions of keyframe candidates to the scorer's and the
 streams' sizes, the candidates' scores, the keyframes' face detections, and the log-mel columns
@@ -11,7 +11,7 @@ results are the same as window-by-window computation (to float rounding: a batch
 may round a score differently), because every shared value is keyed by what determines it.
 
 **Which frames are candidates.** Window ``k`` covers ``[start_k, end_k)`` (see
-:meth:`live.settings.LiveSettings.window_bounds`); its candidates are, as for a file, the
+:meth:`live_mode.settings.LiveSettings.window_bounds`); its candidates are, as for a file, the
 frames nearest to :func:`keyframes.extraction.candidate_times` of the window's duration, counted
 from its start (:func:`media.sampling.sample_video`: the first frame at or after ``t`` minus
 half a frame period). When a frame arrives, :class:`ArrivalWork` checks, for every window that
@@ -31,8 +31,8 @@ from typing import Sequence
 import numpy as np
 
 from keyframes.extraction import candidate_times, score_candidates
-from live.buffers import WindowFrame
-from live.settings import LiveSettings
+from live_mode.buffers import WindowFrame
+from live_mode.settings import LiveSettings
 from media.capture import LiveFrame
 from media.reuse import ClipReuse, ReuseStore
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live import (
+from live_mode import (
     AudioChunk,
     AudioRing,
     FrameRing,
