@@ -13,6 +13,16 @@ The encoder comes from a LOCAL directory as ``save_pretrained`` writes it (``con
 weights; nothing is downloaded), e.g. ``weights/wav2vec2-base`` made once on a machine with
 internet access by ``Wav2Vec2Model.from_pretrained("facebook/wav2vec2-base").save_pretrained(...)``;
 or, for tests and from-scratch training, a config mapping (random initialisation).
+
+LayerDrop is off (``model.layerdrop``, default 0) whatever the encoder's config says (transformers
+turns it on by default): in training, wav2vec 2.0 skips each transformer layer at random with that
+probability, and a process that skipped a layer has no gradient for its weights. DDP as the training
+loop sets it up (Accelerate's default, ``find_unused_parameters=False``) waits for those gradients
+and fails at the next step ("Expected to have finished reduction in the prior iteration").
+``find_unused_parameters=True`` would cope, at the price of a search of the autograd graph after
+every forward and a loop that sets DDP up per model; LayerDrop is a regulariser the fine-tuning can
+do without, so the stream leaves it off, and a value above 0 is refused when several processes
+train (tests/training/test_ddp_recipes.py trains every recipe on two processes).
 """
 from __future__ import annotations
 
@@ -25,10 +35,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.config import check_settings, setting, settings_from_section
+from core.config import ConfigError, check_settings, setting, settings_from_section
 from streams.models.builders import create_stream_model
 from streams.models.recognizer import StreamRecognizer
 from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
+from training.processes import launched_processes
 from training.weights import WeightsError
 
 
@@ -90,6 +101,7 @@ def create_speech_stream(
     freeze: bool = False,
     freeze_feature_encoder: bool = True,
     dropout: float = 0.5,
+    layerdrop: float = 0.0,
 ) -> StreamRecognizer:
     """Build the speech stream.
 
@@ -101,13 +113,22 @@ def create_speech_stream(
         freeze: keep the whole encoder fixed (a linear probe on its pooled features).
         freeze_feature_encoder: keep the convolutional front end fixed (ignored with ``freeze``).
         dropout: dropout before the classifier.
+        layerdrop: probability that training skips each transformer layer (wav2vec 2.0's
+            LayerDrop; replaces the encoder config's value). Only 0 trains on several processes:
+            DDP fails on the skipped layers' missing gradients.
 
     Returns:
         A StreamRecognizer: (B, L) waveform -> logits (B, num_classes); ``features`` (B, D) with
         D the encoder's hidden size (768 for wav2vec2-base).
     """
-    backbone = Wav2Vec2Backbone(load_encoder(encoder, weights=encoder_weights), freeze=freeze,
-                                freeze_feature_encoder=freeze_feature_encoder)
+    if not 0.0 <= layerdrop < 1.0:
+        raise ConfigError(f"model.layerdrop must be in [0, 1), got {layerdrop!r}")
+    if layerdrop > 0 and launched_processes() > 1:
+        raise ConfigError(f"model.layerdrop={layerdrop} skips encoder layers at random, which DDP cannot train on "
+                          f"{launched_processes()} processes (a skipped layer has no gradient); set model.layerdrop=0")
+    loaded = load_encoder(encoder, weights=encoder_weights)
+    loaded.config.layerdrop = float(layerdrop)  # the encoder reads it at every training forward
+    backbone = Wav2Vec2Backbone(loaded, freeze=freeze, freeze_feature_encoder=freeze_feature_encoder)
     return create_stream_model(backbone=backbone, num_classes=num_classes, dropout=dropout)
 
 

@@ -73,6 +73,29 @@ def test_freeze_keeps_the_encoder_fixed_and_in_eval_mode(encoder_dir):
     assert any(p.requires_grad for p in front.backbone.encoder.encoder.parameters())
 
 
+@pytest.mark.slow  # builds and trains a wav2vec 2.0 encoder
+def test_layerdrop_is_off_unless_the_recipe_asks_and_refused_on_several_processes(monkeypatch):
+    from core.config import ConfigError
+
+    # an encoder config that skips its one layer half the time in training
+    encoder = {**TINY["model"]["encoder"], "layerdrop": 0.5}
+    torch.manual_seed(0)
+    stream = create_speech_stream(num_classes=3, encoder=encoder).train()
+    assert stream.backbone.encoder.config.layerdrop == 0.0
+    wave = torch.randn(2, 8000)
+    for _ in range(10):  # every trained weight takes part in every step, as DDP needs on each process
+        stream.zero_grad(set_to_none=True)
+        stream(wave).sum().backward()
+        assert [n for n, p in stream.named_parameters() if p.requires_grad and p.grad is None] == []
+    asked = create_speech_stream(num_classes=3, encoder=encoder, layerdrop=0.2)
+    assert asked.backbone.encoder.config.layerdrop == 0.2
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as accelerate launch / torchrun set it for two processes
+    with pytest.raises(ConfigError, match=r"model.layerdrop=0.2 .* DDP cannot train on 2 processes"):
+        create_speech_stream(num_classes=3, encoder=encoder, layerdrop=0.2)
+    with pytest.raises(ConfigError, match=r"model.layerdrop must be in \[0, 1\)"):
+        create_speech_stream(num_classes=3, encoder=encoder, layerdrop=1.0)
+
+
 def test_the_view_crops_pads_and_normalises(tmp_path):
     spec = STREAM_SPECS["speech"]
     settings = spec.data_settings({"seconds": 1.0, "sample_rate": 100})
