@@ -10,11 +10,7 @@ directory written here in the documented formats (streams/cache.py, fusion/featu
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -22,13 +18,15 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import load_helper
 from training.evaluation import evaluate
 from training.train_config import plan_batches
 
 pytestmark = pytest.mark.slow  # multi-process launches (accelerate launch)
 
 REPO = Path(__file__).resolve().parents[2]
-CPU_2PROC = REPO / "configs" / "accelerate" / "cpu_2proc.yaml"
+#: ``_launch(script, *args)``: accelerate launch on 2 CPU processes; the output, or the test fails
+_launch = load_helper(Path(__file__).with_name("launcher.py"), "tests_training_launcher").launch_ok
 CLASSES = ["Positive", "Neutral", "Negative"]
 RUN_LAYOUT = {"config.yaml", "best", "last", "state", "tb", "metrics.json", "train.log"}
 STREAM_RUN_FILES = frozenset({"train_clips.json"})  # the clips a stream run fitted and held back
@@ -36,25 +34,6 @@ CHECKPOINT_FILES = {"meta.json", "model.safetensors"}
 # 12 val clips, 2 processes x 4 per batch: the second process's last batch is padded with
 # repeated clips, which the gathered validation must drop
 EVAL_BATCH = 4
-
-
-def _launch(script: Path, *args: str, cwd: Path = REPO) -> str:
-    """``accelerate launch --config_file cpu_2proc.yaml script args``; returns its output, fails on rc != 0."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ACCELERATE_") and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
-                                                           "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    if torch.accelerator.is_available():  # on a GPU machine keep the two processes on the CPU, as the config says
-        env["ACCELERATE_USE_CPU"] = "1"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_2PROC), str(script), *args]
-    # torchrun leaves a torchelastic_* log directory in the temp dir at every launch: give it one that goes
-    with tempfile.TemporaryDirectory(prefix="launch_") as launch_tmp:
-        env["TMPDIR"] = launch_tmp
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=300)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}"
-    return proc.stdout
 
 
 def _metrics(run: Path) -> dict:
