@@ -7,6 +7,8 @@
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
                                            [--json]
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
+    python tools/benchmark.py memory --config configs/streams/visual.yaml [--batch 16] [--precision bf16] [--json]
+    python tools/benchmark.py memory --all-full-recipes --batch 16 --markdown docs/results/memory.md
 
 Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s (live: 30 s),
 1280x720, 25 fps, three faces, with 6-channel 48 kHz audio like 5.1 footage (--size, --seconds,
@@ -20,6 +22,10 @@ and a 60 s one (--long-video, or generated; --clips-dir keeps generated clips fo
 --dataset-clips N, the steady seconds per clip of preprocessing N copies of the clip as
 tools/preprocess.py does, in one process against --dataset-workers K processes.
 --threads 1 avoids torch's thread spinning on a machine shared with other busy processes.
+`memory` estimates the per-device GPU memory of training a stream recipe (parameters, gradients,
+optimizer state, the activations saved for backward, the input batch) on fake CUDA tensors: no
+GPU needed, nothing allocated (benchmarks/memory.py says what is counted); --all-full-recipes
+estimates every stream's full recipe in fp32 and bf16 (or --precision).
 With --json the result is ONE JSON object on stdout (progress goes to stderr).
 """
 from __future__ import annotations
@@ -36,10 +42,19 @@ import torch
 
 from benchmarks.inputs import clip_info, load_scorer_model, write_scene_clip
 from benchmarks.keyframes import keyframe_benchmark
+from benchmarks.memory import memory_markdown
 from benchmarks.preprocessing import check_dataset_request, preprocess_benchmark
 from benchmarks.timing import BenchmarkError, format_report
 from benchmarks.training import training_benchmark
-from core.command_line import add_debug_argument, non_negative_int, positive_float, positive_int, run_main
+from core.command_line import (
+    add_debug_argument,
+    describe_error,
+    naming_config,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_main,
+)
 from core.config import load_config
 from core.results_page import result_table, write_results_page
 from fusion.prediction import PipelineError
@@ -205,6 +220,40 @@ def cmd_live(args) -> dict:
     return result
 
 
+def _recipe_label(path: str | Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def cmd_memory(args) -> dict:
+    """The memory estimate of ``--config`` (with ``--set``), or of every stream's full recipe
+    (``--all-full-recipes``: each precision; a recipe that cannot be built offline, e.g. the
+    speech stream without its encoder's config.json, is listed as skipped with the reason)."""
+    from benchmarks.memory import estimate_training_memory
+    from training.weights import WeightsError
+
+    if args.all_full_recipes == bool(args.config):
+        raise BenchmarkError("give either --config RECIPE or --all-full-recipes")
+    if args.config:
+        cfg = load_config(args.config, args.set)
+        with naming_config(args.config, args.set):
+            result = estimate_training_memory(cfg, batch=args.batch, precision=args.precision)
+        return {"recipe": _recipe_label(args.config), "overrides": list(args.set), **result}
+    estimates, skipped = [], []
+    for spec in STREAM_SPECS.values():
+        path = spec.recipe_path()
+        for precision in [args.precision] if args.precision else ["fp32", "bf16"]:
+            _say(f"estimating {_recipe_label(path)} ({precision}) ...")
+            try:
+                with naming_config(path, args.set):
+                    est = estimate_training_memory(load_config(path, args.set), batch=args.batch, precision=precision)
+            except WeightsError as e:  # a file the recipe's architecture is read from is missing
+                skipped.append({"recipe": _recipe_label(path), "reason": describe_error(e)})
+                break
+            estimates.append({"recipe": _recipe_label(path), **est})
+    return {"estimates": estimates, "skipped": skipped, "overrides": list(args.set)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,6 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--compare", action="store_true",
                     help="also run window by window (no shared work) on the same clip, for the speed-up")
     lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
+
+    mem = sub.add_parser("memory", help="per-device GPU memory of training a recipe, estimated without a GPU")
+    which = mem.add_mutually_exclusive_group()
+    which.add_argument("--config", default=None, help="stream recipe, e.g. configs/streams/visual.yaml")
+    which.add_argument("--all-full-recipes", action="store_true",
+                       help="every stream's full recipe (configs/streams/STREAM.yaml), fp32 and bf16")
+    mem.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
+    mem.add_argument("--batch", type=positive_int, default=None,
+                     help="clips per device (default: the recipe's batch on one device)")
+    mem.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                     help="autocast precision (default: the recipe's train.mixed_precision)")
+    _common_args(mem)
+    mem.set_defaults(func=cmd_memory, page_body=memory_markdown)
     return parser
 
 
@@ -281,10 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests): leave torch as found
-    print(json.dumps(result, indent=None if args.json else 2) if args.json else format_report(result))
+    page_body = getattr(args, "page_body", result_table)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(page_body(result) if "estimates" in result else format_report(result))
     if args.markdown:
         write_results_page(args.markdown, f"Benchmark: {args.command} {getattr(args, 'stream', '')}".strip(),
-                           "tools/benchmark.py", argv, result_table(result))
+                           "tools/benchmark.py", argv, page_body(result))
     return 0
 
 
