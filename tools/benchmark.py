@@ -5,7 +5,7 @@
     python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN]
                                          [--dataset-clips 12 [--dataset-workers 2]] [--json]
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
-                                           [--json]
+                                           [--device cuda] [--json]
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
     python tools/benchmark.py memory --config configs/streams/visual.yaml [--batch 16] [--precision bf16] [--json]
     python tools/benchmark.py memory --all-full-recipes --batch 16 --markdown docs/results/memory.md
@@ -22,6 +22,10 @@ and a 60 s one (--long-video, or generated; --clips-dir keeps generated clips fo
 --dataset-clips N, the steady seconds per clip of preprocessing N copies of the clip as
 tools/preprocess.py does, in one process against --dataset-workers K processes.
 --threads 1 avoids torch's thread spinning on a machine shared with other busy processes.
+`train` and `live` run the networks on --device (CUDA when this machine has it, else the CPU):
+`train` moves the model and batch there, autocasts on its type (--bf16) and synchronises CUDA
+before each step's clock stops; on CUDA it also reports the peak memory of the recipe model's
+steps alone (torch.cuda.max_memory_allocated), to set against `memory`'s estimate.
 `memory` estimates the per-device GPU memory of training a stream recipe (parameters, gradients,
 optimizer state, the activations saved for backward, the input batch) on fake CUDA tensors: no
 GPU needed, nothing allocated (benchmarks/memory.py says what is counted); --all-full-recipes
@@ -54,6 +58,7 @@ from core.command_line import (
     positive_float,
     positive_int,
     run_main,
+    torch_device,
 )
 from core.config import load_config
 from core.results_page import result_table, write_results_page
@@ -178,6 +183,10 @@ def _label(seconds: float) -> str:
     return f"{round(seconds)}s"
 
 
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def cmd_train(args) -> dict:
     stream_cfg = load_config(args.config or get_spec(args.stream).recipe_path(tiny=args.tiny), args.set)
     pre_cfg = load_config(args.preprocess_config or ROOT / ("configs/preprocess/demo.yaml" if args.tiny
@@ -189,7 +198,7 @@ def cmd_train(args) -> dict:
                                 loader_clips=args.loader_clips, loader_workers=args.workers,
                                 clip_size=args.clip_size or ((320, 180) if args.tiny else (1280, 720)),
                                 channels_last=args.channels_last, bf16=args.bf16, compile=args.compile,
-                                compare_knobs=knobs)
+                                compare_knobs=knobs, device=args.device or _default_device())
     result["recipe"] = "tiny" if args.tiny else "full"
     return result
 
@@ -201,7 +210,7 @@ def cmd_live(args) -> dict:
     from fusion.prediction import Predictor
     from live_mode import default_window_seconds
 
-    predictor = Predictor.from_run(args.run)
+    predictor = Predictor.from_run(args.run, device=args.device or _default_device())
     window = args.window if args.window is not None else default_window_seconds(args.run)[0]
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
@@ -298,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=positive_int, default=5, help="interleaved timed steps per model [5]")
     tr.add_argument("--warmup", type=non_negative_int, default=1)
     tr.add_argument("--channels-last", action="store_true")
-    tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+    tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the device")
+    tr.add_argument("--device", type=torch_device, default=None,
+                    help="where the steps run [cuda when this machine has it, else cpu]")
     tr.add_argument("--compile", action="store_true", help="torch.compile the models")
     tr.add_argument("--compare-knobs", default="", metavar="LIST",
                     help="also time the attention model with each of channels_last,bf16,compile alone")
@@ -314,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="play the file as a camera: late windows are dropped and counted [on]")
     lv.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
                     help="share per-frame work between windows [on]; off: every window from its frames alone")
+    lv.add_argument("--device", type=torch_device, default=None,
+                    help="where the models run [cuda when this machine has it, else cpu]")
     lv.add_argument("--compare", action="store_true",
                     help="also run window by window (no shared work) on the same clip, for the speed-up")
     lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
