@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                      help="autocast precision (default: the recipe's train.mixed_precision)")
     _common_args(mem)
-    mem.set_defaults(func=cmd_memory, page_body=memory_markdown)
+    mem.set_defaults(func=cmd_memory, page_body=memory_markdown, page_title="Training memory per device")
     return parser
 
 
@@ -362,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(page_body(result) if "estimates" in result else format_report(result))
     if args.markdown:
-        write_results_page(args.markdown, f"Benchmark: {args.command} {getattr(args, 'stream', '')}".strip(),
-                           "tools/benchmark.py", argv, page_body(result))
+        title = getattr(args, "page_title", None) or f"Benchmark: {args.command} {getattr(args, 'stream', '')}".strip()
+        write_results_page(args.markdown, title, "tools/benchmark.py", argv, page_body(result))
     return 0
 
 
