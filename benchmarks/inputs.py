@@ -1,5 +1,6 @@
 """What the benchmarks run on: a generated group scene (so no dataset is needed), the keyframe
-scorer (trained, or a random-init ResNet of the same cost), and small wrappers that count."""
+scorer (trained, or a random-init ResNet of the same cost), small wrappers that count, and an
+untrained fusion run of the tiny recipes (the prediction path without a trained demo)."""
 from __future__ import annotations
 
 import os
