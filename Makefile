@@ -10,7 +10,7 @@ LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 LOCK_ARGS ?=
 
-.PHONY: demo test test-fast lint fix docs venv lock clean-venv
+.PHONY: demo test test-fast lint fix docs venv lock clean-venv gpu-check
 
 venv: $(STAMP)
 
@@ -53,6 +53,12 @@ fix: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict --quiet --site-dir site
+
+# On a machine with a CUDA GPU: each full stream recipe trains a few steps on one GPU, a fusion run
+# (runs/demo/fusion after `make demo`, else an untrained one) predicts and runs live mode on a
+# generated clip there; writes docs/results/gpu_check.md. Without a GPU: "error: no CUDA device".
+gpu-check: $(STAMP)
+	$(PY) tools/gpu_check.py --markdown docs/results/gpu_check.md $(ARGS)
 
 # Resolve setup.cfg (with the test extra) and pip itself under constraints.txt for this Python
 # and platform, through the indexes in pip's configuration; keeps the lock's current versions

@@ -2,7 +2,9 @@
 module per thing measured: ``keyframes`` (keyframe extraction against scoring every frame),
 ``preprocessing`` (the one-pass preprocessing against each stream reading the clip on its own,
 and peak memory), ``training`` (a stream's training step with and without its attention, and the
-loader), ``live`` (windows per second of live mode against real time). ``timing`` holds how
+loader, on a chosen device), ``live`` (windows per second of live mode against real time),
+``memory`` (the per-device memory of training a recipe, estimated without a GPU) and
+``gpu_check`` (all of it on one GPU: ``make gpu-check``). ``timing`` holds how
 everything is timed; ``inputs`` what it runs on (generated clips, scorers).
 Quality (the keyframe ablation, the report) is measured in :mod:`experiments`.
 

@@ -1,5 +1,6 @@
 """What the benchmarks run on: a generated group scene (so no dataset is needed), the keyframe
-scorer (trained, or a random-init ResNet of the same cost), and small wrappers that count."""
+scorer (trained, or a random-init ResNet of the same cost), small wrappers that count, and an
+untrained fusion run of the tiny recipes (the prediction path without a trained demo)."""
 from __future__ import annotations
 
 import os
@@ -116,3 +117,45 @@ class CountingScorer:
 
 def clip_record(video: Path) -> ClipRecord:
     return ClipRecord(clip_id="clip", path=Path(video), label=None, class_names=(), split=None)
+
+
+def untrained_pipeline_run(root: str | os.PathLike, *, streams: Sequence[str] = ("visual", "audio", "flow", "face"),
+                           class_names: Sequence[str] = DEFAULT_CLASSES, seed: int = 0) -> Path:
+    """A complete but UNTRAINED fusion run under ``root`` that
+    :meth:`fusion.prediction.Predictor.from_run` rebuilds: random-init stream runs of the tiny
+    recipes (``configs/streams/<stream>_tiny.yaml``), a random-init ResNet-18 keyframe scorer,
+    a random-init Concat-FC head over the streams' features, and the pipeline record
+    ``train_fusion`` writes (configs/preprocess/demo.yaml). Its predictions mean nothing; it runs
+    the whole prediction and live path at the cost of the tiny networks. Returns the fusion run
+    directory (``root/fusion``)."""
+    from core.config import load_config
+    from fusion.heads import create_fusion_head
+    from streams.training import build_stream_model
+    from training.checkpoints import checkpoint_hash, save_checkpoint
+
+    root, configs = Path(root), Path(__file__).resolve().parents[1] / "configs"
+    torch.manual_seed(seed)
+    scorer = root / "scorer"
+    save_checkpoint(scorer / "best", state_dict=create_scorer(num_classes=len(class_names), depth=18).state_dict(),
+                    meta={"config": {"model": {"depth": 18}, "data": {"input_size": 64}},
+                          "class_names": list(class_names), "epoch": 1, "metrics": {}})
+    dims, records = {}, {}
+    for stream in streams:
+        recipe = {k: v for k, v in load_config(configs / f"streams/{stream}_tiny.yaml").items() if k != "train"}
+        model = build_stream_model(recipe, len(class_names))
+        run = root / "streams" / stream
+        save_checkpoint(run / "best", state_dict=model.state_dict(),
+                        meta={"config": recipe, "class_names": list(class_names), "epoch": 1, "metrics": {}})
+        dims[stream] = int(model.feature_dim)
+        records[stream] = {"run": str(run), "checkpoint_hash": checkpoint_hash(run)}
+    fusion_cfg = load_config(configs / "fusion/concat_fc.yaml")
+    head = create_fusion_head(fusion_cfg["model"], stream_dims=dims, num_classes=len(class_names))
+    recipe = {"streams": list(streams), "model": dict(fusion_cfg["model"]), "stream_dims": dims,
+              "features": str(root / "features"),
+              "pipeline": {"streams": records, "cache": None,
+                           "preprocess": {"config": load_config(configs / "preprocess/demo.yaml"),
+                                          "scorer": str(scorer), "scorer_hash": checkpoint_hash(scorer)}}}
+    run = root / "fusion"
+    save_checkpoint(run / "best", state_dict=head.state_dict(),
+                    meta={"config": recipe, "class_names": list(class_names), "epoch": 1, "metrics": {}})
+    return run

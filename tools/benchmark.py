@@ -5,8 +5,10 @@
     python tools/benchmark.py preprocess [VIDEO] [--long-video LONG] [--config ...] [--scorer RUN]
                                          [--dataset-clips 12 [--dataset-workers 2]] [--json]
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
-                                           [--json]
+                                           [--device cuda] [--json]
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
+    python tools/benchmark.py memory --config configs/streams/visual.yaml [--batch 16] [--precision bf16] [--json]
+    python tools/benchmark.py memory --all-full-recipes --batch 16 --markdown docs/results/memory.md
 
 Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s (live: 30 s),
 1280x720, 25 fps, three faces, with 6-channel 48 kHz audio like 5.1 footage (--size, --seconds,
@@ -20,6 +22,14 @@ and a 60 s one (--long-video, or generated; --clips-dir keeps generated clips fo
 --dataset-clips N, the steady seconds per clip of preprocessing N copies of the clip as
 tools/preprocess.py does, in one process against --dataset-workers K processes.
 --threads 1 avoids torch's thread spinning on a machine shared with other busy processes.
+`train` and `live` run the networks on --device (CUDA when this machine has it, else the CPU):
+`train` moves the model and batch there, autocasts on its type (--bf16) and synchronises CUDA
+before each step's clock stops; on CUDA it also reports the peak memory of the recipe model's
+steps alone (torch.cuda.max_memory_allocated), to set against `memory`'s estimate.
+`memory` estimates the per-device GPU memory of training a stream recipe (parameters, gradients,
+optimizer state, the activations saved for backward, the input batch) on fake CUDA tensors: no
+GPU needed, nothing allocated (benchmarks/memory.py says what is counted); --all-full-recipes
+estimates every stream's full recipe in fp32 and bf16 (or --precision).
 With --json the result is ONE JSON object on stdout (progress goes to stderr).
 """
 from __future__ import annotations
@@ -36,10 +46,20 @@ import torch
 
 from benchmarks.inputs import clip_info, load_scorer_model, write_scene_clip
 from benchmarks.keyframes import keyframe_benchmark
+from benchmarks.memory import memory_markdown
 from benchmarks.preprocessing import check_dataset_request, preprocess_benchmark
 from benchmarks.timing import BenchmarkError, format_report
 from benchmarks.training import training_benchmark
-from core.command_line import add_debug_argument, non_negative_int, positive_float, positive_int, run_main
+from core.command_line import (
+    add_debug_argument,
+    describe_error,
+    naming_config,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_main,
+    torch_device,
+)
 from core.config import load_config
 from core.results_page import result_table, write_results_page
 from fusion.prediction import PipelineError
@@ -163,6 +183,10 @@ def _label(seconds: float) -> str:
     return f"{round(seconds)}s"
 
 
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def cmd_train(args) -> dict:
     stream_cfg = load_config(args.config or get_spec(args.stream).recipe_path(tiny=args.tiny), args.set)
     pre_cfg = load_config(args.preprocess_config or ROOT / ("configs/preprocess/demo.yaml" if args.tiny
@@ -174,7 +198,7 @@ def cmd_train(args) -> dict:
                                 loader_clips=args.loader_clips, loader_workers=args.workers,
                                 clip_size=args.clip_size or ((320, 180) if args.tiny else (1280, 720)),
                                 channels_last=args.channels_last, bf16=args.bf16, compile=args.compile,
-                                compare_knobs=knobs)
+                                compare_knobs=knobs, device=args.device or _default_device())
     result["recipe"] = "tiny" if args.tiny else "full"
     return result
 
@@ -186,7 +210,7 @@ def cmd_live(args) -> dict:
     from fusion.prediction import Predictor
     from live_mode import default_window_seconds
 
-    predictor = Predictor.from_run(args.run)
+    predictor = Predictor.from_run(args.run, device=args.device or _default_device())
     window = args.window if args.window is not None else default_window_seconds(args.run)[0]
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
@@ -203,6 +227,40 @@ def cmd_live(args) -> dict:
         result["clip"] = clip_info(Path(video))
     result.update({"run": str(args.run), "generated_clip": generated})
     return result
+
+
+def _recipe_label(path: str | Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def cmd_memory(args) -> dict:
+    """The memory estimate of ``--config`` (with ``--set``), or of every stream's full recipe
+    (``--all-full-recipes``: each precision; a recipe that cannot be built offline, e.g. the
+    speech stream without its encoder's config.json, is listed as skipped with the reason)."""
+    from benchmarks.memory import estimate_training_memory
+    from training.weights import WeightsError
+
+    if args.all_full_recipes == bool(args.config):
+        raise BenchmarkError("give either --config RECIPE or --all-full-recipes")
+    if args.config:
+        cfg = load_config(args.config, args.set)
+        with naming_config(args.config, args.set):
+            result = estimate_training_memory(cfg, batch=args.batch, precision=args.precision)
+        return {"recipe": _recipe_label(args.config), "overrides": list(args.set), **result}
+    estimates, skipped = [], []
+    for spec in STREAM_SPECS.values():
+        path = spec.recipe_path()
+        for precision in [args.precision] if args.precision else ["fp32", "bf16"]:
+            _say(f"estimating {_recipe_label(path)} ({precision}) ...")
+            try:
+                with naming_config(path, args.set):
+                    est = estimate_training_memory(load_config(path, args.set), batch=args.batch, precision=precision)
+            except WeightsError as e:  # a file the recipe's architecture is read from is missing
+                skipped.append({"recipe": _recipe_label(path), "reason": describe_error(e)})
+                break
+            estimates.append({"recipe": _recipe_label(path), **est})
+    return {"estimates": estimates, "skipped": skipped, "overrides": list(args.set)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=positive_int, default=5, help="interleaved timed steps per model [5]")
     tr.add_argument("--warmup", type=non_negative_int, default=1)
     tr.add_argument("--channels-last", action="store_true")
-    tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+    tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the device")
+    tr.add_argument("--device", type=torch_device, default=None,
+                    help="where the steps run [cuda when this machine has it, else cpu]")
     tr.add_argument("--compile", action="store_true", help="torch.compile the models")
     tr.add_argument("--compare-knobs", default="", metavar="LIST",
                     help="also time the attention model with each of channels_last,bf16,compile alone")
@@ -265,9 +325,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="play the file as a camera: late windows are dropped and counted [on]")
     lv.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
                     help="share per-frame work between windows [on]; off: every window from its frames alone")
+    lv.add_argument("--device", type=torch_device, default=None,
+                    help="where the models run [cuda when this machine has it, else cpu]")
     lv.add_argument("--compare", action="store_true",
                     help="also run window by window (no shared work) on the same clip, for the speed-up")
     lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
+
+    mem = sub.add_parser("memory", help="per-device GPU memory of training a recipe, estimated without a GPU")
+    which = mem.add_mutually_exclusive_group()
+    which.add_argument("--config", default=None, help="stream recipe, e.g. configs/streams/visual.yaml")
+    which.add_argument("--all-full-recipes", action="store_true",
+                       help="every stream's full recipe (configs/streams/STREAM.yaml), fp32 and bf16")
+    mem.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
+    mem.add_argument("--batch", type=positive_int, default=None,
+                     help="clips per device (default: the recipe's batch on one device)")
+    mem.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                     help="autocast precision (default: the recipe's train.mixed_precision)")
+    _common_args(mem)
+    mem.set_defaults(func=cmd_memory, page_body=memory_markdown, page_title="Training memory per device")
     return parser
 
 
@@ -281,10 +356,14 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests): leave torch as found
-    print(json.dumps(result, indent=None if args.json else 2) if args.json else format_report(result))
+    page_body = getattr(args, "page_body", result_table)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(page_body(result) if "estimates" in result else format_report(result))
     if args.markdown:
-        write_results_page(args.markdown, f"Benchmark: {args.command} {getattr(args, 'stream', '')}".strip(),
-                           "tools/benchmark.py", argv, result_table(result))
+        title = getattr(args, "page_title", None) or f"Benchmark: {args.command} {getattr(args, 'stream', '')}".strip()
+        write_results_page(args.markdown, title, "tools/benchmark.py", argv, page_body(result))
     return 0
 
 

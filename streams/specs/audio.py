@@ -120,6 +120,9 @@ class AudioStream(StreamSpec):
         img = crop_frames(resize_frames(mel[None, :, :, None], settings.resize), settings.crop, rng)  # (1, S, S, 1)
         return torch.from_numpy(np.ascontiguousarray(img[..., 0], dtype=np.float32))    # (1, S, S)
 
+    def input_shape(self, settings: ViewSettings) -> tuple[int, ...]:
+        return 1, settings.crop, settings.crop  # a smaller image is padded to the crop
+
 
 
 SPEC = AudioStream()

@@ -204,6 +204,13 @@ class StreamSpec:
         :meth:`load_input` batches to logits ``(B, num_classes)`` and has ``features()``."""
         return self.model_builder(num_classes=num_classes, **kwargs)
 
+    def input_shape(self, settings: Any) -> tuple[int, ...]:
+        """The shape of one clip's network input, without the batch axis: what :meth:`load_input`
+        returns for the ``data:`` settings ``settings`` (:meth:`data_settings`), whatever the
+        stored array's size. The memory estimate (:mod:`benchmarks.memory`) builds its stand-in
+        batch from it."""
+        raise NotImplementedError
+
     def trained_model_config(self, model_cfg: Mapping[str, Any]) -> dict:
         """The ``model:`` section that rebuilds a TRAINED network of this stream before its
         checkpoint is loaded: what only initialises the weights (``pretrained``) is dropped, so

@@ -100,5 +100,8 @@ class FlowStream(StreamSpec):
             flow[..., 0] = -flow[..., 0]   # mirrored motion: x-flow changes sign
         return torch.from_numpy(np.ascontiguousarray(flow.transpose(3, 0, 1, 2), dtype=np.float32))  # (2, T, S, S)
 
+    def input_shape(self, settings: ViewSettings) -> tuple[int, ...]:
+        return 2, settings.num_frames, settings.crop, settings.crop
+
 
 SPEC = FlowStream()

@@ -206,6 +206,9 @@ class SpeechStream(StreamSpec):
             wave = np.pad(wave, (0, n - len(wave)))
         return torch.from_numpy(np.ascontiguousarray(wave))                # (L,)
 
+    def input_shape(self, settings: SpeechViewSettings) -> tuple[int, ...]:
+        return (settings.samples,)
+
     def trained_model_config(self, model_cfg: Mapping[str, Any]) -> dict:
         # the encoder directory gives the architecture; the checkpoint gives the weights
         return {**dict(model_cfg), "encoder_weights": False}

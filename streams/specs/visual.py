@@ -61,6 +61,9 @@ class VisualStream(StreamSpec):
     def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
         return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S)
 
+    def input_shape(self, settings: ViewSettings) -> tuple[int, ...]:
+        return 3, settings.num_frames, settings.crop, settings.crop
+
 
 
 SPEC = VisualStream()

@@ -8,8 +8,10 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks.keyframes import selection_overlap
+from benchmarks.training import Stepper
 from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,13 +102,39 @@ def test_preprocess_in_bfloat16_is_compared_with_float32_in_the_same_run(capsys)
 @pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_train_subcommand_json(capsys, stream, shape):
     r = run_json(["train", stream, "--tiny", "--steps", "2", "--warmup", "0", "--batch", "2", "--clips", "2",
-                  "--loader-clips", "4", "--threads", "1", "--json"], capsys)
+                  "--loader-clips", "4", "--threads", "1", "--device", "cpu", "--json"], capsys)
     assert_positive(r, ["step_s", "bare_step_s", "ratio", "loader_clips_per_s", "step_clips_per_s",
                         "loader_vs_step", "step_cpu_s"])
     assert r["input_shape"] == shape  # what the stream's dataset feeds the model
     assert r["ratio_spread"]["min"] <= r["ratio"] <= r["ratio_spread"]["max"]
     assert r["ratio_spread"]["n"] == 2
     assert r["attention_in_recipe"] is (stream == "visual")
+    assert r["device"] == "cpu" and "peak_memory_gib" not in r  # peak memory is read on CUDA only
+
+
+class RecordsAutocast(torch.nn.Module):
+    """A linear classifier that records, at each forward, its input's device and whether autocast
+    was on for that device's type."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+        self.seen: list[tuple[str, bool]] = []
+
+    def forward(self, x):
+        self.seen.append((x.device.type, torch.is_autocast_enabled(x.device.type)))
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_stepper_steps_on_its_device_under_its_autocast(bf16):
+    model = RecordsAutocast()
+    before = model.fc.weight.detach().clone()
+    stepper = Stepper(model, torch.randn(2, 4), torch.tensor([0, 1]), {"name": "sgd", "lr": 0.1}, bf16=bf16,
+                      device="cpu")
+    stepper()
+    assert model.seen == [("cpu", bf16)] and stepper.x.device.type == "cpu"
+    assert not torch.equal(model.fc.weight.detach(), before)  # one optimizer step was taken
 
 
 def test_missing_video_is_named(tmp_path):

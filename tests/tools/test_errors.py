@@ -204,6 +204,8 @@ CASES = [
     ("evaluate", "--run {moved_fusion_run}", ["features/val/index.json", "no features for split"]),
     ("benchmark", "preprocess --dataset-clips 3 --json", ["--dataset-clips must be >= --dataset-workers + 2 = 4"]),
     ("config_reference", "--out {a_file}/config.md", ["{a_file}"]),
+    ("benchmark", "memory --config {missing}.yaml --json", ["{missing}.yaml"]),
+    ("gpu_check", "--device cpu --markdown {missing}", ["--allow-cpu"]),
 ]
 
 
@@ -220,7 +222,8 @@ def test_every_tool_has_a_case():
 
 @pytest.mark.parametrize("argv", [[t.stem, "--help"] for t in sorted(TOOLS.glob("*.py"))
                                   if t.stem not in ("benchmark", "ablate")]
-                         + [["benchmark", sub, "--help"] for sub in ("keyframes", "preprocess", "train", "live")]
+                         + [["benchmark", sub, "--help"]
+                            for sub in ("keyframes", "preprocess", "train", "live", "memory")]
                          + [["ablate", "keyframes", "--help"]],
                          ids=lambda argv: "-".join(argv[:-1]))
 def test_every_tool_offers_debug(argv, monkeypatch, capsys):
