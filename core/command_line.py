@@ -148,6 +148,22 @@ def torch_device(text: str) -> str:
     return text
 
 
+def default_device() -> str:
+    """``"cuda"`` when this machine has a CUDA device, else ``"cpu"``: where the tools run their
+    networks unless ``--device`` says otherwise."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def add_device_argument(parser: argparse.ArgumentParser, *, what: str = "the networks") -> None:
+    """``--device`` (:func:`torch_device`), default :func:`default_device`; ``what`` names what
+    runs there, for the help text."""
+    parser.add_argument("--device", type=torch_device, default=default_device(),
+                        help=f"torch device for {what}: cpu, cuda, cuda:N or mps (default: cuda when this "
+                             "machine has one, else cpu; here %(default)s)")
+
+
 def training_parser(description: str, *, data_flag: str, data_help: str,
                     config_help: str = "recipe (YAML)") -> argparse.ArgumentParser:
     """A parser with ``--config``, ``data_flag`` (stored as ``args.data``), ``--out``, ``--set``,

@@ -32,6 +32,7 @@ from fusion.heads import FUSION_HEADS
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.late import FACE_AUDIO_WEIGHTS, refuse_test_split, search_weights, weighted_score
 from fusion.training import load_fusion_head
+from training import devices
 from training.metrics import classification_report, format_report
 from training.plots import confusion_matrix_figure, save_figure
 
@@ -43,14 +44,16 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:
 @torch.inference_mode()
 def fusion_probabilities(head, fs: FeatureSet, streams: Sequence[str], *,
                          given: Sequence[str] | None = None) -> np.ndarray:
-    """(N, C) the head's class probabilities on every clip of ``fs``; with ``given``, only those
-    streams are given (the others marked missing, their features and probabilities zeroed)."""
-    inputs = FeatureDataset(fs, streams).batch()
+    """(N, C) the head's class probabilities on every clip of ``fs``, computed on the head's device;
+    with ``given``, only those streams are given (the others marked missing, their features and
+    probabilities zeroed)."""
+    device = devices.module_device(head)
+    inputs = {k: v.to(device) for k, v in FeatureDataset(fs, streams).batch().items()}
     if given is not None:
-        keep = torch.tensor([s in given for s in streams], dtype=torch.float32)
+        keep = torch.tensor([s in given for s in streams], dtype=torch.float32, device=device)
         inputs = {**{s: inputs[s] if s in given else torch.zeros_like(inputs[s]) for s in streams},
                   MASK_KEY: inputs[MASK_KEY] * keep, PROBS_KEY: inputs[PROBS_KEY] * keep[:, None]}
-    return torch.softmax(head(inputs), dim=1).numpy()
+    return devices.to_host(torch.softmax(head(inputs), dim=1))
 
 
 def subset_name(streams: Sequence[str]) -> str:
@@ -97,13 +100,15 @@ def late_fusion_weights(fs: FeatureSet, streams: Sequence[str]) -> dict[str, dic
     return out
 
 
-def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: str = "val") -> dict:
-    """Evaluate fusion run ``run`` on ``split`` (labelled clips only); see the module docstring.
-    Late-fusion weights are searched on ``weights_split`` (the method's val split; a test split is
-    refused), before ``split`` is read."""
+def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: str = "val",
+                 device: str = "cpu") -> dict:
+    """Evaluate fusion run ``run`` on ``split`` (labelled clips only), its head on ``device``; see
+    the module docstring. Late-fusion weights are searched on ``weights_split`` (the method's val
+    split; a test split is refused), before ``split`` is read."""
     refuse_test_split(weights_split, "weights_split")
     run = Path(run)
     head, recipe, class_names = load_fusion_head(run)
+    head = head.to(device)
     streams = tuple(recipe["streams"])
     ws = FeatureSet(recipe["features"], weights_split, streams)
     late_weights = late_fusion_weights(ws, streams)

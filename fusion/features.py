@@ -48,6 +48,7 @@ from streams.data import StreamDataset
 from streams.folds import FOLDS_LIMITS, FRACTION_LIMITS, ExcludeSettings, TrainClips, read_train_clips
 from streams.specs import STREAM_SPECS
 from streams.training import load_trained_stream
+from training import devices
 from training.checkpoints import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -93,23 +94,24 @@ def cache_arrays_hash(entries: list[CacheEntry], stream: str) -> str:
 def stream_outputs(model, dataset: StreamDataset, entries, *,
                    batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(features (N, D), probs (N, C), available (N,) bool)`` of one stream over ``entries``
-    (eval view of each input; missing modalities give zero rows)."""
+    (eval view of each input; missing modalities give zero rows). Batches of ``batch_size``
+    inputs run on ``model``'s device; the outputs come to the CPU once, at the end."""
     available = np.array([e.available(dataset.stream) for e in entries], dtype=bool)
-    feats = probs = None
+    device = devices.module_device(model)
     idx = np.flatnonzero(available)
+    outputs = []
     for start in range(0, len(idx), batch_size):
-        chunk = idx[start:start + batch_size]
-        x = torch.stack([dataset.load_input(entries[i]) for i in chunk])
+        x = torch.stack([dataset.load_input(entries[i]) for i in idx[start:start + batch_size]]).to(device)
         f = model.features(x)
-        p = torch.softmax(model.head(f), dim=1)
-        if feats is None:
-            feats = np.zeros((len(entries), f.shape[1]), np.float32)
-            probs = np.zeros((len(entries), p.shape[1]), np.float32)
-        feats[chunk] = f.numpy()
-        probs[chunk] = p.numpy()
-    if feats is None:  # no clip has this modality
-        feats = np.zeros((len(entries), getattr(model, "feature_dim", 1)), np.float32)
-        probs = np.zeros((len(entries), getattr(model, "num_classes", 1)), np.float32)
+        outputs.append((f, torch.softmax(model.head(f), dim=1)))
+    if not outputs:  # no clip has this modality
+        return (np.zeros((len(entries), getattr(model, "feature_dim", 1)), np.float32),
+                np.zeros((len(entries), getattr(model, "num_classes", 1)), np.float32), available)
+    f, p = (torch.cat(parts).float() for parts in zip(*outputs))
+    host = devices.to_host(torch.cat([f, p], dim=1))                  # (A, D + C): the one move
+    feats = np.zeros((len(entries), f.shape[1]), np.float32)
+    probs = np.zeros((len(entries), p.shape[1]), np.float32)
+    feats[idx], probs[idx] = host[:, :f.shape[1]], host[:, f.shape[1]:]
     return feats, probs, available
 
 
@@ -284,14 +286,16 @@ def _check_plan(expected: FeaturePlan | None, found: Mapping[str, FeatureSources
 
 def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLike, out_dir: str | os.PathLike, *,
                      fold_runs: Mapping[str, Sequence[str]] | None = None, plan: FeaturePlan | None = None,
-                     splits: tuple[str, ...] = ("train", "val", "test"), batch_size: int = 8) -> dict:
+                     splits: tuple[str, ...] = ("train", "val", "test"), batch_size: int = 8,
+                     device: str = "cpu") -> dict:
     """Compute (or reuse) the features of every stream in ``stream_runs`` for every split of the
     cache; returns ``{split: {stream: "computed" | "reused"}}``.
 
     ``stream_runs``: stream -> the run fusion deploys (val/test features; train features too,
     unless cross-fitting). ``fold_runs``: stream -> its K cross-fitting runs. ``plan``: the features
     recipe, checked against what the runs make (``None``: whatever they make). In the holdout and
-    cross-fitting modes the train split holds only the clips some run held back."""
+    cross-fitting modes the train split holds only the clips some run held back. Every network
+    (the fold runs' too) runs on ``device``, ``batch_size`` clips at a time."""
     out_dir = Path(out_dir)
     fold_runs = {s: list(r) for s, r in (fold_runs or {}).items() if r}
     unknown = sorted(set(fold_runs) - set(stream_runs))
@@ -302,7 +306,7 @@ def extract_features(stream_runs: Mapping[str, str], cache_root: str | os.PathLi
 
     def load(run: str, stream: str | None = None):
         if run not in loaded:
-            loaded[run] = load_trained_stream(run, stream=stream)
+            loaded[run] = load_trained_stream(run, stream=stream, device=device)
         elif stream is not None and loaded[run][1].get("stream") != stream:  # one run given for two streams
             raise CheckpointError(f"{run}: a run of the {loaded[run][1].get('stream')} stream, given for the "
                                   f"{stream} stream")

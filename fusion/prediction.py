@@ -27,6 +27,7 @@ from streams.data import StreamDataset
 from streams.preprocessing import ClipInputs, ClipPreprocessor
 from streams.specs import STREAM_SPECS
 from streams.training import load_trained_stream
+from training import devices
 from training.checkpoints import CheckpointError, checkpoint_hash
 
 
@@ -62,7 +63,8 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run: str | os.PathLike, *, device: str = "cpu") -> "Predictor":
-        """Rebuild the pipeline recorded by fusion run ``run`` (see the module docstring)."""
+        """Rebuild the pipeline recorded by fusion run ``run`` (see the module docstring), its
+        networks (the keyframe scorer, the face detector, the streams and the head) on ``device``."""
         head, recipe, class_names = load_fusion_head(run)
         pipeline = recipe.get("pipeline") or {}
         pre = pipeline.get("preprocess")
@@ -81,7 +83,8 @@ class Predictor:
                                                      batch_size=settings.batch_size, device=device,
                                                      precision=settings.precision)
         preprocessor = ClipPreprocessor(pre["config"], cache_root=".", scorer=scorer,
-                                        scorer_hash=pre.get("scorer_hash") or "none", streams=stream_order)
+                                        scorer_hash=pre.get("scorer_hash") or "none", streams=stream_order,
+                                        device=device)
         streams = {}
         for s in stream_order:
             model, srecipe, _, _ = load_trained_stream(pipeline["streams"][s]["run"], device=device, stream=s)
@@ -107,26 +110,32 @@ class Predictor:
         timings = dict(inputs.timings)
         run = set(self.stream_order if only is None else only)
         entry = MemoryEntry(name, inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in self.stream_order}})
-        feats, per_stream, mask, stream_probs = {}, {}, [], []
+        device = devices.module_device(self.head)
+        feats, mask, stream_probs = {}, [], []
         for s in self.stream_order:
             model, view = self.streams[s]
+            where = devices.module_device(model)
             t = time.perf_counter()
             if s in run and entry.available(s):
-                f = model.features(view.load_input(entry)[None])
+                f = model.features(view.load_input(entry)[None].to(where))
                 p = torch.softmax(model.head(f), 1)
-                feats[s] = f
-                per_stream[s] = dict(zip(self.class_names, p[0].tolist()))
+                feats[s] = f.to(device)
                 mask.append(1.0)
             else:
-                feats[s] = torch.zeros(1, self.head.stream_dims[s])
-                p = torch.zeros(1, len(self.class_names))
-                per_stream[s] = None
+                feats[s] = torch.zeros(1, self.head.stream_dims[s], device=device)
+                p = torch.zeros(1, len(self.class_names), device=device)
                 mask.append(0.0)
-            stream_probs.append(p.float())
+            stream_probs.append(p.float().to(device))
+            devices.synchronize(where)  # the stream's time is its own, not the next stage's
             timings[f"stream_{s}"] = time.perf_counter() - t
         t = time.perf_counter()
-        head_inputs = {**feats, MASK_KEY: torch.tensor([mask]), PROBS_KEY: torch.stack(stream_probs, dim=1)}
-        probs = torch.softmax(self.head(head_inputs), 1)[0].numpy()
+        stacked = torch.stack(stream_probs, dim=1)                                      # (1, S, C)
+        head_inputs = {**feats, MASK_KEY: torch.tensor([mask], device=device), PROBS_KEY: stacked}
+        fused = torch.softmax(self.head(head_inputs), 1).float()                        # (1, C)
+        host = devices.to_host(torch.cat([fused[:, None], stacked], dim=1)[0])         # (1 + S, C): the one move
+        probs = host[0]
+        per_stream = {s: dict(zip(self.class_names, host[1 + i].tolist())) if m else None
+                      for i, (s, m) in enumerate(zip(self.stream_order, mask))}
         timings["fusion"] = time.perf_counter() - t
         timings["total"] = float(inputs.timings.get("compute_total", 0.0)) + time.perf_counter() - t0
         kf = inputs.meta.get("keyframes", {})

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torchvision
 
 from core.config import ConfigError
+from training import devices
 from training.checkpoints import CheckpointError, load_checkpoint
 from training.weights import load_into, load_state_file
 
@@ -188,12 +189,13 @@ class SentimentScorer:
 
     @torch.inference_mode()
     def score(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        """``frames``: (H, W, 3) uint8 RGB. Returns ``(N, C)`` float32 probabilities."""
+        """``frames``: (H, W, 3) uint8 RGB. Returns ``(N, C)`` float32 probabilities (computed on
+        the scorer's device, moved to the CPU once)."""
         if len(frames) == 0:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
         out = []
         for start in range(0, len(frames), self.batch_size):
             x = frames_to_tensor(frames[start:start + self.batch_size], self.input_size).to(self.device, self._dtype)
             x = x.contiguous(memory_format=torch.channels_last)
-            out.append(torch.softmax(self._net(x).float(), dim=1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+            out.append(torch.softmax(self._net(x).float(), dim=1))
+        return devices.to_host(torch.cat(out)).astype(np.float32)   # the one move to the host

@@ -38,6 +38,7 @@ from media.capture import AudioChunk, AudioStopped, CameraSource, LiveFrame, PyA
 from media.encoding import VideoWriter
 from media.reuse import ReuseStore
 from streams.specs import STREAM_SPECS
+from training import devices
 
 if TYPE_CHECKING:
     from fusion.prediction import Predictor
@@ -167,7 +168,7 @@ class LiveRunner:
         weights = spatial_attention(model).last_weights
         if weights is None or weights.dim() != 5:
             return None
-        w = weights[0, 0].float().mean(dim=0).numpy()                       # (H', W')
+        w = devices.to_host(weights[0, 0].float().mean(dim=0))              # (H', W'), from the model's device
         w = w / w.max() if w.max() > 0 else w
         h, wd = np.asarray(arrays[self.attention_stream]).shape[1:3]      # stored keyframes (N, H, W, 3)
         return w, centre_view_box(h, wd, view.settings)

@@ -91,10 +91,12 @@ class ClipPreprocessor:
     """``ClipPreprocessor(cfg, ...)(record) -> "done" | "skipped"``: brings ``CACHE/<clip_id>/`` up
     to date for the requested ``streams`` (default: those the config enables). ``cfg`` is a
     preprocessing recipe (a ``keyframes`` section plus one section per stream). ``scorer`` may be
-    ``None`` only when no requested stream reads keyframes."""
+    ``None`` only when no requested stream reads keyframes; ``device``: where the steps' networks
+    (the face detector) run, the scorer on its own."""
 
     def __init__(self, cfg: dict, *, cache_root: str | os.PathLike, scorer: SentimentScorer | None,
-                 scorer_hash: str, streams: Iterable[str] | None = None, contact_sheet: bool = False) -> None:
+                 scorer_hash: str, streams: Iterable[str] | None = None, contact_sheet: bool = False,
+                 device: str | torch.device = "cpu") -> None:
         check_preprocess_recipe(cfg, streams)
         self.cfg = cfg
         self.cache_root = Path(cache_root)
@@ -109,7 +111,8 @@ class ClipPreprocessor:
                              "need the keyframe scorer (--scorer RUN_OR_CHECKPOINT)")
         self.keyframes_hash = keyframes_hash(self.settings, scorer_hash)
         self.hashes = {s.name: s.config_hash(cfg, self.keyframes_hash) for s in self.specs}
-        self.steps = {s.name: s.make_step(cfg) for s in self.specs}
+        self.device = torch.device(device)
+        self.steps = {s.name: s.make_step(cfg, device=self.device) for s in self.specs}
         self.last_timings: dict[str, float] = {}
 
     def todo(self, directory: Path, meta: dict | None) -> list[str]:
@@ -420,21 +423,21 @@ def write_contact_sheet(path: Path, result: KeyframeResult) -> None:
 
 
 def build_preprocess_job(cfg: dict, scorer_path: str | None, cache_root: str, streams: Iterable[str] | None = None,
-                         contact_sheet: bool = False) -> ClipPreprocessor:
+                         contact_sheet: bool = False, device: str = "cpu") -> ClipPreprocessor:
     """A :class:`ClipPreprocessor` from a recipe and a scorer run/checkpoint (module-level, so each
-    worker process builds its own models)."""
+    worker process builds its own models), the scorer and the face detector on ``device``."""
     from training.checkpoints import checkpoint_hash
 
     names = parse_streams(streams, cfg)
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     scorer, scorer_hash = None, "none"
     if scorer_path and any(STREAM_SPECS[s].uses_keyframes for s in names):
-        scorer = SentimentScorer.from_checkpoint(scorer_path, input_size=settings.score_size,
+        scorer = SentimentScorer.from_checkpoint(scorer_path, input_size=settings.score_size, device=device,
                                                  batch_size=settings.batch_size, precision=settings.precision)
         settings.intensity_function(scorer.class_names)  # a scorer without a neutral class fails here, not per clip
         scorer_hash = checkpoint_hash(scorer_path)
     return ClipPreprocessor(cfg, cache_root=cache_root, scorer=scorer, scorer_hash=scorer_hash, streams=names,
-                            contact_sheet=contact_sheet)
+                            contact_sheet=contact_sheet, device=device)
 
 
 class VerifyReport:

@@ -171,3 +171,26 @@ def decode_media(path: Path) -> tuple[np.ndarray, np.ndarray | None, int | None]
         rate = c.streams.audio[0].rate
         audio = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
     return frames, audio, rate
+
+
+@pytest.fixture
+def stand_in_host(monkeypatch) -> list[tuple[int, ...]]:
+    """Inference with the networks on the ``meta`` device, the stand-in for a GPU on a CPU
+    machine: a tensor made on the CPU and mixed in fails there ("... is not on the expected
+    device"), and so does any move of a meta tensor to the host except through
+    ``training.devices.to_host``, the one move of results, which this stands in for: a meta
+    tensor comes back as zeros of its shape (meta holds shapes, no numbers) and its shape is
+    recorded in the returned list; a CPU tensor is converted as usual."""
+    from training import devices
+
+    moved: list[tuple[int, ...]] = []
+    real = devices.to_host
+
+    def to_host(tensor: torch.Tensor) -> np.ndarray:
+        if tensor.device.type != "meta":
+            return real(tensor)
+        moved.append(tuple(tensor.shape))
+        return np.zeros(tuple(tensor.shape), np.float32)
+
+    monkeypatch.setattr(devices, "to_host", to_host)
+    return moved

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.command_line import add_debug_argument, run_main
+from core.command_line import add_debug_argument, add_device_argument, run_main
 from fusion.evaluation import evaluate_run, format_summary
 
 
@@ -19,9 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="fusion run directory")
     parser.add_argument("--split", default="val")
     parser.add_argument("--weights-split", default="val", help="split the late-fusion weights are searched on")
+    add_device_argument(parser, what="the fusion head (the stacking and score-weighted heads compute in NumPy)")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
-    metrics = evaluate_run(args.run, args.split, weights_split=args.weights_split)
+    metrics = evaluate_run(args.run, args.split, weights_split=args.weights_split, device=args.device)
     print(format_summary(metrics))
     print(f"\nwrote {args.run}/eval_{args.split}/metrics.json, confusion_matrix.png, predictions.jsonl")
     return 0

@@ -20,7 +20,7 @@ import argparse
 import logging
 import sys
 
-from core.command_line import add_debug_argument, positive_int, run_main
+from core.command_line import add_debug_argument, add_device_argument, positive_int, run_main
 from fusion.features import extract_features, load_feature_plan, parse_fold_runs, parse_stream_runs
 from media.layouts import SPLITS
 
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="feature directory")
     parser.add_argument("--splits", type=split_list, default="train,val,test",
                         help=f"comma list of {','.join(SPLITS)} [all]")
-    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per forward pass [8]")
+    add_device_argument(parser, what="the streams (the fold runs' too)")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     plan = load_feature_plan(args.config) if args.config else None
     status = extract_features(runs, args.cache, args.out, fold_runs=fold_runs, plan=plan,
-                              splits=args.splits, batch_size=args.batch_size)
+                              splits=args.splits, batch_size=args.batch_size, device=args.device)
     for split, streams in status.items():
         print(f"{split}: " + ", ".join(f"{s} {v}" for s, v in streams.items()))
     return 0

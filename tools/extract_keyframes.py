@@ -17,7 +17,7 @@ import functools
 import sys
 
 from core.batch import exit_code, run_batch
-from core.command_line import add_debug_argument, naming_config, run_main
+from core.command_line import add_debug_argument, add_device_argument, naming_config, run_main
 from core.config import load_config
 from media.selection import add_batch_arguments, select_records, skipped_lines
 from streams.cache import errors_path
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     add_batch_arguments(parser)
     parser.add_argument("--scorer", required=True, help="scorer run directory (uses its best checkpoint) or checkpoint")
     parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
+    add_device_argument(parser, what="the keyframe scorer")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
 
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         records = relabel_records(records, cfg.get("labels"))   # the recipe's labels: mapping, if any
         print(f"{len(records)} clips from {args.videos} -> {args.out}", *skipped_lines(args.videos, split=args.split),
               sep="\n")
-        make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
+        make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet,
+                                     device=args.device)
         summary = run_batch(records, make_job, errors_log=errors_path(args.out), workers=args.workers,
                             desc="keyframes")
     print(summary.format())

@@ -28,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.command_line import add_debug_argument, run_main, torch_device
+from core.command_line import add_debug_argument, add_device_argument, run_main
 from fusion.prediction import PipelineError, Predictor
 from live_mode import (
     DEFAULT_SMOOTH_K,
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
                         help="run the pipeline once on a drawn window (faces, a tone) before the first frame [on]")
     parser.add_argument("--show", action="store_true", help="on-screen view when a display exists (q quits)")
-    parser.add_argument("--device", type=torch_device, default="cpu", help="torch device for the models [cpu]")
+    add_device_argument(parser, what="the keyframe scorer, MTCNN, the streams and the fusion head")
     parser.add_argument("--quiet", action="store_true", help="no line per window, only the summary")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     add_debug_argument(parser)

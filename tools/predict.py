@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Predict the group emotion of raw videos with a trained pipeline.
 
-    python tools/predict.py clip1.mp4 clip2.mp4 --run runs/fusion [--json]
+    python tools/predict.py clip1.mp4 clip2.mp4 --run runs/fusion [--json] [--device cuda]
 
 Per video: label, class probabilities, each stream's probabilities, missing modalities, the
 keyframe times used and time per stage. A file without video frames (an audio-only .m4a, a video
@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from core.command_line import add_debug_argument, run_main
+from core.command_line import add_debug_argument, add_device_argument, run_main
 from fusion.prediction import PipelineError, Predictor
 
 
@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("videos", nargs="+")
     parser.add_argument("--run", required=True, help="fusion run directory")
     parser.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
+    add_device_argument(parser, what="the keyframe scorer, MTCNN, the streams and the fusion head")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
-    predictor = Predictor.from_run(args.run)
+    predictor = Predictor.from_run(args.run, device=args.device)
     results = predictor.predict_many(args.videos)
     for r in results:
         if args.json:

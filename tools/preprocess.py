@@ -2,7 +2,7 @@
 """Preprocess a dataset into the streams' inputs, decoding each clip once.
 
     python tools/preprocess.py --config configs/preprocess/default.yaml --videos VGAF_ROOT \
-        --scorer runs/scorer --out CACHE [--workers 4] [--shard 0/8] [--streams visual,flow,face,audio]
+        --scorer runs/scorer --out CACHE [--workers 4] [--shard 0/8] [--streams visual,flow,face,audio] [--device cuda]
     python tools/preprocess.py --verify --config ... --videos VGAF_ROOT --out CACHE [--scorer ...]
 
 Per clip: CACHE/<clip_id>/{keyframes.npy, keyframes.json, flow.npy, faces.npy, mel.npy, meta.json}
@@ -17,7 +17,7 @@ import functools
 import sys
 
 from core.batch import exit_code, run_batch
-from core.command_line import add_debug_argument, naming_config, run_main
+from core.command_line import add_debug_argument, add_device_argument, naming_config, run_main
 from core.config import load_config
 from media.selection import add_batch_arguments, select_records, skipped_lines
 from streams.cache import errors_path
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma list of {','.join(STREAM_SPECS)} (default: the streams the config enables)")
     parser.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png per clip")
     parser.add_argument("--verify", action="store_true", help="check the cache is complete and consistent, then exit")
+    add_device_argument(parser, what="the keyframe scorer and MTCNN (optical flow runs on OpenCV, on the CPU)")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--scorer is required for the streams that read keyframes ({', '.join(readers)})")
         records = select_records(args.videos, split=args.split, shard=args.shard, allow_missing=args.allow_missing)
         records = relabel_records(records, cfg.get("labels"))   # the recipe's labels: mapping, if any
-        make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet)
+        make_job = functools.partial(build_preprocess_job, cfg, args.scorer, args.out, streams, args.contact_sheet,
+                                     device=args.device)
         if args.verify:
             report = verify_cache(records, make_job())
             print(report.format())

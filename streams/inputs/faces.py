@@ -214,16 +214,9 @@ class FaceExtractor:
             ``max(detect_min_face, min_size * scale)`` with ``scale`` the detection downscale
             factor, so in original pixels nothing smaller than ``detect_min_face / scale`` is
             found (40 px for 1280-wide video at ``detect_max_side=640``). Lowering it to 12 finds
-<<<<<<< HEAD
             smaller faces but makes detection several times slower.
-        num_faces: number of crops per clip.
-        crop_size: side of each square crop in pixels.
-        margin: fraction of the box size added around the box (``margin / 2`` per side).
-=======
-            smaller faces but costs about 2.5x the detection time.
->>>>>>> h/config
         align: rotate each face so the eyes are level (from MTCNN's eye landmarks).
-        device: torch device for MTCNN.
+        device: torch device MTCNN's three networks run on (frames are moved there by MTCNN).
         detect_batch_size: at most this many frames go through MTCNN in one call; frames of
             equal size are batched, frames of other sizes are run apart. Default 1: MTCNN runs
             its refinement nets over the candidates of the whole batch, so a frame's boxes

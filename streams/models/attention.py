@@ -13,8 +13,18 @@ backbones, (H', W') for 2D ones. They return a map of the same shape.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
+
+
+def no_autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast switched off on ``device``'s type; nothing on a device type autocast does not
+    know (e.g. ``meta``, which ``torch.autocast`` refuses), where it cannot be on."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class SpatialAttention(nn.Module):
@@ -92,7 +102,7 @@ class ChannelAttention(nn.Module):
         """(B, C, *S) -> A X reshaped as x (B, C, *S), in x's dtype: the term gamma multiplies."""
         # The Gram matrix sums N products of activations: in float16 it overflows, so this
         # runs in float32 (or wider, for float64 input) even under autocast.
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        with no_autocast(x.device):
             flat = x.flatten(2)  # (B, C, N)
             if flat.dtype in (torch.float16, torch.bfloat16):
                 flat = flat.float()

@@ -88,7 +88,7 @@ class AudioStream(StreamSpec):
     def audio_frame_step(self, cfg) -> int:
         return self.checked_settings(cfg).hop_length
 
-    def make_step(self, cfg) -> Step:
+    def make_step(self, cfg, *, device="cpu") -> Step:
         s = self.checked_settings(cfg)
         sr = s.sample_rate
         mel_settings = {"n_mels": s.n_mels, "n_fft": s.n_fft, "hop_length": s.hop_length}

@@ -164,9 +164,10 @@ class StreamSpec:
         so live mode can keep frames no larger than the pipeline needs."""
         return 0, 0
 
-    def make_step(self, cfg: Mapping[str, Any]) -> Step:
+    def make_step(self, cfg: Mapping[str, Any], *, device: str | torch.device = "cpu") -> Step:
         """The preprocessing step ``DecodedClip -> StreamOutput`` for config ``cfg``. Heavy tools
-        (a face detector, a flow estimator) are built on first use, once per step."""
+        (a face detector, a flow estimator) are built on first use, once per step; a network
+        among them (the face detector) runs on the torch ``device``."""
         raise NotImplementedError
 
     # -- cache ----------------------------------------------------------------------------------

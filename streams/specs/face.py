@@ -23,11 +23,11 @@ from streams.views import ViewSettings, rgb_clip
 create_face_stream = partial(create_resnet3d_stream, in_channels=3, depth=50, attention=False)
 
 
-def create_face_extractor(settings: FaceSettings) -> FaceExtractor:
-    """The MTCNN face extractor of the ``faces:`` preprocessing section."""
+def create_face_extractor(settings: FaceSettings, *, device: str | torch.device = "cpu") -> FaceExtractor:
+    """The MTCNN face extractor of the ``faces:`` preprocessing section, MTCNN on ``device``."""
     return FaceExtractor(detect_max_side=settings.detect_max_side, min_confidence=settings.min_confidence,
                          min_size=settings.min_size, num_faces=settings.num_faces, crop_size=settings.crop_size,
-                         margin=settings.margin)
+                         margin=settings.margin, device=device)
 
 
 class FaceStream(StreamSpec):
@@ -49,13 +49,13 @@ class FaceStream(StreamSpec):
     def source_sides(self, cfg):
         return 0, self.source_max_side(cfg)
 
-    def make_step(self, cfg) -> Step:
+    def make_step(self, cfg, *, device="cpu") -> Step:
         settings = self.checked_settings(cfg)
         extractor: list[FaceExtractor] = []   # built on first use: MTCNN costs a second to load
 
         def step(clip: DecodedClip) -> StreamOutput:
             if not extractor:
-                extractor.append(create_face_extractor(settings))
+                extractor.append(create_face_extractor(settings, device=device))
             images = clip.keyframes.images[self.name]
             keyframes = clip.keyframes.selection.keyframes
             detections = None

@@ -71,7 +71,7 @@ class FlowStream(StreamSpec):
     def source_sides(self, cfg):
         return self.checked_settings(cfg).short_side, 0
 
-    def make_step(self, cfg) -> Step:
+    def make_step(self, cfg, *, device="cpu") -> Step:
         s = self.checked_settings(cfg)
         algorithm, bound = s.algorithm, s.bound
         estimator: list = []   # built on first use

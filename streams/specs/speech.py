@@ -175,7 +175,7 @@ class SpeechStream(StreamSpec):
     def audio_rate(self, cfg) -> int:
         return self.checked_settings(cfg).sample_rate
 
-    def make_step(self, cfg) -> Step:
+    def make_step(self, cfg, *, device="cpu") -> Step:
         sr = self.audio_rate(cfg)
 
         def step(clip: DecodedClip) -> StreamOutput:

@@ -53,7 +53,7 @@ class VisualStream(StreamSpec):
     def source_sides(self, cfg):
         return self.short_side(cfg), 0
 
-    def make_step(self, cfg) -> Step:
+    def make_step(self, cfg, *, device="cpu") -> Step:
         def step(clip: DecodedClip) -> StreamOutput:
             return StreamOutput(np.stack(clip.keyframes.images[self.name]))
         return step

@@ -110,3 +110,13 @@ def test_bfloat16_without_native_support_is_said_once(monkeypatch, caplog):
     warnings = [r.getMessage() for r in caplog.records if "no native bfloat16" in r.getMessage()]
     assert len(warnings) == 1 and "slower than float32" in warnings[0] and "cpu" in warnings[0]
     assert first.score([np.zeros((40, 40, 3), np.uint8)]).shape == (1, 3)
+
+
+def test_frames_are_scored_on_the_scorers_device_and_moved_once(stand_in_host):
+    """With the scorer on ``meta`` (the stand-in for a GPU) every batch is made and scored there;
+    the probabilities of all batches reach the host in one move."""
+    scorer = SentimentScorer(create_scorer(num_classes=3, depth=18), ("p", "n", "g"), input_size=32,
+                             batch_size=2, device="meta")
+    frames = [np.zeros((40, 60, 3), np.uint8)] * 5
+    assert scorer.score(frames).shape == (5, 3)
+    assert stand_in_host == [(5, 3)]

@@ -246,3 +246,33 @@ def test_channels_last_detection_matches_facenet_mtcnn():
         np.testing.assert_allclose(boxes, ref[0], atol=1e-3)
         np.testing.assert_allclose(probs, ref[1], atol=1e-5)
         np.testing.assert_allclose(points, ref[2], atol=1e-3)
+
+
+@pytest.mark.slow  # decodes a clip, scores it and runs MTCNN
+def test_the_face_stream_builds_mtcnn_on_the_preprocessing_device(monkeypatch, tiny_scorer_run, tmp_path):
+    """--device reaches MTCNN: a preprocessor on a device builds its face step's extractor there
+    (``meta`` stands in for a GPU: MTCNN's three networks land on it)."""
+    import streams.specs.face as face_spec
+    from core.config import load_config
+    from keyframes.scorer import SentimentScorer
+    from streams.preprocessing import ClipPreprocessor
+    from tests.conftest import ROOT, make_scene_clip
+
+    settings = face_spec.FaceSettings(detect_max_side=320, crop_size=48, min_size=12)
+    mtcnn = face_spec.create_face_extractor(settings, device="meta")._mtcnn
+    assert {p.device.type for p in mtcnn.parameters()} == {"meta"}
+    asked = []
+    real = face_spec.create_face_extractor
+
+    def create(settings, *, device="cpu"):
+        asked.append(str(device))
+        return real(settings)          # detect on the CPU: meta holds no numbers
+
+    monkeypatch.setattr(face_spec, "create_face_extractor", create)
+    cfg = load_config(ROOT / "configs/preprocess/demo.yaml")
+    scorer = SentimentScorer.from_checkpoint(tiny_scorer_run, input_size=64)
+    pre = ClipPreprocessor(cfg, cache_root=tmp_path, scorer=scorer, scorer_hash="test", streams=("face",),
+                           device="meta")
+    clip = make_scene_clip(tmp_path / "scene.mp4", n_frames=20, fps=10.0, size=(160, 90), faces=2, audio=False)
+    assert pre.compute(clip, ("face",)).meta["n_faces"] > 0
+    assert asked == ["meta"]

@@ -310,6 +310,15 @@ def test_channel_attention_gram_matrix_in_float32_for_half_inputs():
     torch.testing.assert_close(out.float(), danet_channel_attention(half.float(), 0.5), rtol=1e-2, atol=0.5)
 
 
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_attention_runs_on_any_device_type(device):
+    """The channel branch switches autocast off on its input's device; on a device type autocast
+    does not know (``meta``, the stand-in device of the inference tests) it still runs."""
+    dual = DualAttention(4).to(device)
+    out = dual(torch.ones(2, 4, 2, 3, 3, device=device))
+    assert out.device.type == device and out.shape == (2, 4, 2, 3, 3)
+
+
 @pytest.mark.parametrize("per_frame", [True, False])
 @pytest.mark.slow  # builds and runs full-depth or 3D stream models
 def test_dual_attention_gradients_are_exact(per_frame):

@@ -290,6 +290,11 @@ USAGE_CASES = [
     ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {missing}.pth --num-classes 0",
      "--num-classes"),
     ("live", "--run {missing} --source clip.mp4 --device no_such_device", "--device"),
+    ("predict", "clip.mp4 --run {missing} --device no_such_device", "--device"),
+    ("evaluate", "--run {missing} --device no_such_device", "--device"),
+    ("extract_features", "--streams audio={audio_run} --cache {audio_cache} --out {missing} --device no_such_device",
+     "--device"),
+    ("preprocess", "--config {demo_pre} --videos {no_videos} --out {missing} --device no_such_device", "--device"),
 ]
 
 

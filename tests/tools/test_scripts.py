@@ -27,3 +27,25 @@ def test_every_tool_starts_as_a_script(tool):
                          cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "usage:" in out.stdout
+
+
+#: the tools that run a network
+NETWORK_TOOLS = ("preprocess", "extract_keyframes", "extract_features", "evaluate", "predict", "live")
+
+
+@pytest.mark.parametrize("tool", NETWORK_TOOLS)
+def test_every_network_tool_runs_on_cuda_when_the_machine_has_it(tool, monkeypatch, capsys):
+    """--device defaults to CUDA where torch finds it (simulated here), else to the CPU."""
+    import torch
+
+    from core.command_line import default_device
+    from tests.conftest import load_tool
+
+    assert default_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_device() == "cuda"
+    with pytest.raises(SystemExit) as stop:
+        load_tool(tool).main(["--help"])
+    assert stop.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--device DEVICE torch device for" in help_text and "here cuda)" in help_text
