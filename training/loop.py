@@ -373,39 +373,44 @@ def _finish(run: _TrainingRun, writer) -> dict:
 
 def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, criterion, grad_clip, epoch: int,
                      epochs: int, global_step: int, writer, out_dir: Path) -> tuple[float, float, int]:
+    """One epoch of optimizer steps; returns ``(mean train loss, train accuracy, global_step)``.
+
+    The host waits for the device once per optimizer step (not per batch): the losses of the
+    batches accumulated into the step are checked for NaN/inf and summed for the log together,
+    right before the update (:func:`_check_window`)."""
     model.train()
     device = accelerator.device
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.float64)
     count = torch.zeros((), device=device, dtype=torch.float64)
-    window_loss, window_n = 0.0, 0
+    window: list[tuple[int, torch.Tensor, int]] = []  # (batch, loss, samples) since the last optimizer step
     bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True,
                disable=not accelerator.is_local_main_process)
     try:
         for step, batch in enumerate(loader, start=1):
             inputs, labels = batch
+            n = labels.shape[0]
             with accelerator.accumulate(model):
                 logits = model(inputs).float()
                 loss = criterion(logits, labels)
-                _ensure_finite(accelerator, loss, epoch=epoch, step=step, out_dir=out_dir)
-                accelerator.backward(loss)
-                if grad_clip is not None and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), grad_clip)
+                loss_value = loss.detach()
+                window.append((step, loss_value, n))
+                accelerator.backward(loss)  # a non-finite loss reaches the gradients, never the weights
+                if accelerator.sync_gradients:
+                    window_loss = _check_window(accelerator, window, epoch=epoch, out_dir=out_dir)
+                    if grad_clip is not None:
+                        accelerator.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
                 optimizer.zero_grad()
-            n = labels.shape[0]
-            loss_value = loss.detach()
             loss_sum += loss_value.double() * n
             correct += (logits.detach().argmax(dim=-1) == labels).sum().double()
             count += n
-            window_loss += float(loss_value) * n
-            window_n += n
             if accelerator.sync_gradients:
                 global_step += 1
                 if writer is not None:
-                    writer.add_scalar("train/loss_step", window_loss / window_n, global_step)
-                bar.set_postfix(loss=f"{window_loss / window_n:.4f}")
-                window_loss, window_n = 0.0, 0
+                    writer.add_scalar("train/loss_step", window_loss, global_step)
+                bar.set_postfix(loss=f"{window_loss:.4f}")
+                window = []
             bar.update(1)
     finally:
         bar.close()
@@ -414,19 +419,27 @@ def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, crit
     return float(totals[0]) / n_total, float(totals[1]) / n_total, global_step
 
 
-def _ensure_finite(accelerator: Accelerator, loss: torch.Tensor, *, epoch: int, step: int, out_dir: Path) -> None:
-    """Stop before backward when any process sees a NaN/inf loss (all processes agree via reduce)."""
-    bad = (~torch.isfinite(loss.detach())).to(torch.float32).reshape(1)
+def _check_window(accelerator: Accelerator, window: list[tuple[int, torch.Tensor, int]], *, epoch: int,
+                  out_dir: Path) -> float:
+    """Before an optimizer step: raise :class:`NonFiniteLossError` when any process saw a NaN/inf
+    loss in the batches ``window`` (``(batch, loss, samples)``; all processes agree via reduce),
+    else return this process's sample-weighted mean loss over them. One host sync."""
+    losses = torch.stack([loss for _, loss, _ in window]).float()
+    bad = (~torch.isfinite(losses)).any().to(torch.float64).reshape(1)
     if accelerator.num_processes > 1:
         bad = accelerator.reduce(bad, reduction="sum")
-    if float(bad.item()) > 0:
-        value = float(loss.detach().float().item())
-        where = "" if not math.isfinite(value) else " (on another process)"
+    weighted = sum(loss.double() * n for _, loss, n in window).reshape(1)
+    bad_count, loss_total = torch.cat([bad, weighted]).tolist()
+    if bad_count > 0:
+        local = [(step, float(loss)) for step, loss, _ in window if not math.isfinite(float(loss))]
+        step, value = local[0] if local else (window[-1][0], float(window[-1][1]))
+        where = "" if local else " (on another process)"
         raise NonFiniteLossError(
             f"non-finite training loss {value}{where} at epoch {epoch}, batch {step}; stopped before the update. "
             f"The checkpoints and resume state of the last completed epoch in {out_dir} are untouched. "
             "Check the inputs, the learning rate and mixed precision.",
             epoch=epoch, step=step, loss=value)
+    return loss_total / sum(n for _, _, n in window)
 
 
 def _log_epoch(writer, record: dict, report: dict | None, class_names: list[str], improved: bool, epochs: int) -> None:

@@ -263,6 +263,22 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["finished"] is False
 
 
+def test_nan_loss_in_an_accumulated_batch_names_that_batch_and_stops_before_the_update(tmp_path):
+    # checked once per optimizer step: the NaN of batch 3 is found at the step that ends with batch 4
+    train = toy.ToyDataset(64, augment=True, nan_from_epoch=2)
+    model = toy.make_model(0)
+    cfg = {**BASE_CFG, "epochs": 2, "grad_accum_steps": 4, "batch_size": 16}
+    first = run(tmp_path / "ok", {**cfg, "epochs": 1}, model=toy.make_model(0), train=toy.ToyDataset(64, augment=True))
+    with pytest.raises(NonFiniteLossError, match="epoch 2, batch 1;") as info:
+        run(tmp_path / "run", cfg, model=model, train=train)
+    assert info.value.step == 1 and not torch.isfinite(torch.tensor(info.value.loss))
+    after = {k: v for k, v in model.state_dict().items()}
+    expected = weights(tmp_path / "ok")
+    assert all(torch.equal(after[k], expected[k]) for k in expected)  # epoch 1's weights: no update with NaN
+    assert first["history"][0]["train_loss"] == json.loads(
+        (tmp_path / "run" / "metrics.json").read_text())["history"][0]["train_loss"]
+
+
 @pytest.mark.slow  # trains and re-trains toy runs
 def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
     # momentum-free SGD, no dropout, no augmentation: accumulating 2 x 8 equals one batch of 16
