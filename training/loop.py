@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 from core.storage import atomic_write_json, atomic_write_text
 from training.batch_norm import recompute_bn_statistics
 from training.checkpoints import save_checkpoint
+from training.cuda_settings import channels_last_inputs, cuda_speed_settings, use_channels_last_3d
 from training.evaluation import eval_loader, gather_predictions, logits_report
 from training.metrics import format_report, render_confusion_matrix
 from training.processes import (
@@ -139,8 +140,9 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
             run = _TrainingRun(accelerator=accelerator, tc=tc, class_names=class_names, run_config=run_config,
                                out_dir=out_dir, batch_plan=batch_plan, callbacks=tuple(callbacks),
                                checkpoint_meta=dict(checkpoint_meta or {}))
-            return _train(run, model=model, train_dataset=train_dataset, val_dataset=val_dataset,
-                          collate_fn=collate_fn, loss_fn=loss_fn, progress=progress, per_device=per_device)
+            with cuda_speed_settings(tc, accelerator.device):
+                return _train(run, model=model, train_dataset=train_dataset, val_dataset=val_dataset,
+                              collate_fn=collate_fn, loss_fn=loss_fn, progress=progress, per_device=per_device)
     finally:
         accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the autocast wrapper on the caller's model
         accelerator.free_memory()
@@ -232,6 +234,7 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no parameter with requires_grad=True: nothing to train")
+    channels_last = use_channels_last_3d(model, tc, accelerator.device)  # before the optimizer sees the weights
     optimizer = build_optimizer(params, tc["optimizer"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(tc))
     objects = [model, optimizer, train_loader, scheduler] + ([val_loader] if val_loader is not None else [])
@@ -256,7 +259,7 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
             train_loss, train_acc, run.global_step = _train_one_epoch(
                 accelerator=accelerator, model=model, loader=train_loader, optimizer=optimizer, criterion=criterion,
                 grad_clip=tc["grad_clip"], epoch=epoch, epochs=tc["epochs"], global_step=run.global_step,
-                writer=writer, out_dir=run.out_dir)
+                writer=writer, out_dir=run.out_dir, channels_last=channels_last)
             scheduler.step()
             record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                                       "val_loss": None, "val_acc": None, "val_macro_f1": None, "lr": lr}
@@ -372,7 +375,8 @@ def _finish(run: _TrainingRun, writer) -> dict:
 
 
 def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, criterion, grad_clip, epoch: int,
-                     epochs: int, global_step: int, writer, out_dir: Path) -> tuple[float, float, int]:
+                     epochs: int, global_step: int, writer, out_dir: Path,
+                     channels_last: bool = False) -> tuple[float, float, int]:
     """One epoch of optimizer steps; returns ``(mean train loss, train accuracy, global_step)``.
 
     The host waits for the device once per optimizer step (not per batch): the losses of the
@@ -389,6 +393,8 @@ def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, crit
     try:
         for step, batch in enumerate(loader, start=1):
             inputs, labels = batch
+            if channels_last:
+                inputs = channels_last_inputs(inputs)
             n = labels.shape[0]
             with accelerator.accumulate(model):
                 logits = model(inputs).float()

@@ -123,6 +123,15 @@ class TrainSettings:
     precise_bn_batches: int = setting(0, minimum=0, help=(
         "after each epoch, recompute the BatchNorm running statistics with the final weights over this many "
         "training batches (SlowFast's precise BN); 0: off"))
+    cudnn_benchmark: bool = setting(True, help=(
+        "CUDA only (nothing on CPU): cuDNN times its convolution algorithms on the first batches of each input "
+        "shape and keeps the fastest; default not yet measured on a GPU (make gpu-check measures it)"))
+    tf32: bool = setting(True, help=(
+        "CUDA only (nothing on CPU): float32 convolutions and matmuls run as TF32 on Ampere and newer GPUs "
+        "(10-bit mantissa products); default not yet measured on a GPU (make gpu-check measures it)"))
+    channels_last_3d: bool = setting(False, help=(
+        "CUDA only (nothing on CPU): Conv3d weights and 5-D inputs stored channels-last (NDHWC) during training; "
+        "default not yet measured on a GPU (make gpu-check measures it)"))
 
     def __post_init__(self) -> None:
         check_settings(self, "train")
