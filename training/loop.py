@@ -46,7 +46,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from core.storage import atomic_write_json, atomic_write_text
-from training.batch_norm import recompute_bn_statistics
+from training.batch_norm import (
+    NO_BATCH_NORM,
+    SMALL_DEVICE_BATCH,
+    convert_to_sync_batchnorm,
+    recompute_bn_statistics,
+    revert_sync_batchnorm,
+    sync_batchnorm_wanted,
+)
 from training.checkpoints import save_checkpoint
 from training.cuda_settings import channels_last_inputs, cuda_speed_settings, use_channels_last_3d
 from training.evaluation import eval_loader, gather_predictions, logits_report
@@ -129,6 +136,9 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
                   "description": plan_text}
     accelerator = make_accelerator(tc["mixed_precision"], grad_accum, out_dir)
     try:
+        sync_bn, why = sync_batchnorm_wanted(tc["sync_batchnorm"], model=model, num_processes=num_processes,
+                                             per_device=per_device, device=accelerator.device)
+        batch_plan["sync_batchnorm"] = sync_bn
         with _run_log(accelerator, out_dir, fresh=fresh):
             _warn_if_launcher_disagrees(accelerator, tc)
             reused = check_existing_run(out_dir, run_config, tc)
@@ -140,9 +150,14 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
             run = _TrainingRun(accelerator=accelerator, tc=tc, class_names=class_names, run_config=run_config,
                                out_dir=out_dir, batch_plan=batch_plan, callbacks=tuple(callbacks),
                                checkpoint_meta=dict(checkpoint_meta or {}))
-            with cuda_speed_settings(tc, accelerator.device):
-                return _train(run, model=model, train_dataset=train_dataset, val_dataset=val_dataset,
-                              collate_fn=collate_fn, loss_fn=loss_fn, progress=progress, per_device=per_device)
+            _log_sync_batchnorm(accelerator, sync_bn, why, per_device)
+            replaced = convert_to_sync_batchnorm(model) if sync_bn else []
+            try:
+                with cuda_speed_settings(tc, accelerator.device):
+                    return _train(run, model=model, train_dataset=train_dataset, val_dataset=val_dataset,
+                                  collate_fn=collate_fn, loss_fn=loss_fn, progress=progress, per_device=per_device)
+            finally:
+                revert_sync_batchnorm(replaced)  # the caller's model keeps its own BatchNorm classes
     finally:
         accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the autocast wrapper on the caller's model
         accelerator.free_memory()
@@ -175,6 +190,16 @@ def _run_log(accelerator: Accelerator, out_dir: Path, *, fresh: bool) -> Iterato
             log.removeHandler(handler)
             handler.close()
         log.setLevel(old_level)
+
+
+def _log_sync_batchnorm(accelerator: Accelerator, sync_bn: bool, why: str, per_device: int) -> None:
+    if not accelerator.is_main_process or why == NO_BATCH_NORM:
+        return
+    if sync_bn:
+        log.info("SyncBatchNorm: on (%s)", why)
+    elif accelerator.num_processes > 1 and per_device < SMALL_DEVICE_BATCH:
+        log.warning("BatchNorm trains on %d samples per device, each process on its own (%s); its batch statistics "
+                    "are noisy at this size", per_device, why)
 
 
 def _warn_if_launcher_disagrees(accelerator: Accelerator, tc: dict) -> None:

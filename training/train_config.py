@@ -123,6 +123,10 @@ class TrainSettings:
     precise_bn_batches: int = setting(0, minimum=0, help=(
         "after each epoch, recompute the BatchNorm running statistics with the final weights over this many "
         "training batches (SlowFast's precise BN); 0: off"))
+    sync_batchnorm: bool | str = setting("auto", accepts="auto, true or false", help=(
+        "train BatchNorm on the statistics of the batches of all processes (SyncBatchNorm; CUDA only). auto: on when "
+        "the model has BatchNorm, several processes train and each holds fewer than 8 samples (off on a CPU, "
+        "logged); false logs a warning in that case; true on a CPU is an error. The checkpoints keep their keys"))
     cudnn_benchmark: bool = setting(True, help=(
         "CUDA only (nothing on CPU): cuDNN times its convolution algorithms on the first batches of each input "
         "shape and keeps the fastest; default not yet measured on a GPU (make gpu-check measures it)"))
@@ -138,6 +142,8 @@ class TrainSettings:
         steps = self.grad_accum_steps
         if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
             raise ConfigError(f"train.grad_accum_steps must be an integer >= 1 or 'auto', got {steps!r}")
+        if self.sync_batchnorm not in ("auto", True, False):
+            raise ConfigError(f"train.sync_batchnorm must be auto, true or false, got {self.sync_batchnorm!r}")
         if steps == "auto" and self.max_device_batch is None:
             raise ConfigError("train.grad_accum_steps: 'auto' needs train.max_device_batch (samples a device holds)")
         if isinstance(self.schedule, CosineSchedule) and self.schedule.min_lr > self.optimizer.lr:
