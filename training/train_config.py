@@ -102,7 +102,8 @@ class TrainSettings:
     eval_batch_size: int | None = setting(None, minimum=1, help=(
         "per-process validation batch; null: the per-device training batch"))
     num_workers: int = setting(0, minimum=0, help=(
-        "DataLoader worker processes (not persistent, so each epoch's setting reaches them)"))
+        "DataLoader worker processes, kept alive across epochs (persistent; each item is asked for with its "
+        "epoch, so a dataset's set_epoch reaches the workers)"))
     drop_last: bool = setting(False, help=(
         "drop the last incomplete training batch (with BatchNorm: a batch of one fails in train mode)"))
     optimizer: Any = setting(SGDSettings(), kinds=OPTIMIZERS, help=(

@@ -294,11 +294,39 @@ def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
 
 
 @pytest.mark.slow  # trains and re-trains toy runs
-def test_set_epoch_reaches_dataloader_workers(tmp_path):
-    log = tmp_path / "epochs.txt"
-    cfg = {**BASE_CFG, "epochs": 2, "num_workers": 2}
-    run(tmp_path / "run", cfg, train=toy.ToyDataset(32, augment=True, epoch_log=log))
-    assert sorted(set(log.read_text().split())) == ["1", "2"]
+def test_persistent_workers_see_each_epoch_and_build_what_the_main_process_builds(tmp_path):
+    import os
+
+    def items(log):  # (epoch, index) -> (process, augmented input's sum), from the log the dataset appends to
+        rows = [line.split() for line in log.read_text().splitlines()]
+        return {(int(e), int(i)): (int(pid), float(v)) for e, i, pid, v in rows}
+
+    cfg = {**BASE_CFG, "epochs": 2}
+    logs = {w: tmp_path / f"items_{w}.txt" for w in (0, 2)}
+    results = {w: run(tmp_path / f"run_{w}", {**cfg, "num_workers": w},
+                      train=toy.ToyDataset(32, augment=True, epoch_log=logs[w])) for w in (0, 2)}
+    workers, main = items(logs[2]), items(logs[0])
+    assert set(workers) == set(main) == {(e, i) for e in (1, 2) for i in range(32)}
+    assert {k: v for k, (_, v) in workers.items()} == {k: v for k, (_, v) in main.items()}
+    assert all(workers[2, i][1] != workers[1, i][1] for i in range(32))  # epoch 2 is augmented anew
+    pids = {e: {workers[e, i][0] for i in range(32)} for e in (1, 2)}
+    assert pids[1] == pids[2] and len(pids[1]) == 2 and os.getpid() not in pids[1]  # the same two workers
+    assert {pid for pid, _ in main.values()} == {os.getpid()}
+    assert results[2]["history"] == results[0]["history"]
+    a, b = weights(tmp_path / "run_0"), weights(tmp_path / "run_2")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    def kill_after_epoch_1(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # killed and resumed with workers: the weights of the straight run
+        run(tmp_path / "killed", {**cfg, "num_workers": 2}, train=toy.ToyDataset(32, augment=True),
+            callbacks=[kill_after_epoch_1])
+    resumed = run(tmp_path / "killed", {**cfg, "num_workers": 2}, train=toy.ToyDataset(32, augment=True))
+    assert resumed["history"] == results[0]["history"]
+    c = weights(tmp_path / "killed")
+    assert all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_bf16_mixed_precision_on_cpu(tmp_path):
