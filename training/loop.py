@@ -56,7 +56,7 @@ from training.batch_norm import (
     revert_sync_batchnorm,
     sync_batchnorm_wanted,
 )
-from training.checkpoints import save_checkpoint
+from training.checkpoints import WEIGHTS_NAME, link_checkpoint, save_checkpoint
 from training.cuda_settings import channels_last_inputs, cuda_speed_settings, use_channels_last_3d
 from training.evaluation import eval_loader, gather_predictions, logits_report
 from training.metrics import format_report, render_confusion_matrix
@@ -70,9 +70,9 @@ from training.processes import (
 )
 from training.run_directory import (
     RunConfigMismatchError,
-    accelerate_quiet,
     check_existing_run,
     clear_run_dir,
+    load_state,
     metrics_record,
     read_progress,
     recover_state_dir,
@@ -357,8 +357,7 @@ def _resume(run: _TrainingRun, progress: dict | None) -> int:
         return 1
     state_dir = run.out_dir / "state"
     try:
-        with accelerate_quiet():
-            run.accelerator.load_state(str(state_dir))
+        load_state(run.accelerator, state_dir)
     except (RuntimeError, OSError, ValueError, KeyError) as e:
         raise ValueError(f"{state_dir}: cannot resume from this saved state ({type(e).__name__}: {e}); "
                          "use --fresh to start over") from e
@@ -391,17 +390,22 @@ def _end_epoch(run: _TrainingRun, model, record: dict, report: dict | None, writ
     if improved:
         run.best_epoch, run.best_val_acc, run.best_report = epoch, record["val_acc"], report
     run.history.append(record)
-    state_dict = accelerator.get_state_dict(model)
+    saved = epoch % run.tc["save_every"] == 0 or epoch == run.tc["epochs"]
+    state_dict = accelerator.get_state_dict(model) if saved or improved else None
     if accelerator.is_main_process:
         meta = {**run.checkpoint_meta, "config": run.run_config, "class_names": run.class_names, "epoch": epoch,
                 "metrics": record}
-        if improved:
+        if saved:  # the weights are written once: best and the resume state link to last's file
+            save_checkpoint(run.out_dir / "last", state_dict=state_dict, meta=meta)
+            if improved:
+                link_checkpoint(run.out_dir / "last", run.out_dir / "best")
+        elif improved:
             save_checkpoint(run.out_dir / "best", state_dict=state_dict, meta=meta)
-        save_checkpoint(run.out_dir / "last", state_dict=state_dict, meta=meta)
         _log_epoch(writer, record, report, run.class_names, improved, run.tc["epochs"])
     del state_dict
     progress = run.progress(epoch)
-    save_state(accelerator, run.out_dir, progress)
+    if saved:
+        save_state(accelerator, run.out_dir, progress, weights=run.out_dir / "last" / WEIGHTS_NAME)
     if accelerator.is_main_process:
         atomic_write_json(run.out_dir / "metrics.json",
                           metrics_record(progress, run.class_names, run.batch_plan, run.out_dir, finished=False))

@@ -124,6 +124,9 @@ class TrainSettings:
     precise_bn_batches: int = setting(0, minimum=0, help=(
         "after each epoch, recompute the BatchNorm running statistics with the final weights over this many "
         "training batches (SlowFast's precise BN); 0: off"))
+    save_every: int = setting(1, minimum=1, help=(
+        "write last/ and the resume state every N epochs and after the final one (best/ whenever it improves); "
+        "a killed run resumes after the last saved epoch and trains the epochs after it again"))
     sync_batchnorm: bool | str = setting("auto", accepts="auto, true or false", help=(
         "train BatchNorm on the statistics of the batches of all processes (SyncBatchNorm; CUDA only). auto: on when "
         "the model has BatchNorm, several processes train and each holds fewer than 8 samples (off on a CPU, "

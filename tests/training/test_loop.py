@@ -387,3 +387,51 @@ def test_resolved_config_fills_defaults():
     assert tc["optimizer"] == {"name": "adamw", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
     assert tc["schedule"] == {"name": "cosine", "min_lr": 0.0}
     assert tc["epochs"] == 10 and tc["mixed_precision"] == "no" and tc["grad_clip"] is None
+
+
+@pytest.mark.slow  # trains and re-trains toy runs
+def test_each_epoch_writes_the_weights_once_and_save_every_resumes_after_the_last_saved_epoch(tmp_path):
+    import os
+
+    from safetensors.torch import save_file
+
+    cfg = {**BASE_CFG, "epochs": 5}
+    straight = run(tmp_path / "straight", cfg)
+    one = tmp_path / "straight"
+    assert os.path.samefile(one / "state" / "model.safetensors", one / "last" / "model.safetensors")
+    if straight["best_epoch"] == 5:
+        assert os.path.samefile(one / "best" / "model.safetensors", one / "last" / "model.safetensors")
+
+    every = {**cfg, "save_every": 2}
+    seen = []
+
+    def kill_after_epoch_3(epoch, record):
+        seen.append(epoch)
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "every", every, callbacks=[kill_after_epoch_3])
+    killed = tmp_path / "every"
+    assert json.loads((killed / "state" / "progress.json").read_text())["epoch"] == 2
+    assert load_checkpoint(killed, which="last")[1]["epoch"] == 2
+    assert json.loads((killed / "metrics.json").read_text())["history"][-1]["epoch"] == 3
+    resumed = run(killed, every, model=toy.make_model(123, dropout=0.2), callbacks=[lambda e, r: seen.append(e)])
+    assert seen == [1, 2, 3, 3, 4, 5]  # epoch 3 was not saved: trained again
+    assert resumed["history"] == straight["history"] and resumed["best_epoch"] == straight["best_epoch"]
+    for which in ("last", "best"):
+        a, b = weights(one, which), weights(killed, which)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(killed, which="last")[1]["epoch"] == 5
+
+    # a resume state written by Accelerate itself (earlier versions) still resumes
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "old", cfg, callbacks=[kill_after_epoch_3])
+    state_weights = tmp_path / "old" / "state" / "model.safetensors"
+    tensors = {k: v.contiguous() for k, v in weights(tmp_path / "old", "last").items()}
+    state_weights.unlink()
+    save_file(tensors, str(state_weights), metadata={"format": "pt"})
+    assert run(tmp_path / "old", cfg, model=toy.make_model(123, dropout=0.2))["history"] == straight["history"]
+    c = weights(tmp_path / "old")
+    assert all(torch.equal(weights(one)[k], c[k]) for k in c)
+
