@@ -115,8 +115,10 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
     loaded from a pretrained file), not compared on resume.
 
     Re-running on the same ``out_dir`` resumes after the last completed epoch; a finished run with
-    the same config returns its stored metrics; a different config (other than ``epochs`` and
-    ``num_workers``) raises :class:`RunConfigMismatchError`. ``fresh=True`` first deletes the run
+    the same config returns its stored metrics; a different config (other than the keys
+    :class:`~training.train_config.TrainSettings` names as resumable: ``epochs``, ``num_workers``,
+    the batch split, ``mixed_precision`` and the speed and saving settings) raises
+    :class:`RunConfigMismatchError`. ``fresh=True`` first deletes the run
     files (only the entries of the run layout, see ``RUN_ENTRIES``). After training the model holds
     the weights of the last epoch (the best ones are in ``out_dir/best``); when a finished run is
     reused the model is left untouched. Extending ``epochs`` of a cosine schedule re-stretches the

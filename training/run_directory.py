@@ -20,7 +20,12 @@ from training.train_config import DEFAULT_TRAIN_CONFIG
 
 RUN_ENTRIES = ("config.yaml", "best", "last", "state", ".state.tmp", ".state.old", "tb", "metrics.json",
                "train.log")
-_RESUMABLE_KEYS = {"train.epochs", "train.num_workers"}  # may differ between a run and its resume
+#: may differ between a run and its resume: how long, how the global batch is split over devices and
+#: accumulation steps, the arithmetic precision, and how fast and how often it is saved; not what is
+#: trained on (data, model, optimizer, schedule, global batch, seed)
+_RESUMABLE_KEYS = {"train.epochs", "train.num_workers", "train.max_device_batch", "train.grad_accum_steps",
+                   "train.mixed_precision", "train.save_every", "train.sync_batchnorm", "train.cudnn_benchmark",
+                   "train.tf32", "train.channels_last_3d"}
 
 
 
@@ -187,10 +192,14 @@ def load_state(accelerator: Accelerator, state_dir: Path) -> None:
             models.clear()  # nothing left for Accelerate to load
 
     hook = accelerator.register_load_state_pre_hook(load_weights)
+    scaler = accelerator.scaler
+    if scaler is not None and not (state_dir / "scaler.pt").exists():
+        accelerator.scaler = None  # saved without fp16 (mixed_precision changed on resume): a fresh loss scale
     try:
         with accelerate_quiet():
             accelerator.load_state(str(state_dir))
     finally:
+        accelerator.scaler = scaler
         hook.remove()
 
 

@@ -87,8 +87,11 @@ SCHEDULES: dict[str, type] = {"constant": ConstantSchedule, "step": StepSchedule
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """The ``train:`` section (:func:`training.loop.fit`). ``epochs`` and ``num_workers`` are the
-    only keys that may change when a run is resumed (e.g. to train a finished run for longer)."""
+    """The ``train:`` section (:func:`training.loop.fit`). When a run is resumed, only these keys may
+    change: ``epochs`` (e.g. to train a finished run for longer), ``num_workers``, the split of the
+    global batch (``max_device_batch``, ``grad_accum_steps``), ``mixed_precision``, ``save_every``,
+    ``sync_batchnorm``, ``cudnn_benchmark``, ``tf32`` and ``channels_last_3d``; the others define
+    what is trained and are refused (:class:`training.run_directory.RunConfigMismatchError`)."""
 
     epochs: int = setting(10, minimum=1, help="number of epochs")
     batch_size: int = setting(32, minimum=1, help=(

@@ -435,3 +435,29 @@ def test_each_epoch_writes_the_weights_once_and_save_every_resumes_after_the_las
     c = weights(tmp_path / "old")
     assert all(torch.equal(weights(one)[k], c[k]) for k in c)
 
+
+@pytest.mark.slow  # trains and re-trains toy runs
+def test_a_resumed_run_may_split_the_batch_otherwise_and_change_precision_not_the_batch(tmp_path):
+    import yaml
+
+    cfg = {**BASE_CFG, "epochs": 3}
+
+    def kill_after_epoch_1(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "run", cfg, callbacks=[kill_after_epoch_1])
+    with pytest.raises(RunConfigMismatchError, match=r"train\.batch_size: 16 -> 32"):
+        run(tmp_path / "run", {**cfg, "batch_size": 32})
+    split = {**cfg, "max_device_batch": 8, "grad_accum_steps": "auto", "save_every": 2, "tf32": False,
+             "sync_batchnorm": False, "channels_last_3d": True, "cudnn_benchmark": False}
+    if torch.amp.is_autocast_available("cpu"):
+        split["mixed_precision"] = "bf16"
+    resumed = run(tmp_path / "run", split)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3] and resumed["finished"]
+    plan = json.loads((tmp_path / "run" / "metrics.json").read_text())["batch_plan"]
+    assert (plan["grad_accum_steps"], plan["per_device_batch"]) == (2, 8)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["max_device_batch"] == 8
+    assert "resuming after epoch 1" in (tmp_path / "run" / "train.log").read_text()
+    assert run(tmp_path / "run", split) == json.loads(json.dumps(resumed))  # finished: reused
