@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 
 from core.config import ConfigError, check_settings, setting, settings_from_section
-from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -89,14 +88,16 @@ def flip_now(settings: ViewSettings, rng: np.random.Generator | None) -> bool:
 
 def rgb_clip(frames: np.ndarray, settings: ViewSettings, rng: np.random.Generator | None) -> np.ndarray:
     """The view of stored RGB frames ``(T0, H, W, 3)`` uint8: ``settings.num_frames`` frames taken
-    evenly, resized, cropped (random with ``rng``, else central), flipped at random when training,
-    ImageNet-normalised; returns ``(3, T, S, S)`` float32."""
+    evenly, resized, cropped (random with ``rng``, else central), flipped at random when training;
+    returns ``(3, T, S, S)`` uint8. It travels between processes and to the device as uint8 (a
+    quarter of float32's bytes); the model normalises it there
+    (:class:`streams.models.recognizer.ImageNetNormalize`)."""
     clip = np.asarray(frames[even_indices(len(frames), settings.num_frames)])
     clip = crop_frames(resize_frames(clip, settings.resize), settings.crop, rng)
     if flip_now(settings, rng):
         clip = clip[:, :, ::-1]
-    x = (clip.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
+    return np.ascontiguousarray(clip.astype(np.uint8, copy=False).transpose(3, 0, 1, 2))
+
 
 
 def centre_view_box(height: int, width: int, settings: ViewSettings) -> tuple[float, float, float, float]:

@@ -5,9 +5,12 @@ Run directory layout (written by :func:`training.loop.fit`)::
     RUN/config.yaml            resolved config of the run (train section with defaults filled in)
     RUN/best/model.safetensors weights of the epoch with the best validation accuracy
     RUN/best/meta.json         config, class_names, epoch, metrics, code_version, created, sha256
-    RUN/last/...               same, for the last completed epoch
-    RUN/state/                 Accelerate ``save_state`` (model, optimizer, scheduler, RNG) for an
-                               exact resume, plus progress.json (last completed epoch, history)
+    RUN/last/...               same, for the last saved epoch (every ``train.save_every`` epochs and
+                               the final one)
+    RUN/state/                 Accelerate ``save_state`` (optimizer, scheduler, RNG) of the same epoch
+                               as ``last`` for an exact resume, plus progress.json (that epoch,
+                               history); its ``model.safetensors`` is a hard link to
+                               ``last/model.safetensors`` (the weights are written once)
     RUN/tb/                    TensorBoard event files
     RUN/train.log              one plain-text line per epoch
     RUN/metrics.json           per-epoch history, best epoch, ``finished``
@@ -25,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -125,6 +129,15 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     if actual != expected:
         raise CheckpointError(
             f"{weights_path}: corrupted (sha256 {actual[:16]}... does not match {expected[:16]}... in meta.json)")
+    return load_weights_file(weights_path, device=device), meta
+
+
+def load_weights_file(weights_path: str | os.PathLike, *,
+                      device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The state dict in a ``model.safetensors`` written by :func:`save_checkpoint` (tied tensors
+    restored under every name), without ``meta.json`` and its hash check (:func:`load_checkpoint`
+    does both). Raises :class:`CheckpointError` naming the file when it cannot be read."""
+    weights_path = Path(weights_path)
     state_dict: dict[str, torch.Tensor] = {}
     try:
         with safe_open(str(weights_path), framework="pt", device=str(device)) as f:
@@ -141,7 +154,56 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
         if target not in state_dict:
             raise CheckpointError(f"{weights_path}: alias {name!r} points to missing tensor {target!r}")
         state_dict[name] = state_dict[target]
-    return state_dict, meta
+    return state_dict
+
+
+def written_by_save_checkpoint(weights_path: str | os.PathLike) -> bool:
+    """Whether the safetensors file was written by :func:`save_checkpoint` (its header carries the
+    aliases entry), not by another writer such as Accelerate's ``save_state``."""
+    try:
+        with safe_open(str(weights_path), framework="pt", device="cpu") as f:
+            return _ALIASES_KEY in (f.metadata() or {})
+    except (SafetensorError, OSError):
+        return False
+
+
+def link_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Make ``target`` the same file as ``source`` (a hard link: no byte written), or a copy where
+    the filesystem has no hard links. ``target`` must not exist."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def link_checkpoint(source: str | os.PathLike, directory: str | os.PathLike) -> Path:
+    """Make ``directory`` a checkpoint with the same weights and ``meta.json`` as the checkpoint
+    directory ``source`` (the weights hard-linked, so they are not written twice), replacing the
+    checkpoint there as :func:`save_checkpoint` does: the new files are staged under temp names,
+    then the old ``meta.json`` is removed and the two renamed into place."""
+    source, directory = Path(source), Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights_tmp = directory / f".{WEIGHTS_NAME}.{os.getpid()}.link.tmp"
+    meta_path = directory / META_NAME
+    meta_tmp = None
+    try:
+        if weights_tmp.exists():
+            weights_tmp.unlink()
+        link_file(source / WEIGHTS_NAME, weights_tmp)
+        meta_tmp = stage_json(meta_path, read_meta(source))
+    except BaseException as e:
+        for tmp in (weights_tmp, meta_tmp):
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        if not isinstance(e, Exception):
+            raise
+        kept = "the previous checkpoint there is intact" if meta_path.exists() else "no checkpoint was written"
+        raise WriteError(f"{directory}: writing the checkpoint failed ({type(e).__name__}: {e}); {kept}") from e
+    if meta_path.exists():
+        meta_path.unlink()
+    os.replace(weights_tmp, directory / WEIGHTS_NAME)
+    os.replace(meta_tmp, meta_path)
+    return directory
 
 
 def read_meta(path: str | os.PathLike) -> dict:

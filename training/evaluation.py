@@ -42,10 +42,12 @@ class _IndexedCollate:
 
 
 def eval_loader(dataset: Dataset, batch_size: int, collate_fn: Callable | None, num_workers: int,
-                pin: bool) -> DataLoader:
-    """``dataset`` in order, batches of ``(indices (B,), collated items)``, not yet prepared."""
+                pin: bool, *, persistent: bool = False) -> DataLoader:
+    """``dataset`` in order, batches of ``(indices (B,), collated items)``, not yet prepared;
+    ``persistent``: its workers (if any) live across iterations (validation every epoch)."""
     return DataLoader(_Indexed(dataset), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=_IndexedCollate(collate_fn), pin_memory=pin, persistent_workers=False)
+                      collate_fn=_IndexedCollate(collate_fn), pin_memory=pin,
+                      persistent_workers=persistent and num_workers > 0)
 
 
 def gather_predictions(accelerator: Accelerator, model, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

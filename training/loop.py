@@ -9,8 +9,10 @@ The ``train:`` section (its keys and defaults) is documented in :mod:`training.t
 run directory in :mod:`training.run_directory`; processes in :mod:`training.processes`.
 
 Epochs are numbered from 1. Before epoch ``e`` the loop calls ``train_dataset.set_epoch(e)`` if the
-dataset has it, so datasets that seed their augmentation from (seed, epoch, index) make a
-killed-and-resumed run reach exactly the weights of an uninterrupted one.
+dataset has it, and asks for each item as ``(index, e)`` (:class:`training.processes.EpochItems`),
+so the dataset's copy in each DataLoader worker (workers live across epochs) is set to ``e`` too:
+datasets that seed their augmentation from (seed, epoch, index) make a killed-and-resumed run reach
+exactly the weights of an uninterrupted one, with or without workers.
 
 Several processes (``accelerate launch`` / ``torchrun``, see ``configs/accelerate/``)
 ----------------------------------------------------------------------------------------
@@ -46,11 +48,20 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from core.storage import atomic_write_json, atomic_write_text
-from training.batch_norm import recompute_bn_statistics
-from training.checkpoints import save_checkpoint
+from training.batch_norm import (
+    NO_BATCH_NORM,
+    SMALL_DEVICE_BATCH,
+    convert_to_sync_batchnorm,
+    recompute_bn_statistics,
+    revert_sync_batchnorm,
+    sync_batchnorm_wanted,
+)
+from training.checkpoints import WEIGHTS_NAME, link_checkpoint, save_checkpoint
+from training.cuda_settings import channels_last_inputs, cuda_speed_settings, use_channels_last_3d
 from training.evaluation import eval_loader, gather_predictions, logits_report
 from training.metrics import format_report, render_confusion_matrix
 from training.processes import (
+    EpochItems,
     EpochShuffleSampler,
     derive_seed,
     launcher_mixed_precision,
@@ -59,9 +70,9 @@ from training.processes import (
 )
 from training.run_directory import (
     RunConfigMismatchError,
-    accelerate_quiet,
     check_existing_run,
     clear_run_dir,
+    load_state,
     metrics_record,
     read_progress,
     recover_state_dir,
@@ -104,8 +115,10 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
     loaded from a pretrained file), not compared on resume.
 
     Re-running on the same ``out_dir`` resumes after the last completed epoch; a finished run with
-    the same config returns its stored metrics; a different config (other than ``epochs`` and
-    ``num_workers``) raises :class:`RunConfigMismatchError`. ``fresh=True`` first deletes the run
+    the same config returns its stored metrics; a different config (other than the keys
+    :class:`~training.train_config.TrainSettings` names as resumable: ``epochs``, ``num_workers``,
+    the batch split, ``mixed_precision`` and the speed and saving settings) raises
+    :class:`RunConfigMismatchError`. ``fresh=True`` first deletes the run
     files (only the entries of the run layout, see ``RUN_ENTRIES``). After training the model holds
     the weights of the last epoch (the best ones are in ``out_dir/best``); when a finished run is
     reused the model is left untouched. Extending ``epochs`` of a cosine schedule re-stretches the
@@ -128,6 +141,9 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
                   "description": plan_text}
     accelerator = make_accelerator(tc["mixed_precision"], grad_accum, out_dir)
     try:
+        sync_bn, why = sync_batchnorm_wanted(tc["sync_batchnorm"], model=model, num_processes=num_processes,
+                                             per_device=per_device, device=accelerator.device)
+        batch_plan["sync_batchnorm"] = sync_bn
         with _run_log(accelerator, out_dir, fresh=fresh):
             _warn_if_launcher_disagrees(accelerator, tc)
             reused = check_existing_run(out_dir, run_config, tc)
@@ -139,8 +155,14 @@ def fit(*, model: torch.nn.Module, train_dataset: Dataset, val_dataset: Dataset 
             run = _TrainingRun(accelerator=accelerator, tc=tc, class_names=class_names, run_config=run_config,
                                out_dir=out_dir, batch_plan=batch_plan, callbacks=tuple(callbacks),
                                checkpoint_meta=dict(checkpoint_meta or {}))
-            return _train(run, model=model, train_dataset=train_dataset, val_dataset=val_dataset,
-                          collate_fn=collate_fn, loss_fn=loss_fn, progress=progress, per_device=per_device)
+            _log_sync_batchnorm(accelerator, sync_bn, why, per_device)
+            replaced = convert_to_sync_batchnorm(model) if sync_bn else []
+            try:
+                with cuda_speed_settings(tc, accelerator.device):
+                    return _train(run, model=model, train_dataset=train_dataset, val_dataset=val_dataset,
+                                  collate_fn=collate_fn, loss_fn=loss_fn, progress=progress, per_device=per_device)
+            finally:
+                revert_sync_batchnorm(replaced)  # the caller's model keeps its own BatchNorm classes
     finally:
         accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the autocast wrapper on the caller's model
         accelerator.free_memory()
@@ -173,6 +195,16 @@ def _run_log(accelerator: Accelerator, out_dir: Path, *, fresh: bool) -> Iterato
             log.removeHandler(handler)
             handler.close()
         log.setLevel(old_level)
+
+
+def _log_sync_batchnorm(accelerator: Accelerator, sync_bn: bool, why: str, per_device: int) -> None:
+    if not accelerator.is_main_process or why == NO_BATCH_NORM:
+        return
+    if sync_bn:
+        log.info("SyncBatchNorm: on (%s)", why)
+    elif accelerator.num_processes > 1 and per_device < SMALL_DEVICE_BATCH:
+        log.warning("BatchNorm trains on %d samples per device, each process on its own (%s); its batch statistics "
+                    "are noisy at this size", per_device, why)
 
 
 def _warn_if_launcher_disagrees(accelerator: Accelerator, tc: dict) -> None:
@@ -232,6 +264,7 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no parameter with requires_grad=True: nothing to train")
+    channels_last = use_channels_last_3d(model, tc, accelerator.device)  # before the optimizer sees the weights
     optimizer = build_optimizer(params, tc["optimizer"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(tc))
     objects = [model, optimizer, train_loader, scheduler] + ([val_loader] if val_loader is not None else [])
@@ -251,12 +284,13 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
             set_seed(derive_seed(tc["seed"], "epoch", epoch), device_specific=True)
             if hasattr(train_dataset, "set_epoch"):
                 train_dataset.set_epoch(epoch)
-            train_loader.set_epoch(epoch)
+            train_loader.set_epoch(epoch)  # the sampler's epoch: also what each worker's dataset copy is set to
+            _draw_as_a_fresh_loader_would(train_loader)
             lr = float(optimizer.param_groups[0]["lr"])
             train_loss, train_acc, run.global_step = _train_one_epoch(
                 accelerator=accelerator, model=model, loader=train_loader, optimizer=optimizer, criterion=criterion,
                 grad_clip=tc["grad_clip"], epoch=epoch, epochs=tc["epochs"], global_step=run.global_step,
-                writer=writer, out_dir=run.out_dir)
+                writer=writer, out_dir=run.out_dir, channels_last=channels_last)
             scheduler.step()
             record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                                       "val_loss": None, "val_acc": None, "val_macro_f1": None, "lr": lr}
@@ -273,6 +307,7 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
         for loader in (train_loader, val_loader):
             if loader is not None:
                 loader.end()  # an exception mid-epoch leaves the loader registered in Accelerate's GradientState
+                _stop_workers(loader)
 
 
 def _build_loaders(accelerator: Accelerator, train_dataset: Dataset, val_dataset: Dataset | None, tc: dict,
@@ -280,10 +315,13 @@ def _build_loaders(accelerator: Accelerator, train_dataset: Dataset, val_dataset
     """The training loader (order from :class:`EpochShuffleSampler`) and the validation loader
     (``None`` without a validation set), not yet prepared."""
     pin = accelerator.device.type == "cuda"
-    sampler = EpochShuffleSampler(len(train_dataset), seed=tc["seed"])
-    train_loader = DataLoader(train_dataset, batch_size=per_device, sampler=sampler, num_workers=tc["num_workers"],
-                              collate_fn=collate_fn, drop_last=tc["drop_last"], pin_memory=pin,
-                              persistent_workers=False)
+    # workers live across epochs; the epoch travels with each index to the dataset copy in the worker
+    epoch_aware = hasattr(train_dataset, "set_epoch")
+    sampler = EpochShuffleSampler(len(train_dataset), seed=tc["seed"], with_epoch=epoch_aware)
+    persistent = tc["num_workers"] > 0
+    train_loader = DataLoader(EpochItems(train_dataset) if epoch_aware else train_dataset, batch_size=per_device,
+                              sampler=sampler, num_workers=tc["num_workers"], collate_fn=collate_fn,
+                              drop_last=tc["drop_last"], pin_memory=pin, persistent_workers=persistent)
     if len(train_loader) == 0:
         raise ValueError(f"training set of {len(train_dataset)} items gives no batch of {per_device} (drop_last)")
     if accelerator.num_processes == 1 and not tc["drop_last"] and len(train_dataset) % per_device == 1:
@@ -291,8 +329,27 @@ def _build_loaders(accelerator: Accelerator, train_dataset: Dataset, val_dataset
                     "(set train.drop_last: true)")
     val_loader = None
     if val_dataset is not None:
-        val_loader = eval_loader(val_dataset, tc["eval_batch_size"] or per_device, collate_fn, tc["num_workers"], pin)
+        val_loader = eval_loader(val_dataset, tc["eval_batch_size"] or per_device, collate_fn, tc["num_workers"], pin,
+                                 persistent=persistent)
     return train_loader, val_loader
+
+
+def _draw_as_a_fresh_loader_would(loader: DataLoader) -> None:
+    """Starting a DataLoader iterator draws its workers' base seed from the global torch RNG;
+    restarting persistent workers draws nothing. Draw it here in that case, so the global RNG
+    (dropout) of an epoch is the same with persistent workers, without workers, and in a resumed
+    run (whose loader starts afresh)."""
+    if getattr(loader, "_iterator", None) is not None:
+        torch.empty((), dtype=torch.int64).random_()
+
+
+def _stop_workers(loader: DataLoader) -> None:
+    """End the persistent worker processes of ``loader`` now, not when it is garbage-collected (an
+    exception's traceback can keep it alive, and its workers with it)."""
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    loader._iterator = None
 
 
 def _resume(run: _TrainingRun, progress: dict | None) -> int:
@@ -302,8 +359,7 @@ def _resume(run: _TrainingRun, progress: dict | None) -> int:
         return 1
     state_dir = run.out_dir / "state"
     try:
-        with accelerate_quiet():
-            run.accelerator.load_state(str(state_dir))
+        load_state(run.accelerator, state_dir)
     except (RuntimeError, OSError, ValueError, KeyError) as e:
         raise ValueError(f"{state_dir}: cannot resume from this saved state ({type(e).__name__}: {e}); "
                          "use --fresh to start over") from e
@@ -336,17 +392,22 @@ def _end_epoch(run: _TrainingRun, model, record: dict, report: dict | None, writ
     if improved:
         run.best_epoch, run.best_val_acc, run.best_report = epoch, record["val_acc"], report
     run.history.append(record)
-    state_dict = accelerator.get_state_dict(model)
+    saved = epoch % run.tc["save_every"] == 0 or epoch == run.tc["epochs"]
+    state_dict = accelerator.get_state_dict(model) if saved or improved else None
     if accelerator.is_main_process:
         meta = {**run.checkpoint_meta, "config": run.run_config, "class_names": run.class_names, "epoch": epoch,
                 "metrics": record}
-        if improved:
+        if saved:  # the weights are written once: best and the resume state link to last's file
+            save_checkpoint(run.out_dir / "last", state_dict=state_dict, meta=meta)
+            if improved:
+                link_checkpoint(run.out_dir / "last", run.out_dir / "best")
+        elif improved:
             save_checkpoint(run.out_dir / "best", state_dict=state_dict, meta=meta)
-        save_checkpoint(run.out_dir / "last", state_dict=state_dict, meta=meta)
         _log_epoch(writer, record, report, run.class_names, improved, run.tc["epochs"])
     del state_dict
     progress = run.progress(epoch)
-    save_state(accelerator, run.out_dir, progress)
+    if saved:
+        save_state(accelerator, run.out_dir, progress, weights=run.out_dir / "last" / WEIGHTS_NAME)
     if accelerator.is_main_process:
         atomic_write_json(run.out_dir / "metrics.json",
                           metrics_record(progress, run.class_names, run.batch_plan, run.out_dir, finished=False))
@@ -372,40 +433,48 @@ def _finish(run: _TrainingRun, writer) -> dict:
 
 
 def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, criterion, grad_clip, epoch: int,
-                     epochs: int, global_step: int, writer, out_dir: Path) -> tuple[float, float, int]:
+                     epochs: int, global_step: int, writer, out_dir: Path,
+                     channels_last: bool = False) -> tuple[float, float, int]:
+    """One epoch of optimizer steps; returns ``(mean train loss, train accuracy, global_step)``.
+
+    The host waits for the device once per optimizer step (not per batch): the losses of the
+    batches accumulated into the step are checked for NaN/inf and summed for the log together,
+    right before the update (:func:`_check_window`)."""
     model.train()
     device = accelerator.device
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.float64)
     count = torch.zeros((), device=device, dtype=torch.float64)
-    window_loss, window_n = 0.0, 0
+    window: list[tuple[int, torch.Tensor, int]] = []  # (batch, loss, samples) since the last optimizer step
     bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True,
                disable=not accelerator.is_local_main_process)
     try:
         for step, batch in enumerate(loader, start=1):
             inputs, labels = batch
+            if channels_last:
+                inputs = channels_last_inputs(inputs)
+            n = labels.shape[0]
             with accelerator.accumulate(model):
                 logits = model(inputs).float()
                 loss = criterion(logits, labels)
-                _ensure_finite(accelerator, loss, epoch=epoch, step=step, out_dir=out_dir)
-                accelerator.backward(loss)
-                if grad_clip is not None and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), grad_clip)
+                loss_value = loss.detach()
+                window.append((step, loss_value, n))
+                accelerator.backward(loss)  # a non-finite loss reaches the gradients, never the weights
+                if accelerator.sync_gradients:
+                    window_loss = _check_window(accelerator, window, epoch=epoch, out_dir=out_dir)
+                    if grad_clip is not None:
+                        accelerator.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
                 optimizer.zero_grad()
-            n = labels.shape[0]
-            loss_value = loss.detach()
             loss_sum += loss_value.double() * n
             correct += (logits.detach().argmax(dim=-1) == labels).sum().double()
             count += n
-            window_loss += float(loss_value) * n
-            window_n += n
             if accelerator.sync_gradients:
                 global_step += 1
                 if writer is not None:
-                    writer.add_scalar("train/loss_step", window_loss / window_n, global_step)
-                bar.set_postfix(loss=f"{window_loss / window_n:.4f}")
-                window_loss, window_n = 0.0, 0
+                    writer.add_scalar("train/loss_step", window_loss, global_step)
+                bar.set_postfix(loss=f"{window_loss:.4f}")
+                window = []
             bar.update(1)
     finally:
         bar.close()
@@ -414,19 +483,27 @@ def _train_one_epoch(*, accelerator: Accelerator, model, loader, optimizer, crit
     return float(totals[0]) / n_total, float(totals[1]) / n_total, global_step
 
 
-def _ensure_finite(accelerator: Accelerator, loss: torch.Tensor, *, epoch: int, step: int, out_dir: Path) -> None:
-    """Stop before backward when any process sees a NaN/inf loss (all processes agree via reduce)."""
-    bad = (~torch.isfinite(loss.detach())).to(torch.float32).reshape(1)
+def _check_window(accelerator: Accelerator, window: list[tuple[int, torch.Tensor, int]], *, epoch: int,
+                  out_dir: Path) -> float:
+    """Before an optimizer step: raise :class:`NonFiniteLossError` when any process saw a NaN/inf
+    loss in the batches ``window`` (``(batch, loss, samples)``; all processes agree via reduce),
+    else return this process's sample-weighted mean loss over them. One host sync."""
+    losses = torch.stack([loss for _, loss, _ in window]).float()
+    bad = (~torch.isfinite(losses)).any().to(torch.float64).reshape(1)
     if accelerator.num_processes > 1:
         bad = accelerator.reduce(bad, reduction="sum")
-    if float(bad.item()) > 0:
-        value = float(loss.detach().float().item())
-        where = "" if not math.isfinite(value) else " (on another process)"
+    weighted = sum(loss.double() * n for _, loss, n in window).reshape(1)
+    bad_count, loss_total = torch.cat([bad, weighted]).tolist()
+    if bad_count > 0:
+        local = [(step, float(loss)) for step, loss, _ in window if not math.isfinite(float(loss))]
+        step, value = local[0] if local else (window[-1][0], float(window[-1][1]))
+        where = "" if local else " (on another process)"
         raise NonFiniteLossError(
             f"non-finite training loss {value}{where} at epoch {epoch}, batch {step}; stopped before the update. "
             f"The checkpoints and resume state of the last completed epoch in {out_dir} are untouched. "
             "Check the inputs, the learning rate and mixed precision.",
             epoch=epoch, step=step, loss=value)
+    return loss_total / sum(n for _, _, n in window)
 
 
 def _log_epoch(writer, record: dict, report: dict | None, class_names: list[str], improved: bool, epochs: int) -> None:

@@ -15,11 +15,17 @@ from accelerate import Accelerator
 
 from core.config import ConfigError, load_yaml
 from core.storage import WriteError, atomic_write_json, remove_temp_files
+from training.checkpoints import WEIGHTS_NAME, link_file, load_weights_file, written_by_save_checkpoint
 from training.train_config import DEFAULT_TRAIN_CONFIG
 
 RUN_ENTRIES = ("config.yaml", "best", "last", "state", ".state.tmp", ".state.old", "tb", "metrics.json",
                "train.log")
-_RESUMABLE_KEYS = {"train.epochs", "train.num_workers"}  # may differ between a run and its resume
+#: may differ between a run and its resume: how long, how the global batch is split over devices and
+#: accumulation steps, the arithmetic precision, and how fast and how often it is saved; not what is
+#: trained on (data, model, optimizer, schedule, global batch, seed)
+_RESUMABLE_KEYS = {"train.epochs", "train.num_workers", "train.max_device_batch", "train.grad_accum_steps",
+                   "train.mixed_precision", "train.save_every", "train.sync_batchnorm", "train.cudnn_benchmark",
+                   "train.tf32", "train.channels_last_3d"}
 
 
 
@@ -123,8 +129,13 @@ def accelerate_quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
+def save_state(accelerator: Accelerator, out_dir: Path, progress: dict, *, weights: Path | None = None) -> None:
     """Accelerate ``save_state`` into a temp dir, then swap it in, so a kill keeps the previous state.
+
+    ``weights``: a ``model.safetensors`` of :func:`training.checkpoints.save_checkpoint` holding the
+    model's current weights (``last/``); the state then gets a hard link to it instead of a second
+    copy written by Accelerate (:func:`load_state` reads it back). Without it Accelerate writes
+    the weights itself.
 
     A failed write (a full disk: Accelerate's writers raise ``RuntimeError`` or ``SafetensorError``,
     not ``OSError``) removes the temp dir and raises :class:`core.storage.WriteError` saying that
@@ -133,9 +144,12 @@ def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
+    hook = accelerator.register_save_state_pre_hook(_drop_weights) if weights is not None else None
     try:
         with accelerate_quiet():
             accelerator.save_state(str(tmp))
+        if weights is not None and accelerator.is_main_process:
+            link_file(weights, tmp / WEIGHTS_NAME)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             atomic_write_json(tmp / "progress.json", progress)
@@ -145,6 +159,9 @@ def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
         kept = f"the previous state in {state}{_epoch_of(state)} is intact" if state.exists() else \
             "no earlier state was saved"
         raise WriteError(f"{tmp}: saving the resume state failed ({type(e).__name__}: {e}); {kept}") from e
+    finally:
+        if hook is not None:
+            hook.remove()
     if accelerator.is_main_process:
         if old.exists():
             shutil.rmtree(old)
@@ -154,6 +171,36 @@ def save_state(accelerator: Accelerator, out_dir: Path, progress: dict) -> None:
         if old.exists():
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
+
+
+def _drop_weights(models: list, weights: list, output_dir: str) -> None:
+    """Accelerate save-state hook: write no model weights (:func:`save_state` links them)."""
+    weights.clear()
+
+
+def load_state(accelerator: Accelerator, state_dir: Path) -> None:
+    """Accelerate ``load_state`` of ``state_dir``; when its ``model.safetensors`` was written by
+    :func:`training.checkpoints.save_checkpoint` (linked by :func:`save_state`), the model's
+    weights are read from it here (tied tensors restored) and Accelerate loads the rest. A state
+    written entirely by Accelerate (runs of earlier versions) loads as before."""
+    weights = state_dir / WEIGHTS_NAME
+    ours = written_by_save_checkpoint(weights)
+
+    def load_weights(models: list, input_dir: str) -> None:
+        if ours and len(models) == 1:
+            accelerator.unwrap_model(models[0]).load_state_dict(load_weights_file(weights))
+            models.clear()  # nothing left for Accelerate to load
+
+    hook = accelerator.register_load_state_pre_hook(load_weights)
+    scaler = accelerator.scaler
+    if scaler is not None and not (state_dir / "scaler.pt").exists():
+        accelerator.scaler = None  # saved without fp16 (mixed_precision changed on resume): a fresh loss scale
+    try:
+        with accelerate_quiet():
+            accelerator.load_state(str(state_dir))
+    finally:
+        accelerator.scaler = scaler
+        hook.remove()
 
 
 def _epoch_of(state_dir: Path) -> str:

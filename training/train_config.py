@@ -87,8 +87,11 @@ SCHEDULES: dict[str, type] = {"constant": ConstantSchedule, "step": StepSchedule
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """The ``train:`` section (:func:`training.loop.fit`). ``epochs`` and ``num_workers`` are the
-    only keys that may change when a run is resumed (e.g. to train a finished run for longer)."""
+    """The ``train:`` section (:func:`training.loop.fit`). When a run is resumed, only these keys may
+    change: ``epochs`` (e.g. to train a finished run for longer), ``num_workers``, the split of the
+    global batch (``max_device_batch``, ``grad_accum_steps``), ``mixed_precision``, ``save_every``,
+    ``sync_batchnorm``, ``cudnn_benchmark``, ``tf32`` and ``channels_last_3d``; the others define
+    what is trained and are refused (:class:`training.run_directory.RunConfigMismatchError`)."""
 
     epochs: int = setting(10, minimum=1, help="number of epochs")
     batch_size: int = setting(32, minimum=1, help=(
@@ -102,7 +105,8 @@ class TrainSettings:
     eval_batch_size: int | None = setting(None, minimum=1, help=(
         "per-process validation batch; null: the per-device training batch"))
     num_workers: int = setting(0, minimum=0, help=(
-        "DataLoader worker processes (not persistent, so each epoch's setting reaches them)"))
+        "DataLoader worker processes, kept alive across epochs (persistent; each item is asked for with its "
+        "epoch, so a dataset's set_epoch reaches the workers)"))
     drop_last: bool = setting(False, help=(
         "drop the last incomplete training batch (with BatchNorm: a batch of one fails in train mode)"))
     optimizer: Any = setting(SGDSettings(), kinds=OPTIMIZERS, help=(
@@ -123,12 +127,30 @@ class TrainSettings:
     precise_bn_batches: int = setting(0, minimum=0, help=(
         "after each epoch, recompute the BatchNorm running statistics with the final weights over this many "
         "training batches (SlowFast's precise BN); 0: off"))
+    save_every: int = setting(1, minimum=1, help=(
+        "write last/ and the resume state every N epochs and after the final one (best/ whenever it improves); "
+        "a killed run resumes after the last saved epoch and trains the epochs after it again"))
+    sync_batchnorm: bool | str = setting("auto", accepts="auto, true or false", help=(
+        "train BatchNorm on the statistics of the batches of all processes (SyncBatchNorm; CUDA only). auto: on when "
+        "the model has BatchNorm, several processes train and each holds fewer than 8 samples (off on a CPU, "
+        "logged); false logs a warning in that case; true on a CPU is an error. The checkpoints keep their keys"))
+    cudnn_benchmark: bool = setting(True, help=(
+        "CUDA only (nothing on CPU): cuDNN times its convolution algorithms on the first batches of each input "
+        "shape and keeps the fastest; default not yet measured on a GPU (make gpu-check measures it)"))
+    tf32: bool = setting(True, help=(
+        "CUDA only (nothing on CPU): float32 convolutions and matmuls run as TF32 on Ampere and newer GPUs "
+        "(10-bit mantissa products); default not yet measured on a GPU (make gpu-check measures it)"))
+    channels_last_3d: bool = setting(False, help=(
+        "CUDA only (nothing on CPU): Conv3d weights and 5-D inputs stored channels-last (NDHWC) during training; "
+        "default not yet measured on a GPU (make gpu-check measures it)"))
 
     def __post_init__(self) -> None:
         check_settings(self, "train")
         steps = self.grad_accum_steps
         if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
             raise ConfigError(f"train.grad_accum_steps must be an integer >= 1 or 'auto', got {steps!r}")
+        if self.sync_batchnorm not in ("auto", True, False):
+            raise ConfigError(f"train.sync_batchnorm must be auto, true or false, got {self.sync_batchnorm!r}")
         if steps == "auto" and self.max_device_batch is None:
             raise ConfigError("train.grad_accum_steps: 'auto' needs train.max_device_batch (samples a device holds)")
         if isinstance(self.schedule, CosineSchedule) and self.schedule.min_lr > self.optimizer.lr:

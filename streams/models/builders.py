@@ -13,7 +13,7 @@ from streams.models.attention import DualAttention
 from streams.models.backbones import create_resnet3d_backbone, create_slow_backbone
 from streams.models.heads import create_classification_head
 from streams.models.pretrained import apply_pretrained
-from streams.models.recognizer import StreamRecognizer
+from streams.models.recognizer import ImageNetNormalize, StreamRecognizer
 
 
 def create_stream_model(
@@ -82,6 +82,7 @@ def create_resnet3d_stream(
     attention_per_frame: bool = True,
     dropout: float = 0.5,
     pretrained: Mapping[str, str] | None = None,
+    uint8_rgb_input: bool = False,
 ) -> StreamRecognizer:
     """The one builder of the 3D-ResNet streams (visual, flow, face; they differ only in these
     arguments; their specs in :mod:`streams.specs` choose them).
@@ -110,6 +111,8 @@ def create_resnet3d_stream(
             RGB weights averaged over channels) or ``stream``; without ``format`` it is read
             from the file. See :mod:`streams.models.pretrained`. The report lands in
             ``model.load_report``.
+        uint8_rgb_input: the input is uint8 RGB clips, normalised inside the model on its device
+            (:class:`~streams.models.recognizer.ImageNetNormalize`; the visual and face streams).
 
     Returns:
         A StreamRecognizer: ``(B, in_channels, T, H, W)`` -> logits ``(B, num_classes)``;
@@ -129,5 +132,6 @@ def create_resnet3d_stream(
     else:
         raise ConfigError(f"model.arch must be one of {RESNET3D_ARCHS}, got {arch!r}")
     model = create_stream_model(backbone=backbone, num_classes=num_classes, attention=attention,
-                                attention_per_frame=attention_per_frame, dropout=dropout)
+                                attention_per_frame=attention_per_frame, dropout=dropout,
+                                input_adapter=ImageNetNormalize() if uint8_rgb_input else None)
     return apply_pretrained(model, pretrained)

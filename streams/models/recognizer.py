@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from keyframes.scorer import IMAGENET_MEAN, IMAGENET_STD
 from streams.models.heads import GlobalAveragePool
 
 
@@ -23,6 +24,28 @@ class RepeatChannels(nn.Module):
         if x.dim() < 3 or x.shape[1] != 1:
             raise ValueError(f"expected a 1-channel input (B, 1, ...), got {tuple(x.shape)}")
         return x.expand(-1, self.repeats, *x.shape[2:])
+
+
+class ImageNetNormalize(nn.Module):
+    """Input adapter for RGB clips that travel as uint8: ``(B, 3, T, H, W)`` uint8 (0-255) ->
+    float32 ``(x / 255 - mean) / std`` with the ImageNet mean and std, computed on the input's
+    device (the same float32 operations as :func:`streams.views.rgb_clip` did on the CPU before,
+    so a batch normalised here equals it bit for bit on the CPU). A floating-point input is taken
+    as already normalised and passed through. The mean and std are not in the state dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        shape = (1, 3, 1, 1, 1)
+        self.register_buffer("scale", torch.full(shape, 255.0), persistent=False)
+        self.register_buffer("mean", torch.as_tensor(IMAGENET_MEAN).reshape(shape), persistent=False)
+        self.register_buffer("std", torch.as_tensor(IMAGENET_STD).reshape(shape), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            return x
+        if x.dim() != 5 or x.shape[1] != 3:
+            raise ValueError(f"expected uint8 RGB clips (B, 3, T, H, W), got {tuple(x.shape)}")
+        return (x.to(torch.float32) / self.scale.float() - self.mean.float()) / self.std.float()
 
 
 class StreamRecognizer(nn.Module):

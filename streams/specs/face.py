@@ -4,7 +4,8 @@ Cache: ``faces.npy`` uint8 (F, S, S, 3), aligned crops in temporal order, ``(0, 
 face was found (then the modality is missing for the clip). ``meta.json`` gets ``n_faces`` and
 ``faces`` (boxes and confidences per keyframe, which were selected, the crop size and the size of
 the frames the boxes refer to). Selection rule: see :class:`streams.inputs.faces.FaceExtractor`.
-Input: (B, 3, 16, 112, 112) crops -> (B, 2048, 16, 4, 4) -> pooled (B, 2048) -> logits.
+Input: (B, 3, 16, 112, 112) uint8 crops, ImageNet-normalised by the model's first module on its
+device -> (B, 2048, 16, 4, 4) -> pooled (B, 2048) -> logits.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from streams.specs.base import DecodedClip, Step, StreamOutput, StreamSpec
 from streams.views import ViewSettings, rgb_clip
 
 #: ``create_face_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``.
-create_face_stream = partial(create_resnet3d_stream, in_channels=3, depth=50, attention=False)
+create_face_stream = partial(create_resnet3d_stream, in_channels=3, depth=50, attention=False,
+                             uint8_rgb_input=True)
 
 
 def create_face_extractor(settings: FaceSettings, *, device: str | torch.device = "cpu") -> FaceExtractor:
@@ -82,7 +84,7 @@ class FaceStream(StreamSpec):
         return int(meta.get("n_faces", 0)) > 0
 
     def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
-        return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S)
+        return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S) uint8
 
     def input_shape(self, settings: ViewSettings) -> tuple[int, ...]:
         return 3, settings.num_frames, settings.crop, settings.crop

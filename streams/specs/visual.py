@@ -1,9 +1,9 @@
 """The visual stream: a 3D ResNet-101 with spatial and channel attention over the 16 keyframes.
 
 Cache: ``keyframes.npy`` uint8 (N, H, W, 3), the keyframes in temporal order, RGB, short side
-``visual.short_side`` (256). Input: (B, 3, 16, 224, 224) ImageNet-normalised keyframes (random
-crop and flip for training, centre crop for evaluation) -> last-stage map (B, 2048, 16, 7, 7) ->
-attention -> pooled features (B, 2048) -> logits.
+``visual.short_side`` (256). Input: (B, 3, 16, 224, 224) uint8 keyframes (random crop and flip
+for training, centre crop for evaluation), ImageNet-normalised by the model's first module on its
+device -> last-stage map (B, 2048, 16, 7, 7) -> attention -> pooled features (B, 2048) -> logits.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from streams.views import ViewSettings, rgb_clip
 
 #: ``create_visual_stream(*, num_classes, depth, stem_dim_out, attention, dropout, pretrained)``;
 #: every argument of :func:`create_resnet3d_stream` can be overridden by the recipe's ``model:``.
-create_visual_stream = partial(create_resnet3d_stream, in_channels=3, depth=101, attention=True)
+create_visual_stream = partial(create_resnet3d_stream, in_channels=3, depth=101, attention=True,
+                               uint8_rgb_input=True)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class VisualStream(StreamSpec):
         return step
 
     def load_input(self, array: np.ndarray, meta, settings: ViewSettings, rng) -> torch.Tensor:
-        return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S)
+        return torch.from_numpy(rgb_clip(array, settings, rng))            # (3, T, S, S) uint8
 
     def input_shape(self, settings: ViewSettings) -> tuple[int, ...]:
         return 3, settings.num_frames, settings.crop, settings.crop

@@ -263,6 +263,22 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["finished"] is False
 
 
+def test_nan_loss_in_an_accumulated_batch_names_that_batch_and_stops_before_the_update(tmp_path):
+    # checked once per optimizer step: the NaN of batch 3 is found at the step that ends with batch 4
+    train = toy.ToyDataset(64, augment=True, nan_from_epoch=2)
+    model = toy.make_model(0)
+    cfg = {**BASE_CFG, "epochs": 2, "grad_accum_steps": 4, "batch_size": 16}
+    first = run(tmp_path / "ok", {**cfg, "epochs": 1}, model=toy.make_model(0), train=toy.ToyDataset(64, augment=True))
+    with pytest.raises(NonFiniteLossError, match="epoch 2, batch 1;") as info:
+        run(tmp_path / "run", cfg, model=model, train=train)
+    assert info.value.step == 1 and not torch.isfinite(torch.tensor(info.value.loss))
+    after = {k: v for k, v in model.state_dict().items()}
+    expected = weights(tmp_path / "ok")
+    assert all(torch.equal(after[k], expected[k]) for k in expected)  # epoch 1's weights: no update with NaN
+    assert first["history"][0]["train_loss"] == json.loads(
+        (tmp_path / "run" / "metrics.json").read_text())["history"][0]["train_loss"]
+
+
 @pytest.mark.slow  # trains and re-trains toy runs
 def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
     # momentum-free SGD, no dropout, no augmentation: accumulating 2 x 8 equals one batch of 16
@@ -278,11 +294,39 @@ def test_gradient_accumulation_keeps_the_global_batch(tmp_path):
 
 
 @pytest.mark.slow  # trains and re-trains toy runs
-def test_set_epoch_reaches_dataloader_workers(tmp_path):
-    log = tmp_path / "epochs.txt"
-    cfg = {**BASE_CFG, "epochs": 2, "num_workers": 2}
-    run(tmp_path / "run", cfg, train=toy.ToyDataset(32, augment=True, epoch_log=log))
-    assert sorted(set(log.read_text().split())) == ["1", "2"]
+def test_persistent_workers_see_each_epoch_and_build_what_the_main_process_builds(tmp_path):
+    import os
+
+    def items(log):  # (epoch, index) -> (process, augmented input's sum), from the log the dataset appends to
+        rows = [line.split() for line in log.read_text().splitlines()]
+        return {(int(e), int(i)): (int(pid), float(v)) for e, i, pid, v in rows}
+
+    cfg = {**BASE_CFG, "epochs": 2}
+    logs = {w: tmp_path / f"items_{w}.txt" for w in (0, 2)}
+    results = {w: run(tmp_path / f"run_{w}", {**cfg, "num_workers": w},
+                      train=toy.ToyDataset(32, augment=True, epoch_log=logs[w])) for w in (0, 2)}
+    workers, main = items(logs[2]), items(logs[0])
+    assert set(workers) == set(main) == {(e, i) for e in (1, 2) for i in range(32)}
+    assert {k: v for k, (_, v) in workers.items()} == {k: v for k, (_, v) in main.items()}
+    assert all(workers[2, i][1] != workers[1, i][1] for i in range(32))  # epoch 2 is augmented anew
+    pids = {e: {workers[e, i][0] for i in range(32)} for e in (1, 2)}
+    assert pids[1] == pids[2] and len(pids[1]) == 2 and os.getpid() not in pids[1]  # the same two workers
+    assert {pid for pid, _ in main.values()} == {os.getpid()}
+    assert results[2]["history"] == results[0]["history"]
+    a, b = weights(tmp_path / "run_0"), weights(tmp_path / "run_2")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    def kill_after_epoch_1(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # killed and resumed with workers: the weights of the straight run
+        run(tmp_path / "killed", {**cfg, "num_workers": 2}, train=toy.ToyDataset(32, augment=True),
+            callbacks=[kill_after_epoch_1])
+    resumed = run(tmp_path / "killed", {**cfg, "num_workers": 2}, train=toy.ToyDataset(32, augment=True))
+    assert resumed["history"] == results[0]["history"]
+    c = weights(tmp_path / "killed")
+    assert all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_bf16_mixed_precision_on_cpu(tmp_path):
@@ -343,3 +387,77 @@ def test_resolved_config_fills_defaults():
     assert tc["optimizer"] == {"name": "adamw", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
     assert tc["schedule"] == {"name": "cosine", "min_lr": 0.0}
     assert tc["epochs"] == 10 and tc["mixed_precision"] == "no" and tc["grad_clip"] is None
+
+
+@pytest.mark.slow  # trains and re-trains toy runs
+def test_each_epoch_writes_the_weights_once_and_save_every_resumes_after_the_last_saved_epoch(tmp_path):
+    import os
+
+    from safetensors.torch import save_file
+
+    cfg = {**BASE_CFG, "epochs": 5}
+    straight = run(tmp_path / "straight", cfg)
+    one = tmp_path / "straight"
+    assert os.path.samefile(one / "state" / "model.safetensors", one / "last" / "model.safetensors")
+    if straight["best_epoch"] == 5:
+        assert os.path.samefile(one / "best" / "model.safetensors", one / "last" / "model.safetensors")
+
+    every = {**cfg, "save_every": 2}
+    seen = []
+
+    def kill_after_epoch_3(epoch, record):
+        seen.append(epoch)
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "every", every, callbacks=[kill_after_epoch_3])
+    killed = tmp_path / "every"
+    assert json.loads((killed / "state" / "progress.json").read_text())["epoch"] == 2
+    assert load_checkpoint(killed, which="last")[1]["epoch"] == 2
+    assert json.loads((killed / "metrics.json").read_text())["history"][-1]["epoch"] == 3
+    resumed = run(killed, every, model=toy.make_model(123, dropout=0.2), callbacks=[lambda e, r: seen.append(e)])
+    assert seen == [1, 2, 3, 3, 4, 5]  # epoch 3 was not saved: trained again
+    assert resumed["history"] == straight["history"] and resumed["best_epoch"] == straight["best_epoch"]
+    for which in ("last", "best"):
+        a, b = weights(one, which), weights(killed, which)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(killed, which="last")[1]["epoch"] == 5
+
+    # a resume state written by Accelerate itself (earlier versions) still resumes
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "old", cfg, callbacks=[kill_after_epoch_3])
+    state_weights = tmp_path / "old" / "state" / "model.safetensors"
+    tensors = {k: v.contiguous() for k, v in weights(tmp_path / "old", "last").items()}
+    state_weights.unlink()
+    save_file(tensors, str(state_weights), metadata={"format": "pt"})
+    assert run(tmp_path / "old", cfg, model=toy.make_model(123, dropout=0.2))["history"] == straight["history"]
+    c = weights(tmp_path / "old")
+    assert all(torch.equal(weights(one)[k], c[k]) for k in c)
+
+
+@pytest.mark.slow  # trains and re-trains toy runs
+def test_a_resumed_run_may_split_the_batch_otherwise_and_change_precision_not_the_batch(tmp_path):
+    import yaml
+
+    cfg = {**BASE_CFG, "epochs": 3}
+
+    def kill_after_epoch_1(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "run", cfg, callbacks=[kill_after_epoch_1])
+    with pytest.raises(RunConfigMismatchError, match=r"train\.batch_size: 16 -> 32"):
+        run(tmp_path / "run", {**cfg, "batch_size": 32})
+    split = {**cfg, "max_device_batch": 8, "grad_accum_steps": "auto", "save_every": 2, "tf32": False,
+             "sync_batchnorm": False, "channels_last_3d": True, "cudnn_benchmark": False}
+    if torch.amp.is_autocast_available("cpu"):
+        split["mixed_precision"] = "bf16"
+    resumed = run(tmp_path / "run", split)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3] and resumed["finished"]
+    plan = json.loads((tmp_path / "run" / "metrics.json").read_text())["batch_plan"]
+    assert (plan["grad_accum_steps"], plan["per_device_batch"]) == (2, 8)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["max_device_batch"] == 8
+    assert "resuming after epoch 1" in (tmp_path / "run" / "train.log").read_text()
+    assert run(tmp_path / "run", split) == json.loads(json.dumps(resumed))  # finished: reused

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -39,13 +40,13 @@ class ToyDataset(Dataset):
         return len(self.y)
 
     def __getitem__(self, i: int):
-        if self.epoch_log is not None:  # appended from whichever process (worker) builds the item
-            with open(self.epoch_log, "a") as f:
-                f.write(f"{self.epoch}\n")
         x = self.x[i].clone()
         if self.augment:
             g = torch.Generator().manual_seed(_seed(self.aug_seed, self.epoch, i))
             x = x + 0.3 * torch.randn(x.shape, generator=g)
+        if self.epoch_log is not None:  # appended from whichever process (worker) builds the item
+            with open(self.epoch_log, "a") as f:
+                f.write(f"{self.epoch} {i} {os.getpid()} {x.sum().item()!r}\n")
         if self.nan_from_epoch is not None and self.epoch >= self.nan_from_epoch:
             x = torch.full_like(x, float("nan"))
         return x, int(self.y[i])
