@@ -52,13 +52,13 @@ from benchmarks.timing import BenchmarkError, format_report
 from benchmarks.training import training_benchmark
 from core.command_line import (
     add_debug_argument,
+    add_device_argument,
     describe_error,
     naming_config,
     non_negative_int,
     positive_float,
     positive_int,
     run_main,
-    torch_device,
 )
 from core.config import load_config
 from core.results_page import result_table, write_results_page
@@ -183,10 +183,6 @@ def _label(seconds: float) -> str:
     return f"{round(seconds)}s"
 
 
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def cmd_train(args) -> dict:
     stream_cfg = load_config(args.config or get_spec(args.stream).recipe_path(tiny=args.tiny), args.set)
     pre_cfg = load_config(args.preprocess_config or ROOT / ("configs/preprocess/demo.yaml" if args.tiny
@@ -198,7 +194,7 @@ def cmd_train(args) -> dict:
                                 loader_clips=args.loader_clips, loader_workers=args.workers,
                                 clip_size=args.clip_size or ((320, 180) if args.tiny else (1280, 720)),
                                 channels_last=args.channels_last, bf16=args.bf16, compile=args.compile,
-                                compare_knobs=knobs, device=args.device or _default_device())
+                                compare_knobs=knobs, device=args.device)
     result["recipe"] = "tiny" if args.tiny else "full"
     return result
 
@@ -210,7 +206,7 @@ def cmd_live(args) -> dict:
     from fusion.prediction import Predictor
     from live_mode import default_window_seconds
 
-    predictor = Predictor.from_run(args.run, device=args.device or _default_device())
+    predictor = Predictor.from_run(args.run, device=args.device)
     window = args.window if args.window is not None else default_window_seconds(args.run)[0]
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
@@ -308,8 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--warmup", type=non_negative_int, default=1)
     tr.add_argument("--channels-last", action="store_true")
     tr.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the device")
-    tr.add_argument("--device", type=torch_device, default=None,
-                    help="where the steps run [cuda when this machine has it, else cpu]")
+    add_device_argument(tr, what="the timed training steps")
     tr.add_argument("--compile", action="store_true", help="torch.compile the models")
     tr.add_argument("--compare-knobs", default="", metavar="LIST",
                     help="also time the attention model with each of channels_last,bf16,compile alone")
@@ -325,8 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="play the file as a camera: late windows are dropped and counted [on]")
     lv.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
                     help="share per-frame work between windows [on]; off: every window from its frames alone")
-    lv.add_argument("--device", type=torch_device, default=None,
-                    help="where the models run [cuda when this machine has it, else cpu]")
+    add_device_argument(lv, what="the keyframe scorer, MTCNN, the streams and the fusion head")
     lv.add_argument("--compare", action="store_true",
                     help="also run window by window (no shared work) on the same clip, for the speed-up")
     lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
