@@ -9,7 +9,7 @@ The ``train:`` section (its keys and defaults) is documented in :mod:`training.t
 run directory in :mod:`training.run_directory`; processes in :mod:`training.processes`.
 
 Epochs are numbered from 1. Before epoch ``e`` the loop calls ``train_dataset.set_epoch(e)`` if the
-dataset has it, and asks for each item as ``(index, e)`` (:class:`training.processes.EpochItems`),
+dataset has it, and asks for each item as ``(index, e)`` (:class:`training.data_loaders.EpochItems`),
 so the dataset's copy in each DataLoader worker (workers live across epochs) is set to ``e`` too:
 datasets that seed their augmentation from (seed, epoch, index) make a killed-and-resumed run reach
 exactly the weights of an uninterrupted one, with or without workers.
@@ -44,7 +44,7 @@ import torch.nn.functional as F
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from core.storage import atomic_write_json, atomic_write_text
@@ -58,11 +58,10 @@ from training.batch_norm import (
 )
 from training.checkpoints import WEIGHTS_NAME, link_checkpoint, save_checkpoint
 from training.cuda_settings import channels_last_inputs, cuda_speed_settings, use_channels_last_3d
-from training.evaluation import eval_loader, gather_predictions, logits_report
+from training.data_loaders import build_loaders, draw_as_a_fresh_loader_would, stop_workers
+from training.evaluation import gather_predictions, logits_report
 from training.metrics import format_report, render_confusion_matrix
 from training.processes import (
-    EpochItems,
-    EpochShuffleSampler,
     derive_seed,
     launcher_mixed_precision,
     make_accelerator,
@@ -260,7 +259,7 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
            per_device: int) -> dict:
     accelerator, tc = run.accelerator, run.tc
     set_seed(tc["seed"])
-    train_loader, val_loader = _build_loaders(accelerator, train_dataset, val_dataset, tc, per_device, collate_fn)
+    train_loader, val_loader = build_loaders(accelerator, train_dataset, val_dataset, tc, per_device, collate_fn)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no parameter with requires_grad=True: nothing to train")
@@ -285,7 +284,7 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
             if hasattr(train_dataset, "set_epoch"):
                 train_dataset.set_epoch(epoch)
             train_loader.set_epoch(epoch)  # the sampler's epoch: also what each worker's dataset copy is set to
-            _draw_as_a_fresh_loader_would(train_loader)
+            draw_as_a_fresh_loader_would(train_loader)
             lr = float(optimizer.param_groups[0]["lr"])
             train_loss, train_acc, run.global_step = _train_one_epoch(
                 accelerator=accelerator, model=model, loader=train_loader, optimizer=optimizer, criterion=criterion,
@@ -307,49 +306,7 @@ def _train(run: _TrainingRun, *, model, train_dataset, val_dataset, collate_fn, 
         for loader in (train_loader, val_loader):
             if loader is not None:
                 loader.end()  # an exception mid-epoch leaves the loader registered in Accelerate's GradientState
-                _stop_workers(loader)
-
-
-def _build_loaders(accelerator: Accelerator, train_dataset: Dataset, val_dataset: Dataset | None, tc: dict,
-                   per_device: int, collate_fn: Callable | None) -> tuple[DataLoader, DataLoader | None]:
-    """The training loader (order from :class:`EpochShuffleSampler`) and the validation loader
-    (``None`` without a validation set), not yet prepared."""
-    pin = accelerator.device.type == "cuda"
-    # workers live across epochs; the epoch travels with each index to the dataset copy in the worker
-    epoch_aware = hasattr(train_dataset, "set_epoch")
-    sampler = EpochShuffleSampler(len(train_dataset), seed=tc["seed"], with_epoch=epoch_aware)
-    persistent = tc["num_workers"] > 0
-    train_loader = DataLoader(EpochItems(train_dataset) if epoch_aware else train_dataset, batch_size=per_device,
-                              sampler=sampler, num_workers=tc["num_workers"], collate_fn=collate_fn,
-                              drop_last=tc["drop_last"], pin_memory=pin, persistent_workers=persistent)
-    if len(train_loader) == 0:
-        raise ValueError(f"training set of {len(train_dataset)} items gives no batch of {per_device} (drop_last)")
-    if accelerator.num_processes == 1 and not tc["drop_last"] and len(train_dataset) % per_device == 1:
-        log.warning("the last training batch holds a single sample; BatchNorm layers fail on it in train mode "
-                    "(set train.drop_last: true)")
-    val_loader = None
-    if val_dataset is not None:
-        val_loader = eval_loader(val_dataset, tc["eval_batch_size"] or per_device, collate_fn, tc["num_workers"], pin,
-                                 persistent=persistent)
-    return train_loader, val_loader
-
-
-def _draw_as_a_fresh_loader_would(loader: DataLoader) -> None:
-    """Starting a DataLoader iterator draws its workers' base seed from the global torch RNG;
-    restarting persistent workers draws nothing. Draw it here in that case, so the global RNG
-    (dropout) of an epoch is the same with persistent workers, without workers, and in a resumed
-    run (whose loader starts afresh)."""
-    if getattr(loader, "_iterator", None) is not None:
-        torch.empty((), dtype=torch.int64).random_()
-
-
-def _stop_workers(loader: DataLoader) -> None:
-    """End the persistent worker processes of ``loader`` now, not when it is garbage-collected (an
-    exception's traceback can keep it alive, and its workers with it)."""
-    iterator = getattr(loader, "_iterator", None)
-    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-        iterator._shutdown_workers()
-    loader._iterator = None
+                stop_workers(loader)
 
 
 def _resume(run: _TrainingRun, progress: dict | None) -> int:

@@ -1,80 +1,20 @@
 """Processes and their accelerator: building the ``Accelerator`` for a run (one process or many,
-CPU or GPU), telling how many processes the launcher started, and what depends only on the seed
-and the epoch (the shuffling order, derived seeds), so every process agrees and a resumed run sees
-what an uninterrupted one would."""
+CPU or GPU), telling how many processes the launcher started, and seeds derived from the run's
+seed (:func:`derive_seed`), so every process agrees and a resumed run sees what an uninterrupted
+one would. The training order is in :mod:`training.data_loaders`."""
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 from accelerate.utils import get_int_from_env, parse_flag_from_env
-from torch.utils.data import Dataset, Sampler
 
 from core.config import ConfigError
-
-
-class EpochShuffleSampler(Sampler):
-    """Random permutation of ``range(num_samples)`` that depends only on ``(seed, epoch)``.
-
-    Every process computes the same order (Accelerate then gives each process its share of the
-    batches), and a resumed run sees the same order as an uninterrupted one. Call
-    :meth:`set_epoch` before iterating (Accelerate's prepared loader does it via ``set_epoch``).
-    With ``with_epoch`` it yields ``(index, epoch)`` pairs, the keys of :class:`EpochItems`.
-    """
-
-    def __init__(self, num_samples: int, *, seed: int = 0, shuffle: bool = True, with_epoch: bool = False):
-        self.num_samples = int(num_samples)
-        self.seed = int(seed)
-        self.shuffle = shuffle
-        self.with_epoch = with_epoch
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __iter__(self) -> Iterator[int] | Iterator[tuple[int, int]]:
-        if not self.shuffle:
-            order = list(range(self.num_samples))
-        else:
-            g = torch.Generator()
-            g.manual_seed(derive_seed(self.seed, "shuffle", self.epoch))
-            order = torch.randperm(self.num_samples, generator=g).tolist()
-        if self.with_epoch:
-            return iter([(i, self.epoch) for i in order])
-        return iter(order)
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-
-class EpochItems(Dataset):
-    """A dataset with ``set_epoch`` whose items are asked for as ``(index, epoch)``: before an item
-    of another epoch than the last, the dataset's own ``set_epoch(epoch)`` runs in the process
-    that builds the item. So DataLoader workers that live across epochs (persistent) see each
-    epoch, and items that depend on (seed, epoch, index) are those of a fresh worker, or of the
-    main process without workers."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-        self._epoch: int | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch = int(epoch)
-        self.dataset.set_epoch(int(epoch))  # type: ignore[attr-defined]
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, key: tuple[int, int]):
-        index, epoch = key
-        if epoch != self._epoch:
-            self.set_epoch(epoch)
-        return self.dataset[index]
 
 
 def derive_seed(*parts: Any) -> int:

@@ -49,7 +49,8 @@ TOOLS = {"streams": ("train_stream", "--cache"), "fusion": ("train_fusion", "--f
          "keyframes": ("train_keyframe_scorer", "--data"), "faces": ("train_face_pretrain", "--data")}
 #: config folders that hold no training recipe, and what they hold instead
 NOT_TRAINING = {"accelerate": "launcher settings", "features": "feature extraction recipes",
-                "preprocess": "preprocessing recipes", "shared": "blocks other recipes name as base:"}
+                "preprocess": "preprocessing recipes", "shared": "blocks other recipes name as base:",
+                "slurm": "Slurm job scripts"}
 #: every recipe's test size: one epoch of 3 optimizer steps (12 train samples, global batch 4; 4 steps
 #: for fer2013_tiny's 14 images), plain SGD (no optimizer state to save; which parameters get a
 #: gradient does not depend on the optimizer)

@@ -12,7 +12,7 @@ from core.config import ConfigError
 from training.checkpoints import load_checkpoint
 from training.evaluation import evaluate
 from training.loop import NonFiniteLossError, fit
-from training.processes import EpochShuffleSampler
+from training.data_loaders import EpochShuffleSampler
 from training.run_directory import RunConfigMismatchError
 from training.train_config import plan_batches, resolve_train_config
 
@@ -196,7 +196,7 @@ def _lagging_bn_model() -> torch.nn.Sequential:
 
 @pytest.mark.slow  # trains and re-trains toy runs
 def test_precise_bn_sets_the_statistics_of_the_final_weights(tmp_path):
-    from training.processes import EpochShuffleSampler
+    from training.data_loaders import EpochShuffleSampler
 
     cfg = {**BASE_CFG, "precise_bn_batches": 100}  # more than an epoch has: all 4 batches
     train, val = toy.ToyDataset(64, augment=True), toy.ToyDataset(30, data_seed=1)

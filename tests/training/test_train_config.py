@@ -28,7 +28,8 @@ def test_the_defaults_resolve_to_the_mapping_the_loop_consumes():
         "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False},
         "schedule": {"name": "constant"}, "mixed_precision": "no", "grad_clip": None, "seed": 0,
         "label_smoothing": 0.0, "eval_every": 1, "precise_bn_batches": 0,
-        "sync_batchnorm": "auto", "cudnn_benchmark": True, "tf32": True, "channels_last_3d": False}
+        "sync_batchnorm": "auto", "cudnn_benchmark": True, "tf32": True, "channels_last_3d": False,
+        "save_every": 1}
     assert list(resolve_train_config({})) == [f.name for f in dataclasses.fields(TrainSettings)]
     assert DEFAULT_TRAIN_CONFIG["optimizer"] == {"name": "sgd"} and DEFAULT_TRAIN_CONFIG["epochs"] == 10
     assert resolve_train_config({"schedule": "step"})["schedule"] == {"name": "step", "step_size": 10, "gamma": 0.1}
