@@ -10,9 +10,9 @@ import torch
 
 from core.config import ConfigError
 from training.checkpoints import load_checkpoint
+from training.data_loaders import EpochShuffleSampler
 from training.evaluation import evaluate
 from training.loop import NonFiniteLossError, fit
-from training.data_loaders import EpochShuffleSampler
 from training.run_directory import RunConfigMismatchError
 from training.train_config import plan_batches, resolve_train_config
 
