@@ -23,7 +23,9 @@ An estimate is the sum of what a training step holds at the end of its forward p
   a storage that holds parameters, buffers or the input batch is left out (counted above /
   below). Under autocast, what is saved in bfloat16 counts 2 bytes, and the bfloat16 copies of
   the weights autocast makes are counted here;
-* ``inputs``: the batch as the loader delivers it (float32 clips, int64 labels).
+* ``inputs``: the batch as the loader delivers it (its dtype from the stream spec: uint8 RGB
+  clips for the visual and face streams, float32 otherwise; int64 labels). A uint8 clip's
+  float32 normalised copy, which the first convolution saves, counts as an activation.
 
 Not counted, and covered by the stated margin (:data:`MARGIN`, :data:`RESERVED_GIB`): what
 exists only for a moment during the backward pass (the gradient of one activation while the
@@ -159,7 +161,7 @@ def estimate_training_memory(cfg: Mapping[str, Any], *, batch: int | None = None
     recipe = {"stream": spec.name, "model": spec.trained_model_config(dict(cfg.get("model") or {}))}
     with FakeTensorMode(), torch.device(device_type):
         model = build_stream_model(recipe, num_classes).train()
-        x = torch.empty(batch, *shape, dtype=torch.float32)
+        x = torch.zeros(batch, *shape, dtype=spec.input_dtype())
         y = torch.zeros(batch, dtype=torch.long)
         saved = saved_activation_bytes(model, x, y, autocast_dtype=PRECISIONS[precision])
         params = [p for p in model.parameters()]

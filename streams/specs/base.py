@@ -212,6 +212,11 @@ class StreamSpec:
         batch from it."""
         raise NotImplementedError
 
+    def input_dtype(self) -> torch.dtype:
+        """The dtype of :meth:`load_input`'s tensor (float32 unless a stream's clips travel as
+        uint8 and its model normalises them); the memory estimate's stand-in batch has it."""
+        return torch.float32
+
     def trained_model_config(self, model_cfg: Mapping[str, Any]) -> dict:
         """The ``model:`` section that rebuilds a TRAINED network of this stream before its
         checkpoint is loaded: what only initialises the weights (``pretrained``) is dropped, so

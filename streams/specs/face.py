@@ -89,6 +89,9 @@ class FaceStream(StreamSpec):
     def input_shape(self, settings: ViewSettings) -> tuple[int, ...]:
         return 3, settings.num_frames, settings.crop, settings.crop
 
+    def input_dtype(self) -> torch.dtype:
+        return torch.uint8  # the model's ImageNetNormalize makes it float32 on its device
+
 
 
 SPEC = FaceStream()

@@ -65,6 +65,9 @@ class VisualStream(StreamSpec):
     def input_shape(self, settings: ViewSettings) -> tuple[int, ...]:
         return 3, settings.num_frames, settings.crop, settings.crop
 
+    def input_dtype(self) -> torch.dtype:
+        return torch.uint8  # the model's ImageNetNormalize makes it float32 on its device
+
 
 
 SPEC = VisualStream()

@@ -1,6 +1,6 @@
-"""Each stream spec's ``input_shape`` is the shape its ``load_input`` gives, for its full and tiny
-recipes' ``data:`` settings, whatever the stored array's size (the memory estimate builds its batch
-from it, without a cache)."""
+"""Each stream spec's ``input_shape`` and ``input_dtype`` are what its ``load_input`` gives, for
+its full and tiny recipes' ``data:`` settings, whatever the stored array's size (the memory
+estimate builds its batch from them, without a cache)."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,4 +27,4 @@ def test_input_shape_is_what_load_input_gives(stream, tiny):
     make, meta = STORED[stream]
     for rng in (None, np.random.default_rng(0)):  # the evaluation and the training view
         x = spec.load_input(make(), meta, settings, rng)
-        assert tuple(x.shape) == spec.input_shape(settings)
+        assert tuple(x.shape) == spec.input_shape(settings) and x.dtype == spec.input_dtype()
