@@ -51,19 +51,7 @@ class VideoWriter:
         # reproducible across runs.
         self._container = av.open(str(self._tmp), mode="w", format="mp4",
                                   options={"fflags": "+bitexact"})
-        rate = Fraction(fps).limit_denominator(1001)
-        self._video = self._container.add_stream("libx264", rate=rate)
-        self._video.width, self._video.height = width, height
-        self._video.pix_fmt = "yuv420p"
-        self._video.codec_context.thread_count = 1
-        # mbtree=0: x264's AVX-512 macroblock-tree code (lookahead propagation through
-        # B-frames) reads uninitialised heap memory, so on CPUs with AVX-512 the same frames
-        # encoded twice gave different bytes (decoded frames up to 64 grey levels apart),
-        # depending on what earlier allocations, other threads' included, left on the heap.
-        # Without mbtree the AVX2 and AVX-512 paths write the same bytes, whatever the heap holds
-        # (checked with glibc's MALLOC_PERTURB_; tests/media/test_synthetic_reproducible.py).
-        self._video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
-                               "x264-params": "mbtree=0"}
+        self._video = add_h264_stream(self._container, fps=fps, size=size, crf=crf)
         self._audio = None
         if sample_rate is not None:
             if audio_channels not in _LAYOUTS:
@@ -96,7 +84,7 @@ class VideoWriter:
         if samples.shape[0] != self._audio_channels:
             raise ValueError(
                 f"{self.path}: audio has {samples.shape[0]} channels, writer expects {self._audio_channels}")
-        _encode_audio(self._container, self._audio, samples)
+        encode_audio(self._container, self._audio, samples)
 
     def close(self) -> None:
         """Flush encoders and move the finished file into place."""
@@ -132,7 +120,32 @@ class VideoWriter:
             self.abort()
 
 
-def _encode_audio(container: av.container.OutputContainer, stream: av.AudioStream, samples: np.ndarray) -> None:
+def add_h264_stream(container: av.container.OutputContainer, *, fps: float, size: tuple[int, int], crf: int = 23,
+                    bit_rate: int | None = None) -> av.VideoStream:
+    """Add the H.264 stream every writer here uses to ``container``: ``size`` ``(width, height)``
+    in pixels (even), ``fps`` frames/s, yuv420p, single-threaded with fixed options so the same
+    frames give the same bytes; quality ``crf`` (constant rate factor), or, with ``bit_rate``
+    (bits/s), an average bit rate instead."""
+    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    stream.width, stream.height = size
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.thread_count = 1
+    # mbtree=0: x264's AVX-512 macroblock-tree code (lookahead propagation through
+    # B-frames) reads uninitialised heap memory, so on CPUs with AVX-512 the same frames
+    # encoded twice gave different bytes (decoded frames up to 64 grey levels apart),
+    # depending on what earlier allocations, other threads' included, left on the heap.
+    # Without mbtree the AVX2 and AVX-512 paths write the same bytes, whatever the heap holds
+    # (checked with glibc's MALLOC_PERTURB_; tests/media/test_synthetic_reproducible.py).
+    options = {"preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
+    if bit_rate is None:
+        options["crf"] = str(crf)
+    else:
+        stream.bit_rate = int(bit_rate)
+    stream.options = options
+    return stream
+
+
+def encode_audio(container: av.container.OutputContainer, stream: av.AudioStream, samples: np.ndarray) -> None:
     """Encode float32 ``samples`` (channels, N; 1, 2 or 6 channels, see ``_LAYOUTS``) into
     ``stream``, clipped to [-1, 1], and mux the packets (the encoder is flushed by the caller)."""
     samples = np.clip(samples, -1.0, 1.0)
@@ -165,7 +178,7 @@ def write_m4a(path: str | os.PathLike, audio: np.ndarray, *, sample_rate: int, b
     try:
         stream = container.add_stream("aac", rate=sample_rate, layout="mono" if samples.shape[0] == 1 else "stereo")
         stream.bit_rate = bitrate
-        _encode_audio(container, stream, samples)
+        encode_audio(container, stream, samples)
         for packet in stream.encode():
             container.mux(packet)
         container.close()

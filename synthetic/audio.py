@@ -1,5 +1,6 @@
 """The synthetic sets' sound: the group set's chord tone (:func:`synthesize_tone`) and the
-individual sets' speech-like voice (:func:`synthesize_speech`), both mono float32 in [-1, 1]."""
+individual sets' speech-like voice (:func:`synthesize_speech`), and babble, several such voices at
+once (:func:`synthesize_babble`, the robustness report's crowd noise), all mono float32 in [-1, 1]."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -126,3 +127,21 @@ def synthesize_speech(*, level: float, contour: str, rate: float, voice_hz: floa
     signal = 0.5 * loudness * rng.uniform(0.6, 1.0) * envelope * voice
     signal += rng.uniform(0.002, 0.01) * rng.standard_normal(n)
     return _fade_and_clip(signal, sample_rate)
+
+
+def synthesize_babble(n_samples: int, sample_rate: int, *, voices: int = 6, seed: int = 0) -> np.ndarray:
+    """Babble, float32 ``(n_samples,)``: ``voices`` speech-like voices (:func:`synthesize_speech`,
+    each with its own pitch, contour, speaking rate and sentence, drawn from ``seed``) talking at
+    once, each started at a random point of its sentence (circularly shifted) so their syllables
+    do not line up; peak-normalised to 0.5. What a crowd sounds like behind a group's own audio."""
+    rng = np.random.default_rng([int(seed), 4242])
+    duration = n_samples / sample_rate
+    mix = np.zeros(n_samples, np.float64)
+    for _ in range(voices):
+        contour = CONTOURS[int(rng.integers(len(CONTOURS)))]
+        voice = synthesize_speech(level=float(rng.uniform(-0.3, 0.3)), contour=contour,
+                                  rate=float(rng.uniform(3.0, 5.0)), voice_hz=float(rng.uniform(100.0, 240.0)),
+                                  duration=duration, sample_rate=sample_rate,
+                                  sentence_seed=int(rng.integers(1 << 31)), rng=rng)
+        mix += np.roll(voice, int(rng.integers(max(1, n_samples))))
+    return (0.5 * mix / max(1e-9, float(np.abs(mix).max()))).astype(np.float32)
