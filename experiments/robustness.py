@@ -1,0 +1,366 @@
+"""The robustness report card: every model of a runs directory on test clips damaged in the media
+files themselves, and with modalities missing.
+
+:func:`build_robustness` finds the runs as the results report does (:mod:`experiments.report_runs`:
+the method is the Concat-FC run, and every fusion run on the method's feature directory is scored
+beside it). From that feature directory's test split it takes the clips, the preprocessing cache
+that made them (its ``pipeline.json``: the recipe and the keyframe scorer) and the stream runs. For
+each damage of :data:`media.damage.DAMAGES` asked for, each test clip's source file is damaged
+(:func:`media.damage.damage_file`: only the damaged track is re-encoded, the other's packets are
+copied), then preprocessed by the same :class:`streams.preprocessing.ClipPreprocessor` (same
+recipe, same scorer) for the streams that read the damaged track, into a cache of its own
+(``OUT/cache/<recipe hash>/<damage>/``); the streams' features of that cache are extracted
+(:func:`fusion.features.extract_features`, ``OUT/features/<damage>/``) and take the place of the
+clean features of those streams. The other streams read the same decoded samples as the clean
+clip, so their clean features stand. Both steps keep what is up to date: a re-run decodes, damages
+and computes nothing again. A clip whose damage or preprocessing fails is written to the damage's
+``errors.jsonl`` and left out of that damage's rows; the run goes on.
+
+Rows: each stream alone (a missing modality gives uniform probabilities, as in the report), each
+late fusion (weights chosen on val), each fusion head; for every media damage, and for every
+non-empty set of the method's streams marked missing on the clean clips (the ``given_only``
+mechanism of :func:`fusion.evaluation.fusion_probabilities`: ``damage "missing"``, ``severity`` the
+missing streams). Each row: test accuracy with its percentile bootstrap interval, and the same
+model's clean accuracy on the same clips. Files: :mod:`experiments.robustness_output`.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import itertools
+import logging
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from core.batch import run_batch
+from core.storage import StorageError, config_hash, read_json
+from experiments.report_runs import HELD_OUT_SPLIT, LATE_TITLES, SELECTION_SPLIT, ReportError, choose_method, find_runs
+from fusion.evaluation import fusion_probabilities, late_fusion_weights, subset_name
+from fusion.features import FeatureSet, extract_features
+from fusion.late import weighted_score
+from fusion.training import load_fusion_head
+from media.damage import DAMAGES, Damage, damage_file
+from media.layouts import ClipRecord
+from streams import cache
+from streams.preprocessing import ClipPreprocessor, build_preprocess_job
+from streams.specs import STREAM_SPECS
+from training.checkpoints import CheckpointError
+from training.statistics import CONFIDENCE, DRAWS, bootstrap_accuracy
+
+log = logging.getLogger(__name__)
+
+MISSING = "missing"   # the damage name of the modality rows
+
+
+class RobustnessError(ReportError):
+    """The runs cannot be scored under damage (no test features, no preprocessing record, an
+    unknown damage); the message names the directory or the damage."""
+
+
+@dataclass
+class Scene:
+    """What every damage is scored against: the method's streams, the clean test features, the
+    models (stream rows, late-fusion weights, fusion heads with their streams), the preprocessing
+    recipe and scorer, and the test clips' records."""
+
+    streams: tuple[str, ...]
+    clean: FeatureSet
+    late: dict[str, dict[str, float]]
+    heads: dict[str, tuple[object, tuple[str, ...], str]]   # row name -> (head, streams, run)
+    recipe: dict
+    scorer: str | None
+    scorer_hash: str
+    stream_runs: dict[str, str]
+    records: list[ClipRecord]
+    not_scored: dict[str, str] = field(default_factory=dict)
+
+
+def affected_streams(damage: Damage, streams: Sequence[str], recipe: Mapping) -> tuple[str, ...]:
+    """The ``streams`` that read the track ``damage`` damages: the audio track's readers for an
+    audio damage, the frames' readers (keyframes included) for a video damage."""
+    if damage.modality == "audio":
+        return tuple(s for s in streams if STREAM_SPECS[s].audio_rate(recipe) is not None)
+    return tuple(s for s in streams if STREAM_SPECS[s].reads_frames(recipe))
+
+
+def build_scene(root: str | os.PathLike, out_dir: str | os.PathLike, *, method: str | os.PathLike | None = None,
+                max_clips: int | None = None) -> Scene:
+    """The :class:`Scene` of the runs under ``root`` (see the module docstring); ``max_clips``:
+    only the first that many labelled test clips (in the features' order)."""
+    found = find_runs(root, exclude=[out_dir])
+    chosen = choose_method(found, method)
+    try:
+        clean = FeatureSet(chosen.features, HELD_OUT_SPLIT, chosen.streams)
+        val = FeatureSet(chosen.features, SELECTION_SPLIT, chosen.streams)
+    except FileNotFoundError as e:
+        raise RobustnessError(str(e)) from None
+    cache_root = clean.index.get("cache")
+    pipeline = read_json(cache.pipeline_path(cache_root)) if cache_root else None
+    pipeline = pipeline or (chosen.recipe.get("pipeline") or {}).get("preprocess")
+    if not pipeline or not pipeline.get("config"):
+        raise RobustnessError(f"{chosen.features}: its cache {cache_root} records no preprocessing recipe "
+                              "(pipeline.json of tools/preprocess.py), so damaged clips cannot be preprocessed alike")
+    entries = {e.clip_id: e for e in cache.load_entries(cache_root, split=HELD_OUT_SPLIT)}
+    records = []
+    for clip_id, label in zip(clean.clip_ids, clean.labels):
+        if label >= 0 and clip_id in entries:
+            meta = entries[clip_id].meta
+            records.append(ClipRecord(clip_id=clip_id, path=Path(meta["source"]), label=int(label),
+                                      class_names=tuple(clean.class_names), split=HELD_OUT_SPLIT))
+    if not records:
+        raise RobustnessError(f"{cache_root}: no labelled {HELD_OUT_SPLIT} clip of {chosen.features} in the cache")
+    records = records[:max_clips] if max_clips else records
+    heads, not_scored = {}, {}
+    for run in found.fusion:
+        name = run.title + (" (the method)" if run.path == chosen.path else "")
+        if Path(run.features).resolve() != Path(chosen.features).resolve():
+            not_scored[str(run.path)] = f"fuses features of {run.features}, not the method's {chosen.features}"
+            continue
+        try:
+            head, _, class_names = load_fusion_head(run.path)
+        except CheckpointError as e:
+            not_scored[str(run.path)] = str(e)
+            continue
+        if class_names != clean.class_names:
+            not_scored[str(run.path)] = f"classes {class_names}, the test features' are {clean.class_names}"
+            continue
+        heads[name if name not in heads else f"{name} [{run.path.name}]"] = (head, run.streams, str(run.path))
+    return Scene(streams=chosen.streams, clean=clean, late=late_fusion_weights(val, chosen.streams), heads=heads,
+                 recipe=pipeline["config"], scorer=pipeline.get("scorer"),
+                 scorer_hash=pipeline.get("scorer_hash") or "none",
+                 stream_runs={s: clean.stream_info[s]["run"] for s in chosen.streams}, records=records,
+                 not_scored=not_scored)
+
+
+# ------------------------------------------------------------------------------ damaged caches
+
+def clip_seed(clip_id: str) -> int:
+    """The seed of a clip's damage draws (noise, babble): fixed by its id, the same in every run."""
+    return zlib.crc32(clip_id.encode("utf-8"))
+
+
+def face_box_finder(recipe: Mapping, *, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+    """``frame -> (K, 4)`` boxes: the face stream's MTCNN with the recipe's ``faces:`` settings
+    (detection size, confidence and smallest face), as its preprocessing finds faces."""
+    from streams.specs.face import create_face_extractor
+
+    settings = STREAM_SPECS["face"].checked_settings(recipe)
+    extractor = create_face_extractor(settings, device=device)
+
+    def boxes(frame: np.ndarray) -> np.ndarray:
+        found, probs, _ = extractor.detect([frame])[0]
+        if found is None or len(found) == 0:
+            return np.zeros((0, 4))
+        found, probs = np.asarray(found, np.float64), np.asarray(probs, np.float64)
+        sides = np.minimum(found[:, 2] - found[:, 0], found[:, 3] - found[:, 1])
+        return found[(probs >= settings.min_confidence) & (sides >= settings.min_size)]
+    return boxes
+
+
+class DamagedClipJob:
+    """``job(record) -> "done" | "skipped"`` (a :func:`core.batch.run_batch` job): brings the
+    damaged cache entry of ``record`` up to date. When it already is, nothing is decoded; else the
+    source is damaged into ``media_dir`` (removed again once preprocessed) and preprocessed."""
+
+    def __init__(self, preprocessor: ClipPreprocessor, damage: Damage, media_dir: Path, *,
+                 babble: Callable[[int, int, int], np.ndarray] | None = None,
+                 face_boxes: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.preprocessor = preprocessor
+        self.damage = damage
+        self.media_dir = media_dir
+        self.babble = babble
+        self.face_boxes = face_boxes
+
+    def __call__(self, record: ClipRecord) -> str:
+        directory = cache.entry_dir(self.preprocessor.cache_root, record.clip_id)
+        if not self.preprocessor.todo(directory, cache.read_meta(directory)):
+            return "skipped"
+        seed = clip_seed(record.clip_id)
+        damaged = cache.entry_dir(self.media_dir, record.clip_id).with_suffix(".mp4")
+        babble = None if self.babble is None else (lambda n, rate: self.babble(n, rate, seed))
+        try:
+            damage_file(record.path, damaged, self.damage, seed=seed, babble=babble, face_boxes=self.face_boxes)
+            return self.preprocessor(ClipRecord(clip_id=record.clip_id, path=damaged, label=record.label,
+                                                class_names=record.class_names, split=record.split))
+        finally:
+            damaged.unlink(missing_ok=True)
+
+
+@dataclass
+class DamagedSet:
+    """One damage's outcome: the features of the streams it changed (``None`` when no clip came
+    through), those streams, and how many clips were preprocessed, reused and failed."""
+
+    features: FeatureSet | None
+    streams: tuple[str, ...]
+    counts: dict[str, int]
+    errors_log: str
+
+
+def damaged_features(scene: Scene, key: str, out_dir: Path, *, preprocessors: dict,
+                     babble: Callable[[int, int, int], np.ndarray] | None,
+                     face_boxes: Callable[[], Callable[[np.ndarray], np.ndarray]], device: str = "cpu",
+                     batch_size: int = 8) -> DamagedSet:
+    """The damaged cache and features of damage ``key`` (see the module docstring).
+    ``preprocessors``: ClipPreprocessors by stream set, shared between damages (the scorer and
+    MTCNN load once); ``face_boxes()`` makes the face finder when a damage needs it."""
+    damage = DAMAGES[key]
+    streams = affected_streams(damage, scene.streams, scene.recipe)
+    recipe_key = config_hash({"recipe": scene.recipe, "scorer_hash": scene.scorer_hash})[:12]
+    cache_root = out_dir / "cache" / recipe_key / key
+    errors_log = cache.errors_path(cache_root)
+    if not streams:
+        return DamagedSet(None, streams, {"done": 0, "skipped": 0, "failed": 0}, str(errors_log))
+    if streams not in preprocessors:
+        preprocessors[streams] = build_preprocess_job(scene.recipe, scene.scorer, str(cache_root), streams,
+                                                      device=device)
+    preprocessor = copy.copy(preprocessors[streams])   # the same networks, this damage's cache
+    preprocessor.cache_root = cache_root
+    job = DamagedClipJob(preprocessor, damage, out_dir / "damaged_media" / key,
+                         babble=babble if "babble" in damage.needs else None,
+                         face_boxes=face_boxes() if "face_boxes" in damage.needs else None)
+    summary = run_batch(scene.records, lambda: job, errors_log=errors_log, desc=key)
+    counts = {"done": summary.done, "skipped": summary.skipped, "failed": summary.failed}
+    log.info("%s: %s", key, summary.format())
+    wanted = {r.clip_id for r in scene.records}
+    if not any(e.clip_id in wanted for e in cache.load_entries(cache_root, split=HELD_OUT_SPLIT)):
+        return DamagedSet(None, streams, counts, str(errors_log))
+    feats_dir = out_dir / "features" / key
+    try:
+        extract_features({s: scene.stream_runs[s] for s in streams}, cache_root, feats_dir, splits=(HELD_OUT_SPLIT,),
+                         batch_size=batch_size, device=device)
+    except StorageError as e:
+        log.warning("%s: no features (%s)", key, e)
+        return DamagedSet(None, streams, counts, str(errors_log))
+    return DamagedSet(FeatureSet(feats_dir, HELD_OUT_SPLIT, streams), streams, counts, str(errors_log))
+
+
+def combined(clean: FeatureSet, damaged: FeatureSet, clip_ids: Sequence[str]) -> FeatureSet:
+    """``clean`` restricted to ``clip_ids`` (all in both sets), with the streams of ``damaged``
+    taking their damaged features, probabilities and availability."""
+    out = subset(clean, clip_ids)
+    where = {c: i for i, c in enumerate(damaged.clip_ids)}
+    rows = np.array([where[c] for c in clip_ids], dtype=np.int64)
+    for s in damaged.streams:
+        out.features[s], out.probs[s] = damaged.features[s][rows], damaged.probs[s][rows]
+        out.available[s] = damaged.available[s][rows]
+    return out
+
+
+def subset(fs: FeatureSet, clip_ids: Sequence[str]) -> FeatureSet:
+    """A copy of ``fs`` holding only ``clip_ids`` (in that order)."""
+    where = {c: i for i, c in enumerate(fs.clip_ids)}
+    rows = np.array([where[c] for c in clip_ids], dtype=np.int64)
+    out = copy.copy(fs)
+    out.clip_ids = list(clip_ids)
+    out.labels = fs.labels[rows]
+    out.features = {s: v[rows] for s, v in fs.features.items()}
+    out.probs = {s: v[rows] for s, v in fs.probs.items()}
+    out.available = {s: v[rows] for s, v in fs.available.items()}
+    return out
+
+
+# ------------------------------------------------------------------------------------- scoring
+
+def model_probabilities(scene: Scene, fs: FeatureSet, *, given: Sequence[str] | None = None) -> dict[str, tuple]:
+    """Every model's (kind, run, (N, C) probabilities) on ``fs``, by row name: the streams, the
+    late fusions, the fusion heads. ``given``: only those streams given, the others missing."""
+    present = set(scene.streams if given is None else given)
+    avail = {s: fs.available[s] & (s in present) for s in scene.streams}
+    out = {}
+    for s in scene.streams:
+        out[f"{s} stream"] = ("stream", scene.stream_runs[s],
+                              weighted_score({s: fs.probs[s]}, {s: avail[s]}, {s: 1.0}))
+    for key, weights in scene.late.items():
+        out[LATE_TITLES.get(key, f"late: {key}")] = (
+            "late_fusion", None, weighted_score({s: fs.probs[s] for s in scene.streams}, avail, weights))
+    for name, (head, streams, run) in scene.heads.items():
+        keep = None if given is None else tuple(s for s in streams if s in present)
+        out[name] = ("fusion_head", run, fusion_probabilities(head, fs, streams, given=keep))
+    return out
+
+
+def _rows(scene: Scene, damage: str, severity: str, fs: FeatureSet, clean: FeatureSet, *,
+          given: Sequence[str] | None, draws: int, seed: int, failed: int) -> list[dict]:
+    """One row per model: its accuracy on ``fs`` (damaged) and on ``clean`` (the same clips)."""
+    damaged_probs = model_probabilities(scene, fs, given=given)
+    clean_probs = model_probabilities(scene, clean)
+    rows = []
+    for name, (kind, run, probs) in damaged_probs.items():
+        hit = bootstrap_accuracy(fs.labels, probs.argmax(1), draws=draws, seed=seed)
+        base = bootstrap_accuracy(clean.labels, clean_probs[name][2].argmax(1), draws=draws, seed=seed)
+        rows.append({"model": name, "kind": kind, "run": run, "damage": damage, "severity": severity,
+                     "accuracy": hit["accuracy"], "ci95": hit["interval"], "clean_accuracy": base["accuracy"],
+                     "clean_ci95": base["interval"], "clips": int(len(fs.labels)), "failed_clips": failed})
+    return rows
+
+
+def build_robustness(root: str | os.PathLike, out_dir: str | os.PathLike, *, method: str | os.PathLike | None = None,
+                     damages: Sequence[str] | None = None, missing: bool = True, max_clips: int | None = None,
+                     draws: int = DRAWS, seed: int = 0, device: str = "cpu", batch_size: int = 8) -> dict:
+    """Score every model of the runs under ``root`` on damaged test clips (see the module
+    docstring); returns the content of ``robustness.json`` (``rows`` and what they were made
+    from). ``damages``: keys of :data:`media.damage.DAMAGES` (default all); ``missing``: also the
+    modality rows; ``max_clips``: only the first that many test clips; ``draws``/``seed``: the
+    bootstrap's; ``device``: the scorer, MTCNN and the streams."""
+    from synthetic.audio import synthesize_babble
+
+    root, out_dir = Path(root), Path(out_dir)
+    keys = list(DAMAGES) if damages is None else list(damages)
+    unknown = [k for k in keys if k not in DAMAGES]
+    if unknown:
+        raise RobustnessError(f"unknown damage {', '.join(unknown)}; choose from {', '.join(DAMAGES)}")
+    scene = build_scene(root, out_dir, method=method, max_clips=max_clips)
+    clean = subset(scene.clean, [r.clip_id for r in scene.records])
+    preprocessors: dict = {}
+    finder: list = []
+
+    def face_boxes():
+        if not finder:
+            finder.append(face_box_finder(scene.recipe, device=device))
+        return finder[0]
+
+    def babble(n: int, rate: int, clip_seed_: int) -> np.ndarray:
+        return synthesize_babble(n, rate, seed=clip_seed_)
+
+    rows, damage_info = [], {}
+    for key in keys:
+        damage = DAMAGES[key]
+        got = damaged_features(scene, key, out_dir, preprocessors=preprocessors, babble=babble,
+                               face_boxes=face_boxes, device=device, batch_size=batch_size)
+        info = {"name": damage.name, "severity": damage.severity, "modality": damage.modality,
+                "streams_changed": list(got.streams), "clips": got.counts, "errors_log": got.errors_log}
+        damage_info[key] = info
+        if got.features is None and got.streams:
+            info["scored"] = False
+            continue
+        ids = clean.clip_ids if got.features is None else [c for c in clean.clip_ids if c in set(got.features.clip_ids)]
+        fs = subset(clean, ids) if got.features is None else combined(clean, got.features, ids)
+        rows += _rows(scene, damage.name, damage.severity, fs, subset(clean, ids), given=None, draws=draws,
+                      seed=seed, failed=len(clean.clip_ids) - len(ids))
+        info["scored"] = True
+    if missing:
+        for k in range(1, len(scene.streams) + 1):
+            for lost in itertools.combinations(scene.streams, k):
+                given = tuple(s for s in scene.streams if s not in lost)
+                rows += _rows(scene, MISSING, subset_name(lost), clean, clean, given=given, draws=draws, seed=seed,
+                              failed=0)
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "root": str(root), "out_dir": str(out_dir), "split": HELD_OUT_SPLIT, "clips": len(clean.clip_ids),
+        "streams": list(scene.streams), "class_names": list(clean.class_names),
+        "preprocess": {"scorer": scene.scorer, "scorer_hash": scene.scorer_hash,
+                       "recipe_hash": config_hash(scene.recipe)},
+        "settings": {"draws": draws, "seed": seed, "confidence": CONFIDENCE,
+                     "interval": "percentile bootstrap over the scored clips",
+                     "clean_accuracy": "the same model on the same clips, undamaged",
+                     "late_fusion_weights": scene.late},
+        "damages": damage_info,
+        "not_scored": scene.not_scored,
+        "rows": rows,
+    }
