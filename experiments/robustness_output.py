@@ -75,36 +75,38 @@ def format_markdown(data: Mapping) -> str:
 
 
 def accuracy_grid(data: Mapping) -> tuple[list[str], list[str], np.ndarray]:
-    """(models, column labels, (models, 1 + damages) accuracies): the first column the clean
-    accuracy on the whole scored split (the modality rows' clean accuracy), NaN where a model has
-    no row."""
+    """(models, column labels, (models, 1 + damages, 3) accuracy, interval low, interval high):
+    the first column the clean accuracy on every scored clip (the modality rows' clean accuracy),
+    NaN where a model has no row."""
     models, columns = _models(data), _columns(data)
-    grid = np.full((len(models), 1 + len(columns)), np.nan)
+    grid = np.full((len(models), 1 + len(columns), 3), np.nan)
     for r in data["rows"]:
         i = models.index(r["model"])
-        grid[i, 1 + columns.index((r["damage"], r["severity"]))] = r["accuracy"]
-        if r["damage"] == "missing" or np.isnan(grid[i, 0]):
-            grid[i, 0] = r["clean_accuracy"]
+        grid[i, 1 + columns.index((r["damage"], r["severity"]))] = [r["accuracy"], *r["ci95"]]
+        if r["damage"] == "missing" or np.isnan(grid[i, 0, 0]):
+            grid[i, 0] = [r["clean_accuracy"], *r["clean_ci95"]]
     return models, ["clean"] + [f"{d}: {s}" for d, s in columns], grid
 
 
 def heat_map_figure(data: Mapping) -> Figure:
     """Accuracy as a grid of cells, one row per model and one column per damage (the clean
-    accuracy first), each cell showing its accuracy; shading from 0 (white) to 1 (dark)."""
+    accuracy first), each cell showing its accuracy over its 95 % interval; shading by accuracy
+    from 0 (dark) to 1 (light)."""
     models, labels, grid = accuracy_grid(data)
-    width = 2.5 + 0.45 * len(labels) + 0.07 * max(len(m) for m in models)
-    fig = Figure(figsize=(width, 2.5 + 0.4 * len(models) + 0.06 * max(len(c) for c in labels)), dpi=100,
+    width = 2.5 + 0.6 * len(labels) + 0.07 * max(len(m) for m in models)
+    fig = Figure(figsize=(width, 2.5 + 0.45 * len(models) + 0.06 * max(len(c) for c in labels)), dpi=100,
                  layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    image = ax.imshow(grid[..., 0], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
-            if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="black" if grid[i, j] > 0.6 else "white")
+            acc, lo, hi = grid[i, j]
+            if not np.isnan(acc):
+                ax.text(j, i, f"{acc:.2f}\n{lo:.2f}-{hi:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if acc > 0.6 else "white")
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
     ax.set_yticks(range(len(models)), models, fontsize=8)
-    ax.set_title(f"accuracy under damage ({data['split']}, {data['clips']} clips)")
+    ax.set_title(f"accuracy under damage and its 95 % interval ({data['split']}, {data['clips']} clips)")
     fig.colorbar(image, ax=ax, shrink=0.8, label="accuracy")
     return fig
 

@@ -30,7 +30,7 @@ def test_every_tool_starts_as_a_script(tool):
 
 
 #: the tools that run a network
-NETWORK_TOOLS = ("preprocess", "extract_keyframes", "extract_features", "evaluate", "predict", "live")
+NETWORK_TOOLS = ("preprocess", "extract_keyframes", "extract_features", "evaluate", "robustness", "predict", "live")
 
 
 @pytest.mark.parametrize("tool", NETWORK_TOOLS)
