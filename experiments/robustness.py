@@ -181,7 +181,7 @@ class DamagedClipJob:
         if not self.preprocessor.todo(directory, cache.read_meta(directory)):
             return "skipped"
         seed = clip_seed(record.clip_id)
-        damaged = cache.entry_dir(self.media_dir, record.clip_id).with_suffix(".mp4")
+        damaged = Path(f"{cache.entry_dir(self.media_dir, record.clip_id)}.mp4")   # ids may hold dots
         babble = None if self.babble is None else (lambda n, rate: self.babble(n, rate, seed))
         try:
             damage_file(record.path, damaged, self.damage, seed=seed, babble=babble, face_boxes=self.face_boxes)

@@ -172,3 +172,19 @@ def test_user_mistakes_are_one_error_line(tmp_path, runs_root, monkeypatch, caps
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:") and "nowhere" in lines[0]
     rc, err = cli("--runs", str(runs_root), "--out", str(tmp_path / "o"), "--damages", "rain")
     assert rc == 2 and "--damages" in err and "rain" in err
+
+
+def test_hidden_faces_are_the_ones_the_face_stream_finds(tmp_path):
+    """faces_hidden with the face stream's own MTCNN: the faces it finds on the clean clip are
+    filled, and it finds none on the damaged copy."""
+    from core.config import load_config
+    from experiments.robustness import face_box_finder
+    from media.damage import DAMAGES, damage_file
+    from tests.conftest import decode_media
+
+    find = face_box_finder(load_config(ROOT / "configs/preprocess/demo.yaml"))
+    clip = make_scene_clip(tmp_path / "faces.mp4", n_frames=4, faces=3)
+    out = damage_file(clip, tmp_path / "hidden.mp4", DAMAGES["faces_hidden"], face_boxes=find)
+    clean, hidden = decode_media(clip)[0], decode_media(out)[0]
+    assert all(len(find(frame)) == 3 for frame in clean)
+    assert all(len(find(frame)) == 0 for frame in hidden)
