@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import functools
 import itertools
 import logging
 import os
@@ -49,7 +50,8 @@ from media.layouts import ClipRecord
 from streams import cache
 from streams.preprocessing import ClipPreprocessor, build_preprocess_job
 from streams.specs import STREAM_SPECS
-from training.checkpoints import CheckpointError
+from synthetic.audio import synthesize_babble
+from training.checkpoints import CheckpointError, checkpoint_hash
 from training.statistics import CONFIDENCE, DRAWS, bootstrap_accuracy
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,7 @@ def build_scene(root: str | os.PathLike, out_dir: str | os.PathLike, *, method: 
     if not pipeline or not pipeline.get("config"):
         raise RobustnessError(f"{chosen.features}: its cache {cache_root} records no preprocessing recipe "
                               "(pipeline.json of tools/preprocess.py), so damaged clips cannot be preprocessed alike")
+    _check_scorer(pipeline, chosen.streams, cache_root)
     entries = {e.clip_id: e for e in cache.load_entries(cache_root, split=HELD_OUT_SPLIT)}
     records = []
     for clip_id, label in zip(clean.clip_ids, clean.labels):
@@ -137,6 +140,21 @@ def build_scene(root: str | os.PathLike, out_dir: str | os.PathLike, *, method: 
                  not_scored=not_scored)
 
 
+def _check_scorer(pipeline: Mapping, streams: Sequence[str], cache_root) -> None:
+    """Refuse when streams read keyframes and the scorer that selected the cache's is gone or
+    changed: damaged clips would be selected by another scorer than the clean ones."""
+    if not any(STREAM_SPECS[s].uses_keyframes for s in streams):
+        return
+    scorer = pipeline.get("scorer")
+    try:
+        now = checkpoint_hash(scorer) if scorer else None
+    except CheckpointError as e:
+        raise RobustnessError(f"{cache_root}: its keyframe scorer {scorer}: {e}") from None
+    if now is None or now != pipeline.get("scorer_hash"):
+        raise RobustnessError(f"{cache_root}: its keyframe scorer {scorer} is gone or changed since the cache was made "
+                              "(checkpoint hash differs); damaged clips must be selected by the same scorer")
+
+
 # ------------------------------------------------------------------------------ damaged caches
 
 def clip_seed(clip_id: str) -> int:
@@ -162,18 +180,22 @@ def face_box_finder(recipe: Mapping, *, device: str = "cpu") -> Callable[[np.nda
     return boxes
 
 
+def clip_babble(n_samples: int, sample_rate: int, seed: int) -> np.ndarray:
+    """The babble mixed into a clip: :func:`synthetic.audio.synthesize_babble` seeded by the clip."""
+    return synthesize_babble(n_samples, sample_rate, seed=seed)
+
+
 class DamagedClipJob:
     """``job(record) -> "done" | "skipped"`` (a :func:`core.batch.run_batch` job): brings the
     damaged cache entry of ``record`` up to date. When it already is, nothing is decoded; else the
-    source is damaged into ``media_dir`` (removed again once preprocessed) and preprocessed."""
+    source is damaged into ``media_dir`` (removed again once preprocessed) and preprocessed.
+    ``face_boxes``: the face finder, for a damage that needs it."""
 
     def __init__(self, preprocessor: ClipPreprocessor, damage: Damage, media_dir: Path, *,
-                 babble: Callable[[int, int, int], np.ndarray] | None = None,
                  face_boxes: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.preprocessor = preprocessor
         self.damage = damage
         self.media_dir = media_dir
-        self.babble = babble
         self.face_boxes = face_boxes
 
     def __call__(self, record: ClipRecord) -> str:
@@ -182,13 +204,54 @@ class DamagedClipJob:
             return "skipped"
         seed = clip_seed(record.clip_id)
         damaged = Path(f"{cache.entry_dir(self.media_dir, record.clip_id)}.mp4")   # ids may hold dots
-        babble = None if self.babble is None else (lambda n, rate: self.babble(n, rate, seed))
         try:
-            damage_file(record.path, damaged, self.damage, seed=seed, babble=babble, face_boxes=self.face_boxes)
+            damage_file(record.path, damaged, self.damage, seed=seed, face_boxes=self.face_boxes,
+                        babble=lambda n, rate: clip_babble(n, rate, seed))
             return self.preprocessor(ClipRecord(clip_id=record.clip_id, path=damaged, label=record.label,
                                                 class_names=record.class_names, split=record.split))
         finally:
             damaged.unlink(missing_ok=True)
+
+
+def build_damaged_job(recipe: dict, scorer: str | None, cache_root: str, streams: tuple[str, ...], key: str,
+                      media_dir: str, device: str = "cpu") -> DamagedClipJob:
+    """A :class:`DamagedClipJob` with networks of its own (module-level, so each worker process
+    of :func:`core.batch.run_batch` builds its own)."""
+    damage = DAMAGES[key]
+    preprocessor = build_preprocess_job(recipe, scorer, cache_root, streams, device=device)
+    finder = face_box_finder(recipe, device=device) if "face_boxes" in damage.needs else None
+    return DamagedClipJob(preprocessor, damage, Path(media_dir), face_boxes=finder)
+
+
+class DamageJobs:
+    """Makes each damage's ``make_job`` for :func:`core.batch.run_batch`: in this process
+    (``workers`` 0 or 1) the preprocessors (by stream set) and the face finder are built once and
+    shared by every damage; with ``workers`` > 1 each worker process builds its own."""
+
+    def __init__(self, scene: Scene, *, workers: int = 0, device: str = "cpu") -> None:
+        self.scene = scene
+        self.workers = workers
+        self.device = device
+        self._preprocessors: dict[tuple[str, ...], ClipPreprocessor] = {}
+        self._finder: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def make_job(self, key: str, streams: tuple[str, ...], cache_root: Path, media_dir: Path) -> Callable:
+        if self.workers > 1:
+            return functools.partial(build_damaged_job, self.scene.recipe, self.scene.scorer, str(cache_root),
+                                     streams, key, str(media_dir), self.device)
+        return functools.partial(self._shared_job, key, streams, cache_root, media_dir)
+
+    def _shared_job(self, key: str, streams: tuple[str, ...], cache_root: Path, media_dir: Path) -> DamagedClipJob:
+        if streams not in self._preprocessors:
+            self._preprocessors[streams] = build_preprocess_job(self.scene.recipe, self.scene.scorer,
+                                                                str(cache_root), streams, device=self.device)
+        preprocessor = copy.copy(self._preprocessors[streams])   # the same networks, this damage's cache
+        preprocessor.cache_root = cache_root
+        damage = DAMAGES[key]
+        if "face_boxes" in damage.needs and self._finder is None:
+            self._finder = face_box_finder(self.scene.recipe, device=self.device)
+        return DamagedClipJob(preprocessor, damage, media_dir,
+                              face_boxes=self._finder if "face_boxes" in damage.needs else None)
 
 
 @dataclass
@@ -202,13 +265,10 @@ class DamagedSet:
     errors_log: str
 
 
-def damaged_features(scene: Scene, key: str, out_dir: Path, *, preprocessors: dict,
-                     babble: Callable[[int, int, int], np.ndarray] | None,
-                     face_boxes: Callable[[], Callable[[np.ndarray], np.ndarray]], device: str = "cpu",
+def damaged_features(scene: Scene, key: str, out_dir: Path, *, jobs: DamageJobs, device: str = "cpu",
                      batch_size: int = 8) -> DamagedSet:
-    """The damaged cache and features of damage ``key`` (see the module docstring).
-    ``preprocessors``: ClipPreprocessors by stream set, shared between damages (the scorer and
-    MTCNN load once); ``face_boxes()`` makes the face finder when a damage needs it."""
+    """The damaged cache and features of damage ``key`` (see the module docstring); ``jobs``
+    makes the per-clip job."""
     damage = DAMAGES[key]
     streams = affected_streams(damage, scene.streams, scene.recipe)
     recipe_key = config_hash({"recipe": scene.recipe, "scorer_hash": scene.scorer_hash})[:12]
@@ -216,15 +276,8 @@ def damaged_features(scene: Scene, key: str, out_dir: Path, *, preprocessors: di
     errors_log = cache.errors_path(cache_root)
     if not streams:
         return DamagedSet(None, streams, {"done": 0, "skipped": 0, "failed": 0}, str(errors_log))
-    if streams not in preprocessors:
-        preprocessors[streams] = build_preprocess_job(scene.recipe, scene.scorer, str(cache_root), streams,
-                                                      device=device)
-    preprocessor = copy.copy(preprocessors[streams])   # the same networks, this damage's cache
-    preprocessor.cache_root = cache_root
-    job = DamagedClipJob(preprocessor, damage, out_dir / "damaged_media" / key,
-                         babble=babble if "babble" in damage.needs else None,
-                         face_boxes=face_boxes() if "face_boxes" in damage.needs else None)
-    summary = run_batch(scene.records, lambda: job, errors_log=errors_log, desc=key)
+    make_job = jobs.make_job(key, streams, cache_root, out_dir / "damaged_media" / key)
+    summary = run_batch(scene.records, make_job, errors_log=errors_log, workers=jobs.workers, desc=key)
     counts = {"done": summary.done, "skipped": summary.skipped, "failed": summary.failed}
     log.info("%s: %s", key, summary.format())
     wanted = {r.clip_id for r in scene.records}
@@ -302,14 +355,14 @@ def _rows(scene: Scene, damage: str, severity: str, fs: FeatureSet, clean: Featu
 
 def build_robustness(root: str | os.PathLike, out_dir: str | os.PathLike, *, method: str | os.PathLike | None = None,
                      damages: Sequence[str] | None = None, missing: bool = True, max_clips: int | None = None,
-                     draws: int = DRAWS, seed: int = 0, device: str = "cpu", batch_size: int = 8) -> dict:
+                     draws: int = DRAWS, seed: int = 0, device: str = "cpu", batch_size: int = 8,
+                     workers: int = 0) -> dict:
     """Score every model of the runs under ``root`` on damaged test clips (see the module
     docstring); returns the content of ``robustness.json`` (``rows`` and what they were made
     from). ``damages``: keys of :data:`media.damage.DAMAGES` (default all); ``missing``: also the
     modality rows; ``max_clips``: only the first that many test clips; ``draws``/``seed``: the
-    bootstrap's; ``device``: the scorer, MTCNN and the streams."""
-    from synthetic.audio import synthesize_babble
-
+    bootstrap's; ``device``: the scorer, MTCNN and the streams; ``workers``: processes that
+    damage and preprocess clips (0 or 1: this one)."""
     root, out_dir = Path(root), Path(out_dir)
     keys = list(DAMAGES) if damages is None else list(damages)
     unknown = [k for k in keys if k not in DAMAGES]
@@ -317,22 +370,12 @@ def build_robustness(root: str | os.PathLike, out_dir: str | os.PathLike, *, met
         raise RobustnessError(f"unknown damage {', '.join(unknown)}; choose from {', '.join(DAMAGES)}")
     scene = build_scene(root, out_dir, method=method, max_clips=max_clips)
     clean = subset(scene.clean, [r.clip_id for r in scene.records])
-    preprocessors: dict = {}
-    finder: list = []
-
-    def face_boxes():
-        if not finder:
-            finder.append(face_box_finder(scene.recipe, device=device))
-        return finder[0]
-
-    def babble(n: int, rate: int, clip_seed_: int) -> np.ndarray:
-        return synthesize_babble(n, rate, seed=clip_seed_)
+    jobs = DamageJobs(scene, workers=workers, device=device)
 
     rows, damage_info = [], {}
     for key in keys:
         damage = DAMAGES[key]
-        got = damaged_features(scene, key, out_dir, preprocessors=preprocessors, babble=babble,
-                               face_boxes=face_boxes, device=device, batch_size=batch_size)
+        got = damaged_features(scene, key, out_dir, jobs=jobs, device=device, batch_size=batch_size)
         info = {"name": damage.name, "severity": damage.severity, "modality": damage.modality,
                 "streams_changed": list(got.streams), "clips": got.counts, "errors_log": got.errors_log}
         damage_info[key] = info

@@ -5,7 +5,7 @@ darkness, a quarter of the pixels, half the frames, hidden faces), each clip re-
 the runs' own recipe and scorer, and with every set of streams marked missing.
 
     python tools/robustness.py --runs runs/demo --out runs/demo/robustness [--damages KEY,KEY]
-                               [--no-missing] [--max-clips N] [--device cpu]
+                               [--no-missing] [--max-clips N] [--workers K] [--device cpu]
 
 Writes OUT/robustness.json, OUT/robustness.md and OUT/robustness_heatmap.png; the damaged caches
 and features go to OUT/cache/ and OUT/features/ (a re-run reuses them: nothing is recomputed), a
@@ -18,7 +18,7 @@ import argparse
 import logging
 import sys
 
-from core.command_line import add_debug_argument, add_device_argument, positive_int, run_main
+from core.command_line import add_debug_argument, add_device_argument, non_negative_int, positive_int, run_main
 from core.results_page import code_commit, command_text
 from experiments.report_runs import ReportError
 from experiments.robustness import build_robustness
@@ -52,13 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=positive_int, default=DRAWS, help=f"bootstrap resamples (default {DRAWS})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per stream forward pass [8]")
+    parser.add_argument("--workers", type=non_negative_int, default=0,
+                        help="processes that damage and preprocess clips (0: this one) [0]")
     add_device_argument(parser, what="the keyframe scorer, MTCNN and the streams")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = build_robustness(args.runs, args.out, method=args.method, damages=args.damages,
                             missing=not args.no_missing, max_clips=args.max_clips, draws=args.draws, seed=args.seed,
-                            device=str(args.device), batch_size=args.batch_size)
+                            device=str(args.device), batch_size=args.batch_size,
+                            workers=args.workers)
     data = {"command": command_text("tools/robustness.py", argv), "commit": code_commit(), **data}
     written = write_robustness(data, args.out)
     failed = {k: v["clips"]["failed"] for k, v in data["damages"].items() if v["clips"]["failed"]}

@@ -188,3 +188,25 @@ def test_hidden_faces_are_the_ones_the_face_stream_finds(tmp_path):
     clean, hidden = decode_media(clip)[0], decode_media(out)[0]
     assert all(len(find(frame)) == 3 for frame in clean)
     assert all(len(find(frame)) == 0 for frame in hidden)
+
+
+def test_worker_processes_write_the_same_damaged_cache(runs_root, first_run, tmp_path):
+    """--workers 2: each process builds its own networks; the rows equal those of one process."""
+    _, data = first_run
+    out = tmp_path / "robustness"
+    rc = load_tool("robustness").main(["--runs", str(runs_root), "--out", str(out), "--damages", "white_noise_10db",
+                                       "--no-missing", "--max-clips", "2", "--draws", "50", "--workers", "2"])
+    assert rc == 0
+    again = json.loads((out / "robustness.json").read_text())
+    assert again["damages"]["white_noise_10db"]["clips"] == {"done": 2, "skipped": 0, "failed": 0}
+    one = [(r["model"], r["accuracy"]) for r in data["rows"] if r["damage"] == "white_noise"]
+    assert [(r["model"], r["accuracy"]) for r in again["rows"]] == one
+
+
+def test_a_changed_scorer_is_refused(runs_root, tmp_path, monkeypatch):
+    import experiments.robustness as robustness
+    from experiments.report_runs import ReportError
+
+    monkeypatch.setattr(robustness, "checkpoint_hash", lambda path: "another")
+    with pytest.raises(ReportError, match="scorer"):
+        robustness.build_robustness(runs_root, tmp_path / "o", damages=["audio_removed"])
