@@ -180,6 +180,8 @@ CASES = [
      ["{audio_run}", "a run of the audio stream, given for the visual stream"]),
     ("report", "--runs {missing} --out {missing}_report", ["{missing}", "no such runs directory"]),
     ("report", "--runs {empty} --out {missing}", ["{empty}", "no Concat-FC run"]),
+    ("robustness", "--runs {missing} --out {missing}_robustness", ["{missing}", "no such runs directory"]),
+    ("robustness", "--runs {empty} --out {missing}", ["{empty}", "no Concat-FC run"]),
     ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {missing}.pth", ["{missing}.pth"]),
     ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {corrupt_weights}",
      ["{corrupt_weights}"]),
@@ -275,6 +277,8 @@ def test_argparse_usage_errors_still_exit_2(bad, monkeypatch, capsys):
 # numeric and device options out of range: argparse's usage error (exit 2) before any work
 USAGE_CASES = [
     ("report", "--runs {empty} --out {missing} --draws 0", "--draws"),
+    ("robustness", "--runs {empty} --out {missing} --damages rain", "--damages"),
+    ("robustness", "--runs {empty} --out {missing} --device no_such_device", "--device"),
     ("extract_features", "--streams audio={audio_run} --cache {audio_cache} --out {missing} --batch-size -2",
      "--batch-size"),
     ("extract_features", "--streams audio={audio_run} --cache {audio_cache} --out {missing} --splits train,vall",
