@@ -5,16 +5,17 @@ the labelled val logits of a checkpoint and writes, atomically, into the checkpo
 (``RUN/best/`` for a run)::
 
     calibration.json  {"temperature", "fitted_on": "val", "nll_before", "nll_after", "n",
-                       "at_bound", "checkpoint_hash", "created"}
+                       "at_bound", "checkpoint_hash"}
 
 ``checkpoint_hash`` is the hash of the weights it was fitted for (:func:`training.checkpoints.
-checkpoint_hash`); :func:`run_temperature` ignores a file fitted for other weights. A checkpoint
-without the file (saved before calibration existed, or trained without validation) loads with
-temperature 1, which leaves its probabilities as they were; that is logged once per checkpoint.
+checkpoint_hash`); :func:`run_temperature` ignores a file fitted for other weights. The file holds
+no time stamp: the same weights and val clips write the same bytes (a killed and re-run training
+writes what an uninterrupted one does). A checkpoint without the file (saved before calibration
+existed, or trained without validation) loads with temperature 1, which leaves its probabilities
+as they were; that is logged once per checkpoint.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import math
 import os
@@ -47,8 +48,7 @@ def write_calibration(run: str | os.PathLike, logits: np.ndarray, labels: np.nda
     fit = fit_temperature(logits, labels)
     record = {"temperature": fit["temperature"], "fitted_on": fitted_on, "nll_before": fit["nll_before"],
               "nll_after": fit["nll_after"], "n": fit["n"], "at_bound": fit["at_bound"],
-              "checkpoint_hash": checkpoint_hash(run),
-              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+              "checkpoint_hash": checkpoint_hash(run)}
     atomic_write_json(calibration_path(run), record)
     log.info("%s: temperature %.4f fitted on %s (%d clips; NLL %.4f -> %.4f)", run, record["temperature"],
              fitted_on, record["n"], record["nll_before"], record["nll_after"])
