@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.storage import atomic_write_json, read_json
+from core.storage import atomic_write_json, read_json, remove_temp_files
 from training.calibration import fit_temperature
 from training.checkpoints import CheckpointError, checkpoint_hash, resolve_checkpoint
 
@@ -49,7 +49,9 @@ def write_calibration(run: str | os.PathLike, logits: np.ndarray, labels: np.nda
     record = {"temperature": fit["temperature"], "fitted_on": fitted_on, "nll_before": fit["nll_before"],
               "nll_after": fit["nll_after"], "n": fit["n"], "at_bound": fit["at_bound"],
               "checkpoint_hash": checkpoint_hash(run)}
-    atomic_write_json(calibration_path(run), record)
+    path = calibration_path(run)
+    remove_temp_files(path.parent)  # of a write a killed run left (training has finished: nothing else writes here)
+    atomic_write_json(path, record)
     log.info("%s: temperature %.4f fitted on %s (%d clips; NLL %.4f -> %.4f)", run, record["temperature"],
              fitted_on, record["n"], record["nll_before"], record["nll_after"])
     return record
