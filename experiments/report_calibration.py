@@ -6,12 +6,14 @@ head and leave-one-out head, on val and test):
 
 * ``ece``, ``nll``, ``brier`` and their ``_ci95`` (:func:`training.calibration.calibration_scores`,
   the same bootstrap resamples as the accuracy interval) of the probabilities the row is scored on;
-* ``calibrated``: ``{"temperature", "fitted_on": "val", "ece", "ece_ci95", "nll", "nll_ci95",
-  "brier", "brier_ci95"}``: the same scores after temperature scaling, the temperature fitted on
+* ``calibrated``: ``{"temperature", "fitted_on": "val", "at_bound", "ece", "ece_ci95", "nll",
+  "nll_ci95", "brier", "brier_ci95"}``: the same scores after temperature scaling, the temperature fitted on
   that model's val probabilities (their logarithms, so one rule serves the streams, the late
   fusions and every head) and applied to the row's split. On val the calibrated figures are
   in-sample (the temperature was fitted there); on test they are the estimate. A model without
-  val probabilities gets ``temperature`` None and no calibrated figures.
+  val probabilities gets ``temperature`` None and no calibrated figures. ``at_bound``: the fit
+  reached a bound of :data:`training.calibration.TEMPERATURE_BOUNDS` (at the upper one the model's
+  val probabilities carry no information its NLL can use, and the calibrated ones are uniform).
 
 Fitting on the report's own val probabilities is what a run's ``calibration.json`` holds for a
 fusion head (the same val features; :func:`fusion.training.calibrate_fusion_run`); for a stream the
@@ -45,19 +47,19 @@ def add_calibration(rows: Sequence[dict], scored: Mapping[str, Mapping[str, Any]
     """Add the calibration keys (module docstring) to each row of ``rows`` (dicts with ``name``
     and ``split``), whose outputs are ``scored[split][name]`` (``labels`` (N,), ``probs`` (N, C)).
     Returns ``{model name: temperature}`` (fitted on val)."""
-    temperatures: dict[str, float] = {}
-    for name, model in scored.get(SELECTION_SPLIT, {}).items():
-        temperatures[name] = fit_temperature(log_probabilities(model.probs), model.labels)["temperature"]
+    fits = {name: fit_temperature(log_probabilities(model.probs), model.labels)
+            for name, model in scored.get(SELECTION_SPLIT, {}).items()}
+    temperatures = {name: fit["temperature"] for name, fit in fits.items()}
     for row in rows:
         model = scored[row["split"]][row["name"]]
         row.update(calibration_scores(model.labels, model.probs, draws=draws, seed=seed))
         t = temperatures.get(row["name"])
         if t is None:
-            row["calibrated"] = {"temperature": None, "fitted_on": None,
+            row["calibrated"] = {"temperature": None, "fitted_on": None, "at_bound": None,
                                  **{k: None for s in SCORES for k in (s, f"{s}_ci95")}}
             continue
         scaled = apply_temperature(log_probabilities(model.probs), t)
-        row["calibrated"] = {"temperature": t, "fitted_on": SELECTION_SPLIT,
+        row["calibrated"] = {"temperature": t, "fitted_on": SELECTION_SPLIT, "at_bound": fits[row["name"]]["at_bound"],
                              **calibration_scores(model.labels, scaled, draws=draws, seed=seed)}
     return temperatures
 
@@ -117,6 +119,7 @@ def calibration_markdown(report: Mapping) -> list[str]:
         for r in here:
             cal = r["calibrated"]
             t = "n/a" if cal["temperature"] is None else f"{cal['temperature']:.3f}"
+            t += " (search bound)" if cal.get("at_bound") else ""
             md.append(f"| {r['name']} | {t} | " + " | ".join(f"{_with_ci(r, s)} | {_with_ci(cal, s)}" for s in SCORES)
                       + " |")
         md.append("")

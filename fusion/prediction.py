@@ -15,6 +15,7 @@ fed the streams' raw probabilities, as in training. ``calibrated=False`` gives t
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -34,7 +35,9 @@ from streams.specs import STREAM_SPECS
 from streams.training import load_trained_stream
 from training import devices
 from training.checkpoints import CheckpointError, checkpoint_hash
-from training.run_calibration import run_temperature
+from training.run_calibration import read_calibration
+
+log = logging.getLogger(__name__)
 
 
 class PipelineError(RuntimeError):
@@ -54,6 +57,26 @@ def _check_piece(run: str | os.PathLike, kind: str, path: str | None, expected_h
             raise PipelineError(f"{kind} {path} changed since the fusion run was trained "
                                 f"(checkpoint hash {actual} != recorded {expected_hash}); "
                                 "re-extract features and retrain fusion, or restore the original")
+
+
+def _temperatures(run: str | os.PathLike, stream_runs: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """``(the fusion run's temperature, {stream: its run's temperature})``; a run without a
+    calibration (saved before calibration existed) has temperature 1, said in one log line."""
+    uncalibrated: list[str] = []
+
+    def temperature(path: str | os.PathLike) -> float:
+        data = read_calibration(path)
+        if data is None:
+            uncalibrated.append(os.fspath(path))
+            return 1.0
+        return float(data["temperature"])
+
+    fused = temperature(run)
+    streams = {s: temperature(path) for s, path in stream_runs.items()}
+    if uncalibrated:
+        log.warning("no calibration.json for %s (saved before calibration): temperature 1, raw probabilities",
+                    ", ".join(uncalibrated))
+    return fused, streams
 
 
 class Predictor:
@@ -99,10 +122,12 @@ class Predictor:
         for s in stream_order:
             model, srecipe, _, _ = load_trained_stream(pipeline["streams"][s]["run"], device=device, stream=s)
             streams[s] = (model, StreamDataset([], s, srecipe.get("data", {}), train=False))
-        temps = {s: run_temperature(pipeline["streams"][s]["run"]) if calibrated else 1.0 for s in stream_order}
+        temps = {s: 1.0 for s in stream_order}
+        temperature = 1.0
+        if calibrated:
+            temperature, temps = _temperatures(run, {s: pipeline["streams"][s]["run"] for s in stream_order})
         return cls(preprocessor=preprocessor, streams=streams, head=head.to(device), class_names=class_names,
-                   stream_order=stream_order, temperature=run_temperature(run) if calibrated else 1.0,
-                   stream_temperatures=temps)
+                   stream_order=stream_order, temperature=temperature, stream_temperatures=temps)
 
     @torch.inference_mode()
     def predict(self, path: str | os.PathLike) -> dict:

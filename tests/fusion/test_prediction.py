@@ -115,13 +115,19 @@ def test_predict_prints_calibrated_probabilities_and_the_raw_ones_with_no_calibr
 
 
 def test_a_stream_temperature_changes_its_shown_probabilities_but_not_what_the_head_is_fed(tiny_pipeline_run,
-                                                                                          clip_inputs):
+                                                                                          clip_inputs, caplog):
+    import logging
+
     from fusion.prediction import Predictor
     from training.calibration import apply_temperature, log_probabilities
 
     clip, inputs = clip_inputs
-    predictor = Predictor.from_run(tiny_pipeline_run)
-    assert predictor.temperature == 1.0  # an old run: no calibration.json, temperature 1
+    with caplog.at_level(logging.WARNING, logger="fusion.prediction"):
+        predictor = Predictor.from_run(tiny_pipeline_run)
+    # an old pipeline (no calibration.json anywhere): temperature 1, said in one line naming the five runs
+    assert predictor.temperature == 1.0 and set(predictor.stream_temperatures.values()) == {1.0}
+    said = [r.getMessage() for r in caplog.records if "calibration" in r.getMessage()]
+    assert len(said) == 1 and str(tiny_pipeline_run) in said[0] and said[0].count("_run") == 5
     raw = predictor.predict_inputs(inputs, str(clip))
     predictor.stream_temperatures["face"] = 0.5
     sharper = predictor.predict_inputs(inputs, str(clip))
