@@ -164,6 +164,14 @@ def add_device_argument(parser: argparse.ArgumentParser, *, what: str = "the net
                              "machine has one, else cpu; here %(default)s)")
 
 
+def add_calibration_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-calibration`` (stored as ``args.calibrated``, default True): probabilities with each
+    run's temperature (fitted on val, ``calibration.json`` beside its checkpoint) or the raw ones."""
+    parser.add_argument("--no-calibration", dest="calibrated", action="store_false",
+                        help="print the raw probabilities, not those scaled by each run's temperature "
+                             "(fitted on val when the run was trained)")
+
+
 def training_parser(description: str, *, data_flag: str, data_help: str,
                     config_help: str = "recipe (YAML)") -> argparse.ArgumentParser:
     """A parser with ``--config``, ``data_flag`` (stored as ``args.data``), ``--out``, ``--set``,

@@ -14,13 +14,15 @@ the method (the Concat-FC run) and its feature directory, and scores on the same
 
 Per model and split: accuracy with a percentile bootstrap interval (clips resampled), macro F1,
 per-class precision/recall/F1, macro one-vs-rest ROC AUC and McNemar's p-value against the method
-on the same clips (:mod:`training.statistics`). Nothing is chosen on test: every choice (the
-checkpoints, inside :func:`training.loop.fit`; the late-fusion weights; the stream drawn beside the
-method in the curves) is made on train or val, and the test features are read only after the last
-of them. :func:`write_report` writes ``report.json``, ``report.md`` and the figures
+on the same clips (:mod:`training.statistics`); ECE, NLL and Brier score with their intervals, raw
+and after temperature scaling (:mod:`experiments.report_calibration`). Nothing is chosen on test:
+every choice (the checkpoints, inside :func:`training.loop.fit`; the late-fusion weights; the
+stream drawn beside the method in the curves) is made on train or val, and the test features are
+read only after the last of them; each model's temperature is fitted on its val probabilities
+alone. :func:`write_report` writes ``report.json``, ``report.md`` and the figures
 (:mod:`training.plots`): ``roc_curves.png``, ``pr_curves.png``, ``confusion_<model>.png`` (every
-model but the leave-one-out heads) and ``contributions.png``, on test when it is labelled, else
-on val.
+model but the leave-one-out heads), ``reliability.png`` (a panel per model, the same models) and
+``contributions.png``, on test when it is labelled, else on val.
 
 The report's parts: :mod:`experiments.report_runs` finds the runs, the method and the ablation
 table and trains the leave-one-out heads; this module scores the models (the bootstrap, McNemar)
@@ -39,6 +41,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from core.storage import atomic_write_json, atomic_write_text
+from experiments.report_calibration import (
+    RELIABILITY_FIGURE,
+    add_calibration,
+    reliability_data,
+    write_reliability_figure,
+)
 from experiments.report_markdown import format_markdown, format_table
 from experiments.report_runs import (
     DEFAULT_ABLATION,
@@ -188,6 +196,7 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
             stream_rows = [r for r in rows if r["kind"] == "stream" and r["split"] == split]
             best_stream = max(stream_rows, key=lambda r: r["accuracy"])["name"] if stream_rows else None
 
+    add_calibration(rows, scored_by_split, draws=draws, seed=seed)  # temperatures fitted on val
     contributions = {}
     for split, scored in scored_by_split.items():
         m = scored[names[chosen.path]]
@@ -212,6 +221,7 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
         "rows": rows,
         "contributions": contributions,
         "figure_split": figure_split,
+        "reliability": reliability_data(rows, scored_by_split, figure_split) if scored_by_split else None,
         "keyframe_ablation": ablation_table,
         "provenance": {**_provenance(chosen, found, splits), "not_scored": not_scored},
     }
@@ -322,7 +332,10 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> dict[str, str]:
     "late_fusion" | "fusion_head" | "leave_one_out", "split": "val" | "test", "clips",
     "accuracy", "ci95": [lo, hi], "macro_f1", "roc_auc" (macro one-vs-rest, null when no class
     is scorable), "p_vs_method" (null for the method itself), "mcnemar", "per_class": {class:
-    {"precision", "recall", "f1", "support"}}, "roc_auc_per_class", "confusion_matrix"}``.
+    {"precision", "recall", "f1", "support"}}, "roc_auc_per_class", "confusion_matrix", "ece",
+    "ece_ci95", "nll", "nll_ci95", "brier", "brier_ci95", "calibrated": {"temperature" (fitted on
+    val), "fitted_on", "ece", "nll", "brier" and their "_ci95"}}`` (:mod:`experiments.report_calibration`);
+    ``reliability``: the reliability diagrams' bins of the figure split, drawn in ``reliability.png``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -353,6 +366,8 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> dict[str, str]:
         for old in out_dir.glob("confusion_*.png"):  # models an earlier report had and this one has not
             if str(old) not in written.values():
                 old.unlink()
+        if data.get("reliability") and write_reliability_figure(data["reliability"], out_dir):
+            written["reliability"] = str(out_dir / RELIABILITY_FIGURE)
         if data["contributions"].get(split):
             fig = contributions_figure(data["contributions"][split],
                                        title=f"accuracy lost without each stream ({split}, {n} clips)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
+from experiments.report_calibration import calibration_markdown
 from experiments.report_runs import HELD_OUT_SPLIT, REPORT_SPLITS, SELECTION_SPLIT
 
 
@@ -58,10 +59,11 @@ def format_table(report: Mapping) -> str:
 
 
 def format_markdown(report: Mapping) -> str:
-    """``report.md``: the tables per split, per-class metrics, the streams' contributions, the
+    """``report.md``: the tables per split, per-class metrics, calibration (raw and calibrated),
+    the streams' contributions, the
     keyframe ablation when present, how to read the intervals, and the provenance."""
-    md = _opening(report) + _split_tables(report) + _per_class_tables(report) + _contributions(report) \
-        + _figures(report) + _ablation(report)
+    md = _opening(report) + _split_tables(report) + _per_class_tables(report) + calibration_markdown(report) \
+        + _contributions(report) + _figures(report) + _ablation(report)
     md += ["## Reading the intervals", "", INTERVALS_NOTE, ""]
     return "\n".join(md + _provenance_lines(report)) + "\n"
 
@@ -142,7 +144,7 @@ def _figures(report: Mapping) -> list[str]:
     if not figures:
         return []
     md = [f"## Figures ({report['figure_split']} split)", ""]
-    for key in ("roc_curves", "pr_curves", "contributions"):
+    for key in ("roc_curves", "pr_curves", "reliability", "contributions"):
         if key in figures:
             md.append(f"- {key.replace('_', ' ')}: `{Path(figures[key]).name}`")
     cms = [Path(v).name for k, v in figures.items() if k.startswith("confusion ")]

@@ -10,6 +10,11 @@ alone, the late-fusion baselines, and accuracy split by modality availability.
   given only those streams (the others marked missing, as a deployment without those sensors
   would see it); what modality dropout in training is for.
 
+``calibration`` in ``metrics.json``: the temperature applied to the head's probabilities (the
+run's, fitted on val: :mod:`training.run_calibration`; 1 with ``calibrated=False`` or for a run
+saved before calibration) and their ECE, NLL and Brier score (:mod:`training.calibration`). The
+accuracies do not depend on it (a temperature never changes the top class).
+
 Writes ``RUN/eval_<split>/metrics.json``, ``confusion_matrix.png`` and ``predictions.jsonl`` (one
 line per clip: id, label, prediction, probabilities, availability), from which every number in
 ``metrics.json`` can be recomputed.
@@ -33,8 +38,10 @@ from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.late import FACE_AUDIO_WEIGHTS, refuse_test_split, search_weights, weighted_score
 from fusion.training import load_fusion_head
 from training import devices
+from training.calibration import brier_score, expected_calibration_error, negative_log_likelihood
 from training.metrics import classification_report, format_report
 from training.plots import confusion_matrix_figure, save_figure
+from training.run_calibration import run_temperature
 
 
 def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:
@@ -43,17 +50,17 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:
 
 @torch.inference_mode()
 def fusion_probabilities(head, fs: FeatureSet, streams: Sequence[str], *,
-                         given: Sequence[str] | None = None) -> np.ndarray:
-    """(N, C) the head's class probabilities on every clip of ``fs``, computed on the head's device;
-    with ``given``, only those streams are given (the others marked missing, their features and
-    probabilities zeroed)."""
+                         given: Sequence[str] | None = None, temperature: float = 1.0) -> np.ndarray:
+    """(N, C) the head's class probabilities ``softmax(head / temperature)`` on every clip of
+    ``fs``, computed on the head's device; with ``given``, only those streams are given (the others
+    marked missing, their features and probabilities zeroed)."""
     device = devices.module_device(head)
     inputs = {k: v.to(device) for k, v in FeatureDataset(fs, streams).batch().items()}
     if given is not None:
         keep = torch.tensor([s in given for s in streams], dtype=torch.float32, device=device)
         inputs = {**{s: inputs[s] if s in given else torch.zeros_like(inputs[s]) for s in streams},
                   MASK_KEY: inputs[MASK_KEY] * keep, PROBS_KEY: inputs[PROBS_KEY] * keep[:, None]}
-    return devices.to_host(torch.softmax(head(inputs), dim=1))
+    return devices.to_host(torch.softmax(head(inputs).float() / temperature, dim=1))
 
 
 def subset_name(streams: Sequence[str]) -> str:
@@ -101,10 +108,11 @@ def late_fusion_weights(fs: FeatureSet, streams: Sequence[str]) -> dict[str, dic
 
 
 def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: str = "val",
-                 device: str = "cpu") -> dict:
+                 device: str = "cpu", calibrated: bool = True) -> dict:
     """Evaluate fusion run ``run`` on ``split`` (labelled clips only), its head on ``device``; see
     the module docstring. Late-fusion weights are searched on ``weights_split`` (the method's val
-    split; a test split is refused), before ``split`` is read."""
+    split; a test split is refused), before ``split`` is read. ``calibrated``: the head's
+    probabilities with the run's temperature (else the raw ones)."""
     refuse_test_split(weights_split, "weights_split")
     run = Path(run)
     head, recipe, class_names = load_fusion_head(run)
@@ -116,7 +124,8 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
     labelled = fs.labels >= 0
     if not labelled.any():
         raise ValueError(f"{recipe['features']}/{split}: no labelled clips to evaluate")
-    probs = fusion_probabilities(head, fs, streams)
+    temperature = run_temperature(run) if calibrated else 1.0
+    probs = fusion_probabilities(head, fs, streams, temperature=temperature)
     labels = fs.labels[labelled]
     pred = probs.argmax(1)[labelled]
     report = classification_report(labels, pred, class_names)
@@ -142,6 +151,10 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
         "accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "per_class": report["per_class"],
         "confusion_matrix": report["confusion_matrix"], "streams": per_stream, "late_fusion": late,
         "by_availability": by_availability,
+        "calibration": {"applied": calibrated, "temperature": temperature,
+                        "ece": expected_calibration_error(labels, probs[labelled]),
+                        "nll": negative_log_likelihood(labels, probs[labelled]),
+                        "brier": brier_score(labels, probs[labelled])},
     }
     out = run / f"eval_{split}"
     out.mkdir(parents=True, exist_ok=True)
@@ -175,6 +188,11 @@ def format_summary(metrics: dict) -> str:
     w = max(len(r[0]) for r in rows)
     lines = [f"{'model'.ljust(w)}  accuracy ({metrics['split']}, {metrics['clips']} clips)"]
     lines += [f"{name.ljust(w)}  {_acc_text(acc)}" for name, acc in rows]
+    cal = metrics.get("calibration")
+    if cal:
+        what = f"calibrated, temperature {cal['temperature']:.3f}" if cal["applied"] else "raw (--no-calibration)"
+        lines += ["", f"{title} probabilities, {what}: ECE {cal['ece']:.3f}, NLL {cal['nll']:.3f}, "
+                      f"Brier {cal['brier']:.3f}"]
     by = metrics["by_availability"]
     lines.append("")
     lines.append("availability: " + "; ".join(

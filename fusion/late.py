@@ -6,6 +6,10 @@
 
 A clip missing a stream averages over the streams it has (weights renormalised); a clip with
 none of the weighted streams gets uniform probabilities.
+
+Calibration: a late fusion has no run of its own. The results report fits a temperature to its
+log-probabilities on val like any model's (:mod:`experiments.report_calibration`); live mode's
+``--fusion late`` averages the streams' calibrated probabilities (each stream run's temperature).
 """
 from __future__ import annotations
 

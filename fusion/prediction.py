@@ -7,9 +7,15 @@ from its audio alone), the keyframe times used and the time per stage. A fusion 
 self-describing: it records the stream runs (with checkpoint hashes), the preprocessing config
 and the scorer, and :meth:`Predictor.from_run` refuses with a clear message when one is absent
 or changed since training.
+
+Probabilities are calibrated by default: the fused ones with the fusion run's temperature, each
+stream's shown probabilities with its stream run's (``calibration.json`` beside each checkpoint,
+:mod:`training.run_calibration`; a run without one has temperature 1). The fusion head itself is
+fed the streams' raw probabilities, as in training. ``calibrated=False`` gives the raw ones.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -29,6 +35,9 @@ from streams.specs import STREAM_SPECS
 from streams.training import load_trained_stream
 from training import devices
 from training.checkpoints import CheckpointError, checkpoint_hash
+from training.run_calibration import read_calibration
+
+log = logging.getLogger(__name__)
 
 
 class PipelineError(RuntimeError):
@@ -50,21 +59,45 @@ def _check_piece(run: str | os.PathLike, kind: str, path: str | None, expected_h
                                 "re-extract features and retrain fusion, or restore the original")
 
 
+def _temperatures(run: str | os.PathLike, stream_runs: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """``(the fusion run's temperature, {stream: its run's temperature})``; a run without a
+    calibration (saved before calibration existed) has temperature 1, said in one log line."""
+    uncalibrated: list[str] = []
+
+    def temperature(path: str | os.PathLike) -> float:
+        data = read_calibration(path)
+        if data is None:
+            uncalibrated.append(os.fspath(path))
+            return 1.0
+        return float(data["temperature"])
+
+    fused = temperature(run)
+    streams = {s: temperature(path) for s, path in stream_runs.items()}
+    if uncalibrated:
+        log.warning("no calibration.json for %s (saved before calibration): temperature 1, raw probabilities",
+                    ", ".join(uncalibrated))
+    return fused, streams
+
+
 class Predictor:
     """The whole trained system, ready to run on video files."""
 
     def __init__(self, *, preprocessor: ClipPreprocessor, streams: dict, head, class_names: list[str],
-                 stream_order: tuple[str, ...]) -> None:
+                 stream_order: tuple[str, ...], temperature: float = 1.0,
+                 stream_temperatures: dict[str, float] | None = None) -> None:
         self.preprocessor = preprocessor
         self.streams = streams            # name -> (model, StreamDataset for the eval view)
         self.head = head
         self.class_names = class_names
         self.stream_order = stream_order
+        self.temperature = float(temperature)  # of the fused probabilities; 1: raw
+        self.stream_temperatures = {s: 1.0 for s in stream_order} | dict(stream_temperatures or {})
 
     @classmethod
-    def from_run(cls, run: str | os.PathLike, *, device: str = "cpu") -> "Predictor":
+    def from_run(cls, run: str | os.PathLike, *, device: str = "cpu", calibrated: bool = True) -> "Predictor":
         """Rebuild the pipeline recorded by fusion run ``run`` (see the module docstring), its
-        networks (the keyframe scorer, the face detector, the streams and the head) on ``device``."""
+        networks (the keyframe scorer, the face detector, the streams and the head) on ``device``;
+        ``calibrated``: apply the runs' temperatures to the probabilities it returns."""
         head, recipe, class_names = load_fusion_head(run)
         pipeline = recipe.get("pipeline") or {}
         pre = pipeline.get("preprocess")
@@ -89,8 +122,12 @@ class Predictor:
         for s in stream_order:
             model, srecipe, _, _ = load_trained_stream(pipeline["streams"][s]["run"], device=device, stream=s)
             streams[s] = (model, StreamDataset([], s, srecipe.get("data", {}), train=False))
+        temps = {s: 1.0 for s in stream_order}
+        temperature = 1.0
+        if calibrated:
+            temperature, temps = _temperatures(run, {s: pipeline["streams"][s]["run"] for s in stream_order})
         return cls(preprocessor=preprocessor, streams=streams, head=head.to(device), class_names=class_names,
-                   stream_order=stream_order)
+                   stream_order=stream_order, temperature=temperature, stream_temperatures=temps)
 
     @torch.inference_mode()
     def predict(self, path: str | os.PathLike) -> dict:
@@ -111,28 +148,30 @@ class Predictor:
         run = set(self.stream_order if only is None else only)
         entry = MemoryEntry(name, inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in self.stream_order}})
         device = devices.module_device(self.head)
-        feats, mask, stream_probs = {}, [], []
+        feats, mask, stream_probs, shown = {}, [], [], []
         for s in self.stream_order:
             model, view = self.streams[s]
             where = devices.module_device(model)
             t = time.perf_counter()
             if s in run and entry.available(s):
                 f = model.features(view.load_input(entry)[None].to(where))
-                p = torch.softmax(model.head(f), 1)
+                logits = model.head(f).float()
+                p, q = torch.softmax(logits, 1), torch.softmax(logits / self.stream_temperatures[s], 1)
                 feats[s] = f.to(device)
                 mask.append(1.0)
             else:
                 feats[s] = torch.zeros(1, self.head.stream_dims[s], device=device)
-                p = torch.zeros(1, len(self.class_names), device=device)
+                p = q = torch.zeros(1, len(self.class_names), device=device)
                 mask.append(0.0)
-            stream_probs.append(p.float().to(device))
+            stream_probs.append(p.float().to(device))  # the head is fed the raw probabilities it was trained on
+            shown.append(q.float().to(device))
             devices.synchronize(where)  # the stream's time is its own, not the next stage's
             timings[f"stream_{s}"] = time.perf_counter() - t
         t = time.perf_counter()
         stacked = torch.stack(stream_probs, dim=1)                                      # (1, S, C)
         head_inputs = {**feats, MASK_KEY: torch.tensor([mask], device=device), PROBS_KEY: stacked}
-        fused = torch.softmax(self.head(head_inputs), 1).float()                        # (1, C)
-        host = devices.to_host(torch.cat([fused[:, None], stacked], dim=1)[0])         # (1 + S, C): the one move
+        fused = torch.softmax(self.head(head_inputs).float() / self.temperature, 1)     # (1, C)
+        host = devices.to_host(torch.cat([fused[:, None], torch.stack(shown, dim=1)], dim=1)[0])  # (1 + S, C)
         probs = host[0]
         per_stream = {s: dict(zip(self.class_names, host[1 + i].tolist())) if m else None
                       for i, (s, m) in enumerate(zip(self.stream_order, mask))}
@@ -151,6 +190,7 @@ class Predictor:
             "n_faces": int(inputs.meta.get("n_faces", 0)),
             "has_audio": bool(inputs.meta.get("has_audio", False)),
             "keyframe_times": kf.get("times", []),
+            "temperatures": {"fusion": self.temperature, "streams": dict(self.stream_temperatures)},
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
         }
 

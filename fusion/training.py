@@ -12,6 +12,7 @@ heads fitted in one pass (score weighting, stacking) write a run directory of th
                         ``best_val_report``, ``class_names``, ``finished``, and ``fit``: what the
                         fit chose (weights, out-of-fold accuracies) and its time in seconds
     RUN/train.log       one line
+    RUN/best/calibration.json  the temperature fitted on val (:func:`calibrate_fusion_run`)
 
 so :func:`load_fusion_head`, tools/evaluate.py and tools/predict.py treat every run alike. A
 checkpoint's config records the head's name and the stream dimensions; loading builds that head
@@ -35,9 +36,12 @@ from core.storage import atomic_write_json, atomic_write_text, read_json
 from fusion.dataset import FeatureDataset
 from fusion.features import FeatureSet
 from fusion.heads import FUSION_HEADS, create_fusion_head, head_arguments, head_name
+from fusion.late import refuse_test_split
 from training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from training.loop import fit
 from training.metrics import classification_report
+from training.processes import partial_state
+from training.run_calibration import read_calibration, write_calibration
 from training.run_directory import check_existing_run, clear_run_dir, metrics_record, run_config_record
 from training.train_config import resolve_train_config
 
@@ -127,10 +131,12 @@ def train_fusion_head(cfg: dict, train_fs: FeatureSet, val_fs: FeatureSet | None
     head = create_fusion_head(cfg.get("model"), stream_dims=stream_dims, num_classes=len(train_fs.class_names))
     if FUSION_HEADS[name].gradient:
         head.set_normalisation(train_fs.features, train_fs.available)
-        return fit(model=head, train_dataset=FeatureDataset(train_fs, streams),
-                   val_dataset=None if val_fs is None else FeatureDataset(val_fs, streams),
-                   class_names=train_fs.class_names, cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh,
-                   recipe=run_recipe)
+        metrics = fit(model=head, train_dataset=FeatureDataset(train_fs, streams),
+                      val_dataset=None if val_fs is None else FeatureDataset(val_fs, streams),
+                      class_names=train_fs.class_names, cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh,
+                      recipe=run_recipe)
+        _calibrate_if_needed(out_dir, val_fs)
+        return metrics
 
     def named_split(split: str) -> tuple[dict, np.ndarray]:
         fs = {"train": train_fs, "val": val_fs}.get(split)
@@ -140,8 +146,37 @@ def train_fusion_head(cfg: dict, train_fs: FeatureSet, val_fs: FeatureSet | None
             fs = split_features(split)
         return FeatureDataset(fs, streams).batch(), fs.labels
 
-    return _fit_in_one_pass(head, train_fs, val_fs, out_dir, seed=seed, recipe=run_recipe, fresh=fresh,
-                            named_split=named_split)
+    metrics = _fit_in_one_pass(head, train_fs, val_fs, out_dir, seed=seed, recipe=run_recipe, fresh=fresh,
+                               named_split=named_split)
+    _calibrate_if_needed(out_dir, val_fs)
+    return metrics
+
+
+def _calibrate_if_needed(run: str | os.PathLike, val_fs: FeatureSet | None) -> None:
+    """Fit the finished run's temperature on ``val_fs`` unless it already has one for its weights
+    (a reused run); nothing without labelled val clips, or on a process other than the main one."""
+    if val_fs is None or not (val_fs.labels >= 0).any() or not partial_state().is_main_process:
+        return
+    if read_calibration(run) is None:
+        calibrate_fusion_run(run, val_fs)
+
+
+@torch.inference_mode()
+def calibrate_fusion_run(run: str | os.PathLike, val_fs: FeatureSet | None = None) -> dict:
+    """(Re)fit the temperature of fusion run ``run`` (its best checkpoint) on the labelled clips of
+    ``val_fs`` (default: the val split of the run's feature directory) and write its
+    ``calibration.json`` (:mod:`training.run_calibration`); returns its content. Every head's
+    output is calibrated alike: the neural heads' logits, and the log-probabilities the score
+    weighting and stacking heads return (temperature scaling of their probabilities)."""
+    head, recipe, _ = load_fusion_head(run)
+    if val_fs is None:
+        val_fs = FeatureSet(recipe["features"], "val", tuple(recipe["streams"]))
+    refuse_test_split(val_fs.split, "the temperature fit")
+    labelled = val_fs.labels >= 0
+    if not labelled.any():
+        raise ValueError(f"{val_fs.split}: no labelled clips to fit {run}'s temperature on")
+    logits = head(FeatureDataset(val_fs, head.streams).batch()).float().numpy()
+    return write_calibration(run, logits[labelled], val_fs.labels[labelled], fitted_on=val_fs.split)
 
 
 @torch.inference_mode()

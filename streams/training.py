@@ -1,4 +1,9 @@
-"""Training one stream from the preprocessing cache with the shared loop."""
+"""Training one stream from the preprocessing cache with the shared loop.
+
+At the end of training the run's temperature is fitted on the val clips (the best checkpoint's
+logits, :func:`calibrate_stream_run`) and kept in ``RUN/best/calibration.json``
+(:mod:`training.run_calibration`).
+"""
 from __future__ import annotations
 
 import os
@@ -7,10 +12,13 @@ import torch
 
 from core.config import ConfigError, building_from, check_builder_section, check_keys
 from streams.cache import load_entries
-from streams.data import build_stream_datasets
+from streams.data import StreamDataset, build_stream_datasets
 from streams.folds import ExcludeSettings, TrainClips, excluded_clips, labelled_ids, record_train_clips
 from streams.specs import STREAM_SPECS, StreamSpec
 from training.loop import fit
+from training.processes import partial_state
+from training.run_calibration import read_calibration, write_calibration
+from training.train_config import resolve_train_config
 
 #: ``exclude`` (optional): the part of the train split held back for fusion (:mod:`streams.folds`)
 RECIPE_KEYS = ("stream", "model", "data", "exclude", "train")
@@ -38,9 +46,6 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     """Train the stream of recipe ``cfg`` on ``cache_root``'s train split (less the part its
     ``exclude`` section holds back), validating on val. The clips it fits and holds back are
     recorded in ``OUT/train_clips.json``."""
-    from training.processes import partial_state
-    from training.train_config import resolve_train_config
-
     check_keys(cfg, RECIPE_KEYS, "the stream recipe")
     recipe_spec(cfg)  # before the cache is read
     seed = resolve_train_config(cfg.get("train"))["seed"]
@@ -57,9 +62,38 @@ def train_stream(cfg: dict, cache_root: str | os.PathLike, out_dir: str | os.Pat
     recipe = {k: v for k, v in cfg.items() if k != "train"}
     recipe["cache"] = str(cache_root)
     loaded = getattr(model, "load_report", None)  # what a pretrained file gave the network
-    return fit(model=model, train_dataset=train_ds, val_dataset=val_ds, class_names=class_names,
-               cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh, recipe=recipe,
-               checkpoint_meta={"pretrained": loaded} if loaded else None)
+    metrics = fit(model=model, train_dataset=train_ds, val_dataset=val_ds, class_names=class_names,
+                  cfg=cfg.get("train"), out_dir=out_dir, fresh=fresh, recipe=recipe,
+                  checkpoint_meta={"pretrained": loaded} if loaded else None)
+    state = partial_state()
+    if state.is_main_process and len(val_ds) and read_calibration(out_dir) is None:
+        tc = resolve_train_config(cfg.get("train"))
+        calibrate_stream_run(out_dir, cache_root, device=state.device,
+                             batch_size=tc.get("eval_batch_size") or tc["batch_size"], num_workers=tc["num_workers"])
+    return metrics
+
+
+@torch.inference_mode()
+def calibrate_stream_run(run: str | os.PathLike, cache_root: str | os.PathLike | None = None, *,
+                         device: str | torch.device = "cpu", batch_size: int = 32, num_workers: int = 0) -> dict:
+    """(Re)fit the temperature of stream run ``run`` (its best checkpoint) on the labelled val
+    clips of ``cache_root`` (default: the cache its recipe records) that have the stream, and write
+    its ``calibration.json``; returns its content. One pass of the model over those clips, in the
+    eval view, on ``device``."""
+    model, recipe, _, _ = load_trained_stream(run, device=str(device))
+    cache_root = cache_root if cache_root is not None else recipe.get("cache")
+    if not cache_root:
+        raise ConfigError(f"{run}: its recipe records no cache; name the cache to fit the temperature on")
+    stream = recipe["stream"]
+    dataset = StreamDataset(load_entries(cache_root, split="val", require=(stream,), labelled=True), stream,
+                            recipe.get("data", {}), train=False)
+    if not len(dataset):
+        raise ConfigError(f"{cache_root}: no labelled val clips with {stream} inputs to fit {run}'s temperature on")
+    logits, labels = [], []
+    for x, y in torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
+        logits.append(model(x.to(device)).float().cpu())
+        labels.append(y)
+    return write_calibration(run, torch.cat(logits).numpy(), torch.cat(labels).numpy(), fitted_on="val")
 
 
 def load_trained_stream(run: str | os.PathLike, *, device: str = "cpu", stream: str | None = None):

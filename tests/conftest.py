@@ -179,8 +179,9 @@ def stand_in_host(monkeypatch) -> list[tuple[int, ...]]:
     machine: a tensor made on the CPU and mixed in fails there ("... is not on the expected
     device"), and so does any move of a meta tensor to the host except through
     ``training.devices.to_host``, the one move of results, which this stands in for: a meta
-    tensor comes back as zeros of its shape (meta holds shapes, no numbers) and its shape is
-    recorded in the returned list; a CPU tensor is converted as usual."""
+    tensor comes back filled with 1 / its last dimension (meta holds shapes, no numbers; so a row
+    of probabilities is a distribution, uniform) and its shape is recorded in the returned list;
+    a CPU tensor is converted as usual."""
     from training import devices
 
     moved: list[tuple[int, ...]] = []
@@ -190,7 +191,7 @@ def stand_in_host(monkeypatch) -> list[tuple[int, ...]]:
         if tensor.device.type != "meta":
             return real(tensor)
         moved.append(tuple(tensor.shape))
-        return np.zeros(tuple(tensor.shape), np.float32)
+        return np.full(tuple(tensor.shape), 1.0 / max(1, tensor.shape[-1] if tensor.ndim else 1), np.float32)
 
     monkeypatch.setattr(devices, "to_host", to_host)
     return moved

@@ -481,7 +481,8 @@ def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict,
     print(f"  metrics.json       {fusion_dir / 'eval_val' / 'metrics.json'}")
     print(f"  fusion family      {family['table']}  (runs in {family['runs']})")
     print(f"  confusion matrix   {fusion_dir / 'eval_val' / 'confusion_matrix.png'}")
-    print(f"  report (step 10)   {out / 'report'}  (report.md, report.json, roc/pr curves, contributions)")
+    print(f"  report (step 10)   {out / 'report'}  (report.md, report.json, roc/pr curves, reliability, "
+          "contributions)")
     if sheets:
         print(f"  keyframe sheet     {sheets[0]}")
     for frame in sorted(out.glob("live*/annotated_frame.png")):

@@ -8,7 +8,10 @@
     python tools/live.py --run runs/fusion --source clip.mp4 --fusion late --late-weights face=0.6,audio=0.4
 
 Every --stride seconds the whole trained pipeline (keyframes, four streams, fusion) runs on the
-last --window seconds; the fused probabilities are smoothed over the last --smooth windows.
+last --window seconds; the fused probabilities are smoothed over the last --smooth windows. They
+are calibrated (each run's temperature, fitted on val: among windows shown with top probability p,
+about a share p is right), so --min-confidence means what it says; --no-calibration uses the raw
+ones (--fusion late averages the streams' calibrated probabilities).
 Writes an annotated mp4 (--out), a JSON-lines log with one object per window (--log; default
 next to --out) and prints a summary: windows predicted and dropped, latency, windows per
 second, and whether it keeps up with real time (if not, the stride it could sustain). Ctrl-C or
@@ -28,7 +31,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.command_line import add_debug_argument, add_device_argument, run_main
+from core.command_line import add_calibration_argument, add_debug_argument, add_device_argument, run_main
 from fusion.prediction import PipelineError, Predictor
 from live_mode import (
     DEFAULT_SMOOTH_K,
@@ -81,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the pipeline once on a drawn window (faces, a tone) before the first frame [on]")
     parser.add_argument("--show", action="store_true", help="on-screen view when a display exists (q quits)")
     add_device_argument(parser, what="the keyframe scorer, MTCNN, the streams and the fusion head")
+    add_calibration_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no line per window, only the summary")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
 
-    predictor = Predictor.from_run(args.run, device=args.device)
+    predictor = Predictor.from_run(args.run, device=args.device, calibrated=args.calibrated)
     window, window_from = (args.window, "--window") if args.window is not None else default_window_seconds(args.run)
     realtime = source_kind(args.source) != "file" if args.realtime is None else args.realtime
     log = args.log or (str(Path(args.out).with_suffix(".jsonl")) if args.out else None)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Predict the group emotion of raw videos with a trained pipeline.
 
-    python tools/predict.py clip1.mp4 clip2.mp4 --run runs/fusion [--json] [--device cuda]
+    python tools/predict.py clip1.mp4 clip2.mp4 --run runs/fusion [--json] [--device cuda] [--no-calibration]
 
 Per video: label, class probabilities, each stream's probabilities, missing modalities, the
-keyframe times used and time per stage. A file without video frames (an audio-only .m4a, a video
+keyframe times used and time per stage. The probabilities are calibrated (each run's temperature,
+fitted on val); --no-calibration prints the raw ones. A file without video frames (an audio-only .m4a, a video
 stream that does not decode) is predicted from its audio, the frame streams marked missing. An
 unreadable video gets an error entry and the others go on; the exit code is non-zero only when no
 video could be predicted.
@@ -15,7 +16,7 @@ import argparse
 import json
 import sys
 
-from core.command_line import add_debug_argument, add_device_argument, run_main
+from core.command_line import add_calibration_argument, add_debug_argument, add_device_argument, run_main
 from fusion.prediction import PipelineError, Predictor
 
 
@@ -25,9 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="fusion run directory")
     parser.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
     add_device_argument(parser, what="the keyframe scorer, MTCNN, the streams and the fusion head")
+    add_calibration_argument(parser)
     add_debug_argument(parser)
     args = parser.parse_args(argv)
-    predictor = Predictor.from_run(args.run, device=args.device)
+    predictor = Predictor.from_run(args.run, device=args.device, calibrated=args.calibrated)
     results = predictor.predict_many(args.videos)
     for r in results:
         if args.json:

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """The results report of a runs directory: every stream, late fusion and fusion head on val and
-test, with 95 % bootstrap intervals, McNemar's test against the method, curves and the streams'
-contributions (leave-one-stream-out Concat-FC heads, trained here in seconds).
+test, with 95 % bootstrap intervals, McNemar's test against the method, calibration (ECE, NLL,
+Brier, raw and after temperature scaling fitted on val), curves and the streams' contributions
+(leave-one-stream-out Concat-FC heads, trained here in seconds).
 
     python tools/report.py --runs runs/demo --out runs/demo/report [--method RUN] [--ablation PATH]
                            [--markdown docs/results/demo.md]
 
-Writes OUT/report.md, OUT/report.json, OUT/roc_curves.png, OUT/pr_curves.png,
+Writes OUT/report.md, OUT/report.json, OUT/roc_curves.png, OUT/pr_curves.png, OUT/reliability.png,
 OUT/confusion_<model>.png, OUT/contributions.png and OUT/leave_one_out/ (reused by a re-run), and
 prints the table. See experiments/report.py.
 """
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report.data))
     for warning in report.data["provenance"]["warnings"]:
         print(f"warning: {warning}")
-    figures = [k for k in ("roc_curves", "pr_curves", "contributions") if k in written]
+    figures = [k for k in ("roc_curves", "pr_curves", "reliability", "contributions") if k in written]
     confusions = sum(1 for k in written if k.startswith("confusion "))
     print(f"\nwrote {written['markdown']}, {written['json']}")
     if figures or confusions:

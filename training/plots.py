@@ -6,7 +6,8 @@ figure is freed when the last reference to it goes). :func:`save_figure` writes 
 atomically; :func:`figure_to_rgb` turns one into an RGB array (for TensorBoard images).
 
 The builders take the plain dicts of :mod:`training.statistics` (curve data, bootstrap
-differences) and of :func:`training.metrics.confusion_matrix`, so a figure can be redrawn from
+differences), of :mod:`training.calibration` (reliability bins) and of
+:func:`training.metrics.confusion_matrix`, so a figure can be redrawn from
 a saved JSON report.
 """
 from __future__ import annotations
@@ -153,6 +154,41 @@ def contributions_figure(drops: Mapping[str, Mapping], title: str | None = None)
         ax.set_xlabel(f"left out (error bars: {100 * level:.0f}% bootstrap interval)")
     if title:
         ax.set_title(title)
+    return fig
+
+
+def reliability_figure(models: Mapping[str, Mapping[str, Mapping]], title: str | None = None) -> Figure:
+    """Reliability diagrams, a panel per model: ``models`` maps a name to ``{curve name:
+    reliability bins}`` (:func:`training.calibration.reliability_bins`, e.g. ``"raw"`` and
+    ``"calibrated"``). Each curve is the accuracy of each confidence bin against its mean
+    confidence (points sized by the bin's clips), with the diagonal a calibrated model follows
+    and the ECE in the legend."""
+    if not models:
+        raise ValueError("no model to draw")
+    cols = min(4, len(models))
+    rows = math.ceil(len(models) / cols)
+    fig = Figure(figsize=(_PANEL_INCHES * cols, _PANEL_INCHES * rows + 0.4), dpi=100, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, (name, curves) in zip(axes.flat, models.items()):
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
+        for curve, bins in curves.items():
+            kept = [(c, a, n) for c, a, n in zip(bins["confidence"], bins["accuracy"], bins["clips"]) if n]
+            if not kept:
+                continue
+            conf, acc, clips = (np.array(v, dtype=np.float64) for v in zip(*kept))
+            line, = ax.plot(conf, acc, marker=None, linewidth=1.2, label=f"{curve} (ECE {bins['ece']:.3f})")
+            ax.scatter(conf, acc, s=8 + 60 * clips / clips.max(), color=line.get_color(), zorder=3)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("confidence (top probability)", fontsize=8)
+        ax.set_ylabel("accuracy", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in list(axes.flat)[len(models):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
     return fig
 
 

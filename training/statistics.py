@@ -10,12 +10,14 @@ strings and lists, JSON-ready (no NaN: an undefined value is ``None`` and the re
 * :func:`roc_auc_one_vs_rest`, :func:`roc_curves`, :func:`pr_curves`: one-vs-rest per class.
 * :func:`mcnemar_test`: do two classifiers err on the same clips at different rates?
 * :func:`score_classifier`: one model on one split, everything above but McNemar in one dict.
+* :func:`bootstrap_interval`: the percentile bootstrap of any statistic of the clips (the
+  calibration scores of :mod:`training.calibration` use it).
 
 The figures of these dicts are in :mod:`training.plots`.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -79,7 +81,21 @@ def _paired(labels: np.ndarray, predictions_a: np.ndarray,
 
 def _bootstrap_mean(values: np.ndarray, *, draws: int, confidence: float, seed: int) -> tuple[float, float, float]:
     """Mean of ``values`` (N,) and the percentile interval of the means of ``draws`` resamples."""
-    n = values.size
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = bootstrap_interval(lambda idx: values[idx].mean(axis=1), values.size, draws=draws,
+                                confidence=confidence, seed=seed)
+    return float(values.mean()), lo, hi
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], np.ndarray], n: int, *, draws: int = DRAWS,
+                       confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval ``(lo, hi)`` of a statistic of N samples.
+
+    ``statistic(indices)`` takes ``indices`` (K, N) int64, K resamples of N sample indices drawn
+    with replacement, and returns the statistic of each resample (K,). The resamples are drawn
+    from NumPy ``default_rng(seed)`` in chunks, so every statistic of this module (and of
+    :mod:`training.calibration`) sees the same resamples for the same ``n``, ``draws`` and ``seed``.
+    """
     if n == 0:
         raise ValueError("bootstrap needs at least one sample")
     if draws < 1:
@@ -87,14 +103,14 @@ def _bootstrap_mean(values: np.ndarray, *, draws: int, confidence: float, seed: 
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rng = np.random.default_rng(seed)
-    means = np.empty(draws, dtype=np.float64)
+    values = np.empty(draws, dtype=np.float64)
     per_chunk = max(1, _BOOTSTRAP_CHUNK // n)
     for start in range(0, draws, per_chunk):
         stop = min(draws, start + per_chunk)
-        means[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+        values[start:stop] = statistic(rng.integers(0, n, size=(stop - start, n)))
     alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(values.mean()), float(lo), float(hi)
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
 
 
 def mcnemar_test(labels: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray, *,

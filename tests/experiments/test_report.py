@@ -82,7 +82,8 @@ def reported(runs_root, tmp_path_factory):
 
 def test_the_report_writes_every_file(reported):
     out, report, printed, _ = reported
-    for name in ("report.md", "report.json", "roc_curves.png", "pr_curves.png", "contributions.png"):
+    for name in ("report.md", "report.json", "roc_curves.png", "pr_curves.png", "contributions.png",
+                 "reliability.png"):
         assert (out / name).stat().st_size > 0, name
     test_rows = [r for r in report["rows"] if r["split"] == "test" and r["kind"] != "leave_one_out"]
     confusions = sorted(out.glob("confusion_*.png"))
@@ -124,6 +125,32 @@ def test_rows_cover_every_model_on_val_and_test_with_consistent_intervals(report
             gap = round((method["accuracy"] - r["accuracy"]) * r["clips"])
             assert mc["a_right_b_wrong"] - mc["a_wrong_b_right"] == gap
     assert report["settings"]["draws"] == 1000 and report["splits"]["test"]["scored"]
+
+
+def test_every_row_carries_raw_and_calibrated_scores_with_the_temperature_fitted_on_val(reported):
+    out, report, _, _ = reported
+    temperatures = {}
+    for r in report["rows"]:
+        for d in (r, r["calibrated"]):
+            for key in ("ece", "nll", "brier"):
+                lo, hi = d[f"{key}_ci95"]
+                assert 0.0 <= lo <= hi and d[key] >= 0.0, (r["name"], key)
+            assert d["ece"] <= 1.0 and d["brier"] <= 2.0
+        cal = r["calibrated"]
+        assert cal["fitted_on"] == "val" and cal["temperature"] > 0
+        temperatures.setdefault(r["name"], cal["temperature"])
+        assert cal["temperature"] == temperatures[r["name"]]  # one temperature per model, on both splits
+        if r["split"] == "val":  # where it was fitted: the NLL cannot have grown
+            assert cal["nll"] <= r["nll"] + 1e-9, r["name"]
+    # the method's temperature is the one its run stored (fitted on the same val features)
+    from training.run_calibration import read_calibration
+    stored = read_calibration(report["method"]["run"])
+    assert stored["fitted_on"] == "val" and stored["n"] == report["splits"]["val"]["clips"]
+    assert temperatures["Concat-FC (the method)"] == pytest.approx(stored["temperature"], rel=1e-3)
+    assert set(report["reliability"]["models"]) == {r["name"] for r in report["rows"]
+                                                    if r["split"] == "test" and r["kind"] != "leave_one_out"}
+    md = (out / "report.md").read_text()
+    assert "## Calibration" in md and "ECE calibrated" in md and "`reliability.png`" in md
 
 
 def test_numbers_agree_with_the_runs_own_evaluation(reported, runs_root):
@@ -322,5 +349,11 @@ def test_stream_training_reads_only_train_and_val(audio_cache, tmp_path):
         spy.install(mp)
         recipe = load_config(ROOT / "configs/streams/audio_tiny.yaml", ["train.epochs=1", "train.batch_size=2"])
         assert train_stream(recipe, audio_cache, tmp_path / "audio")["finished"]
-    assert [(e.what, e.splits) for e in spy.events if e.kind == "read"] == [("cache", {"train"}), ("cache", {"val"})]
+    # the temperature is fitted on the val clips at the end of training, never on test
+    calibration = json.loads((tmp_path / "audio" / "best" / "calibration.json").read_text())
+    assert calibration["fitted_on"] == "val" and calibration["n"] == 2 and calibration["temperature"] > 0
+    assert calibration["nll_after"] <= calibration["nll_before"]
+    # train (the clips held back for fusion, the train set), val (the val set, then the temperature fit)
+    assert [(e.what, e.splits) for e in spy.events if e.kind == "read"] == \
+        [("cache", {"train"}), ("cache", {"train"}), ("cache", {"val"}), ("cache", {"val"})]
     assert [(e.what, e.splits) for e in spy.selections()] == [("stream fit", {"train", "val"})]

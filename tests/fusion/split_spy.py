@@ -60,6 +60,7 @@ class SplitSpy:
             return original_load(cache_root, split=split, **kwargs)
 
         mp.setattr(streams.data, "load_entries", load_entries)
+        mp.setattr(streams.training, "load_entries", load_entries)  # the held-back clips, the temperature fit
 
         def entries_splits(kw):  # a stream's datasets: the splits of their cache entries
             datasets = (kw["train_dataset"], kw["val_dataset"])

@@ -64,3 +64,30 @@ def test_summary_names_the_head_and_the_subsets(evaluated):
 
 def test_subset_names_are_sorted_and_never_empty():
     assert subset_name(["visual", "audio"]) == "audio+visual" and subset_name([]) == "none"
+
+
+def test_evaluation_uses_the_runs_temperature_and_the_raw_probabilities_without_calibration(evaluated, tmp_path):
+    import shutil
+
+    from training.calibration import apply_temperature, log_probabilities
+    from training.run_calibration import read_calibration
+
+    _, fitted = evaluated
+    run = tmp_path / "run"
+    shutil.copytree(fitted, run)
+    stored = read_calibration(run)  # fitted on val when the run was trained
+    assert stored["fitted_on"] == "val" and stored["n"] == 60 and stored["nll_after"] <= stored["nll_before"]
+
+    def evaluated_probs(calibrated: bool) -> tuple[dict, np.ndarray]:
+        metrics = evaluate_run(run, "val", calibrated=calibrated)
+        lines = (run / "eval_val" / "predictions.jsonl").read_text().splitlines()
+        return metrics, np.array([json.loads(line)["probs"] for line in lines])
+
+    cal, cal_probs = evaluated_probs(True)
+    raw, raw_probs = evaluated_probs(False)
+    assert cal["calibration"]["applied"] and cal["calibration"]["temperature"] == stored["temperature"]
+    assert not raw["calibration"]["applied"] and raw["calibration"]["temperature"] == 1.0
+    assert cal["accuracy"] == raw["accuracy"]
+    assert cal_probs == pytest.approx(apply_temperature(log_probabilities(raw_probs), stored["temperature"]), abs=1e-4)
+    assert cal["calibration"]["nll"] <= raw["calibration"]["nll"] + 1e-6  # val: where it was fitted
+    assert "calibrated, temperature" in format_summary(cal) and "raw (--no-calibration)" in format_summary(raw)

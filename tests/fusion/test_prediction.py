@@ -87,3 +87,51 @@ def test_predict_tool_on_a_stacking_run(family_runs, clip_inputs, tmp_path, caps
     assert load_tool("predict").main([str(clip), "--run", str(run), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["missing"] == ["audio"] and abs(sum(result["probs"].values()) - 1) < 1e-4
+
+
+def test_predict_prints_calibrated_probabilities_and_the_raw_ones_with_no_calibration(tiny_pipeline_run, clip_inputs,
+                                                                                      tmp_path, capsys):
+    from core.storage import atomic_write_json
+    from training.calibration import apply_temperature, log_probabilities
+    from training.checkpoints import checkpoint_hash
+
+    clip, _ = clip_inputs
+    run = tmp_path / "fusion"
+    shutil.copytree(tiny_pipeline_run, run)
+    atomic_write_json(run / "best" / "calibration.json",
+                      {"temperature": 3.0, "fitted_on": "val", "nll_before": 1.1, "nll_after": 1.0, "n": 10,
+                       "checkpoint_hash": checkpoint_hash(run)})
+    tool = load_tool("predict")
+    printed = {}
+    for flag in ((), ("--no-calibration",)):
+        assert tool.main([str(clip), "--run", str(run), "--json", *flag]) == 0
+        printed[flag] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    calibrated, raw = printed[()], printed[("--no-calibration",)]
+    assert calibrated["temperatures"]["fusion"] == 3.0 and raw["temperatures"]["fusion"] == 1.0
+    assert set(calibrated["temperatures"]["streams"].values()) == {1.0}  # the stream runs have no calibration.json
+    expected = apply_temperature(log_probabilities([list(raw["probs"].values())]), 3.0)[0]
+    assert list(calibrated["probs"].values()) == pytest.approx(expected.tolist(), abs=1e-4)
+    assert max(calibrated["probs"].values()) < max(raw["probs"].values()) and calibrated["label"] == raw["label"]
+
+
+def test_a_stream_temperature_changes_its_shown_probabilities_but_not_what_the_head_is_fed(tiny_pipeline_run,
+                                                                                          clip_inputs, caplog):
+    import logging
+
+    from fusion.prediction import Predictor
+    from training.calibration import apply_temperature, log_probabilities
+
+    clip, inputs = clip_inputs
+    with caplog.at_level(logging.WARNING, logger="fusion.prediction"):
+        predictor = Predictor.from_run(tiny_pipeline_run)
+    # an old pipeline (no calibration.json anywhere): temperature 1, said in one line naming the five runs
+    assert predictor.temperature == 1.0 and set(predictor.stream_temperatures.values()) == {1.0}
+    said = [r.getMessage() for r in caplog.records if "calibration" in r.getMessage()]
+    assert len(said) == 1 and str(tiny_pipeline_run) in said[0] and said[0].count("_run") == 5
+    raw = predictor.predict_inputs(inputs, str(clip))
+    predictor.stream_temperatures["face"] = 0.5
+    sharper = predictor.predict_inputs(inputs, str(clip))
+    assert sharper["probs"] == pytest.approx(raw["probs"], abs=1e-6)
+    expected = apply_temperature(log_probabilities([list(raw["streams"]["face"].values())]), 0.5)[0]
+    assert list(sharper["streams"]["face"].values()) == pytest.approx(expected.tolist(), abs=1e-4)
+    assert sharper["streams"]["visual"] == pytest.approx(raw["streams"]["visual"], abs=1e-6)

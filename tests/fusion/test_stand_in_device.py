@@ -85,16 +85,17 @@ def test_the_predict_and_live_tools_pass_their_device_on(tiny_pipeline_run, monk
     class Stop(Exception):
         pass
 
-    def from_run(run, *, device="cpu"):
-        asked.append(device)
+    def from_run(run, *, device="cpu", calibrated=True):
+        asked.append((device, calibrated))
         raise Stop
 
     monkeypatch.setattr(Predictor, "from_run", from_run)
     with pytest.raises(Stop):
         load_tool("predict").main(["clip.mp4", "--run", str(tiny_pipeline_run), "--device", "meta"])
     with pytest.raises(Stop):
-        load_tool("live").main(["--run", str(tiny_pipeline_run), "--source", "clip.mp4", "--device", "meta"])
-    assert asked == ["meta", "meta"]
+        load_tool("live").main(["--run", str(tiny_pipeline_run), "--source", "clip.mp4", "--device", "meta",
+                                "--no-calibration"])
+    assert asked == [("meta", True), ("meta", False)]  # calibrated unless --no-calibration
 
 
 @pytest.fixture(scope="module")

@@ -128,7 +128,7 @@ def test_the_fusion_family_is_trained_and_tabulated(demo_run):
 def test_the_report_scores_every_stream_and_the_method_on_val_and_test(demo_run):
     out = demo_run / "report"
     for name in ("report.md", "report.json", "roc_curves.png", "pr_curves.png", "contributions.png",
-                 "confusion_concat_fc_the_method.png"):
+                 "reliability.png", "confusion_concat_fc_the_method.png"):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
     rows = {(r["name"], r["split"]): r for r in report["rows"]}
@@ -136,6 +136,7 @@ def test_the_report_scores_every_stream_and_the_method_on_val_and_test(demo_run)
         for name in [f"{s} stream" for s in STREAMS] + ["Concat-FC (the method)"]:
             r = rows[(name, split)]
             assert r["ci95"][0] <= r["accuracy"] <= r["ci95"][1], (name, split)
+            assert r["calibrated"]["temperature"] > 0 and r["nll_ci95"][0] <= r["nll_ci95"][1], (name, split)
         assert rows[("Concat-FC (the method)", split)]["p_vs_method"] is None
     assert rows[("Concat-FC (the method)", "test")]["clips"] == 6
     # the report's val number of the method is the evaluation's

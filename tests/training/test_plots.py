@@ -8,6 +8,7 @@ from training.plots import (
     contributions_figure,
     figure_to_rgb,
     pr_figure,
+    reliability_figure,
     roc_figure,
     save_figure,
 )
@@ -84,3 +85,21 @@ def test_figure_to_rgb_is_an_rgb_uint8_image():
     img = figure_to_rgb(confusion_matrix_figure([[2, 1], [0, 3]], ["yes", "no"]))
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.shape[0] > 100
     assert img.min() < 50 and img.max() == 255  # dark text/cells on a white background
+
+
+def test_the_reliability_figure_has_a_panel_per_model_with_a_curve_per_probability_set(tmp_path):
+    from training.calibration import apply_temperature, log_probabilities, reliability_bins
+
+    labels, models = _two_models()
+    models = {**models, "third": models["method"]}
+    data = {name: {"raw": reliability_bins(labels, p),
+                   "calibrated": reliability_bins(labels, apply_temperature(log_probabilities(p), 2.0))}
+            for name, p in models.items()}
+    fig = reliability_figure(data, title="test split")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == list(models)
+    assert all(len(ax.get_legend().get_texts()) == 2 for ax in panels)
+    save_figure(tmp_path / "reliability.png", fig)
+    assert _png(tmp_path / "reliability.png")[0] > _png(tmp_path / "reliability.png")[1]  # 3 panels in a row
+    with pytest.raises(ValueError):
+        reliability_figure({})
