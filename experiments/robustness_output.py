@@ -43,13 +43,18 @@ def _models(data: Mapping) -> list[str]:
     return list(dict.fromkeys(r["model"] for r in data["rows"]))
 
 
-def format_markdown(data: Mapping) -> str:
-    """``robustness.md``: what was damaged and how, then per damage a table of every model's
-    accuracy with its interval, its clean accuracy on the same clips and the change (points)."""
+def format_markdown(data: Mapping, *, heat_map: bool = True) -> str:
+    """``robustness.md``: what was damaged and how, what it cost, then per damage a table of every
+    model's accuracy with its interval, its clean accuracy on the same clips and the change
+    (points); ``heat_map``: end with a link to the heat map written beside it."""
     lines = [f"# Robustness: {data['split']} split, {data['clips']} clips", "",
              f"Runs `{data['root']}`, commit `{data.get('commit', 'unknown')}`.", ""]
     if data.get("command"):
         lines += ["```", data["command"], "```", ""]
+    if data.get("wall_s") is not None:
+        lines += [f"Cost: {data['wall_s'] / 60:.1f} min wall clock on this machine with {data['workers']} "
+                  "preprocessing worker process(es) (0: in the tool's process), damaged caches and features "
+                  "computed in this run; a re-run reuses them.", ""]
     lines += ["Accuracy under each damage with its 95 % percentile bootstrap interval (clips resampled); "
               "*clean* is the same model on the same clips undamaged, *change* the difference in points. "
               "A damaged clip that failed to preprocess is left out of that damage's rows "
@@ -70,7 +75,8 @@ def format_markdown(data: Mapping) -> str:
             lines.append(f"| {r['model']} | {r['accuracy']:.3f} {_interval(r['ci95'])} | {r['clean_accuracy']:.3f} | "
                          f"{100 * (r['accuracy'] - r['clean_accuracy']):+.1f} | {r['failed_clips']} |")
         lines.append("")
-    lines += [f"![accuracy per model and damage]({HEAT_MAP_FILE})", ""]
+    if heat_map:
+        lines += [f"![accuracy per model and damage]({HEAT_MAP_FILE})", ""]
     return "\n".join(lines)
 
 

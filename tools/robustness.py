@@ -6,10 +6,12 @@ the runs' own recipe and scorer, and with every set of streams marked missing.
 
     python tools/robustness.py --runs runs/demo --out runs/demo/robustness [--damages KEY,KEY]
                                [--no-missing] [--max-clips N] [--workers K] [--device cpu]
+                               [--markdown docs/results/robustness.md]
 
 Writes OUT/robustness.json, OUT/robustness.md and OUT/robustness_heatmap.png; the damaged caches
 and features go to OUT/cache/ and OUT/features/ (a re-run reuses them: nothing is recomputed), a
-damaged clip that fails to OUT/cache/<recipe>/<damage>/errors.jsonl. See experiments/robustness.py
+damaged clip that fails to OUT/cache/<recipe>/<damage>/errors.jsonl. --markdown also writes the
+tables as a results page (command, commit, machine and the run's wall time beside them). See experiments/robustness.py
 and docs/guides/robustness.md.
 """
 from __future__ import annotations
@@ -17,12 +19,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from core.command_line import add_debug_argument, add_device_argument, non_negative_int, positive_int, run_main
-from core.results_page import code_commit, command_text
+from core.results_page import code_commit, command_text, write_results_page
 from experiments.report_runs import ReportError
 from experiments.robustness import build_robustness
-from experiments.robustness_output import write_robustness
+from experiments.robustness_output import format_markdown, write_robustness
 from media.damage import DAMAGES
 from training.statistics import DRAWS
 
@@ -54,16 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per stream forward pass [8]")
     parser.add_argument("--workers", type=non_negative_int, default=0,
                         help="processes that damage and preprocess clips (0: this one) [0]")
+    parser.add_argument("--markdown", metavar="PATH", default=None,
+                        help="also write the tables as a results page here (e.g. docs/results/robustness.md)")
     add_device_argument(parser, what="the keyframe scorer, MTCNN and the streams")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    started = time.monotonic()
     data = build_robustness(args.runs, args.out, method=args.method, damages=args.damages,
                             missing=not args.no_missing, max_clips=args.max_clips, draws=args.draws, seed=args.seed,
                             device=str(args.device), batch_size=args.batch_size,
                             workers=args.workers)
-    data = {"command": command_text("tools/robustness.py", argv), "commit": code_commit(), **data}
+    data = {"command": command_text("tools/robustness.py", argv), "commit": code_commit(),
+            "wall_s": time.monotonic() - started, "workers": args.workers, **data}
     written = write_robustness(data, args.out)
+    if args.markdown:
+        written["page"] = str(write_results_page(args.markdown, f"Robustness: {args.runs}", "tools/robustness.py",
+                                                 argv, format_markdown(data, heat_map=False)))
     failed = {k: v["clips"]["failed"] for k, v in data["damages"].items() if v["clips"]["failed"]}
     for key, n in failed.items():
         print(f"warning: {key}: {n} clips failed (see {data['damages'][key]['errors_log']})")

@@ -68,7 +68,7 @@ def runs_root(tmp_path_factory, tiny_scorer_run) -> Path:
 def first_run(runs_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("robust_out") / "robustness"
     rc = load_tool("robustness").main(["--runs", str(runs_root), "--out", str(out), "--damages", DAMAGES,
-                                       "--max-clips", "2", "--draws", "50"])
+                                       "--max-clips", "2", "--draws", "50", "--markdown", str(out / "page.md")])
     assert rc == 0
     return out, json.loads((out / "robustness.json").read_text())
 
@@ -93,6 +93,9 @@ def test_rows_cover_every_model_under_every_damage_and_missing_set(first_run):
     for name in ("robustness.md", "robustness_heatmap.png"):
         assert (out / name).stat().st_size > 0
     assert "## white_noise: 10 dB SNR" in (out / "robustness.md").read_text()
+    page = (out / "page.md").read_text()   # the results page: generated mark, command, the tables, the cost
+    assert "tools/robustness.py" in page and "### white_noise: 10 dB SNR" in page and "min wall clock" in page
+    assert "](robustness_heatmap.png)" not in page and data["wall_s"] > 0 and data["workers"] == 0
 
 
 def test_a_stream_the_damage_leaves_alone_keeps_its_clean_accuracy(first_run):
