@@ -21,7 +21,8 @@ late fusion (weights chosen on val), each fusion head; for every media damage, a
 non-empty set of the method's streams marked missing on the clean clips (the ``given_only``
 mechanism of :func:`fusion.evaluation.fusion_probabilities`: ``damage "missing"``, ``severity`` the
 missing streams). Each row: test accuracy with its percentile bootstrap interval, and the same
-model's clean accuracy on the same clips. Files: :mod:`experiments.robustness_output`.
+model's clean accuracy on the same clips. :func:`degradation` sets each fusion head with streams
+missing against the best stream that remains. Files: :mod:`experiments.robustness_output`.
 """
 from __future__ import annotations
 
@@ -353,6 +354,31 @@ def _rows(scene: Scene, damage: str, severity: str, fs: FeatureSet, clean: Featu
     return rows
 
 
+def degradation(rows: Sequence[Mapping], streams: Sequence[str], *, allowance: float = 0.02) -> list[dict]:
+    """How gracefully each fusion head loses a modality: for every ``missing`` row set that leaves
+    at least one stream, each fusion head's accuracy against the best stream that remains (that
+    stream alone, on the same clean clips). ``margin`` = head - best remaining stream (a fraction);
+    ``graceful``: the margin is at least ``-allowance`` (the issue's 2 points), i.e. losing the
+    modality cost the head no more than that modality was worth."""
+    out = []
+    for severity in dict.fromkeys(r["severity"] for r in rows if r["damage"] == MISSING):
+        here = [r for r in rows if r["damage"] == MISSING and r["severity"] == severity]
+        lost = set(severity.split("+"))
+        remaining = {r["model"].removesuffix(" stream"): r["accuracy"] for r in here
+                     if r["kind"] == "stream" and r["model"].removesuffix(" stream") not in lost}
+        remaining = {s: a for s, a in remaining.items() if s in streams}
+        if not remaining:
+            continue
+        best = max(remaining, key=remaining.get)
+        for r in here:
+            if r["kind"] == "fusion_head":
+                margin = r["accuracy"] - remaining[best]
+                out.append({"model": r["model"], "missing": severity, "accuracy": r["accuracy"],
+                            "best_remaining_stream": best, "best_remaining_accuracy": remaining[best],
+                            "margin": margin, "graceful": bool(margin >= -allowance - 1e-12)})
+    return out
+
+
 def build_robustness(root: str | os.PathLike, out_dir: str | os.PathLike, *, method: str | os.PathLike | None = None,
                      damages: Sequence[str] | None = None, missing: bool = True, max_clips: int | None = None,
                      draws: int = DRAWS, seed: int = 0, device: str = "cpu", batch_size: int = 8,
@@ -406,4 +432,5 @@ def build_robustness(root: str | os.PathLike, out_dir: str | os.PathLike, *, met
         "damages": damage_info,
         "not_scored": scene.not_scored,
         "rows": rows,
+        "degradation": degradation(rows, scene.streams),
     }

@@ -75,6 +75,18 @@ def format_markdown(data: Mapping, *, heat_map: bool = True) -> str:
             lines.append(f"| {r['model']} | {r['accuracy']:.3f} {_interval(r['ci95'])} | {r['clean_accuracy']:.3f} | "
                          f"{100 * (r['accuracy'] - r['clean_accuracy']):+.1f} | {r['failed_clips']} |")
         lines.append("")
+    if data.get("degradation"):
+        lines += ["## Losing a modality: each fusion head against the best stream that remains", "",
+                  "*margin*: the head's accuracy minus that of the best remaining stream alone (points); "
+                  "*graceful*: the margin is at least -2 points, so losing the streams cost the head no more "
+                  "than they were worth.", "",
+                  "| head | missing | accuracy | best remaining stream | its accuracy | margin | graceful |",
+                  "|---|---|---|---|---|---|---|"]
+        for d in data["degradation"]:
+            lines.append(f"| {d['model']} | {d['missing']} | {d['accuracy']:.3f} | {d['best_remaining_stream']} | "
+                         f"{d['best_remaining_accuracy']:.3f} | {100 * d['margin']:+.1f} | "
+                         f"{'yes' if d['graceful'] else 'no'} |")
+        lines.append("")
     if heat_map:
         lines += [f"![accuracy per model and damage]({HEAT_MAP_FILE})", ""]
     return "\n".join(lines)

@@ -96,6 +96,11 @@ def test_rows_cover_every_model_under_every_damage_and_missing_set(first_run):
     page = (out / "page.md").read_text()   # the results page: generated mark, command, the tables, the cost
     assert "tools/robustness.py" in page and "### white_noise: 10 dB SNR" in page and "min wall clock" in page
     assert "](robustness_heatmap.png)" not in page and data["wall_s"] > 0 and data["workers"] == 0
+    heads = {r["model"] for r in data["rows"] if r["kind"] == "fusion_head"}
+    assert {(d["model"], d["missing"]) for d in data["degradation"]} == {
+        (h, r["severity"]) for h in heads for r in data["rows"]
+        if r["damage"] == "missing" and r["severity"] != "audio+face+flow+visual"}   # nothing left: no stream to beat
+    assert "Losing a modality" in page
 
 
 def test_a_stream_the_damage_leaves_alone_keeps_its_clean_accuracy(first_run):
@@ -213,3 +218,22 @@ def test_a_changed_scorer_is_refused(runs_root, tmp_path, monkeypatch):
     monkeypatch.setattr(robustness, "checkpoint_hash", lambda path: "another")
     with pytest.raises(ReportError, match="scorer"):
         robustness.build_robustness(runs_root, tmp_path / "o", damages=["audio_removed"])
+
+
+def test_degradation_sets_each_head_against_the_best_remaining_stream():
+    from experiments.robustness import degradation
+
+    def row(model, kind, severity, accuracy):
+        return {"model": model, "kind": kind, "damage": "missing", "severity": severity, "accuracy": accuracy}
+
+    rows = [row("audio stream", "stream", "visual", 0.70), row("visual stream", "stream", "visual", 0.50),
+            row("face stream", "stream", "visual", 0.60), row("Concat-FC", "fusion_head", "visual", 0.69),
+            row("Gated", "fusion_head", "visual", 0.60),
+            row("audio stream", "stream", "audio+visual", 0.50), row("visual stream", "stream", "audio+visual", 0.50),
+            row("face stream", "stream", "audio+visual", 0.60), row("Concat-FC", "fusion_head", "audio+visual", 0.58)]
+    got = {(d["model"], d["missing"]): d for d in degradation(rows, ["visual", "audio", "face"])}
+    assert got[("Concat-FC", "visual")]["best_remaining_stream"] == "audio"      # not the lost visual stream
+    assert got[("Concat-FC", "visual")]["margin"] == pytest.approx(-0.01) and got[("Concat-FC", "visual")]["graceful"]
+    assert not got[("Gated", "visual")]["graceful"]                             # 10 points below audio alone
+    assert got[("Concat-FC", "audio+visual")]["best_remaining_stream"] == "face"
+    assert got[("Concat-FC", "audio+visual")]["graceful"]                        # exactly 2 points below
