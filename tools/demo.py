@@ -20,7 +20,8 @@ Steps (each is the real tool with a demo config; a re-run reuses finished steps)
   8. evaluation on the val split                                -> OUT/fusion/eval_val
   9. prediction on a held-out test clip
  10. the report: every model on val and test (labelled: the synthetic set's test labels are
-     known) with 95 % intervals, curves, the streams' contributions -> OUT/report
+     known) with 95 % intervals, curves, the streams' contributions, calibration (ECE, NLL, Brier,
+     raw and after each model's temperature fitted on val) -> OUT/report
 Nothing is chosen on test: steps 2-7 select on val, and test is first scored in step 10.
 
 --features chooses how fusion's training features are made (configs/features/<mode>.yaml,
