@@ -52,9 +52,11 @@ def format_markdown(data: Mapping, *, heat_map: bool = True) -> str:
     if data.get("command"):
         lines += ["```", data["command"], "```", ""]
     if data.get("wall_s") is not None:
+        made = sum(v["clips"].get("done", 0) for v in data["damages"].values())
+        reused = sum(v["clips"].get("skipped", 0) for v in data["damages"].values())
         lines += [f"Cost: {data['wall_s'] / 60:.1f} min wall clock on this machine with {data['workers']} "
-                  "preprocessing worker process(es) (0: in the tool's process), damaged caches and features "
-                  "computed in this run; a re-run reuses them.", ""]
+                  f"preprocessing worker process(es) (0: in the tool's process); {made} damaged clips made and "
+                  f"preprocessed in this run, {reused} reused from an earlier one.", ""]
     lines += ["Accuracy under each damage with its 95 % percentile bootstrap interval (clips resampled); "
               "*clean* is the same model on the same clips undamaged, *change* the difference in points. "
               "A damaged clip that failed to preprocess is left out of that damage's rows "
