@@ -44,8 +44,9 @@ def _check_single_writer(run: Path, *, launches: int, epochs: int, extra: frozen
     """One run directory, written once: no per-process copies of checkpoints, logs or event files.
     ``extra``: files a kind of run adds (a stream run's train_clips.json)."""
     assert {p.name for p in run.iterdir()} == RUN_LAYOUT | extra
-    for which in ("best", "last"):
-        assert {p.name for p in (run / which).iterdir()} == CHECKPOINT_FILES
+    # best/ also holds the temperature fitted on val after training (training/run_calibration.py)
+    assert {p.name for p in (run / "best").iterdir()} == CHECKPOINT_FILES | {"calibration.json"}
+    assert {p.name for p in (run / "last").iterdir()} == CHECKPOINT_FILES
     tb = list((run / "tb").iterdir())
     assert all(p.is_file() and p.name.startswith("events.out.tfevents") for p in tb)
     assert len(tb) == launches  # one event file per launch, not one per process
