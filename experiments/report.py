@@ -60,6 +60,7 @@ from experiments.report_runs import (
     ReportError,
     choose_method,
     find_runs,
+    load_comparable_head,
     read_ablation,
     train_leave_one_out,
 )
@@ -156,13 +157,9 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, method:
     for run in found.fusion:
         if run.path == chosen.path:
             continue
-        try:
-            head, _, names_of_run = load_fusion_head(run.path)
-        except CheckpointError as e:
-            not_scored[str(run.path)] = str(e)
-            continue
-        if names_of_run != class_names:
-            not_scored[str(run.path)] = f"classes {names_of_run}, the method's are {class_names}"
+        head, why = load_comparable_head(run.path, class_names, "the method's")
+        if head is None:
+            not_scored[str(run.path)] = why
             continue
         heads[run.path] = head
     runs = [r for r in found.fusion if r.path in heads]

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 from core.storage import config_hash, read_json
 from fusion.features import FeatureSet
 from fusion.heads import DEFAULT_HEAD, FUSION_HEADS
-from fusion.training import train_fusion_head
+from fusion.training import load_fusion_head, train_fusion_head
 from streams.cache import PIPELINE_FILE
 from streams.specs import STREAM_SPECS
 from training.checkpoints import CheckpointError, read_meta
@@ -192,3 +192,16 @@ def read_ablation(path: str | os.PathLike, *, required: bool) -> dict | None:
             if row[k] is not None and (isinstance(row[k], bool) or not isinstance(row[k], (int, float))):
                 raise ReportError(f"{path}: row {i}: {k} must be a number or null, got {row[k]!r}")
     return {"path": str(path), "rows": rows}
+
+
+def load_comparable_head(run: str | os.PathLike, class_names: Sequence[str], whose: str):
+    """``(head, None)``: the fusion head of ``run`` (eval mode) when it loads and predicts
+    ``class_names``; else ``(None, why)``, the reason it is left out (``whose`` names the classes
+    it was compared with in that reason, e.g. "the method's")."""
+    try:
+        head, _, names_of_run = load_fusion_head(run)
+    except CheckpointError as e:
+        return None, str(e)
+    if list(names_of_run) != list(class_names):
+        return None, f"classes {names_of_run}, {whose} are {list(class_names)}"
+    return head, None

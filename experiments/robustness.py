@@ -41,11 +41,18 @@ import numpy as np
 
 from core.batch import run_batch
 from core.storage import StorageError, config_hash, read_json
-from experiments.report_runs import HELD_OUT_SPLIT, LATE_TITLES, SELECTION_SPLIT, ReportError, choose_method, find_runs
+from experiments.report_runs import (
+    HELD_OUT_SPLIT,
+    LATE_TITLES,
+    SELECTION_SPLIT,
+    ReportError,
+    choose_method,
+    find_runs,
+    load_comparable_head,
+)
 from fusion.evaluation import fusion_probabilities, late_fusion_weights, subset_name
 from fusion.features import FeatureSet, extract_features
 from fusion.late import weighted_score
-from fusion.training import load_fusion_head
 from media.damage import DAMAGES, Damage, damage_file
 from media.layouts import ClipRecord
 from streams import cache
@@ -125,13 +132,9 @@ def build_scene(root: str | os.PathLike, out_dir: str | os.PathLike, *, method: 
         if Path(run.features).resolve() != Path(chosen.features).resolve():
             not_scored[str(run.path)] = f"fuses features of {run.features}, not the method's {chosen.features}"
             continue
-        try:
-            head, _, class_names = load_fusion_head(run.path)
-        except CheckpointError as e:
-            not_scored[str(run.path)] = str(e)
-            continue
-        if class_names != clean.class_names:
-            not_scored[str(run.path)] = f"classes {class_names}, the test features' are {clean.class_names}"
+        head, why = load_comparable_head(run.path, clean.class_names, "the test features'")
+        if head is None:
+            not_scored[str(run.path)] = why
             continue
         heads[name if name not in heads else f"{name} [{run.path.name}]"] = (head, run.streams, str(run.path))
     return Scene(streams=chosen.streams, clean=clean, late=late_fusion_weights(val, chosen.streams), heads=heads,
