@@ -44,7 +44,7 @@ class PipelineError(RuntimeError):
     """The fusion run's pipeline cannot be rebuilt (a piece is missing or changed)."""
 
 
-def _check_piece(run: str | os.PathLike, kind: str, path: str | None, expected_hash: str | None) -> None:
+def check_piece(run: str | os.PathLike, kind: str, path: str | None, expected_hash: str | None) -> None:
     if not path or not Path(path).exists():
         raise PipelineError(f"{kind} {path!r} recorded by the fusion run {os.fspath(run)} does not exist "
                             "(moved or deleted?)")
@@ -59,7 +59,7 @@ def _check_piece(run: str | os.PathLike, kind: str, path: str | None, expected_h
                                 "re-extract features and retrain fusion, or restore the original")
 
 
-def _temperatures(run: str | os.PathLike, stream_runs: dict[str, str]) -> tuple[float, dict[str, float]]:
+def run_temperatures(run: str | os.PathLike, stream_runs: dict[str, str]) -> tuple[float, dict[str, float]]:
     """``(the fusion run's temperature, {stream: its run's temperature})``; a run without a
     calibration (saved before calibration existed) has temperature 1, said in one log line."""
     uncalibrated: list[str] = []
@@ -79,12 +79,24 @@ def _temperatures(run: str | os.PathLike, stream_runs: dict[str, str]) -> tuple[
     return fused, streams
 
 
+def stream_outputs(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(features (B, D), logits (B, C) float32)`` of a stream network on its input ``x``: a
+    :class:`streams.models.recognizer.StreamRecognizer`'s ``features`` then ``head``, or one call of
+    ``features_and_logits`` for a network that computes both at once (a release bundle's ONNX graph)."""
+    both = getattr(model, "features_and_logits", None)
+    if both is not None:
+        f, logits = both(x)
+        return f, logits.float()
+    f = model.features(x)
+    return f, model.head(f).float()
+
+
 class Predictor:
     """The whole trained system, ready to run on video files."""
 
     def __init__(self, *, preprocessor: ClipPreprocessor, streams: dict, head, class_names: list[str],
                  stream_order: tuple[str, ...], temperature: float = 1.0,
-                 stream_temperatures: dict[str, float] | None = None) -> None:
+                 stream_temperatures: dict[str, float] | None = None, engine: str | None = None) -> None:
         self.preprocessor = preprocessor
         self.streams = streams            # name -> (model, StreamDataset for the eval view)
         self.head = head
@@ -92,6 +104,9 @@ class Predictor:
         self.stream_order = stream_order
         self.temperature = float(temperature)  # of the fused probabilities; 1: raw
         self.stream_temperatures = {s: 1.0 for s in stream_order} | dict(stream_temperatures or {})
+        #: what runs the networks when built from a release bundle (``torch``, ``onnxruntime``), said in
+        #: each result's ``engine``; None for a pipeline built from runs (no ``engine`` field)
+        self.engine = engine
 
     @classmethod
     def from_run(cls, run: str | os.PathLike, *, device: str = "cpu", calibrated: bool = True) -> "Predictor":
@@ -107,10 +122,10 @@ class Predictor:
         stream_order = tuple(recipe["streams"])
         for s in stream_order:
             info = pipeline["streams"][s]
-            _check_piece(run, f"{s} stream run", info["run"], info["checkpoint_hash"])
+            check_piece(run, f"{s} stream run", info["run"], info["checkpoint_hash"])
         scorer = None
         if any(STREAM_SPECS[s].uses_keyframes for s in stream_order):
-            _check_piece(run, "keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
+            check_piece(run, "keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
             settings = KeyframeSettings.from_config(pre["config"].get("keyframes"))
             scorer = SentimentScorer.from_checkpoint(pre["scorer"], input_size=settings.score_size,
                                                      batch_size=settings.batch_size, device=device,
@@ -125,7 +140,7 @@ class Predictor:
         temps = {s: 1.0 for s in stream_order}
         temperature = 1.0
         if calibrated:
-            temperature, temps = _temperatures(run, {s: pipeline["streams"][s]["run"] for s in stream_order})
+            temperature, temps = run_temperatures(run, {s: pipeline["streams"][s]["run"] for s in stream_order})
         return cls(preprocessor=preprocessor, streams=streams, head=head.to(device), class_names=class_names,
                    stream_order=stream_order, temperature=temperature, stream_temperatures=temps)
 
@@ -154,8 +169,7 @@ class Predictor:
             where = devices.module_device(model)
             t = time.perf_counter()
             if s in run and entry.available(s):
-                f = model.features(view.load_input(entry)[None].to(where))
-                logits = model.head(f).float()
+                f, logits = stream_outputs(model, view.load_input(entry)[None].to(where))
                 p, q = torch.softmax(logits, 1), torch.softmax(logits / self.stream_temperatures[s], 1)
                 feats[s] = f.to(device)
                 mask.append(1.0)
@@ -178,6 +192,7 @@ class Predictor:
         timings["fusion"] = time.perf_counter() - t
         timings["total"] = float(inputs.timings.get("compute_total", 0.0)) + time.perf_counter() - t0
         kf = inputs.meta.get("keyframes", {})
+        engine = {} if self.engine is None else {"engine": self.engine}
         return {
             "video": name,
             "label": self.class_names[int(probs.argmax())],
@@ -192,6 +207,7 @@ class Predictor:
             "keyframe_times": kf.get("times", []),
             "temperatures": {"fusion": self.temperature, "streams": dict(self.stream_temperatures)},
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            **engine,
         }
 
     def predict_many(self, paths: Iterable[str | os.PathLike]) -> list[dict]:
