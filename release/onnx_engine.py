@@ -22,6 +22,7 @@ from torch import nn
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from keyframes.scorer import frames_to_tensor
 from release.onnx_graphs import ATTENTION_OUTPUT
+from streams.models.attention import SpatialAttention
 
 
 def default_providers(device: str = "cpu") -> list[str]:
@@ -81,11 +82,15 @@ class OnnxStream(nn.Module):
         self._outputs = [o.name for o in session.get_outputs()]
         self.has_attention = ATTENTION_OUTPUT in self._outputs
         self.last_attention: torch.Tensor | None = None
+        #: a stand-in :class:`SpatialAttention` whose ``last_weights`` hold the graph's attention
+        #: output, where the live overlay (live_mode) looks for a stream's spatial attention
+        self.spatial = SpatialAttention(1) if self.has_attention else None
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = dict(zip(self._outputs, self.session.run(None, {self._input: x.detach().cpu().numpy()})))
         if self.has_attention:
             self.last_attention = torch.from_numpy(out[ATTENTION_OUTPUT])
+            self.spatial.last_weights = self.last_attention
         return torch.from_numpy(out["features"]), torch.from_numpy(out["logits"])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@
     python tools/live.py --run runs/fusion --source clip.mp4 --out annotated.mp4
     python tools/live.py --run runs/fusion --source 0 --audio-source default   # camera + microphone (Linux)
     python tools/live.py --run runs/fusion --source clip.mp4 --fusion late --late-weights face=0.6,audio=0.4
+    python tools/live.py --bundle runs/demo/bundle --source 0              # a release bundle, ONNX Runtime
 
 Every --stride seconds the whole trained pipeline (keyframes, four streams, fusion) runs on the
 last --window seconds; the fused probabilities are smoothed over the last --smooth windows. They
@@ -32,7 +33,7 @@ import sys
 from pathlib import Path
 
 from core.command_line import add_calibration_argument, add_debug_argument, add_device_argument, run_main
-from fusion.prediction import PipelineError, Predictor
+from fusion.prediction import PipelineError
 from live_mode import (
     DEFAULT_SMOOTH_K,
     DEFAULT_STRIDE_S,
@@ -45,11 +46,12 @@ from live_mode import (
     parse_late_weights,
     source_kind,
 )
+from release.pipeline_source import add_pipeline_arguments, build_predictor
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="fusion run directory (records the whole pipeline)")
+    add_pipeline_arguments(parser, run_help="fusion run directory (records the whole pipeline)")
     parser.add_argument("--source", required=True, help="camera index (0), stream URL, or video file")
     parser.add_argument("--out", help="annotated mp4 to write")
     parser.add_argument("--log", help="JSON-lines log, one object per window (default: OUT with .jsonl)")
@@ -90,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     add_debug_argument(parser)
     args = parser.parse_args(argv)
 
-    predictor = Predictor.from_run(args.run, device=args.device, calibrated=args.calibrated)
-    window, window_from = (args.window, "--window") if args.window is not None else default_window_seconds(args.run)
+    predictor = build_predictor(args, parser)
+    window, window_from = ((args.window, "--window") if args.window is not None else
+                           default_window_seconds(args.run) if args.run else (DEFAULT_WINDOW_S, "default; --bundle"))
     realtime = source_kind(args.source) != "file" if args.realtime is None else args.realtime
     log = args.log or (str(Path(args.out).with_suffix(".jsonl")) if args.out else None)
     try:
