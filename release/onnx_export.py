@@ -47,10 +47,15 @@ def export_graph(graph: nn.Module, example: Sequence[torch.Tensor], path: str | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     axes = {name: {0: BATCH_AXIS} for name in (*input_names, *output_names)}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings on python-constant shapes (the heads' loops)
-        torch.onnx.export(graph.eval().cpu(), tuple(example), os.fspath(path), input_names=list(input_names),
-                          output_names=list(output_names), dynamic_axes=axes, opset_version=OPSET,
-                          do_constant_folding=True, dynamo=False)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # its fused kernel has no ONNX form; the plain ops do
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings on python-constant shapes (the heads' loops)
+            torch.onnx.export(graph.eval().cpu(), tuple(example), os.fspath(path), input_names=list(input_names),
+                              output_names=list(output_names), dynamic_axes=axes, opset_version=OPSET,
+                              do_constant_folding=True, dynamo=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     onnx.checker.check_model(os.fspath(path), full_check=True)
     return model_io(path)
