@@ -9,6 +9,8 @@
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
     python tools/benchmark.py memory --config configs/streams/visual.yaml [--batch 16] [--precision bf16] [--json]
     python tools/benchmark.py memory --all-full-recipes --batch 16 --markdown docs/results/memory.md
+    python tools/benchmark.py predict --run runs/demo/fusion [--bundle B] [VIDEO] [--json]
+                                      [--markdown docs/results/predict.md]
 
 Without VIDEO (or with --make-clip) a synthetic group scene is generated: 5 s (live: 30 s),
 1280x720, 25 fps, three faces, with 6-channel 48 kHz audio like 5.1 footage (--size, --seconds,
@@ -30,6 +32,9 @@ steps alone (torch.cuda.max_memory_allocated), to set against `memory`'s estimat
 optimizer state, the activations saved for backward, the input batch) on fake CUDA tensors: no
 GPU needed, nothing allocated (benchmarks/memory.py says what is counted); --all-full-recipes
 estimates every stream's full recipe in fp32 and bf16 (or --precision).
+`predict` times the runs under PyTorch against their release bundle (--bundle, else exported to a
+temp dir) under ONNX Runtime on the same clip, interleaved: the scorer, the streams, the fusion
+head, preprocessing and the whole prediction, with the ratio per round and issue 30's goals.
 With --json the result is ONE JSON object on stdout (progress goes to stderr).
 """
 from __future__ import annotations
@@ -225,6 +230,30 @@ def cmd_live(args) -> dict:
     return result
 
 
+def cmd_predict(args) -> dict:
+    """PyTorch runs against the bundle under ONNX Runtime (benchmarks/prediction.py)."""
+    from benchmarks.prediction import predict_benchmark
+    from fusion.prediction import Predictor
+    from release.bundle_predictor import predictor_from_bundle
+    from release.bundle_writer import export_bundle
+
+    with _clips_dir(args) as tmp, tempfile.TemporaryDirectory(prefix="bench_bundle_") as scratch:
+        bundle = args.bundle
+        if bundle is None:
+            _say(f"exporting {args.run} to a temporary bundle ...")
+            bundle = Path(scratch) / "bundle"
+            export_bundle(args.run, bundle)
+        torch_predictor = Predictor.from_run(args.run, device="cpu")
+        bundle_predictor = predictor_from_bundle(bundle, engine="onnxruntime", threads=args.threads)
+        video, generated = _clip(args, Path(tmp))
+        _say(f"timing PyTorch (runs) against ONNX Runtime (bundle) on {video} ...")
+        result = predict_benchmark(video, torch_predictor=torch_predictor, bundle_predictor=bundle_predictor,
+                                   repeats=args.repeats, warmup=args.warmup)
+    result.update({"run": str(args.run), "bundle": str(args.bundle) if args.bundle else "exported to a temp dir",
+                   "generated_clip": generated})
+    return result
+
+
 def _recipe_label(path: str | Path) -> str:
     path = Path(path).resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -257,6 +286,12 @@ def cmd_memory(args) -> dict:
                 break
             estimates.append({"recipe": _recipe_label(path), **est})
     return {"estimates": estimates, "skipped": skipped, "overrides": list(args.set)}
+
+
+def _predict_page(result: dict) -> str:
+    from benchmarks.prediction import predict_markdown
+
+    return predict_markdown(result)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--compare", action="store_true",
                     help="also run window by window (no shared work) on the same clip, for the speed-up")
     lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
+
+    pr = sub.add_parser("predict", help="predict from the runs (PyTorch) vs the bundle (ONNX Runtime), per stage")
+    _clip_args(pr)
+    pr.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
+    pr.add_argument("--bundle", default=None, help="its release bundle (default: export it to a temp dir)")
+    pr.set_defaults(func=cmd_predict, page_body=_predict_page, page_title="Benchmark: predict, PyTorch vs ONNX Runtime")
 
     mem = sub.add_parser("memory", help="per-device GPU memory of training a recipe, estimated without a GPU")
     which = mem.add_mutually_exclusive_group()
