@@ -27,8 +27,8 @@ from fusion.prediction import PipelineError, check_piece, run_temperatures
 from fusion.training import load_fusion_head
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer
-from release.manifest import BundleError, write_manifest
-from release.model_card import write_model_card
+from release.manifest import MANIFEST, BundleError, read_manifest, sha256_file, write_manifest
+from release.model_card import report_path, write_model_card
 from release.onnx_export import export_graph
 from release.onnx_graphs import ATTENTION_OUTPUT, STREAM_OUTPUTS, ScorerGraph, StreamGraph, head_graph
 from streams.data import StreamDataset
@@ -79,16 +79,40 @@ def _stream_normalisation(stream: str, dtype: torch.dtype, data: dict) -> str:
     return f"{how}; eval view of the stored {stream} array with data settings {data} ({type(spec).__name__})"
 
 
+def _report_record(run: Path, report: str | os.PathLike | None) -> dict | None:
+    path = report_path(run, report)
+    return None if path is None else {"path": str(path), "sha256": sha256_file(path)}
+
+
+def bundle_is_current(bundle: str | os.PathLike, run: str | os.PathLike,
+                      report: str | os.PathLike | None = None) -> bool:
+    """Whether ``bundle`` is an intact bundle of fusion run ``run``'s current checkpoint (which
+    records its streams' and scorer's) whose model card read the same report as now."""
+    try:
+        manifest = read_manifest(bundle)
+    except BundleError:
+        return False
+    fusion = (manifest.get("runs") or {}).get("fusion") or {}
+    return (fusion.get("checkpoint_hash") == checkpoint_hash(run)
+            and manifest.get("report") == _report_record(Path(run), report))
+
+
 def export_bundle(run: str | os.PathLike, out: str | os.PathLike, *, archive: bool = False,
-                  report: str | os.PathLike | None = None) -> dict:
+                  report: str | os.PathLike | None = None, update: bool = False) -> dict:
     """Export fusion run ``run`` (its recorded scorer, stream runs and head) to bundle ``out``
     (which must not exist, or be an empty directory); ``archive``: also write ``out.tar.gz``;
     ``report``: a ``report.json`` for the model card (default: ``report/report.json`` beside the
-    run's directory when present). Returns the manifest. Raises :class:`PipelineError` when a
-    recorded piece is missing or changed, :class:`BundleError` when ``out`` holds files."""
+    run's directory when present); ``update``: ``out`` may hold an earlier bundle, kept when
+    :func:`bundle_is_current` (its manifest is returned, with ``"reused": True``), else replaced.
+    Returns the manifest. Raises :class:`PipelineError` when a recorded piece is missing or
+    changed, :class:`BundleError` when ``out`` holds files (other than a bundle, with ``update``)."""
     run, out = Path(run), Path(out)
+    if update and (out / MANIFEST).is_file():
+        if bundle_is_current(out, run, report):
+            return {**read_manifest(out), "reused": True}
+        shutil.rmtree(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(f"{out}: exists and is not empty (give a new directory)")
+        raise BundleError(f"{out}: exists and is not empty (give a new directory, or --update a bundle)")
     head, recipe, class_names = load_fusion_head(run)
     pipeline = recipe.get("pipeline") or {}
     pre = pipeline.get("preprocess")
@@ -154,7 +178,8 @@ def export_bundle(run: str | os.PathLike, out: str | os.PathLike, *, archive: bo
         fused_t, stream_t = run_temperatures(run, stream_runs)
         fields = {"class_names": list(class_names), "streams": list(streams), "models": models,
                   "recipe": pre["config"], "temperatures": {"fusion": fused_t, "streams": stream_t},
-                  "fusion_head": fusion_head, "runs": runs, "exported_by": code_version()}
+                  "fusion_head": fusion_head, "runs": runs, "exported_by": code_version(),
+                  "report": _report_record(run, report)}
         write_model_card(tmp / "model_card.md", run=run, fields=fields, report=report)
         manifest = write_manifest(tmp, fields)
         if out.exists():

@@ -119,9 +119,16 @@ def metrics_section(report: dict, run: str | os.PathLike | None = None) -> list[
     return lines + [""]
 
 
+def report_path(run: str | os.PathLike, report: str | os.PathLike | None = None) -> Path | None:
+    """The report.json a model card of ``run`` reads: ``report`` when given, else
+    ``report/report.json`` beside the run's directory; None when that file does not exist."""
+    path = Path(report) if report else Path(run).parent / "report" / "report.json"
+    return path if path.is_file() else None
+
+
 def _report_for(run: Path, report: str | os.PathLike | None) -> tuple[dict | None, Path | None]:
-    path = Path(report) if report else run.parent / "report" / "report.json"
-    data = read_json(path) if path.is_file() else None
+    path = report_path(run, report)
+    data = read_json(path) if path is not None else None
     return data, (path if data is not None else None)
 
 

@@ -22,6 +22,7 @@ Steps (each is the real tool with a demo config; a re-run reuses finished steps)
  10. the report: every model on val and test (labelled: the synthetic set's test labels are
      known) with 95 % intervals, curves, the streams' contributions, calibration (ECE, NLL, Brier,
      raw and after each model's temperature fitted on val) -> OUT/report
+ 11. the system as a release bundle, the held-out clip predicted from it -> OUT/bundle
 Nothing is chosen on test: steps 2-7 select on val, and test is first scored in step 10.
 
 --features chooses how fusion's training features are made (configs/features/<mode>.yaml,
@@ -252,7 +253,7 @@ def prepare_run(args: argparse.Namespace) -> DemoRun:
 @contextmanager
 def timed_step(times: dict[str, float], key: str, n: int, title: str) -> Iterator[None]:
     """Announce step ``n`` and record its duration (s) as ``times[key]``."""
-    print(f"\n=== [{n}/10] {title}", flush=True)
+    print(f"\n=== [{n}/11] {title}", flush=True)
     t = time.perf_counter()
     yield
     times[key] = time.perf_counter() - t
@@ -354,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     metrics = json.loads((run.fusion / "eval_val" / "metrics.json").read_text())
     print_summary(run.out, run.fusion, run.plan, metrics, family, val_split=run.layout.val_split)
     report = write_report(run, times)
+    with timed_step(times, "bundle", 11, "release bundle (ONNX, manifest, model card) -> OUT/bundle; predict from it"):
+        run_tool("export", ["--run", str(run.fusion), "--out", str(run.out / f"bundle{run.suffix}"), "--update"])
+        for clip in filter(None, [run.layout.first_test_clip(run.out / "data")]):  # none with --test 0
+            run_tool("predict", [str(clip), "--bundle", str(run.out / f"bundle{run.suffix}")])
     print(f"\nThe report, its figures and how to read them: {report / 'report.md'}")
     print("Step times: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items())
           + f"; total {time.perf_counter() - t_all:.0f}s")
@@ -488,7 +493,7 @@ def print_summary(out: Path, fusion_dir: Path, plan: FeaturePlan, metrics: dict,
         print(f"  keyframe sheet     {sheets[0]}")
     for frame in sorted(out.glob("live*/annotated_frame.png")):
         print(f"  live mode frame    {frame}  (python tools/live.py --run {fusion_dir} --source VIDEO_OR_CAMERA)")
-    print(f"  predict any video  python tools/predict.py VIDEO --run {fusion_dir}")
+    print(f"  predict any video  python tools/predict.py VIDEO --run {fusion_dir}  (or --bundle {out}/bundle)")
 
 
 if __name__ == "__main__":

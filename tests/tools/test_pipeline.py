@@ -234,3 +234,15 @@ def test_predict_refuses_when_a_stream_checkpoint_changed(demo_run, tmp_path):
     flow_meta.write_text(json.dumps(fm))
     with pytest.raises(PipelineError, match="changed"):
         Predictor.from_run(copy / "fusion")
+
+
+def test_the_demo_ends_with_a_release_bundle_and_its_model_card(demo_run):
+    from release.bundle_writer import bundle_is_current
+    from release.manifest import read_manifest
+
+    bundle = demo_run / "bundle"
+    manifest = read_manifest(bundle)  # every file's sha256 checked
+    assert bundle_is_current(bundle, demo_run / "fusion")
+    assert {"scorer", "fusion", *(f"stream:{s}" for s in STREAMS)} == set(manifest["models"])
+    card = (bundle / "model_card.md").read_text()
+    assert "| test |" in card and "| val |" in card and "Out-of-scope" in card
