@@ -116,15 +116,27 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
     refuse_test_split(weights_split, "weights_split")
     run = Path(run)
     head, recipe, class_names = load_fusion_head(run)
-    head = head.to(device)
+    return evaluate_head(head.to(device), recipe, class_names, features=recipe["features"], split=split,
+                         weights_split=weights_split, out=run / f"eval_{split}", name=str(run),
+                         temperature=run_temperature(run) if calibrated else None)
+
+
+def evaluate_head(head, recipe: dict, class_names: list[str], *, features: str | os.PathLike, split: str,
+                  weights_split: str, out: str | os.PathLike, name: str, temperature: float | None) -> dict:
+    """:func:`evaluate_run`'s work for any ``head`` (a fusion head, or a release bundle's: anything
+    called on the inputs of :mod:`fusion.heads.inputs` that returns logits) over ``recipe``'s
+    ``streams`` (its ``model.name`` titles it) on the feature directory ``features``; writes
+    ``out``/metrics.json, confusion_matrix.png, predictions.jsonl. ``temperature``: the head's
+    calibration (None: raw probabilities); ``name``: the ``run`` recorded in metrics.json."""
+    refuse_test_split(weights_split, "weights_split")
+    calibrated, temperature = temperature is not None, 1.0 if temperature is None else float(temperature)
     streams = tuple(recipe["streams"])
-    ws = FeatureSet(recipe["features"], weights_split, streams)
+    ws = FeatureSet(features, weights_split, streams)
     late_weights = late_fusion_weights(ws, streams)
-    fs = ws if weights_split == split else FeatureSet(recipe["features"], split, streams)
+    fs = ws if weights_split == split else FeatureSet(features, split, streams)
     labelled = fs.labels >= 0
     if not labelled.any():
-        raise ValueError(f"{recipe['features']}/{split}: no labelled clips to evaluate")
-    temperature = run_temperature(run) if calibrated else 1.0
+        raise ValueError(f"{features}/{split}: no labelled clips to evaluate")
     probs = fusion_probabilities(head, fs, streams, temperature=temperature)
     labels = fs.labels[labelled]
     pred = probs.argmax(1)[labelled]
@@ -146,7 +158,7 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
     by_availability = availability_breakdown(head, fs, streams, labelled, pred, labels)
 
     metrics = {
-        "run": str(run), "head": recipe["model"]["name"], "split": split, "clips": int(labelled.sum()),
+        "run": name, "head": recipe["model"]["name"], "split": split, "clips": int(labelled.sum()),
         "class_names": class_names,
         "accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "per_class": report["per_class"],
         "confusion_matrix": report["confusion_matrix"], "streams": per_stream, "late_fusion": late,
@@ -156,7 +168,7 @@ def evaluate_run(run: str | os.PathLike, split: str = "val", *, weights_split: s
                         "nll": negative_log_likelihood(labels, probs[labelled]),
                         "brier": brier_score(labels, probs[labelled])},
     }
-    out = run / f"eval_{split}"
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lines = []
     ids = np.asarray(fs.clip_ids)[labelled]

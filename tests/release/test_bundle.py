@@ -119,3 +119,28 @@ def test_onnx_inputs_other_than_the_manifest_are_refused(bundle, tmp_path):
 def test_export_refuses_a_directory_with_files(tiny_pipeline_run, bundle, capsys):
     code = run_main(load_tool("export").main, ["--run", str(tiny_pipeline_run), "--out", str(bundle)])
     assert code == 2 and "not empty" in capsys.readouterr().err
+
+
+def test_evaluate_a_bundle_gives_the_runs_metrics(bundle, tiny_pipeline_run, tmp_path, capsys):
+    from fusion.evaluation import evaluate_head
+    from fusion.training import load_fusion_head
+    from tests.conftest import load_helper
+
+    toy = load_helper(Path(__file__).resolve().parents[1] / "fusion" / "toy_features.py", "tests_release_toy")
+    head, recipe, classes = load_fusion_head(tiny_pipeline_run)
+    feats = toy.write_feature_dir(tmp_path / "feats", head.stream_dims, mode="all", missing={"audio": 0.3})
+    ref = evaluate_head(head, recipe, classes, features=feats, split="val", weights_split="val",
+                        out=tmp_path / "ref", name="run", temperature=None)
+    code = run_main(load_tool("evaluate").main, ["--bundle", str(bundle), "--features", str(feats), "--split", "val",
+                                                 "--out", str(tmp_path / "eval"), "--device", "cpu",
+                                                 "--no-calibration"])
+    assert code == 0 and "wrote" in capsys.readouterr().out
+    got = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert got["accuracy"] == ref["accuracy"] and got["by_availability"]["subsets"] == ref["by_availability"]["subsets"]
+    assert got["calibration"]["nll"] == pytest.approx(ref["calibration"]["nll"], abs=TOLERANCE)
+    assert not (bundle / "eval_val").exists()  # nothing written into the bundle
+
+
+def test_export_update_keeps_a_current_bundle(tiny_pipeline_run, bundle, capsys):
+    code = run_main(load_tool("export").main, ["--run", str(tiny_pipeline_run), "--out", str(bundle), "--update"])
+    assert code == 0 and "reusing" in capsys.readouterr().out
