@@ -156,3 +156,19 @@ def test_live_subcommand_json(capsys, tiny_pipeline_run):
     assert r["keeps_up"] == (r["windows_per_s"] >= 1.0 and r["late_after_first"] == 0)
     assert r["goal_met"] == (r["keeps_up"] and r["p95_latency_s"] <= 0.5)
     assert r["clip"]["has_audio"] and r["clip"]["width"] == 160
+
+
+@pytest.mark.slow  # exports the tiny pipeline and predicts a generated clip with both engines
+def test_predict_subcommand_json(capsys, tiny_pipeline_run, tmp_path):
+    page = tmp_path / "predict.md"
+    r = run_json(["predict", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "1",
+                  "--fps", "10", "--repeats", "1", "--warmup", "0", "--threads", "1", "--json",
+                  "--markdown", str(page)], capsys)
+    for stage in ("scorer", "streams", "fusion", "networks", "whole"):
+        assert_positive(r, [f"{stage}_torch_s", f"{stage}_onnxruntime_s"])
+    for stage in ("scorer", "networks", "whole"):
+        assert r[f"{stage}_ratio"]["n"] >= 1 and r[f"{stage}_ratio"]["median"] > 0
+    assert r["same_label"] and r["max_prob_difference"] <= 1e-4
+    assert r["goal_networks_met"] == (r["networks_ratio"]["median"] >= r["goal_networks_speedup"])
+    text = page.read_text()
+    assert "tools/benchmark.py predict" in text and "whole predict" in text and "Goal:" in text
