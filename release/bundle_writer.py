@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import statistics
 import tarfile
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ from fusion.training import load_fusion_head
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer
 from release.manifest import MANIFEST, BundleError, read_manifest, sha256_file, write_manifest
-from release.model_card import report_path, write_model_card
+from release.model_card import cache_clip_metas, clip_durations, report_path, write_model_card
 from release.onnx_export import export_graph
 from release.onnx_graphs import ATTENTION_OUTPUT, STREAM_OUTPUTS, ScorerGraph, StreamGraph, head_graph
 from streams.data import StreamDataset
@@ -176,10 +177,12 @@ def export_bundle(run: str | os.PathLike, out: str | os.PathLike, *, archive: bo
             fusion_head["weights"] = head.weight_map()
         _copy_checkpoint(run, tmp / checkpoint_dir("fusion"))
         fused_t, stream_t = run_temperatures(run, stream_runs)
+        durations = clip_durations(cache_clip_metas(pipeline.get("cache")))
         fields = {"class_names": list(class_names), "streams": list(streams), "models": models,
                   "recipe": pre["config"], "temperatures": {"fusion": fused_t, "streams": stream_t},
                   "fusion_head": fusion_head, "runs": runs, "exported_by": code_version(),
-                  "report": _report_record(run, report)}
+                  "report": _report_record(run, report),
+                  "training_clip_seconds": statistics.median(durations) if durations else None}
         write_model_card(tmp / "model_card.md", run=run, fields=fields, report=report)
         manifest = write_manifest(tmp, fields)
         if out.exists():

@@ -20,7 +20,9 @@ METRICS = {"accuracy": "accuracy", "macro_f1": "macro F1", "roc_auc": "ROC AUC",
 _INTERVALS = {"accuracy": "ci95", "ece": "ece_ci95", "nll": "nll_ci95", "brier": "brier_ci95"}
 
 
-def _clip_metas(cache: str | None, limit: int = 20000) -> list[dict]:
+def cache_clip_metas(cache: str | None, limit: int = 20000) -> list[dict]:
+    """The ``meta.json`` objects of up to ``limit`` clips of preprocessing cache ``cache`` (unreadable
+    ones skipped); empty when the cache is not here."""
     if not cache or not Path(cache).is_dir():
         return []
     out = []
@@ -34,7 +36,7 @@ def _clip_metas(cache: str | None, limit: int = 20000) -> list[dict]:
 
 def _data_section(pipeline: dict, class_names: list[str]) -> tuple[list[str], bool]:
     """Markdown lines on the training data, and whether it is synthetic (``synthetic.json`` beside it)."""
-    metas = _clip_metas(pipeline.get("cache"))
+    metas = cache_clip_metas(pipeline.get("cache"))
     if not metas:
         return [f"The preprocessing cache the runs record ({pipeline.get('cache')}) is not readable here: the data's "
                 "names, sizes and splits are not recorded in this card.", ""], False
@@ -53,11 +55,17 @@ def _data_section(pipeline: dict, class_names: list[str]) -> tuple[list[str], bo
         counts = [str(labels.get(i, 0)) for i in range(len(class_names))]
         lines.append(f"| {split} | {n} | " + " | ".join(counts) + f" | {labels.get(None, 0)} |")
     widths = sorted({(m.get("width"), m.get("height")) for m in metas if m.get("width")})
-    durations = sorted(float(m["duration"]) for m in metas if m.get("duration"))
+    durations = clip_durations(metas)
     if durations:
         lines += ["", f"Clip sizes: {', '.join(f'{w}x{h}' for w, h in widths[:5])}; durations "
                       f"{durations[0]:.1f}-{durations[-1]:.1f} s (median {durations[len(durations) // 2]:.1f} s)."]
     return lines + [""], bool(synthetic)
+
+
+def clip_durations(metas: list[dict]) -> list[float]:
+    """The clips' durations (s), sorted, of the cache ``metas`` that record a positive one."""
+    return sorted(float(m["duration"]) for m in metas if isinstance(m.get("duration"), (int, float))
+                  and m["duration"] > 0)
 
 
 def _fmt(value: Any, interval: Any = None) -> str:

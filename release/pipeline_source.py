@@ -20,6 +20,18 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, run_help: str = "
                              f"PyTorch (default for --bundle: {DEFAULT_ENGINE}; --run is always torch)")
 
 
+def bundle_clip_seconds(bundle: str) -> float | None:
+    """The median training clip length (s) ``bundle``'s manifest records (live mode's default
+    window), None when it records none."""
+    import json
+    from pathlib import Path
+
+    from release.manifest import MANIFEST
+
+    seconds = json.loads((Path(bundle) / MANIFEST).read_text(encoding="utf-8")).get("training_clip_seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
 def build_predictor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Predictor:
     """The Predictor of ``args.run`` or ``args.bundle`` (with ``args.engine``, ``args.device``,
     ``args.calibrated``); ``--run`` with ``--engine onnxruntime`` is a usage error."""

@@ -46,7 +46,7 @@ from live_mode import (
     parse_late_weights,
     source_kind,
 )
-from release.pipeline_source import add_pipeline_arguments, build_predictor
+from release.pipeline_source import add_pipeline_arguments, build_predictor, bundle_clip_seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     predictor = build_predictor(args, parser)
-    window, window_from = ((args.window, "--window") if args.window is not None else
-                           default_window_seconds(args.run) if args.run else (DEFAULT_WINDOW_S, "default; --bundle"))
+    if args.window is not None or args.run:
+        window, window_from = (args.window, "--window") if args.window is not None else default_window_seconds(args.run)
+    else:  # a bundle records its training clips' median length
+        seconds = bundle_clip_seconds(args.bundle)
+        window, window_from = (seconds, "the bundle's training clips") if seconds else (DEFAULT_WINDOW_S, "default")
     realtime = source_kind(args.source) != "file" if args.realtime is None else args.realtime
     log = args.log or (str(Path(args.out).with_suffix(".jsonl")) if args.out else None)
     try:

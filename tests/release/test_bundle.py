@@ -56,6 +56,7 @@ def test_manifest_lists_every_file_with_its_sha256_and_the_models(bundle):
     assert manifest["recipe"]["keyframes"] and len(manifest["recipe_hash"]) == 16
     assert set(manifest["temperatures"]["streams"]) == set(manifest["streams"])
     assert manifest["exported_by"] and set(manifest["runs"]) >= {"fusion", "scorer", "visual"}
+    assert "training_clip_seconds" in manifest and "report" in manifest
     assert bundle.with_name("B.tar.gz").is_file()
 
 
