@@ -204,6 +204,10 @@ CASES = [
     ("predict", "clip.mp4 --run {moved_fusion_run}", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
     ("live", "--run {moved_fusion_run} --source clip.mp4", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
     ("evaluate", "--run {moved_fusion_run}", ["features/val/index.json", "no features for split"]),
+    ("export", "--run {moved_fusion_run} --out {missing}", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
+    ("export", "--run {empty} --out {missing}", ["{empty}"]),
+    ("predict", "clip.mp4 --bundle {empty}", ["{empty}/manifest.json", "not a release bundle"]),
+    ("evaluate", "--bundle {missing} --out {missing}_eval", ["{missing}", "not a release bundle"]),
     ("benchmark", "preprocess --dataset-clips 3 --json", ["--dataset-clips must be >= --dataset-workers + 2 = 4"]),
     ("config_reference", "--out {a_file}/config.md", ["{a_file}"]),
     ("benchmark", "memory --config {missing}.yaml --json", ["{missing}.yaml"]),
@@ -225,7 +229,7 @@ def test_every_tool_has_a_case():
 @pytest.mark.parametrize("argv", [[t.stem, "--help"] for t in sorted(TOOLS.glob("*.py"))
                                   if t.stem not in ("benchmark", "ablate")]
                          + [["benchmark", sub, "--help"]
-                            for sub in ("keyframes", "preprocess", "train", "live", "memory")]
+                            for sub in ("keyframes", "preprocess", "train", "live", "memory", "predict")]
                          + [["ablate", "keyframes", "--help"]],
                          ids=lambda argv: "-".join(argv[:-1]))
 def test_every_tool_offers_debug(argv, monkeypatch, capsys):
