@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserInputError
-from core.storage import atomic_write_json, config_hash
+from core.storage import StorageError, atomic_write_json, config_hash, safe_child
 from release.onnx_export import model_io
 
 FORMAT_VERSION = 1
@@ -95,7 +95,13 @@ def validate_bundle(bundle: str | os.PathLike, manifest: dict) -> None:
         if key not in manifest:
             raise BundleError(f"{root / MANIFEST}: no {key!r} field")
     for rec in manifest["files"]:
-        path = root / rec["path"]
+        if not (isinstance(rec, dict) and isinstance(rec.get("path"), str) and isinstance(rec.get("sha256"), str)
+                and isinstance(rec.get("bytes"), int)):
+            raise BundleError(f"{root / MANIFEST}: a files entry is not {{path, sha256, bytes}}: {rec!r}")
+        try:
+            path = safe_child(root, rec["path"])
+        except StorageError:
+            raise BundleError(f"{root / MANIFEST}: file path {rec['path']!r} points outside the bundle") from None
         if not path.is_file():
             raise BundleError(f"{path}: missing from the bundle (the manifest lists it)")
         if path.stat().st_size != rec["bytes"] or sha256_file(path) != rec["sha256"]:
