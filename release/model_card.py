@@ -92,13 +92,16 @@ def metrics_section(report: dict, run: str | os.PathLike | None = None) -> list[
     and the per-stream contributions (leave-one-out differences)."""
     splits = list(report.get("splits") or {})
     method = (report.get("method") or {}).get("name")
+    note: list[str] = []
     if run is not None:
         mine = [r for r in report.get("rows") or [] if _same_run(r.get("run"), Path(run))]
         method = mine[0]["name"] if mine else method
+        if not mine:
+            note = [f"The report has no row for {run}: the rows below are its method's ({method}).", ""]
     settings = report.get("settings") or {}
     lines = [f"From {report.get('out_dir', 'the report')}/report.json ({report.get('created', '')}); intervals: "
              f"{settings.get('interval', 'as the report computes them')}, {settings.get('confidence', 0.95):g} "
-             f"confidence.", "", f"**{method}** (the exported head):", "",
+             f"confidence.", "", *note, f"**{method}**" + (" (the exported head):" if not note else ":"), "",
              "| split | clips | " + " | ".join(METRICS.values()) + " |", "|---|---|" + "---|" * len(METRICS)]
     rows = report.get("rows") or []
     for split in splits:
@@ -128,9 +131,19 @@ def metrics_section(report: dict, run: str | os.PathLike | None = None) -> list[
 
 
 def report_path(run: str | os.PathLike, report: str | os.PathLike | None = None) -> Path | None:
-    """The report.json a model card of ``run`` reads: ``report`` when given, else
-    ``report/report.json`` beside the run's directory; None when that file does not exist."""
-    path = Path(report) if report else Path(run).parent / "report" / "report.json"
+    """The report.json a model card of ``run`` reads: ``report`` when given, else the first
+    ``report*/report.json`` beside the run's directory with a row of ``run`` (the demo writes
+    ``report_<mode>`` for the fusion run ``fusion_<mode>``), else ``report/report.json``; None when
+    that file does not exist."""
+    if report:
+        path = Path(report)
+    else:
+        path = Path(run).parent / "report" / "report.json"
+        for candidate in sorted(Path(run).parent.glob("report*/report.json")):
+            rows = (read_json(candidate) or {}).get("rows") or []
+            if any(_same_run(r.get("run"), Path(run)) for r in rows if isinstance(r, dict)):
+                path = candidate
+                break
     return path if path.is_file() else None
 
 
