@@ -205,6 +205,9 @@ def write_archive(bundle: str | os.PathLike) -> Path:
     try:
         with tarfile.open(tmp, "w:gz") as tar:
             tar.add(bundle, arcname=bundle.name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
