@@ -70,31 +70,36 @@ class ReconnectingSource:
     def events(self) -> Iterator[LiveFrame | AudioChunk | SourceDropped | SourceReconnected]:
         index = 0
         offset = 0.0                        # added to the current connection's times
+        origin: float | None = None         # wall-clock time of timeline time 0 (from the first frame)
         last_time: float | None = None      # timeline time of the last frame handed out
-        last_wall = self._clock()           # when it was handed out
-        pending: tuple[float, int] | None = None   # (wall time of the drop, attempts) until the next event
+        attempts: int | None = None         # after a reconnection, until its first frame
+        held: list = []                     # that connection's events before its first frame
         while True:
             source = self._current
             try:
                 for event in source.events():
-                    if pending is not None:
-                        raw = event.time
-                        gap_wall = self._clock() - last_wall
-                        before = last_time + 1.0 / self.fps if last_time is not None else 0.0
-                        offset = before + max(0.0, gap_wall - 1.0 / self.fps) - raw
-                        now_t = raw + offset
+                    if attempts is not None:
+                        if not isinstance(event, LiveFrame):
+                            held.append(event)
+                            continue
+                        # the first frame after the gap is on time: the gap is the wall-clock time away
+                        before = last_time + 1.0 / self.fps
+                        now_t = max(before, self._clock() - origin)
+                        offset = now_t - event.time
                         self.gaps.append((before, now_t))
                         self.reconnects += 1
-                        yield SourceReconnected(now_t, round(now_t - before, 4), pending[1])
-                        pending = None
+                        yield SourceReconnected(now_t, round(now_t - before, 4), attempts)
+                        attempts = None
+                        yield from (self._shift(e, offset) for e in held if e.time + offset >= now_t - 1e-6)
+                        held = []
                     if isinstance(event, LiveFrame):
-                        last_time, last_wall = event.time + offset, self._clock()
+                        last_time = event.time + offset
+                        if origin is None:
+                            origin = self._clock() - last_time
                         yield LiveFrame(index, last_time, event.image)
                         index += 1
-                    elif isinstance(event, AudioChunk):
-                        yield AudioChunk(event.time + offset, event.samples)
                     else:
-                        yield dataclasses.replace(event, time=event.time + offset)
+                        yield self._shift(event, offset)
                 reason = source.warning or "the stream ended"
             except LiveSourceError as e:
                 reason = str(e)
@@ -103,11 +108,21 @@ class ReconnectingSource:
             at = last_time + 1.0 / self.fps if last_time is not None else 0.0
             yield SourceDropped(at, reason)
             self._close_current()
+            if last_time is None:   # not one frame before the drop: nothing to join on to
+                self.warning = reason
+                return
             attempts = self._reconnect()
             if attempts is None:
                 self.warning = f"{reason}; gave up reconnecting" if self.reconnect else reason
                 return
-            pending = (self._clock(), attempts)
+            held = []
+
+    @staticmethod
+    def _shift(event, offset: float):
+        """``event`` (audio chunk, audio stopped) moved by ``offset`` s on the timeline."""
+        if isinstance(event, AudioChunk):
+            return AudioChunk(event.time + offset, event.samples)
+        return dataclasses.replace(event, time=event.time + offset)
 
     def _reconnect(self) -> int | None:
         """Connect again with backoff; the number of attempts it took, ``None`` when the attempts
