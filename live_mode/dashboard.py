@@ -130,7 +130,7 @@ async def mjpeg_frames(state: DashboardState, request: Request) -> AsyncIterator
                 seen = seq
                 yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                        + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-            await asyncio.sleep(0.5 / max(state.max_fps or 30.0, 1.0))
+            await asyncio.sleep(min(0.05, max(0.005, 0.5 / max(state.max_fps or 30.0, 1.0))))
     finally:
         state.add_video_client(-1)
 
