@@ -119,7 +119,7 @@ function drawTimeline() {
   g.clearRect(0, 0, W, H);
   const pad = { l: 36, r: 10, t: 8, b: 22 };
   const predicted = state.windows.filter((w) => !w.dropped);
-  const tEnd = Math.max(HISTORY_S / 4, ...state.windows.map((w) => w.end_s));
+  const tEnd = Math.max(20, ...state.windows.map((w) => w.end_s));
   const tStart = Math.max(0, tEnd - HISTORY_S);
   const x = (t) => pad.l + (W - pad.l - pad.r) * (t - tStart) / Math.max(1e-6, tEnd - tStart);
   const y = (p) => pad.t + (H - pad.t - pad.b) * (1 - p);

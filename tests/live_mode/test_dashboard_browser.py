@@ -81,6 +81,9 @@ def test_page_shows_video_timeline_and_status_as_windows_arrive(tmp_path, tiny_p
         assert browser.find_elements("css selector", "#streams .stream")
         wait_for(lambda: browser.find_elements("css selector", "#keyframes img"), 30, "the keyframe strip")
         time.sleep(1.0)  # the keyframe thumbnails load
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1400, height + 140)   # the whole page in the screenshot (+ the window's frame)
+        time.sleep(0.5)
         out = Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
         out.parent.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(out))
