@@ -99,9 +99,13 @@ function drawStreams(w) {
 }
 
 function drawKeyframes(w) {
+  // one thumbnail per distinct keyframe (a selection may repeat a frame); a thumbnail that is
+  // gone because a newer window replaced the keyframes meanwhile is hidden
   const stamp = Date.now();
-  $("keyframes").innerHTML = (w.keyframe_times || []).map((t, i) =>
-    `<figure><img src="/api/keyframes/${i}.jpg?w=${w.window}&t=${stamp}" alt="keyframe at ${t} s"><figcaption>${t.toFixed(2)} s</figcaption></figure>`).join("");
+  const times = w.keyframe_times || [];
+  $("keyframes").innerHTML = times.map((t, i) => (times.indexOf(t) !== i) ? "" :
+    `<figure><img src="/api/keyframes/${i}.jpg?w=${w.window}&t=${stamp}" alt="keyframe at ${t} s"
+      onerror="this.parentNode.style.display='none'"><figcaption>${t.toFixed(2)} s</figcaption></figure>`).join("");
 }
 
 let drawPending = false;

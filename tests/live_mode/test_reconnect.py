@@ -28,7 +28,7 @@ class KillAndRestart(Listener):
     ``give_up_s``, so that a test on a slow machine fails instead of hanging)."""
 
     def __init__(self, runner: LiveRunner, server: StreamServer, *, down_s: float = 3.0, after: int = 2,
-                 give_up_s: float = 300.0) -> None:
+                 give_up_s: float = 240.0) -> None:
         self.runner, self.server, self.down_s, self.after = runner, server, down_s, after
         self.killed = self.back = False
         self.predicted_after = 0
@@ -60,9 +60,11 @@ def test_live_mode_logs_the_drop_reconnects_and_predicts_after_it(tmp_path, tiny
 
     server = StreamServer(make_stream_clip(tmp_path / "clip.mp4"), "http").start()
     log = tmp_path / "live.jsonl"
-    runner = LiveRunner(Predictor.from_run(tiny_pipeline_run), LiveSettings(window=1.0, stride=0.5),
-                        log=log)
-    watcher = KillAndRestart(runner, server)
+    # the audio stream alone (late fusion): next to no per-frame work, so that live mode keeps up
+    # with the stream even on a busy machine and windows are predicted after the reconnection
+    settings = LiveSettings(window=1.0, stride=0.5, drop_late=True, fusion="late", late_weights=(("audio", 1.0),))
+    runner = LiveRunner(Predictor.from_run(tiny_pipeline_run), settings, log=log)
+    watcher = KillAndRestart(runner, server, after=2)
     runner.listeners.append(watcher)
     try:
         summary = runner.run(runner.open(server.url, timeouts=(5.0, 1.5)), handle_sigint=False)
@@ -87,5 +89,6 @@ def test_a_stream_that_never_connects_is_one_error_line(tiny_pipeline_run):
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "live.py"), "--run", str(tiny_pipeline_run),
                            "--source", url], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    err = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(err) == 1 and err[0].startswith("error: ") and url in err[0]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == 2 and len(errors) == 1 and url in errors[0]
+    assert done.stderr.strip().splitlines()[-1] == errors[0] and "Traceback" not in done.stderr
