@@ -44,7 +44,10 @@ class StreamServer:
         target = ["-listen", "1", self.url] if self.protocol == "http" else [self.url + "?pkt_size=1316"]
         self.process = subprocess.Popen([self.ffmpeg, "-loglevel", "error", "-re", "-stream_loop", "-1", "-i",
                                          str(self.clip), "-c", "copy", "-f", "mpegts", *target])
-        time.sleep(0.3)  # the listening socket is up
+        if self.protocol == "http":
+            wait_listening(int(self.url.rsplit(":", 1)[1].split("/")[0]))
+        else:
+            time.sleep(0.3)
         return self
 
     def kill(self) -> None:
@@ -52,6 +55,23 @@ class StreamServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+def wait_listening(port: int, timeout: float = 20.0) -> None:
+    """Wait until a TCP socket listens on ``port`` (Linux: read from /proc/net/tcp, since a test
+    connection would take ffmpeg's one ``-listen 1`` client; elsewhere: a fixed pause)."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        time.sleep(1.0)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":   # 0A: LISTEN
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout:g} s")
 
 
 def make_stream_clip(path: Path, seconds: float = 4.0) -> Path:
