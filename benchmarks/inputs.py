@@ -120,14 +120,20 @@ def clip_record(video: Path) -> ClipRecord:
 
 
 def untrained_pipeline_run(root: str | os.PathLike, *, streams: Sequence[str] = ("visual", "audio", "flow", "face"),
-                           class_names: Sequence[str] = DEFAULT_CLASSES, seed: int = 0) -> Path:
+                           class_names: Sequence[str] = DEFAULT_CLASSES, seed: int = 0,
+                           full_size: bool = False) -> Path:
     """A complete but UNTRAINED fusion run under ``root`` that
     :meth:`fusion.prediction.Predictor.from_run` rebuilds: random-init stream runs of the tiny
     recipes (``configs/streams/<stream>_tiny.yaml``), a random-init ResNet-18 keyframe scorer,
     a random-init Concat-FC head over the streams' features, and the pipeline record
     ``train_fusion`` writes (configs/preprocess/demo.yaml). Its predictions mean nothing; it runs
     the whole prediction and live path at the cost of the tiny networks. Returns the fusion run
-    directory (``root/fusion``)."""
+    directory (``root/fusion``).
+
+    ``full_size``: the full recipes instead (``configs/streams/<stream>.yaml`` without their
+    pretrained weights: 3D ResNet-101 with attention at 16x224x224, the 2D ResNet-101 audio
+    stream at 224, 3D ResNet-50 flow and face), a ResNet-50 scorer and
+    configs/preprocess/default.yaml: what the method's full-size system costs to run."""
     from core.config import load_config
     from fusion.heads import create_fusion_head
     from streams.training import build_stream_model
@@ -136,12 +142,16 @@ def untrained_pipeline_run(root: str | os.PathLike, *, streams: Sequence[str] = 
     root, configs = Path(root), Path(__file__).resolve().parents[1] / "configs"
     torch.manual_seed(seed)
     scorer = root / "scorer"
-    save_checkpoint(scorer / "best", state_dict=create_scorer(num_classes=len(class_names), depth=18).state_dict(),
-                    meta={"config": {"model": {"depth": 18}, "data": {"input_size": 64}},
+    depth, size, recipe_name = (50, 112, "{}.yaml") if full_size else (18, 64, "{}_tiny.yaml")
+    save_checkpoint(scorer / "best", state_dict=create_scorer(num_classes=len(class_names), depth=depth).state_dict(),
+                    meta={"config": {"model": {"depth": depth}, "data": {"input_size": size}},
                           "class_names": list(class_names), "epoch": 1, "metrics": {}})
     dims, records = {}, {}
     for stream in streams:
-        recipe = {k: v for k, v in load_config(configs / f"streams/{stream}_tiny.yaml").items() if k != "train"}
+        recipe = {k: v for k, v in load_config(configs / "streams" / recipe_name.format(stream)).items()
+                  if k != "train"}
+        if full_size:
+            recipe["model"] = {**recipe.get("model", {}), "pretrained": None}
         model = build_stream_model(recipe, len(class_names))
         run = root / "streams" / stream
         save_checkpoint(run / "best", state_dict=model.state_dict(),
@@ -153,7 +163,8 @@ def untrained_pipeline_run(root: str | os.PathLike, *, streams: Sequence[str] = 
     recipe = {"streams": list(streams), "model": dict(fusion_cfg["model"]), "stream_dims": dims,
               "features": str(root / "features"),
               "pipeline": {"streams": records, "cache": None,
-                           "preprocess": {"config": load_config(configs / "preprocess/demo.yaml"),
+                           "preprocess": {"config": load_config(configs / "preprocess" / (
+                               "default.yaml" if full_size else "demo.yaml")),
                                           "scorer": str(scorer), "scorer_hash": checkpoint_hash(scorer)}}}
     run = root / "fusion"
     save_checkpoint(run / "best", state_dict=head.state_dict(),

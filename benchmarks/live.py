@@ -4,6 +4,7 @@ camera would (late windows dropped, on the simulated clock of :mod:`live_mode.pa
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from benchmarks.timing import machine_info
@@ -16,7 +17,7 @@ GOALS = {"late_after_first": 0, "p95_latency_of_stride": 0.5}
 
 
 def live_benchmark(video: str | os.PathLike, *, predictor: Predictor, window: float, stride: float,
-                   realtime: bool = False, incremental: bool = True) -> dict:
+                   realtime: bool = False, incremental: bool = True, serve: bool = False) -> dict:
     """Run live mode over ``video`` as fast as it goes and report ``windows``, ``windows_per_s``,
     ``needed_windows_per_s``, ``ratio_to_realtime``, mean and p95 latency (s), the realtime factor
     (s of work per s of source), ``dropped`` (windows skipped for being late; only with
@@ -24,10 +25,35 @@ def live_benchmark(video: str | os.PathLike, *, predictor: Predictor, window: fl
     late, dropped or not), ``keeps_up`` (none of those, and at least the needed windows per
     second), ``room_to_spare`` (p95 latency within half the stride), ``goal_met`` (both), the
     ``sustainable_stride_s`` these costs allow and the ``warmup_s`` before the first frame.
-    ``incremental=False`` computes every window from its frames alone (the reference)."""
+    ``incremental=False`` computes every window from its frames alone (the reference).
+    ``stage_s``: the median seconds per window of each stage (the first window left out).
+
+    ``serve``: the dashboard serves on 127.0.0.1 while a client reads its video and event feed
+    (:class:`benchmarks.live_dashboard.DashboardClient`); every frame is encoded for it (a file
+    is read faster than real time, so pacing the video by the wall clock would encode fewer
+    frames per source second than a live source needs)."""
+    from benchmarks.live_dashboard import DashboardClient, StageTimes
+    from live_mode.dashboard import DashboardServer
+    from live_mode.dashboard_state import DashboardState
+
     settings = LiveSettings(window=window, stride=stride, drop_late=realtime, incremental=incremental)
-    runner = LiveRunner(predictor, settings, out=None, log=None, show=False, echo=None)
-    summary = runner.run(runner.open(str(video)), handle_sigint=False)
+    stages = StageTimes()
+    runner = LiveRunner(predictor, settings, out=None, log=None, show=False, echo=None, listeners=[stages])
+    server = client = None
+    if serve:
+        state = DashboardState(max_fps=1e9)
+        runner.listeners.append(state)
+        server = DashboardServer(state).start()
+        client = DashboardClient(server.url)
+        deadline = time.monotonic() + 10.0
+        while state.video_clients == 0 and time.monotonic() < deadline:  # connected before the first frame
+            time.sleep(0.01)
+    try:
+        summary = runner.run(runner.open(str(video)), handle_sigint=False)
+    finally:
+        if server is not None:
+            server.stop()
+            client.close()
     needed = 1.0 / stride
     d = summary.as_dict()
     wps = d["windows_per_s"]
@@ -43,4 +69,5 @@ def live_benchmark(video: str | os.PathLike, *, predictor: Predictor, window: fl
             "goal_met": keeps_up and room, "sustainable_stride_s": d["sustainable_stride_s"],
             "warmup_s": d["warmup_s"], "wall_s": d["wall_s"], "source_s": d["source_s"],
             "realtime_mode": realtime, "incremental": incremental, "window_s": window, "stride_s": stride,
-            "goals": dict(GOALS), "machine": machine_info()}
+            "serve": serve, "client_video_bytes": client.video_bytes if client else 0,
+            "stage_s": stages.medians(), "goals": dict(GOALS), "machine": machine_info()}

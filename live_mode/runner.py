@@ -14,28 +14,25 @@ once per frame and shared by the windows: :mod:`live_mode.incremental`.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from fusion.late import weighted_score
-from live_mode.annotation import FaceHold, annotate, attention_overlay, even_size, shown_label
-from live_mode.buffers import AudioRing, FrameRing, WindowReader
-from live_mode.incremental import ArrivalWork
-from live_mode.pacing import SimulatedClock, TemporalSmoother, WallClock, WindowPacer
+from live_mode.annotation import shown_label
+from live_mode.buffers import WindowReader
+from live_mode.pacing import SimulatedClock, WallClock
+from live_mode.session import Session
 from live_mode.settings import LiveSettings, LiveSummary, analysis_size_fn, audio_rate
 from live_mode.warmup import warm_up_window
-from media.capture import AudioChunk, AudioStopped, CameraSource, LiveFrame, PyAVSource, open_source
-from media.encoding import VideoWriter
+from media.capture import CameraSource, LiveFrame, PyAVSource, open_source
+from media.reconnect import DEFAULT_TIMEOUTS, ReconnectingSource
 from media.reuse import ReuseStore
 from streams.specs import STREAM_SPECS
 from training import devices
@@ -48,11 +45,13 @@ class LiveRunner:
     """Runs a :class:`fusion.prediction.Predictor` on a live source, window by window (see the
     module docstring). ``out``: annotated mp4 path; ``log``: JSON-lines path; ``show``: an
     on-screen window (``q`` stops); ``echo``: called with one line of text per window (and for
-    events such as the microphone stopping)."""
+    events such as the microphone stopping). ``listeners``: objects told about the run as it goes
+    (:class:`live_mode.session.Session` says what they are called with; the dashboard is one)."""
 
     def __init__(self, predictor: "Predictor", settings: LiveSettings, *, out: str | os.PathLike | None = None,
                  log: str | os.PathLike | None = None, show: bool = False,
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, listeners: Sequence = ()) -> None:
+        self.listeners = list(listeners)
         self.predictor = predictor
         self.settings = settings
         self.out = Path(out) if out is not None else None
@@ -86,17 +85,19 @@ class LiveRunner:
         """Stop after the current frame (safe from a signal handler or another thread)."""
         self._stop = reason
 
-    def open(self, spec: str | int, *, audio_source: str | None = None,
-             audio_format: str | None = None) -> PyAVSource | CameraSource:
+    def open(self, spec: str | int, *, audio_source: str | None = None, audio_format: str | None = None,
+             reconnect: int | None = None,
+             timeouts: tuple[float, float] = DEFAULT_TIMEOUTS) -> PyAVSource | CameraSource | ReconnectingSource:
         """The source ``spec`` (see :func:`media.capture.open_source`); with a camera,
         ``audio_source`` records a microphone alongside (``audio_format``: the capture format,
-        default the platform's)."""
+        default the platform's). A stream URL reconnects after a drop (``reconnect`` attempts per
+        drop, ``None`` unlimited; ``timeouts`` ``(open, read)`` s, :mod:`media.reconnect`)."""
         return open_source(spec, size_for=self.size_for, audio_rate=self.audio_rate, audio_source=audio_source,
-                           audio_format=audio_format)
+                           audio_format=audio_format, reconnect=reconnect, timeouts=timeouts)
 
     def window_record(self, k: int, start: float, end: float, *, result: dict | None, raw: np.ndarray | None,
                       smoothed: np.ndarray | None, latency: float | None, lag: float, dropped: int,
-                      frames: int, partial: bool, keyframe_times: list[float]) -> dict:
+                      frames: int, partial: bool, keyframe_times: list[float], reason: str | None = None) -> dict:
         """One log line: window ``k`` [``start_s``, ``end_s``) on the source timeline, ``dropped``
         (bool), raw and smoothed ``probs`` (class -> p), the smoothed ``label``, the ``shown``
         label ("uncertain" when the smoothed top probability is below ``--min-confidence``) and
@@ -107,11 +108,12 @@ class LiveRunner:
         end), ``dropped_windows_so_far``, ``frames`` in the window and the ``keyframe_times``
         (source timeline). A window not predicted has ``dropped`` true and a ``reason`` ("late",
         or "no frames in the window" after a gap in a live stream) instead of the prediction
-        fields; ``partial`` marks the single window of a source shorter than one window."""
+        fields (``reason`` given: "gap in the source" for a window that overlaps a network
+        source's drop); ``partial`` marks the single window of a source shorter than one window."""
         rec = {"window": k, "start_s": round(start, 4), "end_s": round(end, 4), "dropped": result is None,
                "frames": frames, "lag_s": round(lag, 4), "dropped_windows_so_far": dropped}
         if result is None:
-            rec["reason"] = "no frames in the window" if frames == 0 else "late"
+            rec["reason"] = reason or ("no frames in the window" if frames == 0 else "late")
         if partial:
             rec["partial"] = True
         if result is not None:
@@ -192,7 +194,7 @@ class LiveRunner:
         size = getattr(source, "frame_size", None)
         if self.settings.warm_up and self.warmup_s is None and size:
             self.warm_up(*size, source.fps)
-        session = _Session(self, source, clock or (WallClock() if source.live else SimulatedClock()))
+        session = Session(self, source, clock or (WallClock() if source.live else SimulatedClock()))
         old_handler = None
         if handle_sigint and threading.current_thread() is threading.main_thread():
             old_handler = signal.signal(signal.SIGINT, self._on_sigint)
@@ -232,265 +234,3 @@ def spatial_attention(model: torch.nn.Module):
     from streams.models.attention import SpatialAttention
 
     return next((m for m in model.modules() if isinstance(m, SpatialAttention)), None)
-
-
-class _Session:
-    """One run of a :class:`LiveRunner` over one source: the buffers, the pacing, the outputs and
-    the bookkeeping of the windows. ``play()`` consumes the source's events; ``close()`` finishes
-    the outputs whatever happened."""
-
-    def __init__(self, runner: LiveRunner, source, clock) -> None:
-        st = runner.settings
-        self.runner, self.source, self.clock, self.st = runner, source, clock, st
-        self.pacer = WindowPacer(st.stride, drop_late=st.drop_late)
-        self.smoother = TemporalSmoother(k=st.smooth_k, mode=st.smoothing, alpha=st.ema_alpha)
-        self.summary = LiveSummary(source=source.name, stride=st.stride, drop_late=st.drop_late,
-                                   out=str(runner.out) if runner.out else None,
-                                   log=str(runner.log) if runner.log else None, warmup_s=runner.warmup_s)
-        self.ring = FrameRing()
-        self.audio_ring = AudioRing(runner.audio_rate) if source.has_audio else None
-        self.audio_done = not source.has_audio
-        self.audio_lost_at: float | None = None   # source time the audio stopped (microphone gone)
-        self.store = ReuseStore() if st.incremental else None
-        self.arrival = (ArrivalWork(runner.predictor.preprocessor, runner.streams, st, fps=source.fps, store=self.store)
-                        if self.store is not None else None)
-        self.display = runner.show and bool(os.environ.get("DISPLAY"))
-        if runner.show and not self.display:
-            runner._say("no display ($DISPLAY is not set): --show ignored")
-        self.drawing = runner.out is not None or self.display
-        self.writer: VideoWriter | None = None
-        self.log_file = None
-        if runner.log is not None:
-            runner.log.parent.mkdir(parents=True, exist_ok=True)
-            self.log_file = open(runner.log, "w", encoding="utf-8")
-        self.k = 0                    # next window
-        self.next_end = st.window_bounds(0)[1]     # its end (s)
-        self.faces = FaceHold(st.face_hold)
-        self.view = {"probs": None, "label": None, "attention": None,
-                     "status": f"first prediction at {st.window:g} s"}
-        self.last_frame: LiveFrame | None = None
-        self.t_wall0 = self.mark = time.perf_counter()
-
-    # -- the event loop --------------------------------------------------------------------------
-
-    def play(self) -> None:
-        events = self.source.events()
-        try:
-            for event in events:
-                if isinstance(event, AudioChunk):
-                    self.on_audio(event)
-                elif isinstance(event, AudioStopped):
-                    self.on_audio_stopped(event)
-                else:
-                    self.on_frame(event)
-                if self.runner._stop is not None:
-                    break
-            else:
-                self.on_end_of_source()
-        finally:
-            events.close()
-
-    def on_audio(self, chunk: AudioChunk) -> None:
-        if self.audio_ring is not None and self.audio_lost_at is None:
-            self.audio_ring.push(chunk)
-        if self.last_frame is not None and self.ready(self.last_frame.time):
-            self.predict_pending()
-
-    def on_audio_stopped(self, event: AudioStopped) -> None:
-        """The audio source stopped (or never started): windows reaching past ``event.time`` have
-        audio missing; the log gets a line saying when and why."""
-        if self.audio_lost_at is not None:
-            return
-        self.audio_lost_at = float(event.time)
-        self.audio_done = True
-        self.summary.audio_lost_at = self.audio_lost_at
-        rec = {"event": "audio_missing", "time_s": round(self.audio_lost_at, 4), "reason": event.reason}
-        if self.log_file is not None:
-            self.log_file.write(json.dumps(rec) + "\n")
-            self.log_file.flush()
-        self.runner._say(f"[{self.audio_lost_at:7.2f} s] audio missing from here on: {event.reason}")
-        if self.last_frame is not None:
-            while self.ready(self.last_frame.time) and self.runner._stop is None:
-                self.predict_pending()
-
-    def on_frame(self, frame: LiveFrame) -> None:
-        decode_cost = time.perf_counter() - self.mark
-        self.mark = time.perf_counter()
-        self.clock.arrive(frame.time)
-        self.clock.spend(decode_cost)
-        self.summary.busy_s += decode_cost
-        # windows that ended before this frame come first (this frame is not in them)
-        while self.ready(frame.time) and self.runner._stop is None:
-            self.predict_pending()
-        self.ring.push(frame)
-        if self.arrival is not None:
-            self.arrival.add(frame)
-        self.summary.peak_ring_mb = max(self.summary.peak_ring_mb, self.ring.nbytes / 2**20)
-        self.last_frame = frame
-        self.summary.frames += 1
-        self.summary.source_s = frame.time + 1.0 / self.source.fps
-        self.show_frame(frame)
-        self.charge()
-
-    def on_end_of_source(self) -> None:
-        self.audio_done = True
-        if self.last_frame is None or self.runner._stop is not None:
-            return
-        while self.ready(self.last_frame.time):  # windows that were waiting for audio
-            self.predict_pending()
-        end_of_source = self.last_frame.time + 1.0 / self.source.fps
-        if self.k == 0 and end_of_source < self.next_end - 0.5 / self.source.fps:
-            # a source shorter than one window: one prediction over all of it
-            self.do_window(end_of_source, 0.0, partial=True)
-        elif end_of_source >= self.next_end - 0.5 / self.source.fps:
-            self.predict_pending()
-
-    # -- windows ---------------------------------------------------------------------------------
-
-    def audio_bounds(self, start: float, end: float) -> tuple[int, int] | None:
-        """Source sample range of the window's audio (see the module docstring), ``None`` before
-        any audio arrived."""
-        ring = self.audio_ring
-        if ring is None or ring.origin is None:
-            return None
-        return ring.window_bounds(start, end, step=self.runner.audio_step)
-
-    def ready(self, newest: float) -> bool:
-        """The pending window has its frames (one at/after its end arrived) and its audio."""
-        if newest < self.next_end - 1e-9:
-            return False
-        if self.audio_done or self.audio_ring is None:
-            return True
-        bounds = self.audio_bounds(self.next_end - self.st.window, self.next_end)
-        return (bounds is not None and self.audio_ring.end_sample >= bounds[1]) or \
-            newest >= self.next_end + self.st.audio_wait
-
-    def predict_pending(self) -> None:
-        start, end = self.st.window_bounds(self.k)
-        self.do_window(end, start)
-
-    def charge(self) -> None:
-        """Count the work since the last mark on the clock and in the summary."""
-        now_pc = time.perf_counter()
-        self.clock.spend(now_pc - self.mark)
-        self.summary.busy_s += now_pc - self.mark
-        self.mark = now_pc
-
-    def do_window(self, end: float, start: float, *, partial: bool = False) -> None:
-        self.charge()
-        frames = self.ring.between(start, end)
-        run_it, lag = self.pacer.admit(end, self.clock.now())
-        result = raw = smoothed = latency = None
-        kf_times: list[float] = []
-        if run_it and frames:
-            result, raw, smoothed, latency, kf_times = self.predict(frames, start, end)
-        self.summary.dropped, self.summary.late = self.pacer.dropped, self.pacer.late
-        if self.k == 0:
-            self.summary.late_first = self.pacer.late
-        rec = self.runner.window_record(self.k, start, end, result=result, raw=raw, smoothed=smoothed,
-                                        latency=latency, lag=lag, dropped=self.pacer.dropped, frames=len(frames),
-                                        partial=partial, keyframe_times=kf_times)
-        if self.log_file is not None:
-            self.log_file.write(json.dumps(rec) + "\n")
-            self.log_file.flush()
-        self.echo(rec, result, smoothed, latency, lag, start, end)
-        self.k += 1
-        next_start, self.next_end = self.st.window_bounds(self.k)
-        self.ring.drop_before(next_start)
-        if self.audio_ring is not None:
-            self.audio_ring.drop_before(next_start - self.runner.audio_step / self.runner.audio_rate)
-        if self.store is not None:
-            self.store.forget_before(next_start)
-        self.charge()
-
-    def window_audio(self, start: float, end: float) -> tuple[np.ndarray | None, int | None]:
-        """``(samples, source index of the first)`` of the window, ``(None, None)`` when the
-        source has no audio or it stopped before the window's end."""
-        bounds = self.audio_bounds(start, end)
-        if bounds is None or (self.audio_lost_at is not None and end > self.audio_lost_at):
-            return None, None
-        return self.audio_ring.samples(*bounds)
-
-    def predict(self, frames: list[LiveFrame], start: float, end: float):
-        audio, audio_start = self.window_audio(start, end)
-        t0, c0 = time.perf_counter(), time.process_time()
-        if self.arrival is not None:
-            self.arrival.flush()
-        result, meta = self.runner.predict_window(
-            frames, audio, start=start, end=end, fps=self.source.fps, name=self.source.name, store=self.store,
-            audio_start=audio_start, audio_origin=self.audio_ring.origin if self.audio_ring is not None else 0.0)
-        latency = time.perf_counter() - t0
-        result["cpu_s"] = time.process_time() - c0
-        self.summary.cpu_s.append(result["cpu_s"])
-        raw = np.array([result["probs"][c] for c in self.runner.class_names])
-        smoothed = self.smoother.update(raw)
-        kf_times = [round(start + t, 4) for t in result["keyframe_times"]]
-        self.summary.windows += 1
-        self.summary.latencies.append(latency)
-        boxes, position = latest_face_boxes(meta, frames[0].image.shape)
-        self.faces.update(boxes, frames[position].index if position is not None else None)
-        self.view.update(probs=smoothed,
-                         label=shown_label(smoothed, self.runner.class_names, self.st.min_confidence),
-                         attention=meta.get("attention"),
-                         status=f"{start:.1f}-{end:.1f} s  latency {latency:.2f} s  dropped {self.pacer.dropped}")
-        return result, raw, smoothed, latency, kf_times
-
-    def echo(self, rec: dict, result, smoothed, latency, lag: float, start: float, end: float) -> None:
-        if self.runner.echo is None:
-            return
-        if result is None:
-            self.runner._say(f"[{start:7.2f}-{end:7.2f} s] dropped ({rec['reason']}: processing {lag:.2f} s behind)")
-        else:
-            missing = f"  missing: {','.join(result['missing'])}" if result["missing"] else ""
-            self.runner._say(f"[{start:7.2f}-{end:7.2f} s] {rec['shown']} {max(smoothed):.2f} "
-                             f"(raw {result['label']})  latency {latency:.2f} s{missing}")
-
-    # -- outputs ---------------------------------------------------------------------------------
-
-    def show_frame(self, frame: LiveFrame) -> None:
-        """Annotate the frame with the latest prediction; write it and show it (nothing is drawn
-        when there is neither an output file nor a display)."""
-        if not self.drawing:
-            return
-        image = even_size(frame.image)
-        if self.view["attention"] is not None:
-            image = attention_overlay(image, *self.view["attention"])
-        view = annotate(image, boxes=self.faces.boxes(frame.index), class_names=self.runner.class_names,
-                        probs=self.view["probs"], label=self.view["label"], status=self.view["status"])
-        if self.runner.out is not None:
-            if self.writer is None:
-                self.writer = VideoWriter(self.runner.out, fps=self.source.fps, size=(view.shape[1], view.shape[0]))
-            self.writer.write(view)
-        if self.display:
-            cv2.imshow("live emotion (q quits)", cv2.cvtColor(view, cv2.COLOR_RGB2BGR))
-            if cv2.waitKey(1) & 0xFF == ord("q"):
-                self.runner.request_stop("q pressed")
-
-    def close(self) -> None:
-        self.summary.wall_s = time.perf_counter() - self.t_wall0
-        self.summary.warning = getattr(self.source, "warning", None)
-        try:
-            if self.writer is not None:
-                self.writer.close()  # also on Ctrl-C: what was written plays
-        finally:
-            if self.log_file is not None:
-                self.log_file.close()
-            self.source.close()
-            if self.display:
-                cv2.destroyAllWindows()
-
-
-def latest_face_boxes(meta: dict, frame_shape: tuple[int, ...]) -> tuple[list[list[float]], int | None]:
-    """The face boxes of the latest keyframe with any (``meta["faces"]``, in the pixels of the frames
-    faces were detected in), scaled to a frame of ``frame_shape`` (the analysis size), and that
-    keyframe's position in the window (``None`` when no keyframe has a face)."""
-    faces = meta.get("faces") or {}
-    h, w = frame_shape[:2]
-    source_w = (faces.get("source_size") or [w, h])[0]
-    indices = (meta.get("keyframes") or {}).get("indices") or []
-    boxes = faces.get("boxes") or []
-    for j in range(len(boxes) - 1, -1, -1):
-        if boxes[j]:
-            s = w / source_w
-            return [[v * s for v in b] for b in boxes[j]], (indices[j] if j < len(indices) else None)
-    return [], None

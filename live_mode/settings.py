@@ -110,7 +110,9 @@ class LiveSettings:
 class LiveSummary:
     """What a run did. ``latencies`` (s): the processing time of each predicted window;
     ``cpu_s``: this process's CPU time (all threads) during each; ``busy_s``: all work
-    (decoding, prediction, annotation, encoding); ``source_s``: source seconds read."""
+    (decoding, prediction, annotation, encoding); ``source_s``: source seconds read. A network
+    source's ``drops``, ``reconnects``, the ``gaps_s`` (s) and the ``gap_windows`` not predicted
+    because they overlap a gap."""
 
     source: str
     frames: int = 0
@@ -132,6 +134,10 @@ class LiveSummary:
     warmup_s: float | None = None
     late_first: int = 0
     audio_lost_at: float | None = None
+    drops: int = 0
+    reconnects: int = 0
+    gaps_s: list[float] = field(default_factory=list)
+    gap_windows: int = 0
 
     @property
     def mean_latency(self) -> float | None:
@@ -195,7 +201,8 @@ class LiveSummary:
                 "warmup_s": r(self.warmup_s), "audio_lost_at_s": r(self.audio_lost_at),
                 "stride_s": self.stride, "drop_late": self.drop_late,
                 "stop_reason": self.stop_reason, "out": self.out, "log": self.log, "warning": self.warning,
-                "peak_ring_mb": r(self.peak_ring_mb)}
+                "peak_ring_mb": r(self.peak_ring_mb), "drops": self.drops, "reconnects": self.reconnects,
+                "gaps_s": list(self.gaps_s), "gap_windows": self.gap_windows}
 
     def format(self) -> str:
         def s(x, unit=" s"):
@@ -220,6 +227,10 @@ class LiveSummary:
             lines.append(f"  warm-up before the first frame: {self.warmup_s:.2f} s")
         if self.audio_lost_at is not None:
             lines.append(f"  audio missing from {self.audio_lost_at:.2f} s on")
+        if self.drops:
+            lines.append(f"  source dropped {self.drops} time(s), reconnected {self.reconnects} time(s) "
+                         f"(gaps {', '.join(f'{g:.1f}' for g in self.gaps_s) or '-'} s); "
+                         f"{self.gap_windows} window(s) in the gaps not predicted")
         if self.out:
             lines.append(f"  annotated video: {self.out}")
         if self.log:

@@ -30,6 +30,7 @@ from av.video.reformatter import VideoReformatter
 from media.capture_types import AudioChunk, AudioStopped, LiveFrame, LiveSourceError, drain
 from media.decoding import probe
 from media.frame_conversion import reformat_frame
+from media.reconnect import DEFAULT_TIMEOUTS, ReconnectingSource
 
 SizeFor = Callable[[int, int], tuple[int, int]]
 
@@ -44,14 +45,16 @@ class PyAVSource:
 
     A stream URL's packets come in the order they arrive. A file's come as a player presents
     them: a video frame only once the audio up to its time has come (at most
-    :attr:`max_hold_s` of video is held back for it). Containers store audio in chunks that
+    :attr:`max_hold_s` of video is held back for it). ``timeout``: ``(open, read)`` seconds to
+    wait for a connection and for data (stream URLs, see :mod:`media.reconnect`). Containers store audio in chunks that
     can trail the video by a second or more; read in container order, every window would wait
     that long for its audio, which a camera with a microphone never does."""
 
     #: seconds of video (compressed packets) a file's reading may hold back for its audio
     max_hold_s: float = 10.0
 
-    def __init__(self, target: str, *, size_for: SizeFor, audio_rate: int, live: bool) -> None:
+    def __init__(self, target: str, *, size_for: SizeFor, audio_rate: int, live: bool,
+                 timeout: tuple[float, float] | None = None) -> None:
         self.name = str(target)
         self.live = live
         self.warning: str | None = None
@@ -61,7 +64,7 @@ class PyAVSource:
         if not live:
             rotation = probe(target).rotation  # typed MediaError naming the file for bad files
         try:
-            self._container = av.open(self.name, mode="r")
+            self._container = av.open(self.name, mode="r", timeout=timeout)
         except av.error.FFmpegError as e:
             raise LiveSourceError(f"{self.name}: cannot open ({e.strerror or e})") from e
         if not self._container.streams.video:
@@ -406,12 +409,17 @@ def open_microphone(device: str, *, fmt: str | None, sample_rate: int) -> AudioC
 
 
 def open_source(spec: str | int, *, size_for: SizeFor, audio_rate: int, audio_source: str | None = None,
-                audio_format: str | None = None) -> PyAVSource | CameraSource | CaptureSource:
+                audio_format: str | None = None, reconnect: int | None = None,
+                timeouts: tuple[float, float] = DEFAULT_TIMEOUTS
+                ) -> PyAVSource | CameraSource | CaptureSource | ReconnectingSource:
     """``spec``: a camera index (OpenCV), a URL (PyAV) or a video file (PyAV; a bad file raises
     :class:`media.decoding.MediaError` naming it), see :func:`source_kind`. Cameras and URLs are
     ``live`` sources. ``audio_source`` (cameras only): a microphone recorded alongside on the same
     clock (:func:`open_microphone`, ``audio_format`` its capture format); one that cannot be
-    opened leaves the audio missing from the start (the run says why)."""
+    opened leaves the audio missing from the start (the run says why). A URL is read through a
+    :class:`media.reconnect.ReconnectingSource`: ``timeouts`` ``(open, read)`` s, ``reconnect``
+    attempts after each drop (``None``: unlimited); a URL that never connects raises
+    :class:`LiveSourceError` after the open timeout. Files never reconnect."""
     kind = source_kind(spec)
     if kind == "camera":
         camera = CameraSource(int(str(spec).strip()), size_for=size_for)
@@ -424,4 +432,10 @@ def open_source(spec: str | int, *, size_for: SizeFor, audio_rate: int, audio_so
         return CaptureSource(camera, mic)
     if audio_source is not None:
         raise LiveSourceError(f"--audio-source goes with a camera; {spec} brings its own audio track")
-    return PyAVSource(str(spec).strip(), size_for=size_for, audio_rate=audio_rate, live=kind == "url")
+    target = str(spec).strip()
+    if kind == "url":
+        def connect() -> PyAVSource:
+            return PyAVSource(target, size_for=size_for, audio_rate=audio_rate, live=True, timeout=timeouts)
+
+        return ReconnectingSource(target, connect, reconnect=reconnect)
+    return PyAVSource(target, size_for=size_for, audio_rate=audio_rate, live=False)

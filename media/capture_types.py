@@ -49,3 +49,23 @@ class AudioStopped:
 
     time: float
     reason: str
+
+
+@dataclass
+class SourceDropped:
+    """A network source stopped delivering at ``time`` (s, the frames' timeline: just after its
+    last frame); ``reason`` says how (read timeout, connection closed, stream ended)."""
+
+    time: float
+    reason: str
+
+
+@dataclass
+class SourceReconnected:
+    """A dropped network source delivers again: its next frame is at ``time`` (s, the frames'
+    timeline, counted on by the wall-clock time it was away), ``gap_s`` after the last frame
+    before the drop; it took ``attempts`` connection attempts (the last one succeeded)."""
+
+    time: float
+    gap_s: float
+    attempts: int

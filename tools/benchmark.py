@@ -7,6 +7,8 @@
     python tools/benchmark.py train visual [--full | --tiny] [--steps 2] [--batch 1] [--compare-knobs channels_last]
                                            [--device cuda] [--json]
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
+    python tools/benchmark.py live --run runs/demo/fusion [VIDEO] --stride 0.5 --serve [--repeats 5]
+    python tools/benchmark.py live --full-size [VIDEO] --no-realtime [--device cuda] [--markdown PAGE]
     python tools/benchmark.py memory --config configs/streams/visual.yaml [--batch 16] [--precision bf16] [--json]
     python tools/benchmark.py memory --all-full-recipes --batch 16 --markdown docs/results/memory.md
     python tools/benchmark.py predict --run runs/demo/fusion [--bundle B] [VIDEO] [--json]
@@ -35,6 +37,11 @@ estimates every stream's full recipe in fp32 and bf16 (or --precision).
 `predict` times the runs under PyTorch against their release bundle (--bundle, else exported to a
 temp dir) under ONNX Runtime on the same clip, interleaved: the scorer, the streams, the fusion
 head, preprocessing and the whole prediction, with the ratio per round and issue 30's goals.
+`live --serve` runs live mode without and with the dashboard (tools/live.py --serve) serving a
+client that reads its video and event feed, interleaved --repeats times each: medians, spreads and
+the ratio with/without. `live --full-size` builds the full recipes with untrained weights (timing
+does not depend on the weights) and reports seconds per window per stage (`stage_s`) and the
+sustainable stride; --no-realtime predicts every window, so each one's cost is measured.
 With --json the result is ONE JSON object on stdout (progress goes to stderr).
 """
 from __future__ import annotations
@@ -207,17 +214,35 @@ def cmd_train(args) -> dict:
 def cmd_live(args) -> dict:
     """Windows per second of the live front end (every window predicted, none dropped) against
     the rate real time needs at the chosen stride (1 / stride), measured in the same run."""
+    from benchmarks.inputs import untrained_pipeline_run
     from benchmarks.live import live_benchmark
+    from benchmarks.live_dashboard import serve_comparison
     from fusion.prediction import Predictor
-    from live_mode import default_window_seconds
+    from live_mode import DEFAULT_WINDOW_S, default_window_seconds
 
-    predictor = Predictor.from_run(args.run, device=args.device)
-    window = args.window if args.window is not None else default_window_seconds(args.run)[0]
+    if args.run is None and not args.full_size:
+        raise BenchmarkError("live: --run RUN is needed (or --full-size, which builds untrained full-size models)")
+    window = args.window if args.window is not None else (
+        default_window_seconds(args.run)[0] if args.run else DEFAULT_WINDOW_S)
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
+        if args.full_size:
+            _say("building the full-size recipes with untrained weights (3D ResNet-101 + attention, 2D ResNet-101 "
+                 "audio, 3D ResNet-50 flow and face) ...")
+            run = untrained_pipeline_run(Path(tmp) / "full_size", full_size=True)
+        else:
+            run = args.run
+        predictor = Predictor.from_run(run, device=args.device)
         _say(f"running the live pipeline on {video} (window {window:g} s, stride {args.stride:g} s) ...")
-        result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
-                                realtime=args.realtime, incremental=args.incremental)
+        if args.serve:
+            _say(f"... without and with the dashboard serving a client, interleaved, {args.repeats} times each ...")
+            result = serve_comparison(lambda serve: live_benchmark(
+                video, predictor=predictor, window=window, stride=args.stride, realtime=args.realtime,
+                incremental=args.incremental, serve=serve), repeats=args.repeats)
+            result["benchmark"] = "live --serve"
+        else:
+            result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
+                                    realtime=args.realtime, incremental=args.incremental)
         if args.compare:
             _say("... and again computing every window from its frames alone (the reference) ...")
             alone = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
@@ -226,7 +251,8 @@ def cmd_live(args) -> dict:
                 "windows_per_s", "mean_latency_s", "p95_latency_s", "mean_cpu_s", "realtime_factor", "dropped",
                 "late_after_first", "keeps_up", "sustainable_stride_s")}
         result["clip"] = clip_info(Path(video))
-    result.update({"run": str(args.run), "generated_clip": generated})
+    result.update({"run": "untrained full-size recipes" if args.full_size else str(args.run),
+                   "generated_clip": generated, "device": str(args.device)})
     return result
 
 
@@ -347,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
     lv = sub.add_parser("live", help="live windows per second vs the rate real time needs")
     _clip_args(lv)
-    lv.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
+    lv.add_argument("--run", default=None, help="fusion run (e.g. runs/demo/fusion); needed unless --full-size")
     lv.add_argument("--stride", type=positive_float, default=1.0, help="seconds between windows [1, the live default]")
     lv.add_argument("--window", type=positive_float, default=None,
                     help="window length (default: the run's clip length)")
@@ -358,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_argument(lv, what="the keyframe scorer, MTCNN, the streams and the fusion head")
     lv.add_argument("--compare", action="store_true",
                     help="also run window by window (no shared work) on the same clip, for the speed-up")
+    lv.add_argument("--serve", action="store_true",
+                    help="compare without and with the dashboard serving a connected client (video and event "
+                         "feed), interleaved --repeats times each")
+    lv.add_argument("--full-size", action="store_true",
+                    help="the full recipes with untrained weights instead of --run: seconds per window per stage "
+                         "and the sustainable stride")
     lv.set_defaults(func=cmd_live, seconds=30.0, size=(1280, 720))
 
     pr = sub.add_parser("predict", help="predict from the runs (PyTorch) vs the bundle (ONNX Runtime), per stage")

@@ -2,8 +2,9 @@
 """Live group emotion of a camera, a stream or a video file, smoothed over time.
 
     python tools/live.py --run runs/fusion --source 0                      # camera 0
-    python tools/live.py --run runs/fusion --source rtsp://host/stream --show
+    python tools/live.py --run runs/fusion --source rtsp://host/stream --show   # reconnects after drops
     python tools/live.py --run runs/fusion --source clip.mp4 --out annotated.mp4
+    python tools/live.py --run runs/fusion --source 0 --serve 8765        # dashboard at http://127.0.0.1:8765/
     python tools/live.py --run runs/fusion --source 0 --audio-source default   # camera + microphone (Linux)
     python tools/live.py --run runs/fusion --source clip.mp4 --fusion late --late-weights face=0.6,audio=0.4
     python tools/live.py --bundle runs/demo/bundle --source 0              # a release bundle, ONNX Runtime
@@ -47,6 +48,8 @@ from live_mode import (
     source_kind,
 )
 from release.pipeline_source import add_pipeline_arguments, build_predictor, bundle_clip_seconds
+from live_mode.dashboard import DashboardServer, is_loopback, parse_serve_address
+from live_mode.dashboard_state import DashboardState
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,13 +87,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="share per-frame work between overlapping windows [on]; off: each window alone")
     parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
                         help="run the pipeline once on a drawn window (faces, a tone) before the first frame [on]")
+    parser.add_argument("--reconnect", type=int, default=None, metavar="N",
+                        help="stream URLs: connection attempts after each drop, with exponential backoff "
+                             "(default: unlimited; 0: a drop ends the run); files never reconnect")
     parser.add_argument("--show", action="store_true", help="on-screen view when a display exists (q quits)")
+    parser.add_argument("--serve", default=None, metavar="[HOST:]PORT",
+                        help="serve the dashboard (video, timeline, status, JSON API) at http://HOST:PORT/ "
+                             "(HOST default 127.0.0.1)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="let --serve bind an address other machines reach (the page has no authentication)")
     add_device_argument(parser, what="the keyframe scorer, MTCNN, the streams and the fusion head")
     add_calibration_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no line per window, only the summary")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
+    serve = parse_serve_address(args.serve, allow_remote=args.allow_remote) if args.serve is not None else None
 
     predictor = build_predictor(args, parser)
     if args.window is not None or args.run:
@@ -113,13 +125,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.show_attention and runner.attention_stream is None:
         print("--show-attention: no stream of this run has spatial attention over the keyframes; nothing to overlay",
               flush=True)
-    source = runner.open(args.source, audio_source=args.audio_source, audio_format=args.audio_format)
+    if args.reconnect is not None and (args.reconnect < 0 or source_kind(args.source) != "url"):
+        parser.error("--reconnect N needs N >= 0 and a stream URL as --source")
+    source = runner.open(args.source, audio_source=args.audio_source, audio_format=args.audio_format,
+                         reconnect=args.reconnect)
     fusion = ("fusion head" if args.fusion == "head" else
               "late fusion " + ", ".join(f"{s} {w:g}" for s, w in settings.late_weight_map().items()))
     print(f"{source.name}: window {window:g} s ({window_from}), stride {args.stride:g} s, smoothing "
           f"{args.smoothing} over {args.smooth}, {fusion}, "
           f"{'real time: late windows dropped' if realtime else 'every window predicted'}", flush=True)
-    summary = runner.run(source)
+    server = None
+    if serve is not None:
+        state = DashboardState()
+        runner.listeners.append(state)
+        server = DashboardServer(state, *serve).start()
+        print(f"dashboard: {server.url}", flush=True)
+        if not is_loopback(serve[0]):
+            print(f"warning: the dashboard at {server.url} is reachable from other machines and has no "
+                  "authentication: anyone who can reach this port sees the video", file=sys.stderr, flush=True)
+    try:
+        summary = runner.run(source)
+    finally:
+        if server is not None:
+            server.stop()
     print(json.dumps(summary.as_dict()) if args.json else summary.format(), flush=True)
     return 0 if summary.frames > 0 else 1
 

@@ -172,3 +172,15 @@ def test_predict_subcommand_json(capsys, tiny_pipeline_run, tmp_path):
     assert r["goal_networks_met"] == (r["networks_ratio"]["median"] >= r["goal_networks_speedup"])
     text = page.read_text()
     assert "tools/benchmark.py predict" in text and "whole predict" in text and "Goal:" in text
+
+
+
+@pytest.mark.slow  # runs live mode four times on a generated clip
+def test_live_serve_compares_without_and_with_the_dashboard(capsys, tiny_pipeline_run):
+    r = run_json(["live", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "3",
+                  "--fps", "10", "--window", "2", "--stride", "1", "--threads", "1", "--serve", "--repeats", "2",
+                  "--json"], capsys)
+    assert r["benchmark"] == "live --serve"
+    assert r["without_dashboard"]["runs"] == r["with_dashboard"]["runs"] == 2
+    assert set(r["ratio_with_to_without"]) >= {"windows_per_s", "p95_latency_s"}
+    assert r["last_run"]["serve"] and r["last_run"]["client_video_bytes"] > 0   # the client got the video
