@@ -5,7 +5,8 @@ and, for a video file or a clip already in a preprocessing cache, returns an :cl
 whose ``record`` is the JSON ``tools/explain.py`` writes:
 
 * ``prediction``: ``label`` and ``probabilities`` (calibrated with the run's temperature where it
-  has one: ``calibrated``, ``temperature``);
+  has one: ``calibrated``, ``temperature``); ``explained``: the class every value below is about
+  (the predicted one unless another is asked for);
 * ``streams``: per stream of the head, ``shapley`` (its exact Shapley value for the predicted
   class's probability, :mod:`explanations.shapley`; 0 for a stream the clip lacks), ``available``
   and the stream's own ``probabilities`` (None when missing);
@@ -78,20 +79,23 @@ class Explainer:
         :meth:`Predictor.from_run` raises for a run that is not a complete fusion run."""
         return cls(Predictor.from_run(run, device=device, calibrated=calibrated), gradcam=gradcam)
 
-    def explain_path(self, path: str | os.PathLike) -> Explanation:
-        """Preprocess the video (or audio) file ``path`` as the run's recipe does, then explain it.
-        Raises :class:`media.decoding.MediaError` for an unreadable file."""
+    def explain_path(self, path: str | os.PathLike, *, target: int | None = None) -> Explanation:
+        """Preprocess the video (or audio) file ``path`` as the run's recipe does, then explain it
+        (``target``: as in :meth:`explain_entry`). Raises :class:`media.decoding.MediaError` for an
+        unreadable file."""
         p = self.predictor
         inputs = p.preprocessor.compute(path, p.stream_order)
         entry = MemoryEntry(str(path), inputs.arrays, {**inputs.meta, "arrays": {s: "memory" for s in inputs.arrays}})
         reasons = None
         if inputs.keyframes is not None:
             reasons = [k.reason for k in inputs.keyframes.selection.keyframes]
-        return self.explain_entry(entry, str(path), reasons=reasons)
+        return self.explain_entry(entry, str(path), reasons=reasons, target=target)
 
-    def explain_entry(self, entry: CacheEntry, name: str, *, reasons: Sequence[str] | None = None) -> Explanation:
+    def explain_entry(self, entry: CacheEntry, name: str, *, reasons: Sequence[str] | None = None,
+                      target: int | None = None) -> Explanation:
         """Explain one clip of a cache (or a :class:`streams.cache.MemoryEntry`); ``reasons``: the
-        selection's reason per keyframe when known (a cache does not store them)."""
+        selection's reason per keyframe when known (a cache does not store them). ``target``: the
+        class index to explain (None: the predicted class); ``record["explained"]`` names it."""
         p = self.predictor
         streams = p.stream_order
         device = devices.module_device(p.head)
@@ -113,15 +117,17 @@ class Explainer:
             inputs = {**feats, MASK_KEY: torch.tensor([mask], device=device),
                       PROBS_KEY: torch.stack(stream_probs, dim=1)}
             fused = devices.to_host(torch.softmax(p.head(inputs).double() / p.temperature, 1))[0]
-        c = int(fused.argmax())
+        predicted = int(fused.argmax())
+        c = predicted if target is None else int(target)
         available = [s for s, m in zip(streams, mask) if m]
         values = head_coalition_values(p.head, inputs, streams, available, c, temperature=p.temperature)
         phi, check = shapley_values(available, values)
         record: dict[str, Any] = {
             "video": name,
-            "prediction": {"label": p.class_names[c],
+            "prediction": {"label": p.class_names[predicted],
                            "probabilities": {k: round(float(v), 6) for k, v in zip(p.class_names, fused)},
                            "calibrated": p.temperature != 1.0, "temperature": p.temperature},
+            "explained": p.class_names[c],
             "streams": {s: {"shapley": float(phi.get(s, 0.0)), "available": s in available,
                             "probabilities": ({k: round(float(v), 6) for k, v in zip(p.class_names, shown[s].tolist())}
                                               if s in shown else None)} for s in streams},

@@ -40,10 +40,12 @@ def grad_cam(model, x: torch.Tensor, class_index: int) -> tuple[np.ndarray, np.n
 
 
 def region_mass(cam: np.ndarray, region: np.ndarray) -> float:
-    """The fraction of a heat map's mass ``cam`` (H, W) >= 0 that lies where ``region`` (H, W)
-    bool is true (the region's area fraction when the map is empty)."""
+    """The share of a heat map's mass ``cam`` (H, W) >= 0 that lies in ``region`` (H, W): a bool
+    mask, or per cell the fraction of it inside the region (in [0, 1]); the region's mean share
+    when the map is empty (a flat map's share)."""
     cam = np.asarray(cam, dtype=np.float64)
+    region = np.asarray(region, dtype=np.float64)
     total = cam.sum()
     if total <= 0:
-        return float(np.mean(region))
-    return float(cam[np.asarray(region, dtype=bool)].sum() / total)
+        return float(region.mean())
+    return float((cam * region).sum() / total)

@@ -47,19 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", help="with --check: the demo's runs directory (RUNS/fusion, RUNS/cache)")
     parser.add_argument("--gradcam", action="store_true", help="also compute the Grad-CAM maps")
     parser.add_argument("--video", action="store_true", help="also write an annotated explanation.mp4")
-    parser.add_argument("--page", help="with --check: write the results page here (e.g. docs/results/explanations.md)")
+    parser.add_argument("--markdown", help="with --check: also write the results page (command, commit, machine) "
+                                           "here, e.g. docs/results/explanations.md")
     add_device_argument(parser, what="the keyframe scorer, MTCNN, the streams and the fusion head")
     add_calibration_argument(parser)
     add_debug_argument(parser)
     args = parser.parse_args(argv)
 
     if args.check:
-        from experiments.explanation_check import run_check
+        from core.results_page import write_results_page
+        from experiments.explanation_check import check_markdown, run_check
 
         if not args.runs:
-            parser.error("--check needs --runs (the directory holding fusion/ and cache/)")
+            parser.error("--check needs --runs (the directory holding fusion/ and data/)")
         summary = run_check(args.runs, args.out, clips=args.clips or 60, device=args.device,
-                            calibrated=args.calibrated, page=args.page)
+                            calibrated=args.calibrated)
+        if args.markdown:
+            write_results_page(args.markdown, "Explanations checked against synthetic ground truth",
+                               "tools/explain.py", argv, check_markdown(summary))
         for name, v in summary["checks"].items():
             if v["rate"] is None:
                 print(f"{name}: no clips")
