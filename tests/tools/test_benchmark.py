@@ -156,3 +156,13 @@ def test_live_subcommand_json(capsys, tiny_pipeline_run):
     assert r["keeps_up"] == (r["windows_per_s"] >= 1.0 and r["late_after_first"] == 0)
     assert r["goal_met"] == (r["keeps_up"] and r["p95_latency_s"] <= 0.5)
     assert r["clip"]["has_audio"] and r["clip"]["width"] == 160
+
+
+@pytest.mark.slow  # predicts and explains a generated clip through the tiny pipeline
+def test_explain_subcommand_json(capsys, tiny_pipeline_run):
+    r = run_json(["explain", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "2",
+                  "--fps", "10", "--repeats", "1", "--warmup", "0", "--threads", "1", "--gradcam", "--json"], capsys)
+    assert_positive(r, ["predict_median_s", "explain_median_s", "explain_gradcam_median_s", "ratio_median"])
+    assert r["ratio_explain_to_predict"]["n"] == 1 and r["goal_ratio"] == 2.0
+    assert r["goal_met"] == (r["ratio_median"] <= 2.0)
+    assert "ratio_gradcam_to_predict" in r
