@@ -47,6 +47,8 @@ from training.statistics import bootstrap_interval
 
 KINDS = ("modality", "person", "peak")
 CHECKS = ("modality_top1", "person_top1", "keyframes_in_peak", "gradcam_in_region")
+#: beside the four: person_top1 over the clips whose carrier the face stream's crops include
+EXTRA_CHECKS = ("person_top1_carrier_in_crops",)
 NEUTRAL = CLASSES.index("Neutral")
 EMOTIONAL = tuple(i for i, c in enumerate(CLASSES) if c != "Neutral")
 #: cards kept per kind, for the docs
@@ -95,13 +97,17 @@ def score_modality(record: Mapping[str, Any], carrier: str) -> tuple[bool, float
     return max(available, key=available.get) == carrier, 1.0 / len(available)
 
 
-def score_person(record: Mapping[str, Any], carrier_boxes: list, fps: float, width: int) -> tuple[bool, float]:
-    """``(the tracked person matching the carrier contributes most, chance)``: the match is the
-    person whose boxes overlap the carrier's head boxes (``carrier_boxes`` per frame, in a frame
-    ``width`` px wide) most on average; a clip where no one overlaps the carrier counts as a miss."""
+def score_person(record: Mapping[str, Any], carrier_boxes: list, fps: float, width: int
+                 ) -> tuple[bool, float, bool]:
+    """``(the tracked person matching the carrier contributes most, chance, the carrier is among
+    the face stream's crops)``: the match is the person whose boxes overlap the carrier's head
+    boxes (``carrier_boxes`` per frame, in a frame ``width`` px wide) most on average; a clip
+    where no one overlaps the carrier counts as a miss. A carrier without crops is one the face
+    stream never saw (its crop selection keeps the most confident faces), so no occlusion of its
+    input can find them; ``person_top1_carrier_in_crops`` counts the clips where it could."""
     people = [p for p in record["people"] if p["contribution"] is not None]
     if not people:
-        return False, 0.0
+        return False, 0.0, False
 
     def overlap(p) -> float:
         scale = width / float((p.get("frame_size") or [width])[0])
@@ -113,7 +119,8 @@ def score_person(record: Mapping[str, Any], carrier_boxes: list, fps: float, wid
     matches = [overlap(p) for p in people]
     match = int(np.argmax(matches))
     top = int(np.argmax([p["contribution"] for p in people]))
-    return matches[match] > 0 and top == match, 1.0 / len(people)
+    found = matches[match] > 0
+    return found and top == match, 1.0 / len(people), found and bool(people[match]["crops"])
 
 
 def score_peak(record: Mapping[str, Any], peak: Mapping[str, float]) -> tuple[bool, float] | None:
@@ -158,7 +165,7 @@ def run_check(runs: str | os.PathLike, out: str | os.PathLike, *, clips: int = 6
     explainer = Explainer.from_run(Path(runs) / "fusion", device=device, calibrated=calibrated, gradcam=True)
     geometry = clip_geometry(runs)
     fps = geometry["fps"]
-    found: dict[str, tuple[list[float], list[float]]] = {c: ([], []) for c in CHECKS}
+    found: dict[str, tuple[list[float], list[float]]] = {c: ([], []) for c in CHECKS + EXTRA_CHECKS}
     details: list[dict] = []
     summary: dict[str, Any] = {}
     for i in range(clips):
@@ -176,8 +183,13 @@ def run_check(runs: str | os.PathLike, out: str | os.PathLike, *, clips: int = 6
                 scored, check = score_modality(r, clip["truth"]), "modality_top1"
                 row["carrier"] = clip["truth"]
             elif kind == "person":
-                scored, check = score_person(r, clip["truth"], fps, geometry["width"]), "person_top1"
+                *scored, in_crops = score_person(r, clip["truth"], fps, geometry["width"])
+                check = "person_top1"
                 row["carrier"] = clip["record"]["face_carrier"]
+                row["carrier_in_crops"] = in_crops
+                if in_crops:
+                    found[EXTRA_CHECKS[0]][0].append(float(scored[0]))
+                    found[EXTRA_CHECKS[0]][1].append(scored[1])
             else:
                 scored, check = score_peak(r, clip["truth"]), "keyframes_in_peak"
             if scored is not None:
@@ -194,7 +206,7 @@ def run_check(runs: str | os.PathLike, out: str | os.PathLike, *, clips: int = 6
                 write_explanation(expl, out / "cards" / f"{kind}_{i:03d}")
             details.append(row)
         summary = {"runs": str(runs), "clips_per_kind": i + 1, "seed": seed, "geometry": geometry,
-                   "checks": {c: summarise(*found[c], seed=seed) for c in CHECKS},
+                   "checks": {c: summarise(*found[c], seed=seed) for c in CHECKS + EXTRA_CHECKS},
                    "uniform_keyframes_in_peak": min(1.0, 1.0 / geometry["duration"]),
                    "details": details}
         atomic_write_json(out / "check.json", summary)

@@ -55,7 +55,9 @@ def test_person_score_matches_the_carrier_by_overlap():
              "boxes": [{"keyframe": 0, "time_s": 0.0, "box": [0, 10, 20, 30]}]}
     him = {"id": 1, "frame_size": [96, 64], "contribution": 0.5,
            "boxes": [{"keyframe": 0, "time_s": 0.0, "box": [41, 11, 61, 31]}]}
-    assert score_person({"people": [other, him]}, carrier, 5.0, 96) == (True, 0.5)
+    him["crops"], other["crops"] = [0, 1], [2]
+    assert score_person({"people": [other, him]}, carrier, 5.0, 96) == (True, 0.5, True)
+    assert score_person({"people": [other, {**him, "crops": []}]}, carrier, 5.0, 96)[2] is False
     assert score_person({"people": [{**other, "contribution": 0.9}, him]}, carrier, 5.0, 96)[0] is False
     assert score_person({"people": [other]}, carrier, 5.0, 96)[0] is False   # no one overlaps the carrier
 
