@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from core.command_line import add_debug_argument, positive_int, run_main
+from core.command_line import add_debug_argument, add_device_argument, positive_int, run_main
 from core.results_page import write_results_page
 from experiments.report import ReportError, build_report, format_table, write_report
 from training.statistics import DRAWS
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", type=positive_int, default=None, metavar="N",
                         help="also the error analysis: explain every test clip with the method's run, write the "
                              "cards of the N most confident mistakes and OUT/errors.md (docs/guides/explanations.md)")
-    parser.add_argument("--device", default="cpu", help="with --errors: where the networks run [cpu]")
+    add_device_argument(parser, what="with --errors: the networks that explain the test clips")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
