@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", type=positive_int, default=None, metavar="N",
                         help="also the error analysis: explain every test clip with the method's run, write the "
                              "cards of the N most confident mistakes and OUT/errors.md (docs/guides/explanations.md)")
-    add_device_argument(parser, what="with --errors: the networks that explain the test clips")
+    add_device_argument(parser, what="the networks that explain the test clips (with --errors)")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
