@@ -13,7 +13,7 @@ whose ``record`` is the JSON ``tools/explain.py`` writes:
 * ``shapley_check``: ``full`` (the probability with every available stream), ``empty`` (every
   stream missing), ``sum`` (of the Shapley values; equals ``full - empty``) and ``error``;
 * ``keyframes``: per keyframe ``time_s``, ``score`` (the selector's intensity), ``rule`` (the
-  method's rule that chose it, 4 or 5; None for uniform picks or a cache that did not record it),
+  method's rule that chose it, 4 or 5; None for uniform picks or when the selection is unknown),
   ``reason``, and ``contribution``: the sum over the visual and face streams (``streams``) of the
   change in the predicted class's logit when the keyframe is replaced by its neighbour
   (:mod:`explanations.occlusion`);
@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from core.storage import read_json
 from explanations.gradcam import grad_cam
 from explanations.occlusion import contributions, occlude_seconds, replace_by_neighbours
 from explanations.shapley import head_coalition_values, shapley_values
@@ -39,7 +40,7 @@ from explanations.tracking import crops_of, track_faces
 from fusion.heads.inputs import MASK_KEY, PROBS_KEY
 from fusion.prediction import Predictor
 from keyframes.selection import RULE_OF_REASON
-from streams.cache import MISSING_MODALITIES, CacheEntry, MemoryEntry
+from streams.cache import KEYFRAMES_JSON, MISSING_MODALITIES, CacheEntry, MemoryEntry
 from training import devices
 
 #: the streams whose input is the keyframes, frame by frame (occluded keyframe by keyframe)
@@ -94,9 +95,13 @@ class Explainer:
     def explain_entry(self, entry: CacheEntry, name: str, *, reasons: Sequence[str] | None = None,
                       target: int | None = None) -> Explanation:
         """Explain one clip of a cache (or a :class:`streams.cache.MemoryEntry`); ``reasons``: the
-        selection's reason per keyframe when known (a cache does not store them). ``target``: the
-        class index to explain (None: the predicted class); ``record["explained"]`` names it."""
+        selection's reason per keyframe (default: those of the entry's ``keyframes.json``, when
+        it has one). ``target``: the class index to explain (None: the predicted class);
+        ``record["explained"]`` names it."""
         p = self.predictor
+        if reasons is None and not isinstance(entry, MemoryEntry):
+            stored = read_json(entry.directory / KEYFRAMES_JSON) or {}
+            reasons = [str(k.get("reason")) for k in stored.get("keyframes") or []] or None
         streams = p.stream_order
         device = devices.module_device(p.head)
         feats, stream_probs, shown, mask = {}, [], {}, []
