@@ -58,7 +58,7 @@ from synthetic.output import (
     claim_output_folder,
     run_in_processes,
 )
-from synthetic.scenes import plan_scene, render_frames
+from synthetic.scenes import ScenePlan, plan_scene, render_frames
 from synthetic.stills import DEFAULT_STILLS_PER_CLASS, SPLITS, still_counts, still_tasks, stills_per_split, write_stills
 
 LABELLED_SPLITS: tuple[str, ...] = ("Train", "Val", "Test")
@@ -81,6 +81,7 @@ def render_clip(
     n_faces: int | None = None,
     peak: bool = False,
     cue_jitter: float = 0.2,
+    face_carrier: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Render one scene in memory.
 
@@ -89,14 +90,29 @@ def render_clip(
     ``n_faces`` fixes the number of people (default 1-5 at random; 0 or ``with_faces=False``
     gives an empty scene), ``peak`` makes the cues swell to full strength for about 1 s and stay
     at 30 % elsewhere (:mod:`synthetic.peaks`), ``cue_jitter`` is the half-width of the
-    per-modality valence jitter.
+    per-modality valence jitter, ``face_carrier`` the one person (index into ``record["faces"]``)
+    whose mouth shows the face cue while the others look neutral (None: everyone shows it).
     Returns ``(frames, audio, record)``: frames ``(T, H, W, 3)`` uint8 RGB with
     ``T = round(duration * fps)``, audio float32 ``(round(duration * sample_rate),)`` or None,
     and a JSON-able record: ``class`` (name), ``shown`` (modality -> class name, None for a
     modality the clip lacks: ``face`` without people, ``audio`` without a track), ``valence``,
     ``has_audio``, ``n_faces``, ``faces`` (size, base mouth curvature, first-frame head box
-    ``[x0, y0, x1, y1]``), ``peak`` and ``frames``.
+    ``[x0, y0, x1, y1]``), ``peak`` and ``frames`` (and ``face_carrier`` when given).
     """
+    frames, audio, record, _ = render_clip_plan(label=label, rng=rng, duration=duration, width=width, height=height,
+                                                fps=fps, sample_rate=sample_rate, shown=shown, with_audio=with_audio,
+                                                with_faces=with_faces, n_faces=n_faces, peak=peak,
+                                                cue_jitter=cue_jitter, face_carrier=face_carrier)
+    return frames, audio, record
+
+
+def render_clip_plan(*, label: int, rng: np.random.Generator, duration: float, width: int, height: int, fps: float,
+                     sample_rate: int, shown: Mapping[str, int] | None, with_audio: bool, with_faces: bool,
+                     n_faces: int | None, peak: bool, cue_jitter: float, face_carrier: int | None
+                     ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], tuple[ScenePlan, list]]:
+    """:func:`render_clip` (same arguments, all keyword), also returning ``(plan, head boxes per
+    frame)``, from which the ground truth of a clip's regions is drawn
+    (:func:`synthetic.scenes.people_masks`)."""
     check_label(label)
     check_geometry(width, height, fps, duration)
     shown_d = check_shown(shown, label)
@@ -106,9 +122,11 @@ def render_clip(
         n_faces = 0
     if not 0 <= n_faces <= 8:
         raise ValueError(f"n_faces must be in 0..8, got {n_faces}")
+    if face_carrier is not None and not 0 <= face_carrier < n_faces:
+        raise ValueError(f"face_carrier must index one of the {n_faces} people, got {face_carrier}")
     valence = jittered_valence(rng, shown_d, cue_jitter)
     plan = plan_scene(rng, valence, width=width, height=height, fps=fps, duration=duration,
-                      n_faces=n_faces, peak=peak)
+                      n_faces=n_faces, peak=peak, face_carrier=face_carrier)
     n_frames = max(1, int(round(duration * fps)))
     frames, boxes = render_frames(plan, n_frames)
     audio = None
@@ -123,12 +141,16 @@ def render_clip(
         "valence": {m: round(v, 4) for m, v in valence.items()},
         "has_audio": audio is not None,
         "n_faces": n_faces,
-        "faces": [{"size": round(p.size, 2), "mouth": round(float(np.clip(valence[FACE] + p.mouth_jitter, -1, 1)), 4),
+        "faces": [{"size": round(p.size, 2),
+                   "mouth": round(float(np.clip((valence[FACE] if face_carrier in (None, i) else 0.0) + p.mouth_jitter,
+                                                -1, 1)), 4),
                    "box": list(boxes[0][i])} for i, p in enumerate(plan.people)],
         "peak": plan.peak,
         "frames": n_frames,
     }
-    return frames, audio, record
+    if face_carrier is not None:
+        record["face_carrier"] = face_carrier
+    return frames, audio, record, (plan, boxes)
 
 
 def make_clip(path: str | os.PathLike, *, fps: float = 15, sample_rate: int = 16000, **scene: Any) -> dict[str, Any]:

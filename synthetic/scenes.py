@@ -71,6 +71,7 @@ class ScenePlan:
     audio_ref_hz: float
     audio_gain: float
     noise_gain: float
+    face_carrier: int | None = None      # the one person whose mouth shows the face cue (None: everyone)
 
     def envelope(self, t: np.ndarray | float) -> np.ndarray:
         """Cue intensity in [floor, 1] at times ``t`` (s); 1 everywhere without a peak."""
@@ -153,10 +154,13 @@ def plan_scene(
     duration: float,
     n_faces: int,
     peak: bool,
+    face_carrier: int | None = None,
 ) -> ScenePlan:
     """Draw a scene of ``n_faces`` people showing ``valence`` (modality -> [-1, 1]) for a
     ``width`` x ``height`` clip of ``duration`` s at ``fps``; ``peak``: its cues swell for
-    about 1 s (:mod:`synthetic.peaks`)."""
+    about 1 s (:mod:`synthetic.peaks`); ``face_carrier``: only this person (index into the
+    plan's ``people``) shows the face cue, the others a neutral mouth (None: everyone shows it).
+    The random draws do not depend on ``face_carrier``."""
     k = height / REF_HEIGHT
     texture = _make_texture(rng, width, height)
     tint = rng.uniform(-14, 14, 3)
@@ -181,7 +185,7 @@ def plan_scene(
         confetti_square=confetti_square, drift_x=drift_x, confetti_vx=confetti_vx,
         confetti_speed=confetti_speed, peak=peak_spec,
         audio_ref_hz=float(rng.uniform(270, 330)), audio_gain=float(rng.uniform(0.08, 0.4)),
-        noise_gain=float(rng.uniform(0.002, 0.02)),
+        noise_gain=float(rng.uniform(0.002, 0.02)), face_carrier=face_carrier,
     )
 
 
@@ -248,8 +252,9 @@ def _draw_people(frame: np.ndarray, plan: ScenePlan, offsets: list[tuple[np.ndar
     for person, (dx, dy) in zip(plan.people, offsets):
         _draw_hood(frame, (person.x + dx[i], person.y + dy[i]), person)
     boxes = []
-    for person, (dx, dy) in zip(plan.people, offsets):
-        mouth = float(np.clip(plan.valence[FACE] * env_i + person.mouth_jitter, -1.0, 1.0))
+    for j, (person, (dx, dy)) in enumerate(zip(plan.people, offsets)):
+        shows = plan.face_carrier is None or j == plan.face_carrier
+        mouth = float(np.clip((plan.valence[FACE] if shows else 0.0) * env_i + person.mouth_jitter, -1.0, 1.0))
         # the same feature jitter on every frame: a person keeps their looks
         boxes.append(draw_cartoon_face(frame, (person.x + dx[i], person.y + dy[i]), person.size, mouth,
                                        skin=person.skin, rng=np.random.default_rng(person.seed)))
@@ -272,3 +277,18 @@ def render_frames(plan: ScenePlan, n_frames: int) -> tuple[np.ndarray, list[list
         _draw_confetti(frame, confetti[i], plan)
         boxes.append(_draw_people(frame, plan, offsets, i, env[i]))
     return frames, boxes
+
+
+def people_masks(plan: ScenePlan, n_frames: int) -> np.ndarray:
+    """(T, H, W) bool: where the people (hoods and faces) of each frame of ``plan`` are; the rest
+    of the frame is the graded wall (which carries the visual cue) and the confetti."""
+    t = np.arange(n_frames) / plan.fps
+    env = plan.envelope(t)
+    offsets = [_person_offsets(plan, p, t) for p in plan.people]
+    masks = np.zeros((n_frames, plan.height, plan.width), bool)
+    canvas = np.zeros((plan.height, plan.width, 3), np.uint8)
+    for i in range(n_frames):
+        canvas[...] = 0
+        _draw_people(canvas, plan, offsets, i, env[i])
+        masks[i] = canvas.any(axis=-1)
+    return masks

@@ -9,6 +9,7 @@
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] [--stride 1] [--no-realtime] [--compare] [--json]
     python tools/benchmark.py live --run runs/demo/fusion [VIDEO] --stride 0.5 --serve [--repeats 5]
     python tools/benchmark.py live --full-size [VIDEO] --no-realtime [--device cuda] [--markdown PAGE]
+    python tools/benchmark.py explain --run runs/demo/fusion [VIDEO] [--repeats 5] [--gradcam] [--json]
     python tools/benchmark.py memory --config configs/streams/visual.yaml [--batch 16] [--precision bf16] [--json]
     python tools/benchmark.py memory --all-full-recipes --batch 16 --markdown docs/results/memory.md
     python tools/benchmark.py predict --run runs/demo/fusion [--bundle B] [VIDEO] [--json]
@@ -30,6 +31,8 @@ tools/preprocess.py does, in one process against --dataset-workers K processes.
 `train` moves the model and batch there, autocasts on its type (--bf16) and synchronises CUDA
 before each step's clock stops; on CUDA it also reports the peak memory of the recipe model's
 steps alone (torch.cuda.max_memory_allocated), to set against `memory`'s estimate.
+`explain` times explaining a clip (tools/explain.py without the maps; --gradcam adds them) against
+predicting it with the same pipeline, interleaved, and says whether explaining costs at most 2x.
 `memory` estimates the per-device GPU memory of training a stream recipe (parameters, gradients,
 optimizer state, the activations saved for backward, the input batch) on fake CUDA tensors: no
 GPU needed, nothing allocated (benchmarks/memory.py says what is counted); --all-full-recipes
@@ -280,6 +283,22 @@ def cmd_predict(args) -> dict:
     return result
 
 
+def cmd_explain(args) -> dict:
+    """Explaining a clip against predicting it, same pipeline, same run (benchmarks/explanations.py)."""
+    from benchmarks.explanations import explain_benchmark
+    from explanations.explainer import Explainer
+
+    explainer = Explainer.from_run(args.run, device=args.device)
+    with _clips_dir(args) as tmp:
+        video, generated = _clip(args, Path(tmp))
+        _say(f"predicting and explaining {video}, interleaved, {args.repeats} times each ...")
+        result = explain_benchmark(video, explainer=explainer, repeats=args.repeats, warmup=args.warmup,
+                                   gradcam=args.gradcam)
+        result["clip"] = clip_info(Path(video))
+    result.update({"run": str(args.run), "generated_clip": generated})
+    return result
+
+
 def _recipe_label(path: str | Path) -> str:
     path = Path(path).resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -397,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
     pr.add_argument("--bundle", default=None, help="its release bundle (default: export it to a temp dir)")
     pr.set_defaults(func=cmd_predict, page_body=_predict_page, page_title="Benchmark: predict, PyTorch vs ONNX Runtime")
+    ex = sub.add_parser("explain", help="explaining a clip vs predicting it (same pipeline, interleaved)")
+    _clip_args(ex)
+    ex.add_argument("--run", required=True, help="fusion run (e.g. runs/demo/fusion)")
+    ex.add_argument("--gradcam", action="store_true", help="also time explanations with the Grad-CAM maps")
+    add_device_argument(ex, what="the keyframe scorer, MTCNN, the streams and the fusion head")
+    ex.set_defaults(func=cmd_explain, seconds=5.0, size=(1280, 720))
 
     mem = sub.add_parser("memory", help="per-device GPU memory of training a recipe, estimated without a GPU")
     which = mem.add_mutually_exclusive_group()

@@ -47,9 +47,9 @@ from live_mode import (
     parse_late_weights,
     source_kind,
 )
-from release.pipeline_source import add_pipeline_arguments, build_predictor, bundle_clip_seconds
 from live_mode.dashboard import DashboardServer, is_loopback, parse_serve_address
 from live_mode.dashboard_state import DashboardState
+from release.pipeline_source import add_pipeline_arguments, build_predictor, bundle_clip_seconds
 
 
 def main(argv: list[str] | None = None) -> int:

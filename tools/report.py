@@ -9,7 +9,9 @@ Brier, raw and after temperature scaling fitted on val), curves and the streams'
 
 Writes OUT/report.md, OUT/report.json, OUT/roc_curves.png, OUT/pr_curves.png, OUT/reliability.png,
 OUT/confusion_<model>.png, OUT/contributions.png and OUT/leave_one_out/ (reused by a re-run), and
-prints the table. See experiments/report.py.
+prints the table. See experiments/report.py. With --errors N also the error analysis
+(experiments/error_analysis.py): OUT/errors.md, OUT/errors.json and the explanation cards of the N
+most confident test mistakes in OUT/errors/.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from core.command_line import add_debug_argument, positive_int, run_main
+from core.command_line import add_debug_argument, add_device_argument, positive_int, run_main
 from core.results_page import write_results_page
 from experiments.report import ReportError, build_report, format_table, write_report
 from training.statistics import DRAWS
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", metavar="PATH", default=None,
                         help="also write report.md as a results page (command, commit, machine), "
                              "e.g. docs/results/demo.md")
+    parser.add_argument("--errors", type=positive_int, default=None, metavar="N",
+                        help="also the error analysis: explain every test clip with the method's run, write the "
+                             "cards of the N most confident mistakes and OUT/errors.md (docs/guides/explanations.md)")
+    add_device_argument(parser, what="the networks that explain the test clips (with --errors)")
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -49,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         write_results_page(args.markdown, f"Results report: {args.runs}", "tools/report.py", argv,
                            Path(written["markdown"]).read_text(encoding="utf-8"))
     print(format_table(report.data))
+    if args.errors:
+        from experiments.error_analysis import error_analysis
+
+        errors = error_analysis(report.data["method"]["run"], args.out, cards=args.errors, device=args.device)
+        print(f"error analysis: {len(errors['mistakes'])} of {errors['clips']} test clips wrong; "
+              f"wrote {Path(args.out) / 'errors.md'}")
     for warning in report.data["provenance"]["warnings"]:
         print(f"warning: {warning}")
     figures = [k for k in ("roc_curves", "pr_curves", "reliability", "contributions") if k in written]

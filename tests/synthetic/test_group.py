@@ -307,3 +307,26 @@ def test_face_crops_do_not_show_the_wall_grade():
         crop_diffs.append(np.abs(pos[ys, xs] - neg[ys, xs]).mean())
     assert whole > 20
     assert max(crop_diffs) < 0.1 * whole, (whole, crop_diffs)
+
+
+def test_one_person_carries_the_face_cue_and_the_people_masks_cover_them():
+    """Ground truth for explanations (issue 28): with ``face_carrier`` only that person's mouth
+    shows the class, every other draw is unchanged, and the people's masks cover their boxes."""
+    import numpy as np
+
+    from synthetic.group import render_clip, render_clip_plan
+    from synthetic.scenes import people_masks
+
+    kw = dict(label=0, n_faces=3, duration=1.0, width=160, height=90, fps=5)
+    _, _, everyone = render_clip(rng=np.random.default_rng(3), **kw)
+    _, _, one = render_clip(rng=np.random.default_rng(3), face_carrier=2, **kw)
+    assert one["face_carrier"] == 2 and "face_carrier" not in everyone
+    assert one["faces"][2]["mouth"] == everyone["faces"][2]["mouth"]
+    assert all(abs(one["faces"][i]["mouth"]) <= 0.15 for i in (0, 1))   # neutral up to the looks' jitter
+    frames, _, _, (plan, boxes) = render_clip_plan(
+        rng=np.random.default_rng(3), sample_rate=16000, shown=None, with_audio=False, with_faces=True, peak=False,
+        cue_jitter=0.2, face_carrier=None, **kw)
+    masks = people_masks(plan, len(frames))
+    for (x0, y0, x1, y1) in boxes[0]:
+        assert masks[0, (y0 + y1) // 2, (x0 + x1) // 2]
+    assert 0 < masks.mean() < 1

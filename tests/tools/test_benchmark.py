@@ -184,3 +184,14 @@ def test_live_serve_compares_without_and_with_the_dashboard(capsys, tiny_pipelin
     assert r["without_dashboard"]["runs"] == r["with_dashboard"]["runs"] == 2
     assert set(r["ratio_with_to_without"]) >= {"windows_per_s", "p95_latency_s"}
     assert r["last_run"]["serve"] and r["last_run"]["client_video_bytes"] > 0   # the client got the video
+
+
+
+@pytest.mark.slow  # predicts and explains a generated clip through the tiny pipeline
+def test_explain_subcommand_json(capsys, tiny_pipeline_run):
+    r = run_json(["explain", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "2",
+                  "--fps", "10", "--repeats", "1", "--warmup", "0", "--threads", "1", "--gradcam", "--json"], capsys)
+    assert_positive(r, ["predict_median_s", "explain_median_s", "explain_gradcam_median_s", "ratio_median"])
+    assert r["ratio_explain_to_predict"]["n"] == 1 and r["goal_ratio"] == 2.0
+    assert r["goal_met"] == (r["ratio_median"] <= 2.0)
+    assert "ratio_gradcam_to_predict" in r
