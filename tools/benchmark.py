@@ -227,15 +227,15 @@ def cmd_live(args) -> dict:
         raise BenchmarkError("live: --run RUN is needed (or --full-size, which builds untrained full-size models)")
     window = args.window if args.window is not None else (
         default_window_seconds(args.run)[0] if args.run else DEFAULT_WINDOW_S)
+    # a run that will not load fails here, before a clip is generated
+    predictor = None if args.full_size else Predictor.from_run(args.run, device=args.device)
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
         if args.full_size:
             _say("building the full-size recipes with untrained weights (3D ResNet-101 + attention, 2D ResNet-101 "
                  "audio, 3D ResNet-50 flow and face) ...")
-            run = untrained_pipeline_run(Path(tmp) / "full_size", full_size=True)
-        else:
-            run = args.run
-        predictor = Predictor.from_run(run, device=args.device)
+            predictor = Predictor.from_run(untrained_pipeline_run(Path(tmp) / "full_size", full_size=True),
+                                           device=args.device)
         _say(f"running the live pipeline on {video} (window {window:g} s, stride {args.stride:g} s) ...")
         if args.serve:
             _say(f"... without and with the dashboard serving a client, interleaved, {args.repeats} times each ...")

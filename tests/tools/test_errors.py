@@ -206,6 +206,7 @@ CASES = [
     ("evaluate", "--run {moved_fusion_run}", ["features/val/index.json", "no features for split"]),
     ("export", "--run {moved_fusion_run} --out {missing}", ["{moved_fusion_run}", "{moved_visual_run}", "moved"]),
     ("export", "--run {empty} --out {missing}", ["{empty}"]),
+    ("explain", "{missing}.mp4 --run {not_a_run} --out {missing}", ["{missing}.mp4"]),
     ("predict", "clip.mp4 --bundle {empty}", ["{empty}/manifest.json", "not a release bundle"]),
     ("evaluate", "--bundle {missing} --out {missing}_eval", ["{missing}", "not a release bundle"]),
     ("benchmark", "preprocess --dataset-clips 3 --json", ["--dataset-clips must be >= --dataset-workers + 2 = 4"]),
