@@ -59,6 +59,27 @@ def check_piece(run: str | os.PathLike, kind: str, path: str | None, expected_ha
                                 "re-extract features and retrain fusion, or restore the original")
 
 
+def load_recorded_pipeline(run: str | os.PathLike):
+    """``(head, recipe, class_names, pipeline, preprocess)`` of fusion run ``run``, after checking
+    that every piece it records is where it was and unchanged (each stream run and, when a stream
+    uses keyframes, the scorer): ``pipeline`` is the recipe's ``pipeline`` section, ``preprocess``
+    its preprocessing record (``config``, ``scorer``, ``scorer_hash``). Raises
+    :class:`PipelineError` naming the run and the missing or changed piece."""
+    head, recipe, class_names = load_fusion_head(run)
+    pipeline = recipe.get("pipeline") or {}
+    pre = pipeline.get("preprocess")
+    if not pre:
+        raise PipelineError(f"{run}: the fusion run records no preprocessing config (was the cache made by "
+                            "tools/preprocess.py?)")
+    streams = tuple(recipe["streams"])
+    for s in streams:
+        info = pipeline["streams"][s]
+        check_piece(run, f"{s} stream run", info["run"], info["checkpoint_hash"])
+    if any(STREAM_SPECS[s].uses_keyframes for s in streams):
+        check_piece(run, "keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
+    return head, recipe, class_names, pipeline, pre
+
+
 def run_temperatures(run: str | os.PathLike, stream_runs: dict[str, str]) -> tuple[float, dict[str, float]]:
     """``(the fusion run's temperature, {stream: its run's temperature})``; a run without a
     calibration (saved before calibration existed) has temperature 1, said in one log line."""
@@ -113,19 +134,10 @@ class Predictor:
         """Rebuild the pipeline recorded by fusion run ``run`` (see the module docstring), its
         networks (the keyframe scorer, the face detector, the streams and the head) on ``device``;
         ``calibrated``: apply the runs' temperatures to the probabilities it returns."""
-        head, recipe, class_names = load_fusion_head(run)
-        pipeline = recipe.get("pipeline") or {}
-        pre = pipeline.get("preprocess")
-        if not pre:
-            raise PipelineError(f"{run}: the fusion run records no preprocessing config (was the cache made by "
-                                "tools/preprocess.py?)")
+        head, recipe, class_names, pipeline, pre = load_recorded_pipeline(run)
         stream_order = tuple(recipe["streams"])
-        for s in stream_order:
-            info = pipeline["streams"][s]
-            check_piece(run, f"{s} stream run", info["run"], info["checkpoint_hash"])
         scorer = None
         if any(STREAM_SPECS[s].uses_keyframes for s in stream_order):
-            check_piece(run, "keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
             settings = KeyframeSettings.from_config(pre["config"].get("keyframes"))
             scorer = SentimentScorer.from_checkpoint(pre["scorer"], input_size=settings.score_size,
                                                      batch_size=settings.batch_size, device=device,

@@ -24,8 +24,7 @@ from pathlib import Path
 import torch
 
 from fusion.heads.score_weighted import ScoreWeightedHead
-from fusion.prediction import PipelineError, check_piece, run_temperatures
-from fusion.training import load_fusion_head
+from fusion.prediction import load_recorded_pipeline, run_temperatures
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer
 from release.manifest import MANIFEST, BundleError, read_manifest, sha256_file, write_manifest
@@ -114,18 +113,9 @@ def export_bundle(run: str | os.PathLike, out: str | os.PathLike, *, archive: bo
         shutil.rmtree(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BundleError(f"{out}: exists and is not empty (give a new directory, or --update a bundle)")
-    head, recipe, class_names = load_fusion_head(run)
-    pipeline = recipe.get("pipeline") or {}
-    pre = pipeline.get("preprocess")
-    if not pre:
-        raise PipelineError(f"{run}: the fusion run records no preprocessing config (was the cache made by "
-                            "tools/preprocess.py?)")
+    head, recipe, class_names, pipeline, pre = load_recorded_pipeline(run)
     streams = tuple(recipe["streams"])
-    for s in streams:
-        check_piece(run, f"{s} stream run", pipeline["streams"][s]["run"], pipeline["streams"][s]["checkpoint_hash"])
     needs_scorer = any(STREAM_SPECS[s].uses_keyframes for s in streams)
-    if needs_scorer:
-        check_piece(run, "keyframe scorer", pre.get("scorer"), pre.get("scorer_hash"))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
