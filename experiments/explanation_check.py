@@ -103,7 +103,7 @@ def score_person(record: Mapping[str, Any], carrier_boxes: list, fps: float, wid
     the face stream's crops)``: the match is the person whose boxes overlap the carrier's head
     boxes (``carrier_boxes`` per frame, in a frame ``width`` px wide) most on average; a clip
     where no one overlaps the carrier counts as a miss. A carrier without crops is one the face
-    stream never saw (its crop selection keeps the most confident faces), so no occlusion of its
+    stream never saw (a detection missed, or a cache made with ``crop_order: confidence``), so no occlusion of its
     input can find them; ``person_top1_carrier_in_crops`` counts the clips where it could."""
     people = [p for p in record["people"] if p["contribution"] is not None]
     if not people:

@@ -27,7 +27,11 @@ from facenet_pytorch import MTCNN
 from core.config import check_settings, setting
 
 __all__ = ["ChannelsLast", "Detections", "FaceExtractor", "FaceResult", "FaceSettings", "align_and_crop",
-           "select_faces"]
+           "select_faces", "CROP_ORDERS"]
+
+
+#: :func:`select_faces`'s orders: over the people in view, or most confident first
+CROP_ORDERS = ("people", "confidence")
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,8 @@ class FaceSettings:
     :class:`FaceExtractor` arguments of the same names are written: MTCNN runs on keyframes scaled
     to at most ``detect_max_side`` px, keeps boxes of at least ``min_confidence`` and ``min_size``
     px (shorter side, at source resolution), and crops ``num_faces`` faces of ``crop_size`` px
-    with ``margin`` around the box from keyframes kept up to ``source_max_side`` px."""
+    with ``margin`` around the box from keyframes kept up to ``source_max_side`` px, chosen in
+    ``crop_order`` (:func:`select_faces`)."""
 
     detect_max_side: int = setting(640, minimum=12, help=(
         "detection cap (longest side, px; MTCNN's cost grows with its square); crops come from full resolution"))
@@ -46,6 +51,9 @@ class FaceSettings:
     crop_size: int = setting(112, minimum=1, help="side of each square crop (px)")
     margin: float = setting(0.25, minimum=0, help="fraction of the box size added around it (half per side)")
     source_max_side: int = setting(1280, minimum=1, help="keyframes are kept up to this size for cropping faces")
+    crop_order: str = setting("people", choices=CROP_ORDERS, help=(
+        "which detections fill the crops: people (rotate over each keyframe's faces, left to right) "
+        "or confidence (each keyframe's most confident first; caches made before 2026-12-07)"))
 
     def __post_init__(self) -> None:
         check_settings(self, "faces")
@@ -95,19 +103,29 @@ def select_faces(
     centers_x: Sequence[Sequence[float]],
     num_faces: int,
     order: Sequence[int] | None = None,
+    *,
+    by: str = "people",
 ) -> list[tuple[int, int]]:
-    """Pick up to ``num_faces`` detections spread over time, then over people.
+    """Pick up to ``num_faces`` detections spread over time, then over the people in view.
 
-    Each frame's detections are ranked by confidence (highest first). Round ``r`` takes the
-    ``r``-th most confident detection of every frame that has one, visiting frames in temporal
-    order, until ``num_faces`` are taken or every detection is used. The picks are returned
-    sorted by (temporal position, box centre x), i.e. in temporal order and left to right.
+    Each frame's detections are ordered left to right (box centre x; confidence breaks ties),
+    a stand-in for "which person" that needs no tracking. Round ``r`` visits the frames in
+    temporal order and takes, from the frame at temporal position ``p`` with ``n`` detections,
+    its ``((p + r) mod n)``-th detection from the left (each frame gives each of its detections
+    once), until ``num_faces`` are taken or every detection is used. So with ``n`` people in view
+    in every frame each gets about ``num_faces / n`` crops; taking each frame's most confident
+    detection instead can give one person every crop and another none, and then the face stream
+    never sees the person who carries the group's expression. ``by="confidence"`` is that older
+    rule (round ``r`` takes the ``r``-th most confident detection of every frame), kept so caches
+    made with it can be reproduced. The picks are returned sorted by (temporal position, box
+    centre x), i.e. in temporal order and left to right.
 
     Args:
         confidences: per frame, the confidences of its (already filtered) detections.
-        centers_x: per frame, the box centre x of the same detections (for the final order).
+        centers_x: per frame, the box centre x of the same detections.
         num_faces: how many to pick at most.
         order: frame indices in temporal order (default ``0 .. F-1``).
+        by: ``"people"`` or ``"confidence"`` (:data:`CROP_ORDERS`).
 
     Returns:
         ``(frame_idx, det_idx)`` pairs, ``det_idx`` indexing the frame's input lists; fewer than
@@ -115,10 +133,16 @@ def select_faces(
     """
     order = list(range(len(confidences))) if order is None else list(order)
     rank_of_frame = {f: r for r, f in enumerate(order)}
-    ranked = {
-        f: sorted(range(len(confidences[f])), key=lambda d: (-confidences[f][d], centers_x[f][d]))
-        for f in order
-    }
+    if by not in CROP_ORDERS:
+        raise ValueError(f"select_faces: by must be one of {CROP_ORDERS}, got {by!r}")
+    ranked: dict[int, list[int]] = {}
+    for p, f in enumerate(order):
+        if by == "confidence":
+            ranked[f] = sorted(range(len(confidences[f])), key=lambda d: (-confidences[f][d], centers_x[f][d]))
+            continue
+        dets = sorted(range(len(confidences[f])), key=lambda d: (centers_x[f][d], -confidences[f][d]))
+        k = p % len(dets) if dets else 0  # the frame at position p starts p places from the left
+        ranked[f] = dets[k:] + dets[:k]
     picks: list[tuple[int, int]] = []
     r = 0
     while len(picks) < num_faces and any(len(ranked[f]) > r for f in order):
@@ -202,7 +226,7 @@ class FaceExtractor:
     """Detects, selects and crops faces from the frames of a clip.
 
     Args (keyword-only):
-        detect_max_side, min_confidence, min_size, num_faces, crop_size, margin: as in
+        detect_max_side, min_confidence, min_size, num_faces, crop_size, margin, crop_order: as in
             :class:`FaceSettings` (the ``faces:`` section), which gives their defaults and limits.
             Frames are downscaled (never upscaled) so their longest side is at most
             ``detect_max_side`` px for detection; boxes and landmarks are mapped back to the
@@ -243,6 +267,7 @@ class FaceExtractor:
         num_faces: int = _FACES.num_faces,
         crop_size: int = _FACES.crop_size,
         margin: float = _FACES.margin,
+        crop_order: str = _FACES.crop_order,
         align: bool = True,
         device: str | torch.device = "cpu",
         detect_min_face: float = 20.0,
@@ -251,7 +276,7 @@ class FaceExtractor:
     ) -> None:
         # the settings the faces: section shares are checked there (a ConfigError is a ValueError)
         FaceSettings(detect_max_side=detect_max_side, min_confidence=min_confidence, min_size=min_size,
-                     num_faces=num_faces, crop_size=crop_size, margin=margin)
+                     num_faces=num_faces, crop_size=crop_size, margin=margin, crop_order=crop_order)
         if detect_min_face <= 0:
             raise ValueError(f"FaceExtractor: detect_min_face must be > 0, got {detect_min_face}")
         if detect_batch_size < 1:
@@ -264,6 +289,7 @@ class FaceExtractor:
         self.num_faces = int(num_faces)
         self.crop_size = int(crop_size)
         self.margin = float(margin)
+        self.crop_order = str(crop_order)
         self.align = bool(align)
         self.device = torch.device(device)
         self.detect_min_face = float(detect_min_face)
@@ -305,14 +331,14 @@ class FaceExtractor:
         """Detect faces in ``frames`` and return ``num_faces`` aligned crops.
 
         Selection rule: keep detections with probability >= ``min_confidence`` and shorter box
-        side >= ``min_size`` (original pixels); sort each frame's detections by confidence;
-        then take round-robin over frames in temporal order: round r takes the r-th most
-        confident face of every frame that has one, until ``num_faces`` are taken (this spreads
-        picks over time first, then over people). The output is sorted by (frame temporal
-        position, box centre x). If fewer than ``num_faces`` faces are found, the selected
-        sequence is repeated cyclically up to ``num_faces`` (``repeated=True``, ``n_faces`` is
-        the real count); if none are found, ``n_faces`` is 0 and ``crops`` is empty. Faces are
-        never invented.
+        side >= ``min_size`` (original pixels); then take them round-robin over the frames in
+        temporal order, each frame starting at a different place in its left-to-right order
+        (:func:`select_faces`; ``crop_order="confidence"``: most confident first), until
+        ``num_faces`` are taken: picks spread over time first, then over the people in view.
+        The output is sorted by (frame temporal position, box centre x). If fewer than
+        ``num_faces`` faces are found, the selected sequence is repeated cyclically up to
+        ``num_faces`` (``repeated=True``, ``n_faces`` is the real count); if none are found,
+        ``n_faces`` is 0 and ``crops`` is empty. Faces are never invented.
 
         Args:
             frames: F frames, each ``(H, W, 3)`` uint8 RGB (sizes may differ).
@@ -375,7 +401,7 @@ class FaceExtractor:
             kept_points.append(fl[idx].tolist())
 
         centers = [[(b[0] + b[2]) / 2.0 for b in fb] for fb in kept_boxes]
-        picks = select_faces(kept_probs, centers, self.num_faces, order)
+        picks = select_faces(kept_probs, centers, self.num_faces, order, by=self.crop_order)
         n_faces = len(picks)
         if n_faces == 0:
             empty = np.zeros((0, self.crop_size, self.crop_size, 3), dtype=np.uint8)

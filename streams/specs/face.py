@@ -29,7 +29,8 @@ def create_face_extractor(settings: FaceSettings, *, device: str | torch.device 
     """The MTCNN face extractor of the ``faces:`` preprocessing section, MTCNN on ``device``."""
     return FaceExtractor(detect_max_side=settings.detect_max_side, min_confidence=settings.min_confidence,
                          min_size=settings.min_size, num_faces=settings.num_faces, crop_size=settings.crop_size,
-                         margin=settings.margin, device=device)
+                         margin=settings.margin, crop_order=settings.crop_order,
+                         device=device)
 
 
 class FaceStream(StreamSpec):

@@ -94,20 +94,37 @@ def test_round_robin_spreads_over_frames():
     assert result.crops.shape == (8, 32, 32, 3)
     per_frame = [sum(1 for f, _ in result.selected if f == i) for i in range(4)]
     assert per_frame == [2, 2, 2, 2]
-    for f, d in result.selected:  # each frame gives its two most confident faces
-        assert d in (0, 1)
-        assert result.confidences[f][d] >= max(result.confidences[f][2:])
+    for f in range(4):  # frame p gives its p-th and (p+1)-th face from the left: every person gets crops
+        left_to_right = sorted(range(5), key=lambda d: result.boxes[f][d][0] + result.boxes[f][d][2])
+        picked = {d for g, d in result.selected if g == f}
+        assert picked == {left_to_right[f], left_to_right[(f + 1) % 5]}
 
 
 def test_select_faces_rule():
     conf = [[0.91, 0.99], [], [0.95], [0.97, 0.92, 0.93]]
     xs = [[10.0, 50.0], [], [30.0], [70.0, 20.0, 40.0]]
-    # Round 0: best face of frames 0, 2, 3; round 1: second best of 0 and 3.
-    picks = select_faces(conf, xs, 5)
-    assert picks == [(0, 0), (0, 1), (2, 0), (3, 2), (3, 0)]
-    assert select_faces(conf, xs, 3) == [(0, 1), (2, 0), (3, 0)]
+    # people: frame p starts p places from the left (frame 3: 3 mod 3 = 0, the face at x=20)
+    assert select_faces(conf, xs, 5) == [(0, 0), (0, 1), (2, 0), (3, 1), (3, 2)]
+    assert select_faces(conf, xs, 3) == [(0, 0), (2, 0), (3, 1)]
+    # confidence: round r takes each frame's r-th most confident face
+    assert select_faces(conf, xs, 5, by="confidence") == [(0, 0), (0, 1), (2, 0), (3, 2), (3, 0)]
+    assert select_faces(conf, xs, 3, by="confidence") == [(0, 1), (2, 0), (3, 0)]
     assert len(select_faces(conf, xs, 16)) == 6
     assert select_faces([[], []], [[], []], 4) == []
+    with pytest.raises(ValueError, match="by must be one of"):
+        select_faces(conf, xs, 3, by="largest")
+
+
+def test_every_person_in_view_gets_crops():
+    """Four people in each of 16 keyframes, the leftmost always the least confident detection:
+    ordered by people each gets 4 of the 16 crops; most-confident-first gives the leftmost none
+    (the face stream would never see them, whatever they express)."""
+    xs = [[100.0, 300.0, 500.0, 700.0]] * 16
+    conf = [[0.91, 0.99, 0.98, 0.97]] * 16
+    people = select_faces(conf, xs, 16)
+    assert sorted(sum(1 for _, d in people if d == person) for person in range(4)) == [4, 4, 4, 4]
+    confident = select_faces(conf, xs, 16, by="confidence")
+    assert not any(d == 0 for _, d in confident)
 
 
 def test_boxes_map_back_to_original_resolution():
