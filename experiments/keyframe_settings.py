@@ -10,7 +10,7 @@ from benchmarks.timing import BenchmarkError
 from core.config import load_config
 from keyframes.selection import ABLATIONS, INTENSITIES
 from streams.specs import STREAM_SPECS, StreamSpec
-from synthetic.peaks import FAMILIES, MAX_OFF_PEAK
+from synthetic.peaks import FAMILIES, MAX_OFF_PEAK, SPREAD_GAP_S, SPREAD_HALF_WIDTH_S
 
 ROOT = Path(__file__).resolve().parents[1]
 PREPROCESS_CONFIG = ROOT / "configs/preprocess/demo.yaml"
@@ -18,6 +18,7 @@ SCORER_RECIPE = ROOT / "configs/keyframes/scorer_demo.yaml"
 SELECTION_MODES = ("uniform", "literal", "default", *ABLATIONS)
 """Every selection the ablation can run, by ``keyframes.mode``; uniform is the baseline of the
 paired differences and default the reference of ``changed_vs_default``, so both always run."""
+SPREAD_MIN_DURATION_S = 2 * SPREAD_HALF_WIDTH_S + SPREAD_GAP_S
 DEFAULT_OFF_PEAK = 0.3
 """``--off-peak``, chosen before any result was seen: at 0.3 half of the peak clips show the
 opposite emotion at 30 % for the ~4 s outside their emotional second, so over a uniform sample
@@ -79,8 +80,9 @@ class AblationSettings:
         if self.intensities is not None and (not self.intensities
                                              or any(i not in INTENSITIES for i in self.intensities)):
             raise BenchmarkError(f"intensities must be among {INTENSITIES}, got {list(self.intensities)}")
-        if "spread" in self.families and self.duration < 1.9:
-            raise BenchmarkError(f"spread clips need at least 1.9 s for two moments, got --duration {self.duration}")
+        if "spread" in self.families and self.duration < SPREAD_MIN_DURATION_S:
+            raise BenchmarkError(f"spread clips need at least {SPREAD_MIN_DURATION_S:g} s for two moments, "
+                                 f"got --duration {self.duration}")
         if self.duration <= 1.0:
             raise BenchmarkError(f"clips must be longer than the peak second, got --duration {self.duration}")
         if self.epochs is not None and self.epochs < 1:

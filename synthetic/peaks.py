@@ -30,10 +30,12 @@ PEAK_FLOOR = 0.3
 FAMILIES = ("peak", "spread", "steady")
 PEAK_HALF_WIDTH_S = 0.5
 """A ``peak`` clip's emotion window: its centre +- this (the peak second)."""
-SPREAD_SIGMA_S = 0.2
-"""Width (sigma, s) of each of a ``spread`` clip's moments."""
-SPREAD_HALF_WIDTH_S = 0.35
-"""A ``spread`` moment's window: its centre +- this (where the envelope is above about 0.2)."""
+SPREAD_SIGMA_S = 0.35
+"""Width (sigma, s) of each of a ``spread`` clip's moments: wide enough that two or three of them
+together usually hold more than N = 16 of the 48 candidates above the threshold, which rules 1, 3
+and 4 need to act at all (with fewer, rule 5 takes every above-threshold candidate)."""
+SPREAD_HALF_WIDTH_S = 0.5
+"""A ``spread`` moment's window: its centre +- this (where the envelope is above about 0.35)."""
 SPREAD_GAP_S = 1.2
 """Least distance (s) between two moments of a ``spread`` clip."""
 OFF_PEAK_CLASS_PROBABILITY = 0.5

@@ -1,4 +1,4 @@
-"""tools/ablate.py keyframes at a tiny size (2 s clips, one epoch): one row per family and
+"""tools/ablate.py keyframes at a tiny size (2.5 s clips, one epoch): one row per family and
 selection with the documented fields; salient recall, val accuracy, the difference to uniform and
 changed_vs_default recomputed from the files the run left (keyframes.json against the windows in
 synthetic.json; the training loop's own last-epoch val accuracy); an extra seed recomputes only
@@ -14,7 +14,7 @@ from tests.conftest import load_tool
 
 pytestmark = pytest.mark.slow  # generates, preprocesses and trains the keyframe ablation
 
-TINY = ["--train", "3", "--val", "3", "--duration", "2", "--fps", "10", "--epochs", "1", "--workers", "1"]
+TINY = ["--train", "3", "--val", "3", "--duration", "2.5", "--fps", "10", "--epochs", "1", "--workers", "1"]
 FIELDS = {"family", "selection", "intensity", "seeds", "salient_recall", "val_accuracy", "diff_vs_uniform",
           "changed_vs_default"}
 
