@@ -16,7 +16,9 @@ pooled over the seeds (intervals: :mod:`experiments.keyframe_intervals`):
 * ``val_accuracy``: the last epoch's weights on the val clips; mean and 95 % interval;
 * ``diff_vs_uniform``: val accuracy minus uniform's, paired clip by clip within each seed;
 * ``changed_vs_default``: the fraction of clips (train and val, every seed) whose keyframes are not
-  the default selection's (same intensity).
+  the default selection's (same intensity). A selection that picked the default's keyframes on
+  every clip of a set shares the default's run there (``same_as_default``) instead of repeating
+  the same training on the same inputs.
 
 Layout of ``OUT``: ``data/<family>-seed<S>-<hash>/``, ``caches/<set>/<selection>-<hash>/``,
 ``runs/<set>/<selection>-<hash>/``, ``scorer/`` and ``scorer_data/`` (``--train-scorer``),
@@ -167,13 +169,19 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
     t, c = time.perf_counter(), cpu_seconds()
     recipe = str(stream.recipe_path(tiny=True))
     suffix = f"-e{settings.epochs}" if settings.epochs is not None else ""
+    shared = _same_as_default(out, units, settings)
+    own = [u for u in units if id(u) not in shared]
     tasks = [(recipe, u.preprocessed["cache"],
               str(out / "runs" / u.key / (Path(u.preprocessed["cache"]).name + suffix)), u.seed, settings.epochs)
-             for u in units]
+             for u in own]
     say(f"[4/5] training the {stream.name} stream ({Path(recipe).relative_to(ROOT)}) on {len(tasks)} selections, "
-        f"{settings.workers} at a time")
-    for u, fit in zip(units, train_streams(tasks, settings.workers)):
+        f"{settings.workers} at a time ({len(shared)} more selected exactly what the default selected and share "
+        "its run)")
+    for u, fit in zip(own, train_streams(tasks, settings.workers)):
         u.trained = fit
+    for u in units:
+        if id(u) in shared:
+            u.trained = {**shared[id(u)].trained, "train_seconds": 0.0, "same_as_default": True}
     stage_done("train", t, c)
 
     say("[5/5] measuring")
@@ -199,6 +207,23 @@ def run_ablation(out: str | os.PathLike, settings: AblationSettings, *, scorer: 
     atomic_write_json(out / "ablation.json", result.as_json())
     atomic_write_text(out / "ablation.md", format_table(result.as_json()))
     return result
+
+
+def _same_as_default(out: Path, units: list[_Unit], settings: AblationSettings) -> dict[int, _Unit]:
+    """``{id(unit): the default's unit}`` for every selection that picked exactly the default's
+    keyframes on every clip of its set (same intensity): training on it would repeat the default's
+    training on the same inputs, so it shares that run (e.g. ``no_rule1`` on peak clips)."""
+    by = {(u.key, u.selection): u for u in units}
+    ids = {u.key: [f"{split}/{c['name']}" for split, clips in read_metadata(out / "data" / u.key)["clips"].items()
+                   for c in clips] for u in units}
+    picks = {id(u): {c: r["indices"] for c, r in stored_keyframes(u.preprocessed["cache"], ids[u.key]).items()}
+             for u in units}
+    out_map = {}
+    for u in units:
+        default = by.get((u.key, Selection("default", u.selection.intensity or settings.intensities[0])))
+        if default is not None and u is not default and picks[id(u)] == picks[id(default)]:
+            out_map[id(u)] = default
+    return out_map
 
 
 def _rows(out: Path, units: list[_Unit], settings: AblationSettings, sels: list[Selection]) -> list[dict[str, Any]]:
@@ -241,6 +266,7 @@ def _rows(out: Path, units: list[_Unit], settings: AblationSettings, sels: list[
                 "epochs": units_here[0].trained["epochs"],
                 "preprocess_seconds": round(sum(u.preprocessed["seconds"] for u in units_here), 1),
                 "train_seconds": round(sum(u.trained["train_seconds"] for u in units_here), 1),
+                "same_as_default": [bool(u.trained.get("same_as_default")) for u in units_here],
                 "caches": [u.preprocessed["cache"] for u in units_here],
                 "runs": [u.trained["run"] for u in units_here],
             })

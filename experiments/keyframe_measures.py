@@ -112,8 +112,9 @@ def recall_by_clip(keyframes: Mapping[str, Mapping[str, list]], truth: Mapping[s
 
 
 def changed(keyframes: Mapping[str, Mapping[str, list]], reference: Mapping[str, Mapping[str, list]]) -> list[bool]:
-    """Per clip (sorted ids), whether the set of keyframe indices differs from ``reference``'s."""
-    return [set(keyframes[c]["indices"]) != set(reference[c]["indices"]) for c in sorted(reference)]
+    """Per clip (sorted ids), whether the keyframes (indices in temporal order, repeats included)
+    differ from ``reference``'s."""
+    return [keyframes[c]["indices"] != reference[c]["indices"] for c in sorted(reference)]
 
 
 def picks_by_reason(keyframes: Mapping[str, Mapping[str, list]]) -> dict[str, int]:

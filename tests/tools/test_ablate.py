@@ -51,12 +51,13 @@ def last_epoch_accuracy(run_dir: str) -> float:
 def test_rows_against_the_files(tmp_path, tiny_scorer_run):
     out = tmp_path / "ablation"
     argv = ["keyframes", "--scorer", str(tiny_scorer_run), "--out", str(out), "--families", "peak,spread",
-            "--selections", "uniform,no_rule5", "--seeds", "2", *TINY]
+            "--selections", "uniform,no_rule1,no_rule5", "--seeds", "2", *TINY]
     assert run(argv) == 0
     result = json.loads((out / "ablation.json").read_text())
     rows = result["rows"]
     assert [(r["family"], r["selection"]) for r in rows] == [
-        (f, s) for f in ("peak", "spread") for s in ("uniform", "default", "no_rule5")]  # default always runs
+        (f, s) for f in ("peak", "spread")
+        for s in ("uniform", "default", "no_rule1", "no_rule5")]  # default always runs
     by = {(r["family"], r["selection"]): r for r in rows}
     for row in rows:
         assert FIELDS <= set(row) and row["seeds"] == [0, 1] and len(row["runs"]) == 2
@@ -71,11 +72,17 @@ def test_rows_against_the_files(tmp_path, tiny_scorer_run):
         # changed_vs_default, from the stored keyframes of every clip of both seeds
         default = by[(row["family"], "default")]
         flips = []
-        for mine, ref in zip(row["caches"], default["caches"]):
+        for i, (mine, ref) in enumerate(zip(row["caches"], default["caches"])):
+            seed_flips = []
             for entry in sorted(p for p in Path(ref).glob("*/*") if (p / "keyframes.json").exists()):
                 split, name = entry.parent.name, entry.name
-                flips.append({k["index"] for k in keyframes_of(mine, split, name)}
-                             != {k["index"] for k in keyframes_of(ref, split, name)})
+                seed_flips.append([k["index"] for k in keyframes_of(mine, split, name)]
+                                  != [k["index"] for k in keyframes_of(ref, split, name)])
+            flips += seed_flips
+            # a selection that picked the default's frames on every clip of a seed shares its run there
+            shares = row["selection"] != "default" and not any(seed_flips)
+            assert row["same_as_default"][i] == shares
+            assert (row["runs"][i] == default["runs"][i]) == (shares or row["selection"] == "default")
         assert len(flips) == 12 and row["changed_vs_default"] == pytest.approx(sum(flips) / 12, abs=1e-4)
     assert by[("peak", "default")]["changed_vs_default"] == 0.0
     assert by[("peak", "uniform")]["diff_vs_uniform"]["ci95"] == [0.0, 0.0]
