@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
+from core.config import ConfigError
 from keyframes.extraction import KeyframeSettings
 from keyframes.scorer import SentimentScorer, create_scorer
 from media.decoding import VideoReader
@@ -64,19 +65,42 @@ def write_scene_clip(path: str | os.PathLike, *, seconds: float = 5.0, size: tup
     return write_mp4(path, frames(), fps=fps, audio=tone, sample_rate=sample_rate if audio else None)
 
 
+class ScorerModel(NamedTuple):
+    """The scorer network a benchmark runs: ``model`` (eval mode), its ``class_names``, a
+    ``description`` for the report and ``trained_size``, the size (px) it was trained at
+    (``None`` for a random-init network, which was trained at no size)."""
+
+    model: torch.nn.Module
+    class_names: tuple[str, ...]
+    description: str
+    trained_size: int | None
+
+
 def load_scorer_model(scorer: str | os.PathLike | None, *, depth: int = 50, num_classes: int = 3,
-                      seed: int = 0) -> tuple[torch.nn.Module, tuple[str, ...], str]:
+                      seed: int = 0) -> ScorerModel:
     """The scorer network to time: a trained run/checkpoint when ``scorer`` is given, else a
-    random-init torchvision ResNet-``depth`` (same cost, meaningless scores). Returns
-    ``(model in eval mode, class_names, description)``."""
+    random-init torchvision ResNet-``depth`` (same cost, meaningless scores)."""
     if scorer:
         loaded = SentimentScorer.from_checkpoint(scorer)
-        return loaded.model, loaded.class_names, f"trained scorer {scorer}"
+        return ScorerModel(loaded.model, loaded.class_names, f"trained scorer {scorer}", loaded.input_size)
     torch.manual_seed(seed)
     model = create_scorer(num_classes=num_classes, depth=depth).eval()
     names = DEFAULT_CLASSES if num_classes == 3 else tuple(f"class{i}" for i in range(num_classes))
-    return model, names, (f"random-init ResNet-{depth} (no --scorer given): timings are representative, "
-                          "scores and therefore the selection are not")
+    return ScorerModel(model, names, (f"random-init ResNet-{depth} (no --scorer given): timings are representative, "
+                                      "scores and therefore the selection are not"), None)
+
+
+def scoring_size(trained_size: int | None, asked: int | None, *, default: int = 224, what: str = "score") -> int:
+    """The size (px) a benchmark arm scores at: ``asked`` when given, else the scorer's
+    ``trained_size`` (``default`` for a random-init scorer). A trained scorer asked to score at
+    another size raises :class:`ConfigError`, as :meth:`SentimentScorer.from_checkpoint` does in
+    preprocessing: its scores there would not be the ones its validation accuracy vouches for."""
+    size = int(asked if asked is not None else (trained_size if trained_size is not None else default))
+    if trained_size is not None and size != int(trained_size):
+        raise ConfigError(f"the scorer was trained at {trained_size} px (data.input_size of its recipe) but is asked "
+                          f"to {what} at {size} px; score at {trained_size} px, or train a scorer with "
+                          f"data.input_size: {size}")
+    return size
 
 
 def clip_info(video: Path) -> dict:
@@ -97,11 +121,17 @@ class CountingScorer:
         self.last_count, self.last_s = 0, 0.0
 
     @classmethod
-    def scoring_as(cls, model: torch.nn.Module, class_names: Sequence[str],
-                   settings: KeyframeSettings) -> "CountingScorer":
-        """A counting :class:`SentimentScorer` of ``model`` that scores as the keyframe
-        ``settings`` say: at ``score_size``, in batches of ``batch_size``, in ``precision``."""
-        return cls(SentimentScorer(model, class_names, input_size=settings.score_size,
+    def scoring_as(cls, scorer: ScorerModel, settings: KeyframeSettings, *,
+                   timing_only: bool = False) -> "CountingScorer":
+        """A counting :class:`SentimentScorer` of ``scorer``'s network that scores as the keyframe
+        ``settings`` say: at ``score_size``, in batches of ``batch_size``, in ``precision``. A
+        ``score_size`` other than the size a trained scorer was trained at raises
+        :class:`ConfigError` (see :func:`scoring_size`), as preprocessing does, unless
+        ``timing_only`` (an arm that is only timed, e.g. the naive baseline at 224 px, whose
+        scores and selection no figure uses)."""
+        size = settings.score_size if timing_only else scoring_size(
+            scorer.trained_size, settings.score_size, what="score (keyframes.score_size)")
+        return cls(SentimentScorer(scorer.model, scorer.class_names, input_size=size,
                                    batch_size=settings.batch_size, precision=settings.precision))
 
     def reset(self) -> None:

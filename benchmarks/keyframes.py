@@ -11,9 +11,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import torch
-
-from benchmarks.inputs import CountingScorer, clip_info, clip_record
+from benchmarks.inputs import CountingScorer, ScorerModel, clip_info, clip_record, scoring_size
 from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio
 from core.storage import read_json
 from keyframes.extraction import KeyframeSettings
@@ -87,13 +85,20 @@ def _run(stage: ClipPreprocessor, video: Path) -> dict:
     return stages
 
 
-def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scorer_model: torch.nn.Module,
-                       class_names: Sequence[str], scorer_description: str, repeats: int = 5, warmup: int = 1,
-                       reference: bool = True, reference_size: int = 224, tolerance: int = 2,
+def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scorer_model: ScorerModel,
+                       repeats: int = 5, warmup: int = 1,
+                       reference: bool = True, reference_size: int | None = None, tolerance: int = 2,
                        work_dir: str | os.PathLike | None = None) -> dict:
-    """Seconds per clip of the keyframe stage with recipe ``cfg``, and with ``reference`` the same
-    stage scoring every frame (``candidate_fps`` = the video's frame rate) at ``reference_size`` px,
-    the two interleaved ``repeats`` times each.
+    """Seconds per clip of the keyframe stage with recipe ``cfg`` and the scorer network
+    ``scorer_model`` (:func:`benchmarks.inputs.load_scorer_model`), and with ``reference`` the
+    same stage scoring every frame (``candidate_fps`` = the video's frame rate) at
+    ``reference_size`` px, the two interleaved ``repeats`` times each.
+
+    Both arms score at the size a trained scorer was trained at (``reference_size`` ``None``:
+    that size, or 224 px for a random-init scorer): a trained scorer asked for another size, by
+    ``keyframes.score_size`` or ``reference_size``, raises :class:`~core.config.ConfigError`, as
+    preprocessing does, since the selection overlap would compare scores the scorer was never
+    validated on.
 
     Returns ``decode_s``, ``scoring_s``, ``selection_s``, ``write_s`` (stage medians), ``total_s``
     and ``cpu_s`` (medians of the whole call), ``total_spread`` (min, max, IQR), ``frames_scored``
@@ -106,26 +111,28 @@ def keyframe_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scor
     arithmetic costs in time saved and keyframes moved, on this clip."""
     video = Path(video)
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
+    ours_scorer = CountingScorer.scoring_as(scorer_model, settings)  # a size mismatch stops here, before the clip
+    ref_size = scoring_size(scorer_model.trained_size, reference_size,
+                            what="score the reference (--reference-size)") if reference else None
     clip = clip_info(video)
 
-    out: dict[str, Any] = {"benchmark": "keyframes", "video": str(video), "clip": clip, "scorer": scorer_description,
+    out: dict[str, Any] = {"benchmark": "keyframes", "video": str(video), "clip": clip,
+                           "scorer": scorer_model.description, "scorer_trained_size": scorer_model.trained_size,
                            "settings": asdict(settings), "repeats": repeats, "warmup": warmup,
                            "machine_start": machine_info()}
     with tempfile.TemporaryDirectory(prefix="bench_kf_", dir=work_dir) as tmp:
-        ours = keyframe_stage(cfg, CountingScorer.scoring_as(scorer_model, class_names, settings), Path(tmp) / "ours")
+        ours = keyframe_stage(cfg, ours_scorer, Path(tmp) / "ours")
         runs = {"ours": lambda: _run(ours, video)}
         if reference:
-            ref_settings = replace(settings, candidate_fps=float(clip["fps"]), score_size=int(reference_size),
-                                   precision="float32")
+            ref_settings = replace(settings, candidate_fps=float(clip["fps"]), score_size=ref_size, precision="float32")
             ref_cfg = {**cfg, "keyframes": asdict(ref_settings)}
-            ref = keyframe_stage(ref_cfg, CountingScorer.scoring_as(scorer_model, class_names, ref_settings),
+            ref = keyframe_stage(ref_cfg, CountingScorer.scoring_as(scorer_model, ref_settings),
                                  Path(tmp) / "reference")
             runs["reference"] = lambda: _run(ref, video)
             out["reference_settings"] = asdict(ref_settings)
         exact_cfg = float32_recipe(cfg)
         if exact_cfg is not None:
-            exact_scorer = CountingScorer.scoring_as(scorer_model, class_names,
-                                                     KeyframeSettings.from_config(exact_cfg["keyframes"]))
+            exact_scorer = CountingScorer.scoring_as(scorer_model, KeyframeSettings.from_config(exact_cfg["keyframes"]))
             exact = keyframe_stage(exact_cfg, exact_scorer, Path(tmp) / "float32")
             runs["float32"] = lambda: _run(exact, video)
         timed = interleaved(runs, repeats=repeats, warmup=warmup)

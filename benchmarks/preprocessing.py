@@ -17,11 +17,18 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import torch
 
-from benchmarks.inputs import CountingScorer, clip_info, clip_record, load_scorer_model, write_scene_clip
+from benchmarks.inputs import (
+    CountingScorer,
+    ScorerModel,
+    clip_info,
+    clip_record,
+    load_scorer_model,
+    write_scene_clip,
+)
 from benchmarks.keyframes import float32_comparison, float32_recipe
 from benchmarks.timing import BenchmarkError, interleaved, machine_info, paired_ratio, rss_mb, summarise
 from keyframes.extraction import KeyframeSettings
@@ -213,8 +220,8 @@ def benchmark_job(cfg: Mapping[str, Any], cache_root: str, *, scorer: str | None
     ``cfg`` and the scorer network of :func:`benchmarks.inputs.load_scorer_model`, scoring at the
     recipe's ``keyframes.score_size`` (module-level, so worker processes can build it)."""
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
-    model, names, _ = load_scorer_model(scorer, depth=scorer_depth, seed=seed)
-    return ClipPreprocessor(dict(cfg), cache_root=cache_root, scorer=CountingScorer.scoring_as(model, names, settings),
+    loaded = load_scorer_model(scorer, depth=scorer_depth, seed=seed)
+    return ClipPreprocessor(dict(cfg), cache_root=cache_root, scorer=CountingScorer.scoring_as(loaded, settings),
                             scorer_hash="benchmark")
 
 
@@ -236,14 +243,15 @@ def rss_child(spec_json: str) -> None:
     print(json.dumps({"rss_before_mb": before, "peak_rss_mb": peak, "wall_s": wall}))
 
 
-def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scorer_model: torch.nn.Module,
-                         class_names: Sequence[str], scorer_description: str, repeats: int = 5, warmup: int = 1,
-                         baseline: bool = True, baseline_score_size: int = 224,
+def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], scorer_model: ScorerModel,
+                         repeats: int = 5, warmup: int = 1, baseline: bool = True,
+                         baseline_score_size: int = 224,
                          memory_clips: Mapping[str, str | os.PathLike] | None = None, scorer: str | None = None,
                          scorer_depth: int = 50, work_dir: str | os.PathLike | None = None,
                          dataset_clips: int = 0, dataset_workers: int = 2, tolerance: int = 2) -> dict:
     """Seconds per clip of :class:`~streams.preprocessing.ClipPreprocessor` (every stream the recipe
-    enables, writing included) with recipe ``cfg``: per stage (``decode_s``, ``scoring_s``,
+    enables, writing included) with recipe ``cfg`` and the scorer network ``scorer_model``
+    (:func:`benchmarks.inputs.load_scorer_model`): per stage (``decode_s``, ``scoring_s``,
     ``selection_s``, one ``<stream>_s`` per stream, ``audio_decode_s``, ``write_s``), ``total_s``
     and ``cpu_s``; with ``baseline`` the same clip through :class:`NaivePreprocessor`,
     interleaved ``repeats`` times each: ``baseline_*``, ``speedup`` (median of the per-round
@@ -260,22 +268,22 @@ def preprocess_benchmark(video: str | os.PathLike, *, cfg: Mapping[str, Any], sc
     video = Path(video)
     settings = KeyframeSettings.from_config(cfg.get("keyframes"))
     out: dict[str, Any] = {"benchmark": "preprocess", "video": str(video), "clip": clip_info(video),
-                           "scorer": scorer_description, "repeats": repeats, "warmup": warmup,
+                           "scorer": scorer_model.description, "repeats": repeats, "warmup": warmup,
                            "machine_start": machine_info()}
     with tempfile.TemporaryDirectory(prefix="bench_pre_", dir=work_dir) as tmp:
-        sc = CountingScorer.scoring_as(scorer_model, class_names, settings)
+        sc = CountingScorer.scoring_as(scorer_model, settings)
         pre = ClipPreprocessor(dict(cfg), cache_root=Path(tmp) / "ours", scorer=sc, scorer_hash="benchmark")
         runs = {"ours": lambda: _run(pre, video)}
         if baseline:
             naive_settings = replace(settings, score_size=baseline_score_size, precision="float32")
-            naive_scorer = CountingScorer.scoring_as(scorer_model, class_names, naive_settings)
+            naive_scorer = CountingScorer.scoring_as(scorer_model, naive_settings, timing_only=True)
             naive = NaivePreprocessor(cfg, scorer=naive_scorer, fps=probe(video).fps, work=Path(tmp) / "naive",
                                       score_size=baseline_score_size)
             runs["baseline"] = lambda: naive(video)
             out["baseline"] = naive.describe()
         exact_cfg = float32_recipe(cfg)
         if exact_cfg is not None:
-            exact_scorer = CountingScorer.scoring_as(scorer_model, class_names,
+            exact_scorer = CountingScorer.scoring_as(scorer_model,
                                                      KeyframeSettings.from_config(exact_cfg["keyframes"]))
             exact = ClipPreprocessor(exact_cfg, cache_root=Path(tmp) / "float32", scorer=exact_scorer,
                                      scorer_hash="benchmark")

@@ -43,8 +43,7 @@ def fabricate_cache(root: str | os.PathLike, *, stream: str, n_clips: int, prepr
         scorer = None
         if spec.uses_keyframes:
             settings = KeyframeSettings.from_config(preprocess_cfg.get("keyframes"))
-            model, names, _ = load_scorer_model(None, depth=18, seed=seed)
-            scorer = CountingScorer.scoring_as(model, names, settings)
+            scorer = CountingScorer.scoring_as(load_scorer_model(None, depth=18, seed=seed), settings)
         pre = ClipPreprocessor(dict(preprocess_cfg), cache_root=Path(tmp) / "cache", scorer=scorer,
                                scorer_hash="benchmark", streams=(stream,))
         pre(clip_record(video))

@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from core.storage import config_hash, read_json
 from fusion.features import FeatureSet
@@ -34,7 +34,9 @@ REPORT_SPLITS = (SELECTION_SPLIT, HELD_OUT_SPLIT)
 LEAVE_ONE_OUT_DIR = "leave_one_out"
 #: where ``tools/ablate.py keyframes`` writes its table, relative to the runs root
 DEFAULT_ABLATION = Path("ablation") / "ablation.json"
-ABLATION_KEYS = ("selection", "salient_recall", "val_accuracy")
+ABLATION_KEYS = ("family", "selection", "salient_recall", "val_accuracy", "diff_vs_uniform")
+"""What a row of ``tools/ablate.py keyframes``'s ``ablation.json`` must hold for the report; the
+last three are ``{"mean": number, ...}`` (with ``ci95`` for the last two)."""
 LATE_TITLES = {"weighted_average": "late: weighted average (weights from val)",
                "face0.6_audio0.4": "late: 0.6 face + 0.4 audio"}
 
@@ -173,9 +175,10 @@ def train_leave_one_out(method: FusionRun, out_dir: str | os.PathLike) -> dict[s
 
 
 def read_ablation(path: str | os.PathLike, *, required: bool) -> dict | None:
-    """The keyframe ablation table ``{"path", "rows": [{"selection", "salient_recall",
-    "val_accuracy", ...}]}`` of ``tools/ablate.py keyframes``, or None when ``path`` does not
-    exist and is not ``required``. :class:`ReportError` naming the file for a malformed table."""
+    """The keyframe ablation table ``{"path", "rows": [{"family", "selection", "salient_recall",
+    "val_accuracy", "diff_vs_uniform", ...}]}`` of ``tools/ablate.py keyframes``, or None when
+    ``path`` does not exist and is not ``required``. :class:`ReportError` naming the file for a
+    malformed table (or one written before the ablation had families and intervals)."""
     path = Path(path)
     data = read_json(path)
     if data is None:
@@ -184,14 +187,24 @@ def read_ablation(path: str | os.PathLike, *, required: bool) -> dict | None:
         return None
     rows = data.get("rows") if isinstance(data, dict) else None
     if not isinstance(rows, list) or not rows:
-        raise ReportError(f"{path}: expected {{\"rows\": [...]}} with one row per keyframe selection")
+        raise ReportError(f"{path}: expected {{\"rows\": [...]}} with one row per family and keyframe selection")
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or any(k not in row for k in ABLATION_KEYS):
-            raise ReportError(f"{path}: row {i} lacks one of {', '.join(ABLATION_KEYS)}")
-        for k in ABLATION_KEYS[1:]:
-            if row[k] is not None and (isinstance(row[k], bool) or not isinstance(row[k], (int, float))):
-                raise ReportError(f"{path}: row {i}: {k} must be a number or null, got {row[k]!r}")
+            raise ReportError(f"{path}: row {i} lacks one of {', '.join(ABLATION_KEYS)} (a table written before "
+                              "the ablation had families and intervals: run tools/ablate.py keyframes again)")
+        for k in ABLATION_KEYS[2:]:
+            value = row[k]
+            mean = value.get("mean") if isinstance(value, dict) else None
+            if isinstance(mean, bool) or not isinstance(mean, (int, float)) or (
+                    k != "salient_recall" and not _interval(value.get("ci95"))):
+                raise ReportError(f"{path}: row {i}: {k} must be {{\"mean\": number, \"ci95\": [lo, hi]}}, "
+                                  f"got {value!r}")
     return {"path": str(path), "rows": rows}
+
+
+def _interval(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
 
 
 def load_comparable_head(run: str | os.PathLike, class_names: Sequence[str], whose: str):

@@ -41,10 +41,10 @@ from media.sampling import FrameRequest, FrameSample
 class KeyframeSettings:
     """The ``keyframes:`` section of a preprocessing config (see configs/preprocess/default.yaml).
 
-    ``mode``: ``default`` | ``literal`` | ``uniform`` and ``intensity``: ``non_neutral`` (the
-    default, chosen by the keyframe ablation, docs/concepts/keyframes.md) | ``max_prob`` (see
-    :mod:`keyframes.selection`); ``threshold`` is a probability on the
-    intensity's scale; ``slots``: rule 4's time slots (``None``: ``num_keyframes // 2``).
+    ``mode``: ``default`` | ``literal`` | ``uniform`` | ``no_rule1`` .. ``no_rule5`` and
+    ``intensity``: ``non_neutral`` (the default, chosen by the keyframe ablation,
+    docs/concepts/keyframes.md) | ``max_prob`` (see :mod:`keyframes.selection`); ``threshold`` is
+    a probability on the intensity's scale; ``slots``: rule 4's time slots (``None``: ``num_keyframes // 2``).
     Candidates: ``num_candidates`` evenly spaced times plus one every ``1 / candidate_fps`` s (0:
     none), see :func:`candidate_times`. ``score_size``: the scorer's input size (px), which must
     be the size it was trained at (checked when a checkpoint is loaded). ``precision``: what the
@@ -60,7 +60,8 @@ class KeyframeSettings:
     threshold: float = setting(0.5, minimum=0, maximum=1, help=(
         "a probability on the intensity's scale: candidates below it are dropped (rule 2)"))
     mode: str = setting("default", choices=MODES, help=(
-        "default | literal (the first reading, for comparison) | uniform (baseline); see keyframes/selection.py"))
+        "default | literal (the first reading, for comparison) | uniform (baseline) | no_rule1 .. no_rule5 (the "
+        "default with that rule off, for the keyframe ablation); see keyframes/selection.py"))
     intensity: str = setting("non_neutral", choices=INTENSITIES, help=(
         "rule 2's score: non_neutral (1 - p(neutral)) | max_prob (top class probability)"))
     slots: int | None = setting(None, help=(

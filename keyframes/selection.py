@@ -68,6 +68,18 @@ inter-frame difference, then top-up by the best remaining above-threshold candid
 ``uniform``: the N candidates nearest to the slot centres ``(j + 0.5) * duration / N``
 (``reason`` ``uniform``), the baseline.
 
+**Rule ablations** (:data:`ABLATIONS`, for the keyframe ablation): ``no_rule1`` ... ``no_rule5``
+run ``default`` with one rule switched off, through the same code (``rule_off``):
+``no_rule1``: every candidate goes on to rule 2; ``no_rule2``: nothing is dropped (every
+candidate counts as above the threshold, in rule 5 too); ``no_rule3``: the first N survivors in
+time enter the slots instead of the N best (rule 4's ties go to the earlier frame); ``no_rule4``:
+no slots (no ``slot`` picks, no 5a), so the picks are 5b's best-ranked above-threshold candidates,
+then 5c; ``no_rule5``: after rule 4's picks the rest are a uniform fill (``fill_uniform``: the
+unchosen candidates of any score nearest to the sub-slots holding no pick, as 5c places them).
+On a clip with fewer than N above-threshold candidates (a peak clip) 5a/5b take every one of them,
+whatever rules 1, 3 and 4 kept, so switching those off changes nothing there; they decide only
+when more than N candidates pass the threshold.
+
 Ties everywhere break towards the earlier frame, so the result is deterministic.
 """
 from __future__ import annotations
@@ -81,7 +93,9 @@ import numpy as np
 
 from core.config import ConfigError
 
-MODES = ("default", "literal", "uniform")
+ABLATIONS = ("no_rule1", "no_rule2", "no_rule3", "no_rule4", "no_rule5")
+"""``default`` with rule K switched off (see the module docstring), named ``no_ruleK``."""
+MODES = ("default", "literal", "uniform") + ABLATIONS
 INTENSITIES = ("max_prob", "non_neutral")
 
 Intensity = Callable[[Sequence[float]], float]
@@ -89,7 +103,7 @@ Intensity = Callable[[Sequence[float]], float]
 
 # The method's rule behind each ``Keyframe.reason`` (``None``: not one of the five rules).
 RULE_OF_REASON = {"slot": 4, "fill_above": 5, "top_up_rank": 5, "fill_below": 5, "top_up_score": 5, "top_up_even": 5,
-                  "repeat": 5, "uniform": None}
+                  "repeat": 5, "uniform": None, "fill_uniform": None}
 
 
 def max_probability(probs: Sequence[float]) -> float:
@@ -136,8 +150,8 @@ class Candidate:
 @dataclass(frozen=True)
 class Keyframe:
     """A chosen frame, its intensity ``score`` and why it was chosen (``reason``: ``slot``,
-    ``fill_above``, ``top_up_rank``, ``fill_below``, ``repeat``; literal mode: ``slot``, ``top_up_score``,
-    ``top_up_even``, ``repeat``; uniform mode: ``uniform``, ``repeat``)."""
+    ``fill_above``, ``top_up_rank``, ``fill_below``, ``repeat``; ``no_rule5``: ``fill_uniform``;
+    literal mode: ``slot``, ``top_up_score``, ``top_up_even``, ``repeat``; uniform mode: ``uniform``, ``repeat``)."""
 
     index: int
     time: float
@@ -221,8 +235,12 @@ def select_keyframes(
         return _select_literal(pool, scores, duration=duration, num_keyframes=num_keyframes, threshold=threshold)
     if mode == "uniform":
         return _select_uniform(pool, scores, duration=duration, num_keyframes=num_keyframes)
-    return _select_default(pool, scores, duration=duration, num_keyframes=num_keyframes, threshold=threshold,
-                           num_slots=num_slots or max(1, num_keyframes // 2))
+    off = int(mode[len("no_rule"):]) if mode in ABLATIONS else None
+    selection = _select_default(pool, scores, duration=duration, num_keyframes=num_keyframes,
+                                threshold=-math.inf if off == 2 else threshold,
+                                num_slots=num_slots or max(1, num_keyframes // 2), rule_off=off)
+    selection.mode = mode
+    return selection
 
 
 def _keyframe(c: Candidate, scores: dict[int, float], reason: str) -> Keyframe:
@@ -264,7 +282,9 @@ def per_second_k(pool: Sequence[Candidate], num_keyframes: int) -> int:
 
 
 def _select_default(pool: list[Candidate], scores: dict[int, float], *, duration: float, num_keyframes: int,
-                    threshold: float, num_slots: int) -> Selection:
+                    threshold: float, num_slots: int, rule_off: int | None = None) -> Selection:
+    """The default rules; ``rule_off`` (1-5) switches one off (rule 2: the caller passes a
+    threshold of -inf), as the module docstring's rule ablations say."""
     n = num_keyframes
     rank_key = lambda c: (-scores[c.index], c.time, c.index)  # noqa: E731
 
@@ -273,32 +293,36 @@ def _select_default(pool: list[Candidate], scores: dict[int, float], *, duration
     by_second: dict[int, list[Candidate]] = {}
     for c in pool:
         by_second.setdefault(int(math.floor(c.time)), []).append(c)
-    kept = [c for group in by_second.values() for c in sorted(group, key=rank_key)[:k]]
-    # Rule 2: threshold. Rule 3: rank; the N best enter the slots.
-    ranked = sorted((c for c in kept if scores[c.index] >= threshold), key=rank_key)
+    kept = pool if rule_off == 1 else [c for group in by_second.values() for c in sorted(group, key=rank_key)[:k]]
+    # Rule 2: threshold. Rule 3: rank; the N best enter the slots (rule 3 off: the N first in time).
+    ranked = sorted((c for c in kept if scores[c.index] >= threshold),
+                    key=(lambda c: (c.time, c.index)) if rule_off == 3 else rank_key)
     entrants = ranked[:n]
     rank_of = {c.index: r for r, c in enumerate(ranked)}
 
     # Rule 4: per slot, the entrant with the largest inter-frame difference (ties: higher rank).
     slot_len = duration / num_slots
     by_slot: dict[int, list[Candidate]] = {}
-    for c in entrants:
+    for c in ([] if rule_off == 4 else entrants):
         by_slot.setdefault(min(int(c.time / slot_len), num_slots - 1), []).append(c)
     filled: dict[int, tuple[Candidate, str]] = {
         slot: (max(group, key=lambda c: (c.diff, -rank_of[c.index])), "slot") for slot, group in by_slot.items()}
     chosen = list(filled.values())
 
-    # Rule 5a: empty slots take the nearest unchosen candidate above the threshold.
     used = {c.index for c, _ in chosen}
     above = [c for c in pool if c.index not in used and scores[c.index] >= threshold]
-    empty = [j for j in range(num_slots) if j not in filled]
-    chosen += [(c, "fill_above") for c in _nearest(empty, above, scores, slot_len=slot_len).values()]
-    # Rule 5b: top up with the remaining above-threshold candidates, best rank first.
-    used = {c.index for c, _ in chosen}
-    for c in sorted((c for c in above if c.index not in used), key=rank_key)[:max(0, n - len(chosen))]:
-        chosen.append((c, "top_up_rank"))
+    if rule_off not in (4, 5):
+        # Rule 5a: empty slots take the nearest unchosen candidate above the threshold.
+        empty = [j for j in range(num_slots) if j not in filled]
+        chosen += [(c, "fill_above") for c in _nearest(empty, above, scores, slot_len=slot_len).values()]
+    if rule_off != 5:
+        # Rule 5b: top up with the remaining above-threshold candidates, best rank first.
+        used = {c.index for c, _ in chosen}
+        for c in sorted((c for c in above if c.index not in used), key=rank_key)[:max(0, n - len(chosen))]:
+            chosen.append((c, "top_up_rank"))
     # Rule 5c: below the threshold, the frames nearest to the emptiest parts of the clip: the
-    # keyframe-sized sub-slots (duration / N) that hold no pick, spread evenly.
+    # keyframe-sized sub-slots (duration / N) that hold no pick, spread evenly (rule 5 off: the
+    # same fill from every unchosen candidate, ``fill_uniform``).
     missing = n - len(chosen)
     if missing > 0:
         used = {c.index for c, _ in chosen}
@@ -307,10 +331,12 @@ def _select_default(pool: list[Candidate], scores: dict[int, float], *, duration
         empty = [j for j in range(n) if j not in occupied]  # at least ``missing`` of them
         targets = [empty[int(q)] for q in np.floor(np.linspace(0, len(empty), missing, endpoint=False))]
         below = [c for c in pool if c.index not in used]
-        chosen += [(c, "fill_below") for c in _nearest(targets, below, scores, slot_len=sub_len).values()]
+        reason = "fill_uniform" if rule_off == 5 else "fill_below"
+        chosen += [(c, reason) for c in _nearest(targets, below, scores, slot_len=sub_len).values()]
 
     keyframes, duplicated = _finish(chosen, scores, n)
-    picks = {r: sum(reason == r for _, reason in chosen) for r in ("slot", "fill_above", "top_up_rank", "fill_below")}
+    reasons = ("slot", "fill_above", "top_up_rank", "fill_below") + (("fill_uniform",) if rule_off == 5 else ())
+    picks = {r: sum(reason == r for _, reason in chosen) for r in reasons}
     return Selection(
         keyframes=keyframes,
         duplicated=duplicated,

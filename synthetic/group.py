@@ -58,6 +58,7 @@ from synthetic.output import (
     claim_output_folder,
     run_in_processes,
 )
+from synthetic.peaks import check_family
 from synthetic.scenes import ScenePlan, plan_scene, render_frames
 from synthetic.stills import DEFAULT_STILLS_PER_CLASS, SPLITS, still_counts, still_tasks, stills_per_split, write_stills
 
@@ -79,7 +80,7 @@ def render_clip(
     with_audio: bool = True,
     with_faces: bool = True,
     n_faces: int | None = None,
-    peak: bool = False,
+    peak: bool | Mapping[str, Any] = False,
     cue_jitter: float = 0.2,
     face_carrier: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
@@ -89,7 +90,9 @@ def render_clip(
     (:data:`MODALITIES`) to the class that modality displays (default: all show ``label``).
     ``n_faces`` fixes the number of people (default 1-5 at random; 0 or ``with_faces=False``
     gives an empty scene), ``peak`` makes the cues swell to full strength for about 1 s and stay
-    at 30 % elsewhere (:mod:`synthetic.peaks`), ``cue_jitter`` is the half-width of the
+    at 30 % elsewhere (:mod:`synthetic.peaks`; a mapping ``{"family", "off_peak"}`` draws one of
+    the keyframe ablation's families instead, :func:`synthetic.peaks.draw_moments`),
+    ``cue_jitter`` is the half-width of the
     per-modality valence jitter, ``face_carrier`` the one person (index into ``record["faces"]``)
     whose mouth shows the face cue while the others look neutral (None: everyone shows it).
     Returns ``(frames, audio, record)``: frames ``(T, H, W, 3)`` uint8 RGB with
@@ -108,7 +111,8 @@ def render_clip(
 
 def render_clip_plan(*, label: int, rng: np.random.Generator, duration: float, width: int, height: int, fps: float,
                      sample_rate: int, shown: Mapping[str, int] | None, with_audio: bool, with_faces: bool,
-                     n_faces: int | None, peak: bool, cue_jitter: float, face_carrier: int | None
+                     n_faces: int | None, peak: bool | Mapping[str, Any], cue_jitter: float,
+                     face_carrier: int | None
                      ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], tuple[ScenePlan, list]]:
     """:func:`render_clip` (same arguments, all keyword), also returning ``(plan, head boxes per
     frame)``, from which the ground truth of a clip's regions is drawn
@@ -174,7 +178,7 @@ class _ClipTask:
     path: str
     with_audio: bool
     with_faces: bool
-    peak: bool
+    peak: bool | Mapping[str, Any]
     settings: ClipSettings
 
 
@@ -190,9 +194,10 @@ def _clip_worker(task: _ClipTask) -> dict[str, Any]:
 
 
 def _clip_tasks(out: Path, counts: Mapping[str, int], fractions: Mapping[str, float],
-                settings: ClipSettings) -> list[_ClipTask]:
+                settings: ClipSettings, peak: bool | Mapping[str, Any] = True) -> list[_ClipTask]:
     """Every clip of every split: balanced shuffled labels; which clips lack audio or people and
-    which peak drawn from the seed (``fractions``: ``audio``, ``faceless``, ``peak``)."""
+    which peak drawn from the seed (``fractions``: ``audio``, ``faceless``, ``peak``); a peaked
+    clip gets ``peak`` (see :func:`render_clip`)."""
     seed = settings.seed
     tasks: list[_ClipTask] = []
     video = 0
@@ -209,7 +214,8 @@ def _clip_tasks(out: Path, counts: Mapping[str, int], fractions: Mapping[str, fl
             video = first_video + i // 3 + 1
             name = f"{video}_{i % 3 + 1}"
             tasks.append(_ClipTask(split=split, index=i, name=name, label=label, path=str(out / split / f"{name}.mp4"),
-                                   with_audio=i not in silent, with_faces=i not in faceless, peak=i in peaked,
+                                   with_audio=i not in silent, with_faces=i not in faceless,
+                                   peak=peak if i in peaked else False,
                                    settings=settings))
         (out / split).mkdir(parents=True, exist_ok=True)
     return tasks
@@ -257,6 +263,7 @@ def generate_dataset(
     audio_fraction: float = 1.0,
     faceless_fraction: float = 0.0,
     peak_fraction: float = 0.25,
+    peak_family: Mapping[str, Any] | None = None,
     cue_jitter: float = 0.2,
     workers: int = 1,
     overwrite: bool = False,
@@ -279,7 +286,9 @@ def generate_dataset(
     shows the cue of a uniformly drawn class instead of the true one. ``audio=False`` writes no
     audio at all; otherwise ``audio_fraction`` of each split's clips (rounded) have an audio
     track. ``faceless_fraction`` of them show no people (wall and confetti only), and
-    ``peak_fraction`` have cues that swell for about 1 s (see :func:`render_clip`); which clips
+    ``peak_fraction`` have cues that swell for about 1 s (see :func:`render_clip`), or with
+    ``peak_family`` (``{"family": "peak" | "spread" | "steady", "off_peak": 0..0.3}``) the moments
+    of that family of the keyframe ablation (:func:`synthetic.peaks.draw_moments`); which clips
     is drawn from the seed.
     ``n_stills_per_class`` is stills per class per split (an int, or a mapping from
     ``train``/``val``/``test`` to ints; default :data:`DEFAULT_STILLS_PER_CLASS`). Labels are
@@ -295,6 +304,8 @@ def generate_dataset(
                      "peak_fraction": peak_fraction})
     check_cue_jitter(cue_jitter)
     check_geometry(width, height, fps, duration)
+    if peak_family is not None:
+        check_family(str(peak_family["family"]), float(peak_family["off_peak"]))
     stills_n = stills_per_split(DEFAULT_STILLS_PER_CLASS if n_stills_per_class is None else n_stills_per_class,
                                 "n_stills_per_class")
     claim_output_folder(out, [out / s for s in SPLITS] + [out / f"{s}_labels.txt" for s in SPLITS]
@@ -305,7 +316,8 @@ def generate_dataset(
                             duration=float(duration), width=int(width), height=int(height), fps=float(fps),
                             sample_rate=int(sample_rate))
     clip_tasks = _clip_tasks(out, {"Train": int(n_train), "Val": int(n_val), "Test": int(n_test)},
-                             {"audio": audio_fraction, "faceless": faceless_fraction, "peak": peak_fraction}, settings)
+                             {"audio": audio_fraction, "faceless": faceless_fraction, "peak": peak_fraction}, settings,
+                             peak=dict(peak_family) if peak_family is not None else True)
     stills_tasks = still_tasks(out / "groupemow", stills_n, seed=seed, cue_jitter=cue_jitter, width=width,
                                height=height)
     clip_records = run_in_processes(_clip_worker, clip_tasks, workers)
@@ -321,6 +333,8 @@ def generate_dataset(
         "faceless_fraction": float(faceless_fraction),
         "peak_fraction": float(peak_fraction),
     }
+    if peak_family is not None:  # recorded only when given, so older sets' parameters stay as they were
+        params["peak_family"] = {"family": str(peak_family["family"]), "off_peak": float(peak_family["off_peak"])}
     atomic_write_json(out / "synthetic.json", {
         "format": "synthetic-vgaf", "version": 1,
         "classes": list(CLASSES),

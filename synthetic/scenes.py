@@ -10,14 +10,14 @@ rising fast and bouncing, still, or sinking slowly; horizontal drift is a random
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
 
 from synthetic.cues import FACE, FLOW, VISUAL, flow_speed, wall_colour
 from synthetic.faces import HOOD_RADIUS, SKIN_TONES, draw_cartoon_face, hood_colour
-from synthetic.peaks import draw_peak, peak_envelope
+from synthetic.peaks import draw_moments, draw_peak, peak_envelope
 
 REF_HEIGHT = 180.0
 """Reference frame height: cue magnitudes are given for a 180 px high frame and scale with height."""
@@ -67,14 +67,15 @@ class ScenePlan:
     drift_x: float                       # px/frame, shared horizontal nuisance
     confetti_vx: np.ndarray              # (N,) per-piece horizontal jitter px/frame
     confetti_speed: np.ndarray           # (N,) per-piece speed factor
-    peak: dict[str, float] | None
+    peak: dict[str, Any] | None
     audio_ref_hz: float
     audio_gain: float
     noise_gain: float
     face_carrier: int | None = None      # the one person whose mouth shows the face cue (None: everyone)
 
     def envelope(self, t: np.ndarray | float) -> np.ndarray:
-        """Cue intensity in [floor, 1] at times ``t`` (s); 1 everywhere without a peak."""
+        """Cue intensity in [floor, 1] at times ``t`` (s); 1 everywhere without a peak (a
+        negative floor shows the opposite valence)."""
         return peak_envelope(self.peak, t)
 
 
@@ -153,12 +154,13 @@ def plan_scene(
     fps: float,
     duration: float,
     n_faces: int,
-    peak: bool,
+    peak: bool | Mapping[str, Any],
     face_carrier: int | None = None,
 ) -> ScenePlan:
     """Draw a scene of ``n_faces`` people showing ``valence`` (modality -> [-1, 1]) for a
-    ``width`` x ``height`` clip of ``duration`` s at ``fps``; ``peak``: its cues swell for
-    about 1 s (:mod:`synthetic.peaks`); ``face_carrier``: only this person (index into the
+    ``width`` x ``height`` clip of ``duration`` s at ``fps``; ``peak``: True, its cues swell for
+    about 1 s (:func:`synthetic.peaks.draw_peak`); a mapping ``{"family", "off_peak"}``, its
+    moments drawn by :func:`synthetic.peaks.draw_moments`; ``face_carrier``: only this person (index into the
     plan's ``people``) shows the face cue, the others a neutral mouth (None: everyone shows it).
     The random draws do not depend on ``face_carrier``."""
     k = height / REF_HEIGHT
@@ -177,7 +179,8 @@ def plan_scene(
     confetti_vx = rng.uniform(-0.3, 0.3, n_conf) * k
     confetti_speed = rng.uniform(0.8, 1.2, n_conf)
 
-    peak_spec = draw_peak(rng, duration) if peak else None
+    peak_spec = (draw_moments(rng, duration, family=str(peak["family"]), off_peak=float(peak["off_peak"]))
+                 if isinstance(peak, Mapping) else draw_peak(rng, duration) if peak else None)
     return ScenePlan(
         width=width, height=height, fps=fps, duration=duration, valence=dict(valence),
         texture=texture, tint=tint, brightness=brightness, people=people,

@@ -157,9 +157,9 @@ def cmd_keyframes(args) -> dict:
     cfg = load_config(args.config, args.set)
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
-        model, names, desc = load_scorer_model(args.scorer, depth=args.scorer_depth)
+        scorer = load_scorer_model(args.scorer, depth=args.scorer_depth)
         _say("measuring keyframe extraction ...")
-        result = keyframe_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
+        result = keyframe_benchmark(video, cfg=cfg, scorer_model=scorer,
                                     repeats=args.repeats, warmup=args.warmup, reference=not args.no_reference,
                                     reference_size=args.reference_size, tolerance=args.tolerance)
     result["config"], result["overrides"], result["generated_clip"] = args.config, list(args.set), generated
@@ -172,7 +172,7 @@ def cmd_preprocess(args) -> dict:
         check_dataset_request(args.dataset_clips, args.dataset_workers)
     with _clips_dir(args) as tmp:
         video, generated = _clip(args, Path(tmp))
-        model, names, desc = load_scorer_model(args.scorer, depth=args.scorer_depth)
+        scorer = load_scorer_model(args.scorer, depth=args.scorer_depth)
         memory = None
         if not args.no_memory:
             if args.long_video:
@@ -185,7 +185,7 @@ def cmd_preprocess(args) -> dict:
                 short_label, long_label = f"{short_label}_a", f"{long_label}_b"
             memory = {short_label: video, long_label: long_clip}
         _say("measuring preprocessing (ours, then the naive baseline, then memory in fresh processes) ...")
-        result = preprocess_benchmark(video, cfg=cfg, scorer_model=model, class_names=names, scorer_description=desc,
+        result = preprocess_benchmark(video, cfg=cfg, scorer_model=scorer,
                                       repeats=args.repeats, warmup=args.warmup, baseline=not args.no_baseline,
                                       memory_clips=memory, scorer=args.scorer, scorer_depth=args.scorer_depth,
                                       dataset_clips=args.dataset_clips, dataset_workers=args.dataset_workers)
@@ -345,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     kf = sub.add_parser("keyframes", help="seconds per clip of keyframe extraction, and selection overlap")
     _clip_args(kf)
-    kf.add_argument("--reference-size", type=positive_int, default=224, help="score size of the reference [224]")
+    kf.add_argument("--reference-size", type=positive_int, default=None,
+                    help="score size of the reference (default: the size the scorer was trained at; 224 for a "
+                         "random-init scorer; a trained scorer refuses another)")
     kf.add_argument("--tolerance", type=non_negative_int, default=2, help="frames of slack in the tolerant overlap [2]")
     kf.add_argument("--no-reference", action="store_true", help="skip scoring every frame")
     kf.set_defaults(func=cmd_keyframes)

@@ -217,8 +217,12 @@ def report_cli(argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
 def test_a_rerun_reuses_the_heads_and_adds_the_keyframe_ablation_table(reported, runs_root, monkeypatch, capsys):
     out, report, _, _ = reported
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("leave_one_out/*/best/model.safetensors")}
-    table = {"rows": [{"selection": "sentiment", "salient_recall": 0.49, "val_accuracy": 0.70},
-                      {"selection": "uniform", "salient_recall": 0.2, "val_accuracy": None}]}
+    table = {"rows": [{"family": "peak", "selection": "default", "intensity": "non_neutral",
+                       "salient_recall": {"mean": 0.49}, "val_accuracy": {"mean": 0.70, "ci95": [0.6, 0.8]},
+                       "diff_vs_uniform": {"mean": 0.05, "ci95": [0.01, 0.09]}},
+                      {"family": "peak", "selection": "uniform", "intensity": None, "salient_recall": {"mean": 0.2},
+                       "val_accuracy": {"mean": 0.65, "ci95": [0.55, 0.75]},
+                       "diff_vs_uniform": {"mean": 0.0, "ci95": [0.0, 0.0]}}]}
     (runs_root / "ablation").mkdir()
     try:
         (runs_root / "ablation" / "ablation.json").write_text(json.dumps(table))  # where tools/ablate.py writes it
@@ -231,13 +235,19 @@ def test_a_rerun_reuses_the_heads_and_adds_the_keyframe_ablation_table(reported,
     assert again["rows"] == report["rows"]
     assert again["keyframe_ablation"]["rows"] == table["rows"]
     md = (out / "report.md").read_text()
-    assert "## Keyframe ablation" in md and "| sentiment | 0.490 | 0.700 |" in md and "| uniform | 0.200 | n/a |" in md
+    assert "## Keyframe ablation" in md
+    assert "| peak | default (non_neutral) | 0.49 | 0.700 [0.600, 0.800] | +5.0 [+1.0, +9.0] |" in md
+    assert "| peak | uniform | 0.20 | 0.650 [0.550, 0.750] | +0.0 [+0.0, +0.0] |" in md
 
 
 def test_a_malformed_or_missing_ablation_table_is_one_error_line(runs_root, tmp_path, monkeypatch, capsys):
     path = tmp_path / "ablation.json"
     path.write_text(json.dumps({"rows": [{"selection": "uniform"}]}))
-    for bad, expected in ((path, "salient_recall"), (tmp_path / "none.json", "no keyframe ablation table")):
+    old = tmp_path / "old_ablation.json"  # a table of the ablation before it had families and intervals
+    old.write_text(json.dumps({"rows": [{"family": "peak", "selection": "uniform", "salient_recall": 0.2,
+                                         "val_accuracy": 0.9, "diff_vs_uniform": 0.0}]}))
+    for bad, expected in ((path, "salient_recall"), (old, "salient_recall must be"),
+                          (tmp_path / "none.json", "no keyframe ablation table")):
         rc, _, err = report_cli(["--runs", str(runs_root), "--out", str(tmp_path / "r"), "--ablation", str(bad)],
                                 monkeypatch, capsys)
         assert rc == 2 and err.startswith("error:") and len(err.splitlines()) == 1, err

@@ -46,13 +46,15 @@ def test_selection_overlap_exact_and_tolerant():
 
 @pytest.mark.slow  # runs the benchmark subcommands on generated clips and models
 def test_keyframes_subcommand_json(capsys, tiny_scorer_run):
-    r = run_json(["keyframes", *TINY_CLIP, "--scorer", str(tiny_scorer_run), "--reference-size", "64"], capsys)
+    r = run_json(["keyframes", *TINY_CLIP, "--scorer", str(tiny_scorer_run)], capsys)
     assert_positive(r, ["decode_s", "scoring_s", "selection_s", "write_s", "total_s", "cpu_s",
                         "reference_total_s", "reference_scoring_s", "frames_scored", "speedup_vs_reference"])
     assert r["reference_frames_scored"] == 10  # every frame of the 1 s, 10 fps clip
     assert 0.0 <= r["selection_overlap"] <= r["selection_overlap_tolerant"] <= 1.0
     assert len(r["keyframe_indices"]) == len(r["reference_keyframe_indices"]) == 16
+    # the reference scores at the size the scorer trained at (64 px), like the cheap setting
     assert r["reference_settings"]["candidate_fps"] == 10.0 and r["reference_settings"]["score_size"] == 64
+    assert r["settings"]["score_size"] == r["scorer_trained_size"] == 64
     assert r["scorer"].startswith("trained scorer")
     assert r["clip"]["width"] == 160 and r["clip"]["frames"] == 10 and r["generated_clip"] is True
 
