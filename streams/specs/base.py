@@ -102,6 +102,10 @@ class StreamSpec:
     #: the settings of its section for the straightforward, expensive way of computing it, which
     #: the preprocessing benchmark compares against (e.g. face detection at full resolution)
     naive_settings: Mapping[str, Any] = {}
+    #: keys of its section hashed with their value even where the recipe leaves them out (a section
+    #: is otherwise hashed as written): settings whose default changed what the array holds, so an
+    #: array made under the old default is recomputed instead of reused
+    hashed_defaults: tuple[str, ...] = ()
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -122,9 +126,13 @@ class StreamSpec:
         return not self.optional or bool(self.settings(cfg).get("enabled", False))
 
     def config_hash(self, cfg: Mapping[str, Any], keyframes_hash: str) -> str:
-        """Hash of everything that determines this stream's array: its section, plus the keyframe
-        selection when it reads keyframes."""
-        parts: dict[str, Any] = {self.section: self.settings(cfg)}
+        """Hash of everything that determines this stream's array: its section (as written, plus
+        the :attr:`hashed_defaults`), plus the keyframe selection when it reads keyframes."""
+        section = self.settings(cfg)
+        if self.hashed_defaults:
+            checked = self.checked_settings(cfg)
+            section.update({k: getattr(checked, k) for k in self.hashed_defaults})
+        parts: dict[str, Any] = {self.section: section}
         if self.uses_keyframes:
             parts["keyframes"] = keyframes_hash
         return config_hash(parts)

@@ -42,6 +42,9 @@ class FaceStream(StreamSpec):
     settings_class = FaceSettings
     naive_settings = {"detect_max_side": 1 << 16}   # MTCNN at full resolution
     uses_keyframes = True
+    # crops go round the people in view since 2026-12-07 (most confident first before): caches
+    # made before then, whose sections do not name crop_order, are recomputed
+    hashed_defaults = ("crop_order",)
 
     def source_max_side(self, cfg: Mapping[str, Any]) -> int:
         return self.checked_settings(cfg).source_max_side

@@ -293,3 +293,21 @@ def test_the_face_stream_builds_mtcnn_on_the_preprocessing_device(monkeypatch, t
     clip = make_scene_clip(tmp_path / "scene.mp4", n_frames=20, fps=10.0, size=(160, 90), faces=2, audio=False)
     assert pre.compute(clip, ("face",)).meta["n_faces"] > 0
     assert asked == ["meta"]
+
+
+def test_a_cache_made_before_crops_went_round_the_people_is_recomputed():
+    """The face array's hash includes crop_order even where the recipe leaves it out, so an array
+    made under the older most-confident-first default (its section hashed without the key) is
+    stale, and the two orders never share an array."""
+    from core.storage import config_hash
+    from streams.specs import get_spec
+
+    face = get_spec("face")
+    written = {"faces": {"detect_max_side": 320}}
+    old_hash = config_hash({"faces": written["faces"], "keyframes": "kf"})   # how it was hashed before
+    assert face.config_hash(written, "kf") != old_hash
+    assert face.config_hash(written, "kf") == face.config_hash(
+        {"faces": {"detect_max_side": 320, "crop_order": "people"}}, "kf")
+    assert face.config_hash(written, "kf") != face.config_hash(
+        {"faces": {"detect_max_side": 320, "crop_order": "confidence"}}, "kf")
+    assert get_spec("visual").config_hash({"visual": {}}, "kf") == config_hash({"visual": {}, "keyframes": "kf"})
