@@ -20,6 +20,21 @@ def test_no_tool_is_named_like_a_top_level_package():
     assert not clashes, f"tools/{clashes[0]}.py shadows the package {clashes[0]}/ when run as a script"
 
 
+def test_every_top_level_package_is_installed():
+    """A tool run as a script finds the packages through the install (tools/ is first on sys.path,
+    not the root); a package missing from setup.cfg's find list imports in the tests, which run
+    from the root, and fails for users (tools/explain.py --check did, on explanations/)."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    include = cfg["options.packages.find"]["include"].splitlines()
+    included = {line.strip().rstrip("*") for line in include if line.strip()}
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file() and p.name != "tests"}
+    missing = sorted(packages - included)
+    assert not missing, f"setup.cfg [options.packages.find] include lacks {missing}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda p: p.stem)
 def test_every_tool_starts_as_a_script(tool):
