@@ -157,8 +157,7 @@ def test_features_are_cached_once_and_reused(demo_run):
     from fusion.features import extract_features
 
     runs = {s: str(demo_run / "streams" / s) for s in STREAMS}
-    folds = {s: [str(demo_run / "streams" / f"{s}_fold{k}of2") for k in range(2)] for s in STREAMS}
-    status = extract_features(runs, demo_run / "cache", demo_run / "features", fold_runs=folds)
+    status = extract_features(runs, demo_run / "cache", demo_run / "features")
     assert all(v == "reused" for split in status.values() for v in split.values())
 
 
