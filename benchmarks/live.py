@@ -29,9 +29,9 @@ def live_benchmark(video: str | os.PathLike, *, predictor: Predictor, window: fl
     ``stage_s``: the median seconds per window of each stage (the first window left out).
 
     ``serve``: the dashboard serves on 127.0.0.1 while a client reads its video and event feed
-    (:class:`benchmarks.live_dashboard.DashboardClient`); every frame is encoded for it (a file
-    is read faster than real time, so pacing the video by the wall clock would encode fewer
-    frames per source second than a live source needs)."""
+    (:class:`benchmarks.live_dashboard.DashboardClient`); frames are encoded for it at the
+    dashboard's rate per second of source, as for a live source (the file is read faster than
+    real time)."""
     from benchmarks.live_dashboard import DashboardClient, StageTimes
     from live_mode.dashboard import DashboardServer
     from live_mode.dashboard_state import DashboardState
@@ -41,7 +41,7 @@ def live_benchmark(video: str | os.PathLike, *, predictor: Predictor, window: fl
     runner = LiveRunner(predictor, settings, out=None, log=None, show=False, echo=None, listeners=[stages])
     server = client = None
     if serve:
-        state = DashboardState(max_fps=1e9)
+        state = DashboardState()
         runner.listeners.append(state)
         server = DashboardServer(state).start()
         client = DashboardClient(server.url)

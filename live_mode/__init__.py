@@ -27,6 +27,7 @@ from live_mode.incremental import ArrivalWork
 from live_mode.pacing import DEFAULT_SMOOTH_K, SimulatedClock, TemporalSmoother, WallClock, WindowPacer
 from live_mode.runner import LiveRunner, late_fusion
 from live_mode.settings import (
+    DEFAULT_FACE_RATE,
     DEFAULT_STRIDE_S,
     DEFAULT_WINDOW_S,
     FUSION_MODES,
@@ -55,7 +56,8 @@ from media.capture import (
 
 __all__ = [
     "ArrivalWork", "AudioCapture", "AudioChunk", "AudioRing", "AudioStopped", "CameraSource", "CaptureSource",
-    "DEFAULT_AUDIO_FORMATS", "DEFAULT_SMOOTH_K", "DEFAULT_STRIDE_S", "DEFAULT_WINDOW_S", "FUSION_MODES", "FaceHold",
+    "DEFAULT_AUDIO_FORMATS", "DEFAULT_FACE_RATE", "DEFAULT_SMOOTH_K", "DEFAULT_STRIDE_S", "DEFAULT_WINDOW_S",
+    "FUSION_MODES", "FaceHold",
     "FrameRing", "LiveFrame", "LiveRunner", "LiveSettings", "LiveSourceError", "LiveSummary", "PyAVSource",
     "SimulatedClock", "TemporalSmoother", "UNCERTAIN", "WallClock", "WindowFrame", "WindowPacer", "WindowReader",
     "analysis_size_fn", "default_audio_format", "default_window_seconds", "late_fusion", "open_microphone",

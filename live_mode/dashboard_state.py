@@ -5,9 +5,10 @@ latest annotated frame, and computes the status. Live mode calls it on its own t
 server reads it on another, through the methods here, under one lock.
 
 Serving costs live mode (almost) nothing: annotated frames are asked for (and JPEG-encoded) only
-while a video client is connected, at most ``max_fps`` of them per second, and each client
+while a video client is connected, at most ``max_fps`` of them per second of source (the
+source's rate up to :data:`VIDEO_MAX_FPS`), and each client
 takes the newest frame when it is ready for one (a slow client skips frames, it never queues
-them)."""
+them). The video is at most :data:`live_mode.settings.DISPLAY_MAX_SIDE` px on its longer side."""
 from __future__ import annotations
 
 import threading
@@ -18,14 +19,17 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from live_mode.buffers import area_resize, convert_image
 from live_mode.session import Listener
-from live_mode.settings import LiveSummary
+from live_mode.settings import DISPLAY_MAX_SIDE, LiveSummary
 
 if TYPE_CHECKING:
     from live_mode.session import Session
 
 #: windows kept for /api/windows and the timeline (at a 0.5 s stride: about 33 minutes)
 MAX_WINDOWS = 4000
+#: the most video frames per second of source encoded for the dashboard (fewer when the source has fewer)
+VIDEO_MAX_FPS = 15.0
 #: JPEG quality of the video and keyframes
 JPEG_QUALITY = 80
 #: keyframe thumbnails' height (px)
@@ -42,7 +46,8 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 
 class DashboardState(Listener):
     """The dashboard's view of a live run (see the module docstring). ``max_fps``: the most
-    annotated frames per second encoded for the video (default: the source's pace)."""
+    annotated frames per second of source encoded for the video (default: the source's frame
+    rate, at most :data:`VIDEO_MAX_FPS`)."""
 
     def __init__(self, *, max_fps: float | None = None, clock=time.monotonic) -> None:
         self._lock = threading.Lock()
@@ -58,7 +63,7 @@ class DashboardState(Listener):
         self.frame_jpeg: bytes | None = None
         self.frame_seq = 0
         self.frame_time: float | None = None
-        self._last_encode = -1e9
+        self._next_encode = -1e9           # source time (s) from which the next video frame is due
         self.video_clients = 0
         self.finished = False
         self.summary: LiveSummary | None = None
@@ -78,15 +83,25 @@ class DashboardState(Listener):
                          "window_s": st.window, "stride_s": st.stride, "smoothing": st.smoothing,
                          "smooth_k": st.smooth_k, "fusion": st.fusion, "drop_late": st.drop_late}
             if self.max_fps is None:
-                self.max_fps = float(source.fps)
+                self.max_fps = min(float(source.fps), VIDEO_MAX_FPS)
 
-    def wants_frames(self) -> bool:
+    def wants_frames(self, time_s: float) -> bool:
+        """Whether the frame at source time ``time_s`` (s) is to be drawn and encoded: a video
+        client is connected and at least ``1 / max_fps`` s of source time passed since the last
+        encoded frame (paced by the source, so a file read faster than real time is encoded as
+        a live source would be)."""
         if self.video_clients <= 0:
             return False
-        return self._clock() - self._last_encode >= 1.0 / max(self.max_fps or 30.0, 1e-3) - 1e-4
+        return time_s >= self._next_encode - 1e-4
 
     def on_frame(self, image: np.ndarray, time_s: float) -> None:
-        self._last_encode = self._clock()
+        # frames are due every 1 / max_fps s of source (on average, whatever the source's rate);
+        # after a pause the schedule restarts at this frame rather than catching up in a burst
+        step = 1.0 / max(self.max_fps or VIDEO_MAX_FPS, 1e-3)
+        due = self._next_encode + step
+        self._next_encode = due if due > time_s else float(time_s) + step
+        if max(image.shape[:2]) > DISPLAY_MAX_SIDE:   # the full-size frame of --out: shown smaller
+            image = convert_image(image, max_side=DISPLAY_MAX_SIDE)
         jpeg = encode_jpeg(image)
         with self._frame_ready:
             self.frame_jpeg, self.frame_time = jpeg, float(time_s)
@@ -192,4 +207,4 @@ def thumbnail(image: np.ndarray, height: int = THUMB_HEIGHT) -> np.ndarray:
     h, w = image.shape[:2]
     if h <= height:
         return image.copy()
-    return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
+    return area_resize(image, (max(1, round(w * height / h)), height))

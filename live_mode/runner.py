@@ -103,7 +103,8 @@ class LiveRunner:
         label ("uncertain" when the smoothed top probability is below ``--min-confidence``) and
         the raw one, ``fusion`` ("head" or "late") and each computed stream's probabilities
         (``streams``; ``null`` when missing), ``missing`` modalities, ``n_faces``, ``latency_s``
-        (processing time; ``cpu_s`` the CPU time of this process meanwhile, all threads;
+        (processing time; ``face_boxes_borrowed``: keyframes that took a nearby frame's face boxes
+        under ``--face-rate``, ``null`` without a budget; ``cpu_s`` the CPU time of this process meanwhile, all threads;
         ``timings_s`` per stage), ``lag_s`` (how late processing started after the window's
         end), ``dropped_windows_so_far``, ``frames`` in the window and the ``keyframe_times``
         (source timeline). A window not predicted has ``dropped`` true and a ``reason`` ("late",
@@ -128,6 +129,7 @@ class LiveRunner:
                             for s, p in result["streams"].items() if s in self.streams},
                 "missing": result["missing"],
                 "n_faces": result["n_faces"],
+                "face_boxes_borrowed": result.get("face_boxes_borrowed"),
                 "latency_s": round(latency, 4),
                 "cpu_s": round(result["cpu_s"], 4),
                 "keyframe_times": keyframe_times,
@@ -145,7 +147,8 @@ class LiveRunner:
         weighted streams' probabilities (:func:`fusion.late.weighted_score`)."""
         with torch.inference_mode():
             reader = WindowReader(frames, start=start, end=end, fps=fps, audio=audio, audio_rate=self.audio_rate,
-                                  name=name, store=store, audio_start=audio_start, audio_origin=audio_origin)
+                                  name=name, store=store, audio_start=audio_start, audio_origin=audio_origin,
+                                  face_budget=self.settings.face_budget())
             inputs = self.predictor.preprocessor.compute(reader, self.streams)
             result = self.predictor.predict_inputs(inputs, str(reader.path), only=self.streams)
         if self.late_weights is not None:

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 
 from live_mode.annotation import FaceHold, annotate, attention_overlay, even_size, shown_label
-from live_mode.buffers import AudioRing, FrameRing
+from live_mode.buffers import AudioRing, FrameRing, convert_image
 from live_mode.incremental import ArrivalWork
 from live_mode.pacing import TemporalSmoother, WindowPacer
-from live_mode.settings import LiveSummary
+from live_mode.settings import DISPLAY_MAX_SIDE, LiveSummary
 from media.capture_types import AudioChunk, AudioStopped, LiveFrame, SourceDropped, SourceReconnected
 from media.encoding import VideoWriter
 from media.reuse import ReuseStore
@@ -34,8 +34,9 @@ class Listener:
     def on_start(self, session: "Session") -> None:
         """Before the source's first event."""
 
-    def wants_frames(self) -> bool:
-        """Whether annotated frames are wanted now (checked before each frame is drawn)."""
+    def wants_frames(self, time_s: float) -> bool:
+        """Whether the annotated frame at source time ``time_s`` is wanted (checked before each
+        frame is drawn)."""
         return False
 
     def on_frame(self, image: np.ndarray, time_s: float) -> None:
@@ -57,7 +58,7 @@ class Session:
     the outputs whatever happened.
 
     The runner's listeners are called on this thread: ``on_start(session)`` before the first
-    event; ``wants_frames()`` (cheap) before each frame is drawn, and when true
+    event; ``wants_frames(time)`` (cheap) before each frame is drawn, and when true
     ``on_frame(image, time)`` with the annotated frame (uint8 RGB ``(H, W, 3)``, source time s);
     ``on_window(record, keyframes)`` with each log line and the window's keyframe images
     (``[(time s, image)]``, empty for a window not predicted); ``on_event(record)`` with each
@@ -96,6 +97,7 @@ class Session:
         self.t_wall0 = self.mark = time.perf_counter()
         self.gaps: list[tuple[float, float]] = []     # (start, end) s of the source's gaps
         self.gap_open: float | None = None             # the source dropped at this time, not back yet
+        self.skipping: dict | None = None              # frames being skipped to catch up (see skip)
         if hasattr(source, "should_stop"):
             source.should_stop = lambda: runner._stop is not None
         self.drawing = self.drawing or bool(runner.listeners)
@@ -198,6 +200,13 @@ class Session:
         # windows that ended before this frame come first (this frame is not in them)
         while self.ready(frame.time) and self.runner._stop is None:
             self.predict_pending()
+        if self.skip(frame):
+            self.last_frame = frame
+            self.summary.frames += 1
+            self.summary.frames_skipped += 1
+            self.summary.source_s = frame.time + 1.0 / self.source.fps
+            self.charge()
+            return
         self.ring.push(frame)
         if self.arrival is not None:
             self.arrival.add(frame)
@@ -207,6 +216,30 @@ class Session:
         self.summary.source_s = frame.time + 1.0 / self.source.fps
         self.show_frame(frame)
         self.charge()
+
+    def skip(self, frame: LiveFrame) -> bool:
+        """Whether ``frame`` is left out to catch up with real time. With late windows dropped
+        (a live source), once a frame arrives more than one stride behind the clock, frames are
+        skipped (not kept, converted, scored or drawn) until one arrives within a frame period
+        of it: otherwise per-frame work slower than real time would leave every later window
+        late and dropped. Each catch-up is logged (``frames_skipped`` with the first skipped
+        frame's time, the count and the lag it started at)."""
+        if not self.st.drop_late:
+            return False
+        lag = self.clock.now() - frame.time
+        if self.skipping is not None:
+            if lag > 1.0 / self.source.fps:
+                self.skipping["count"] += 1
+                return True
+            burst, self.skipping = self.skipping, None
+            self.log_event({"event": "frames_skipped", **burst})
+            self.runner._say(f"[{burst['time_s']:7.2f} s] {burst['count']} frame(s) skipped to catch up "
+                             f"({burst['lag_s']:.2f} s behind)")
+            return False
+        if lag > self.st.stride:
+            self.skipping = {"time_s": round(frame.time, 4), "count": 1, "lag_s": round(lag, 4)}
+            return True
+        return False
 
     def on_end_of_source(self) -> None:
         self.audio_done = True
@@ -305,6 +338,8 @@ class Session:
             audio_start=audio_start, audio_origin=self.audio_ring.origin if self.audio_ring is not None else 0.0)
         latency = time.perf_counter() - t0
         result["cpu_s"] = time.process_time() - c0
+        borrowed = (meta.get("faces") or {}).get("borrowed")
+        result["face_boxes_borrowed"] = None if borrowed is None else int(sum(borrowed))
         self.summary.cpu_s.append(result["cpu_s"])
         raw = np.array([result["probs"][c] for c in self.runner.class_names])
         smoothed = self.smoother.update(raw)
@@ -338,13 +373,16 @@ class Session:
         when there is neither an output file nor a display)."""
         if not self.drawing:
             return
-        watchers = [li for li in self.runner.listeners if li.wants_frames()]
+        watchers = [li for li in self.runner.listeners if li.wants_frames(frame.time)]
         if self.runner.out is None and not self.display and not watchers:
             return
-        image = even_size(frame.image)
+        image, boxes = even_size(frame.image), self.faces.boxes(frame.index)
+        if self.runner.out is None and not self.display:
+            # only the dashboard watches: draw at the size it shows, not at the analysis size
+            image, boxes = display_view(image, boxes)
         if self.view["attention"] is not None:
             image = attention_overlay(image, *self.view["attention"])
-        view = annotate(image, boxes=self.faces.boxes(frame.index), class_names=self.runner.class_names,
+        view = annotate(image, boxes=boxes, class_names=self.runner.class_names,
                         probs=self.view["probs"], label=self.view["label"], status=self.view["status"])
         if self.runner.out is not None:
             if self.writer is None:
@@ -358,6 +396,9 @@ class Session:
                 self.runner.request_stop("q pressed")
 
     def close(self) -> None:
+        if self.skipping is not None:   # a catch-up the end of the source cut short
+            self.log_event({"event": "frames_skipped", **self.skipping})
+            self.skipping = None
         self.summary.wall_s = time.perf_counter() - self.t_wall0
         self.summary.warning = getattr(self.source, "warning", None)
         try:
@@ -387,3 +428,14 @@ def latest_face_boxes(meta: dict, frame_shape: tuple[int, ...]) -> tuple[list[li
             s = w / source_w
             return [[v * s for v in b] for b in boxes[j]], (indices[j] if j < len(indices) else None)
     return [], None
+
+
+def display_view(image: np.ndarray, boxes: list, max_side: int = DISPLAY_MAX_SIDE) -> tuple[np.ndarray, list]:
+    """``image`` (uint8 RGB ``(H, W, 3)``) at most ``max_side`` px on its longer side, even-sized,
+    and the face ``boxes`` (``[x0, y0, x1, y1]`` px of ``image``) scaled to match."""
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image, boxes
+    small = even_size(convert_image(image, max_side=max_side))
+    s = small.shape[1] / w
+    return small, [[v * s for v in b] for b in boxes]

@@ -23,6 +23,8 @@ DEFAULT_WINDOW_S = 3.0
 DEFAULT_STRIDE_S = 1.0
 FUSION_MODES = ("head", "late")
 DISPLAY_MAX_SIDE = 640
+#: keyframes newly searched for faces per second of source in live mode (LiveSettings.face_rate)
+DEFAULT_FACE_RATE = 4.0
 
 
 def parse_late_weights(text: str) -> tuple[tuple[str, float], ...]:
@@ -58,7 +60,14 @@ class LiveSettings:
     ``fusion``: ``"head"`` (the run's fusion head) or ``"late"`` (score-level: the weighted
     average of the streams' probabilities, :func:`fusion.late.weighted_score`, with
     ``late_weights`` as ``((stream, weight), ...)``; empty: :data:`fusion.late.FACE_AUDIO_WEIGHTS`,
-    the real-time design's 0.6 face + 0.4 audio). Streams with no weight are not computed."""
+    the real-time design's 0.6 face + 0.4 audio). Streams with no weight are not computed.
+
+    ``face_rate``: face detection (MTCNN, the costliest per-window step on a CPU) is budgeted to
+    about this many newly searched keyframes per second of source, ``ceil(face_rate * stride)``
+    per window (:meth:`face_budget`); a keyframe of the window not searched takes the boxes of the
+    nearest searched frame of the window, and one farther than 0.5 s from any is searched
+    regardless (:meth:`media.reuse.ClipReuse.per_frame_nearest`). Crops are always cut from the
+    keyframe itself. ``None``: every keyframe is searched, as for a file. Needs ``incremental``."""
 
     window: float = DEFAULT_WINDOW_S
     stride: float = DEFAULT_STRIDE_S
@@ -74,6 +83,7 @@ class LiveSettings:
     show_attention: bool = False
     fusion: str = "head"
     late_weights: tuple[tuple[str, float], ...] = ()
+    face_rate: float | None = DEFAULT_FACE_RATE
 
     def __post_init__(self) -> None:
         if not self.window > 0:
@@ -91,7 +101,15 @@ class LiveSettings:
         weights = self.late_weight_map()
         if any(w < 0 for w in weights.values()) or not sum(weights.values()) > 0:
             raise ValueError(f"--late-weights must be >= 0 and not all 0, got {weights}")
+        if self.face_rate is not None and not self.face_rate > 0:
+            raise ValueError(f"--face-rate must be > 0 keyframes per second (or 'all'), got {self.face_rate}")
         TemporalSmoother(k=self.smooth_k, mode=self.smoothing, alpha=self.ema_alpha)  # validates them
+
+    def face_budget(self) -> int | None:
+        """Keyframes newly searched for faces per window (``None``: all; see ``face_rate``)."""
+        if self.face_rate is None or not self.incremental:
+            return None
+        return max(1, math.ceil(self.face_rate * self.stride - 1e-9))
 
     def late_weight_map(self) -> dict[str, float]:
         """Stream -> weight of ``--fusion late`` (the default 0.6 face + 0.4 audio when none given)."""
@@ -112,7 +130,8 @@ class LiveSummary:
     ``cpu_s``: this process's CPU time (all threads) during each; ``busy_s``: all work
     (decoding, prediction, annotation, encoding); ``source_s``: source seconds read. A network
     source's ``drops``, ``reconnects``, the ``gaps_s`` (s) and the ``gap_windows`` not predicted
-    because they overlap a gap."""
+    because they overlap a gap. ``frames_skipped``: frames read but left out of the windows (and
+    of ``--out``) to catch up with real time (see :class:`live_mode.session.Session`)."""
 
     source: str
     frames: int = 0
@@ -138,6 +157,7 @@ class LiveSummary:
     reconnects: int = 0
     gaps_s: list[float] = field(default_factory=list)
     gap_windows: int = 0
+    frames_skipped: int = 0
 
     @property
     def mean_latency(self) -> float | None:
@@ -202,7 +222,8 @@ class LiveSummary:
                 "stride_s": self.stride, "drop_late": self.drop_late,
                 "stop_reason": self.stop_reason, "out": self.out, "log": self.log, "warning": self.warning,
                 "peak_ring_mb": r(self.peak_ring_mb), "drops": self.drops, "reconnects": self.reconnects,
-                "gaps_s": list(self.gaps_s), "gap_windows": self.gap_windows}
+                "gaps_s": list(self.gaps_s), "gap_windows": self.gap_windows,
+                "frames_skipped": self.frames_skipped}
 
     def format(self) -> str:
         def s(x, unit=" s"):
@@ -223,6 +244,8 @@ class LiveSummary:
                 f"{sustain:.2f} s (p95 latency {self.p95_latency:.2f} s, per-frame work "
                 f"{self.per_frame_load:.2f} s per s of source)" if sustain is not None else
                 "none: decoding and the per-frame work alone take longer than real time"))
+        if self.frames_skipped:
+            lines.append(f"  {self.frames_skipped} frame(s) skipped to catch up with real time")
         if self.warmup_s is not None:
             lines.append(f"  warm-up before the first frame: {self.warmup_s:.2f} s")
         if self.audio_lost_at is not None:

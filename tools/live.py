@@ -19,7 +19,10 @@ next to --out) and prints a summary: windows predicted and dropped, latency, win
 second, and whether it keeps up with real time (if not, the stride it could sustain). Ctrl-C or
 `q` (with --show) stop cleanly. Each frame is converted, scored and searched for faces once, on
 arrival, for all the windows that contain it, and the pipeline is warmed up on a window it draws
-itself (faces and a tone, live_mode/warmup.py) before the first frame is read.
+itself (faces and a tone, live_mode/warmup.py) before the first frame is read. Face detection is
+budgeted to --face-rate newly searched keyframes per second of source (a keyframe not searched
+takes the boxes of the nearest searched frame within 0.5 s; its crops are still its own pixels);
+--face-rate all searches every keyframe, as for a file.
 
 Microphone names (--audio-source, with a camera): Linux (alsa) `default` or `hw:CARD,DEV`
 (`arecord -L` lists them); macOS (avfoundation) `:0` for the first audio device (`ffmpeg -f
@@ -36,6 +39,7 @@ from pathlib import Path
 from core.command_line import add_calibration_argument, add_debug_argument, add_device_argument, run_main
 from fusion.prediction import PipelineError
 from live_mode import (
+    DEFAULT_FACE_RATE,
     DEFAULT_SMOOTH_K,
     DEFAULT_STRIDE_S,
     DEFAULT_WINDOW_S,
@@ -50,6 +54,19 @@ from live_mode import (
 from live_mode.dashboard import DashboardServer, is_loopback, parse_serve_address
 from live_mode.dashboard_state import DashboardState
 from release.pipeline_source import add_pipeline_arguments, build_predictor, bundle_clip_seconds
+
+
+def face_rate(text: str) -> float | None:
+    """``--face-rate``: a positive number of keyframes per second, or ``all`` (``None``)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of keyframes per second or 'all', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 (or 'all'), got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a face box stays on screen this many frames after the frame it was found in [50]")
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="show 'uncertain' when the smoothed top probability is below this [0: never]")
+    parser.add_argument("--face-rate", type=face_rate, default=DEFAULT_FACE_RATE, metavar="N|all",
+                        help=f"keyframes newly searched for faces per second of source [{DEFAULT_FACE_RATE:g}]; the "
+                             "others take the boxes of the nearest searched frame; all: search every keyframe")
     parser.add_argument("--show-attention", action="store_true",
                         help="overlay the visual stream's spatial attention as a heat map")
     parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
@@ -116,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = LiveSettings(window=window, stride=args.stride, smooth_k=args.smooth, smoothing=args.smoothing,
                                 ema_alpha=args.ema_alpha, drop_late=realtime, incremental=args.incremental,
                                 warm_up=args.warm_up, face_hold=args.face_hold, min_confidence=args.min_confidence,
-                                show_attention=args.show_attention, fusion=args.fusion,
+                                show_attention=args.show_attention, fusion=args.fusion, face_rate=args.face_rate,
                                 late_weights=parse_late_weights(args.late_weights) if args.late_weights else ())
         runner = LiveRunner(predictor, settings, out=args.out, log=log, show=args.show,
                             echo=None if args.quiet else print)

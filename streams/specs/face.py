@@ -64,24 +64,26 @@ class FaceStream(StreamSpec):
                 extractor.append(create_face_extractor(settings, device=device))
             images = clip.keyframes.images[self.name]
             keyframes = clip.keyframes.selection.keyframes
-            detections = None
-            if clip.reuse is not None:  # overlapping live windows: each frame searched once
-                detections = clip.reuse.per_frame(
+            detections = borrowed = None
+            if clip.reuse is not None:
+                # overlapping live windows: each frame searched once; within a live budget, a
+                # keyframe near one already searched takes its boxes (ClipReuse.per_frame_nearest)
+                detections, borrowed = clip.reuse.per_frame_nearest(
                     ("face_detections", settings), [k.index for k in keyframes],
                     [k.time for k in keyframes], lambda todo: extractor[0].detect([images[j] for j in todo]))
             faces = extractor[0].extract(images, [k.time for k in keyframes], detections=detections)
             h, w = images[0].shape[:2]
-            return StreamOutput(faces.crops, {
-                "n_faces": int(faces.n_faces),
-                "faces": {
-                    "repeated": bool(faces.repeated),
-                    "boxes": [[[round(float(v), 1) for v in b] for b in frame] for frame in faces.boxes],
-                    "confidences": [[round(float(c), 4) for c in frame] for frame in faces.confidences],
-                    "selected": [list(map(int, s)) for s in faces.selected],
-                    "crop_size": settings.crop_size,
-                    "source_size": [int(w), int(h)],
-                },
-            })
+            record = {
+                "repeated": bool(faces.repeated),
+                "boxes": [[[round(float(v), 1) for v in b] for b in frame] for frame in faces.boxes],
+                "confidences": [[round(float(c), 4) for c in frame] for frame in faces.confidences],
+                "selected": [list(map(int, s)) for s in faces.selected],
+                "crop_size": settings.crop_size,
+                "source_size": [int(w), int(h)],
+            }
+            if clip.reuse is not None and clip.reuse.budget is not None:
+                record["borrowed"] = [bool(b) for b in borrowed]   # per keyframe: boxes of a nearby frame
+            return StreamOutput(faces.crops, {"n_faces": int(faces.n_faces), "faces": record})
         return step
 
     def available(self, meta) -> bool:

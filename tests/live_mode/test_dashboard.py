@@ -126,14 +126,14 @@ def test_video_and_feed_stream_from_a_real_server_that_stops_cleanly():
 
     def produce():   # live mode's side: frames while a client watches
         while not stop.is_set():
-            if state.wants_frames():
+            if state.wants_frames(time.monotonic()):
                 state.on_frame(np.zeros((90, 160, 3), np.uint8), time.monotonic())
             time.sleep(0.02)
 
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
     try:
-        assert not state.wants_frames()             # nobody watches: no frame is encoded
+        assert not state.wants_frames(time.monotonic())   # nobody watches: no frame is encoded
         with httpx.Client(base_url=server.url, timeout=10.0) as client:
             with client.stream("GET", "/video.mjpg") as r:
                 assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
@@ -172,3 +172,25 @@ def test_live_tool_serves_while_it_runs_and_stops_with_it(tmp_path, tiny_pipelin
     assert rc == 0 and "dashboard: http://0.0.0.0:" in out
     assert "no authentication" in err and err.count("warning:") == 1
     assert not [t for t in threading.enumerate() if t.name == "dashboard"]   # the server ended with live mode
+
+
+def test_video_frames_are_paced_by_source_time_and_shown_at_display_size():
+    from live_mode.dashboard_state import VIDEO_MAX_FPS
+    from live_mode.session import display_view
+    from live_mode.settings import DISPLAY_MAX_SIDE
+
+    state = DashboardState(max_fps=10.0)
+    state.video_clients = 1
+    encoded = []
+    for i in range(50):                       # 2 s of a 25 fps source, read as fast as it goes
+        t = i / 25.0
+        if state.wants_frames(t):
+            state.on_frame(np.zeros((720, 1280, 3), np.uint8), t)
+            encoded.append(t)
+    assert len(encoded) == 20                  # 10 per second of source, whatever the wall clock did
+    assert sum(t < 1.0 for t in encoded) == 10
+    assert VIDEO_MAX_FPS <= 30
+    small, boxes = display_view(np.zeros((720, 1280, 3), np.uint8), [[100.0, 200.0, 300.0, 400.0]])
+    assert max(small.shape[:2]) <= DISPLAY_MAX_SIDE and small.shape[0] % 2 == 0 and small.shape[1] % 2 == 0
+    s = small.shape[1] / 1280
+    assert boxes == [[pytest.approx(v * s) for v in (100.0, 200.0, 300.0, 400.0)]]

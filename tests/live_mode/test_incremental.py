@@ -49,8 +49,9 @@ def run_live(predictor, clip: Path, log: Path, monkeypatch, **settings) -> tuple
         return original(self, frames)
 
     monkeypatch.setattr(FaceExtractor, "_detect", counting_detect)
+    # face_rate None: every keyframe searched, as for a file (the budget has a test of its own)
     runner = LiveRunner(predictor, LiveSettings(**{"window": 3.0, "stride": 1.0, "smooth_k": 2, "warm_up": False,
-                                                   **settings}), log=log)
+                                                   "face_rate": None, **settings}), log=log)
     summary = runner.run(runner.open(clip), handle_sigint=False)
     monkeypatch.undo()
     assert summary.windows >= 3 and summary.dropped == 0
@@ -99,6 +100,23 @@ def test_a_stride_off_the_candidate_grid_gives_the_same_predictions(tmp_path, pr
     for a, b in zip(shared, alone):
         assert a["keyframe_times"] == b["keyframe_times"]
         np.testing.assert_allclose(probs(a), probs(b), atol=1e-5)
+
+
+def test_a_face_budget_searches_fewer_keyframes_and_logs_those_that_borrowed_boxes(tmp_path, predictor,
+                                                                                 monkeypatch):
+    from tests.conftest import make_scene_clip
+
+    clip = make_scene_clip(tmp_path / "scene.mp4", n_frames=150, fps=30.0, size=(160, 90), faces=2, audio=True,
+                           motion=(0, 3))
+    exact, _, detected_exact = run_live(predictor, clip, tmp_path / "exact.jsonl", monkeypatch)
+    budget, _, detected_budget = run_live(predictor, clip, tmp_path / "budget.jsonl", monkeypatch, face_rate=2.0)
+    assert detected_budget < detected_exact
+    # the keyframes do not depend on the faces; every window still has crops of both people
+    assert [r["keyframe_times"] for r in budget] == [r["keyframe_times"] for r in exact]
+    assert all(r["n_faces"] > 0 for r in budget)
+    assert all(r["face_boxes_borrowed"] is None for r in exact)
+    borrowed = [r["face_boxes_borrowed"] for r in budget]
+    assert all(0 <= b <= 16 for b in borrowed) and sum(borrowed) > 0
 
 
 def test_warm_up_runs_the_pipeline_before_the_first_frame(tmp_path, predictor, monkeypatch):

@@ -264,3 +264,30 @@ def test_ctrl_c_stops_cleanly_and_the_video_plays(tmp_path, predictor):
     assert probe(out).frame_count == summary.frames == len(read_frames(out))
     assert log.exists() and read_log(log) == []  # stopped before the first window ended
     assert signal.getsignal(signal.SIGINT) != runner._on_sigint  # handler restored
+
+
+def test_per_frame_work_slower_than_real_time_skips_frames_and_windows_go_on(tmp_path, predictor, monkeypatch):
+    from live_mode.session import Session
+    from tests.conftest import make_scene_clip
+
+    clip = make_scene_clip(tmp_path / "slow.mp4", n_frames=80, fps=10.0, size=(160, 90), faces=1, audio=False)
+    show_frame = Session.show_frame
+
+    def slow_show_frame(self, frame):   # every kept frame costs 0.15 s of a 0.1 s frame period
+        self.clock.spend(0.15)
+        show_frame(self, frame)
+
+    monkeypatch.setattr(Session, "show_frame", slow_show_frame)
+    log = tmp_path / "log.jsonl"
+    runner = LiveRunner(predictor, LiveSettings(window=2.0, stride=1.0, drop_late=True, warm_up=False), log=log)
+    summary = runner.run(runner.open(clip), handle_sigint=False)
+    records = read_log(log)
+    skips = [r for r in records if r.get("event") == "frames_skipped"]
+    windows = [r for r in records if "window" in r]
+    assert summary.frames == 80 and summary.frames_skipped == sum(s["count"] for s in skips) > 0
+    assert all(s["lag_s"] > 1.0 for s in skips)
+    # without skipping, the lag would grow for ever and every window after the first late one
+    # would be dropped; with it, windows are predicted after each catch-up
+    first_skip = skips[0]["time_s"]
+    assert any(not w["dropped"] and w["end_s"] > first_skip + 1.0 for w in windows)
+    assert summary.frames_skipped < 80 / 2

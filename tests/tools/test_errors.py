@@ -303,6 +303,8 @@ USAGE_CASES = [
     ("check_weights", "--config {configs}/streams/flow_tiny.yaml --weights {missing}.pth --num-classes 0",
      "--num-classes"),
     ("live", "--run {missing} --source clip.mp4 --device no_such_device", "--device"),
+    ("live", "--run {missing} --source clip.mp4 --face-rate 0", "--face-rate"),
+    ("live", "--run {missing} --source clip.mp4 --face-rate some", "--face-rate"),
     ("predict", "clip.mp4 --run {missing} --device no_such_device", "--device"),
     ("evaluate", "--run {missing} --device no_such_device", "--device"),
     ("extract_features", "--streams audio={audio_run} --cache {audio_cache} --out {missing} --device no_such_device",
