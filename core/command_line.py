@@ -121,6 +121,13 @@ def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0, "a number > 0")
 
 
+def positive_float_or_all(text: str) -> float | None:
+    """A finite number > 0, or ``all`` (``None``: no limit)."""
+    if text.strip().lower() == "all":
+        return None
+    return _number(text, float, lambda v: v > 0, "a number > 0 or 'all'")
+
+
 def non_negative_float(text: str) -> float:
     """A finite number >= 0."""
     return _number(text, float, lambda v: v >= 0, "a number >= 0")

@@ -72,12 +72,14 @@ from core.command_line import (
     naming_config,
     non_negative_int,
     positive_float,
+    positive_float_or_all,
     positive_int,
     run_main,
 )
 from core.config import load_config
 from core.results_page import result_table, write_results_page
 from fusion.prediction import PipelineError
+from live_mode import DEFAULT_FACE_RATE
 from media.decoding import probe
 from streams.specs import STREAM_SPECS, get_spec
 
@@ -218,7 +220,7 @@ def cmd_live(args) -> dict:
     """Windows per second of the live front end (every window predicted, none dropped) against
     the rate real time needs at the chosen stride (1 / stride), measured in the same run."""
     from benchmarks.inputs import untrained_pipeline_run
-    from benchmarks.live import live_benchmark
+    from benchmarks.live import WindowProbs, agreement, live_benchmark
     from benchmarks.live_dashboard import serve_comparison
     from fusion.prediction import Predictor
     from live_mode import DEFAULT_WINDOW_S, default_window_seconds
@@ -241,18 +243,23 @@ def cmd_live(args) -> dict:
             _say(f"... without and with the dashboard serving a client, interleaved, {args.repeats} times each ...")
             result = serve_comparison(lambda serve: live_benchmark(
                 video, predictor=predictor, window=window, stride=args.stride, realtime=args.realtime,
-                incremental=args.incremental, serve=serve), repeats=args.repeats)
+                incremental=args.incremental, serve=serve, face_rate=args.face_rate), repeats=args.repeats)
             result["benchmark"] = "live --serve"
         else:
+            shared = WindowProbs()
             result = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
-                                    realtime=args.realtime, incremental=args.incremental)
+                                    realtime=args.realtime, incremental=args.incremental, face_rate=args.face_rate,
+                                    listeners=[shared])
         if args.compare:
             _say("... and again computing every window from its frames alone (the reference) ...")
+            reference = WindowProbs()
             alone = live_benchmark(video, predictor=predictor, window=window, stride=args.stride,
-                                   realtime=args.realtime, incremental=False)
+                                   realtime=args.realtime, incremental=False, listeners=[reference])
             result["window_by_window"] = {k: alone[k] for k in (
                 "windows_per_s", "mean_latency_s", "p95_latency_s", "mean_cpu_s", "realtime_factor", "dropped",
                 "late_after_first", "keeps_up", "sustainable_stride_s")}
+            # what the shared work and the face budget change in the predictions
+            result["window_by_window"].update(agreement(shared, reference))
         result["clip"] = clip_info(Path(video))
     result.update({"run": "untrained full-size recipes" if args.full_size else str(args.run),
                    "generated_clip": generated, "device": str(args.device)})
@@ -404,7 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="share per-frame work between windows [on]; off: every window from its frames alone")
     add_device_argument(lv, what="the keyframe scorer, MTCNN, the streams and the fusion head")
     lv.add_argument("--compare", action="store_true",
-                    help="also run window by window (no shared work) on the same clip, for the speed-up")
+                    help="also run window by window (no shared work, every keyframe searched for faces) on the same "
+                         "clip: the speed-up, and how the predictions agree")
+    lv.add_argument("--face-rate", type=positive_float_or_all, default=DEFAULT_FACE_RATE, metavar="N|all",
+                    help=f"live mode's face-detection budget, keyframes per second of source [{DEFAULT_FACE_RATE:g}]")
     lv.add_argument("--serve", action="store_true",
                     help="compare without and with the dashboard serving a connected client (video and event "
                          "feed), interleaved --repeats times each")

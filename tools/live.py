@@ -36,7 +36,13 @@ import json
 import sys
 from pathlib import Path
 
-from core.command_line import add_calibration_argument, add_debug_argument, add_device_argument, run_main
+from core.command_line import (
+    add_calibration_argument,
+    add_debug_argument,
+    add_device_argument,
+    positive_float_or_all,
+    run_main,
+)
 from fusion.prediction import PipelineError
 from live_mode import (
     DEFAULT_FACE_RATE,
@@ -54,19 +60,6 @@ from live_mode import (
 from live_mode.dashboard import DashboardServer, is_loopback, parse_serve_address
 from live_mode.dashboard_state import DashboardState
 from release.pipeline_source import add_pipeline_arguments, build_predictor, bundle_clip_seconds
-
-
-def face_rate(text: str) -> float | None:
-    """``--face-rate``: a positive number of keyframes per second, or ``all`` (``None``)."""
-    if text.strip().lower() == "all":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of keyframes per second or 'all', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 (or 'all'), got {text!r}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a face box stays on screen this many frames after the frame it was found in [50]")
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="show 'uncertain' when the smoothed top probability is below this [0: never]")
-    parser.add_argument("--face-rate", type=face_rate, default=DEFAULT_FACE_RATE, metavar="N|all",
+    parser.add_argument("--face-rate", type=positive_float_or_all, default=DEFAULT_FACE_RATE, metavar="N|all",
                         help=f"keyframes newly searched for faces per second of source [{DEFAULT_FACE_RATE:g}]; the "
                              "others take the boxes of the nearest searched frame; all: search every keyframe")
     parser.add_argument("--show-attention", action="store_true",

@@ -160,6 +160,16 @@ def test_live_subcommand_json(capsys, tiny_pipeline_run):
     assert r["clip"]["has_audio"] and r["clip"]["width"] == 160
 
 
+def test_live_compare_says_how_the_predictions_agree_with_window_by_window(capsys, tiny_pipeline_run):
+    r = run_json(["live", "--run", str(tiny_pipeline_run), "--make-clip", "--size", "160x90", "--seconds", "3",
+                  "--fps", "10", "--window", "2", "--stride", "1", "--threads", "1", "--no-realtime",
+                  "--face-rate", "all", "--compare", "--json"], capsys)
+    ref = r["window_by_window"]
+    # every keyframe searched: shared work gives the reference's predictions
+    assert r["face_rate"] is None and ref["windows_compared"] == r["windows"] == 2
+    assert ref["same_label"] == 1.0 and ref["max_abs_prob_diff"] <= 1e-4
+
+
 @pytest.mark.slow  # exports the tiny pipeline and predicts a generated clip with both engines
 def test_predict_subcommand_json(capsys, tiny_pipeline_run, tmp_path):
     page = tmp_path / "predict.md"
