@@ -70,11 +70,14 @@ class SimulatedClock:
 
 
 class WallClock:
-    """Live sources: seconds since the first frame arrived, measured (``timer``: monotonic s)."""
+    """Live sources: seconds since the source's first frame, measured (``timer``: monotonic s).
+    ``origin``: the ``timer`` time of that frame when known beforehand (a stream's opening: it
+    keeps coming while live mode warms up, and the frames it buffered meanwhile then arrive late);
+    otherwise the arrival of the first frame. :meth:`rebase` moves it later."""
 
-    def __init__(self, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, timer: Callable[[], float] = time.monotonic, *, origin: float | None = None) -> None:
         self._timer = timer
-        self._origin: float | None = None
+        self._origin: float | None = origin
 
     def now(self) -> float:
         return 0.0 if self._origin is None else self._timer() - self._origin
@@ -85,6 +88,12 @@ class WallClock:
 
     def spend(self, seconds: float) -> None:
         return None  # the wall clock advances by itself
+
+    def rebase(self, seconds: float) -> None:
+        """Count the timeline from ``seconds`` later: a lag that cannot be won back (frames that
+        come at the source's pace however many are skipped) stops counting as lateness."""
+        if self._origin is not None:
+            self._origin += float(seconds)
 
 
 class WindowPacer:

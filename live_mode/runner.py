@@ -197,7 +197,9 @@ class LiveRunner:
         size = getattr(source, "frame_size", None)
         if self.settings.warm_up and self.warmup_s is None and size:
             self.warm_up(*size, source.fps)
-        session = Session(self, source, clock or (WallClock() if source.live else SimulatedClock()))
+        if clock is None:
+            clock = WallClock(origin=getattr(source, "opened_at", None)) if source.live else SimulatedClock()
+        session = Session(self, source, clock)
         old_handler = None
         if handle_sigint and threading.current_thread() is threading.main_thread():
             old_handler = signal.signal(signal.SIGINT, self._on_sigint)

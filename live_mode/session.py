@@ -221,25 +221,46 @@ class Session:
         """Whether ``frame`` is left out to catch up with real time. With late windows dropped
         (a live source), once a frame arrives more than one stride behind the clock, frames are
         skipped (not kept, converted, scored or drawn) until one arrives within a frame period
-        of it: otherwise per-frame work slower than real time would leave every later window
-        late and dropped. Each catch-up is logged (``frames_skipped`` with the first skipped
-        frame's time, the count and the lag it started at)."""
+        of it: otherwise per-frame work slower than real time, or a stream that buffered while
+        live mode warmed up, would leave every later window late. Skipping a buffered backlog
+        shrinks the lag quickly; when a second of source skipped has not shrunk it, the frames
+        are coming at the source's pace and the lag is latency skipping cannot win back, so the
+        clock is rebased (:meth:`live_mode.pacing.WallClock.rebase`) and skipping ends. Each
+        catch-up is logged (``frames_skipped``: the first skipped frame's time, the count, the
+        lag it started at, and ``rebased_s`` when the clock was rebased)."""
         if not self.st.drop_late:
             return False
         lag = self.clock.now() - frame.time
-        if self.skipping is not None:
-            if lag > 1.0 / self.source.fps:
-                self.skipping["count"] += 1
-                return True
-            burst, self.skipping = self.skipping, None
-            self.log_event({"event": "frames_skipped", **burst})
-            self.runner._say(f"[{burst['time_s']:7.2f} s] {burst['count']} frame(s) skipped to catch up "
-                             f"({burst['lag_s']:.2f} s behind)")
-            return False
-        if lag > self.st.stride:
-            self.skipping = {"time_s": round(frame.time, 4), "count": 1, "lag_s": round(lag, 4)}
+        burst = self.skipping
+        if burst is None:
+            if lag <= self.st.stride:
+                return False
+            self.skipping = {"time_s": round(frame.time, 4), "count": 1, "lag_s": round(lag, 4),
+                             "_check": (frame.time, lag)}
             return True
+        if lag > 1.0 / self.source.fps:
+            burst["count"] += 1
+            since, lag_then = burst["_check"]
+            if frame.time - since < 1.0:
+                return True
+            if lag < lag_then - 0.1 or not hasattr(self.clock, "rebase"):
+                burst["_check"] = (frame.time, lag)   # catching up: go on skipping
+                return True
+            self.clock.rebase(lag)
+            burst["rebased_s"] = round(lag, 4)
+        self.end_skipping()
         return False
+
+    def end_skipping(self) -> None:
+        """Log the catch-up under way (see :meth:`skip`) as ended."""
+        burst, self.skipping = self.skipping, None
+        if burst is None:
+            return
+        burst.pop("_check", None)
+        self.log_event({"event": "frames_skipped", **burst})
+        self.runner._say(f"[{burst['time_s']:7.2f} s] {burst['count']} frame(s) skipped to catch up "
+                         f"({burst['lag_s']:.2f} s behind" + (f"; clock rebased by {burst['rebased_s']:.2f} s)"
+                                                               if "rebased_s" in burst else ")"))
 
     def on_end_of_source(self) -> None:
         self.audio_done = True
@@ -396,9 +417,7 @@ class Session:
                 self.runner.request_stop("q pressed")
 
     def close(self) -> None:
-        if self.skipping is not None:   # a catch-up the end of the source cut short
-            self.log_event({"event": "frames_skipped", **self.skipping})
-            self.skipping = None
+        self.end_skipping()   # a catch-up the end of the source cut short
         self.summary.wall_s = time.perf_counter() - self.t_wall0
         self.summary.warning = getattr(self.source, "warning", None)
         try:

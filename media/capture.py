@@ -67,6 +67,9 @@ class PyAVSource:
             self._container = av.open(self.name, mode="r", timeout=timeout)
         except av.error.FFmpegError as e:
             raise LiveSourceError(f"{self.name}: cannot open ({e.strerror or e})") from e
+        #: ``time.monotonic()`` once the stream was open (its first frames were coming then): a
+        #: live stream keeps coming while the caller warms up, and is that far behind when read
+        self.opened_at = time.monotonic() if live else None
         if not self._container.streams.video:
             self._container.close()
             raise LiveSourceError(f"{self.name}: has no video stream")

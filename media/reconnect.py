@@ -66,6 +66,7 @@ class ReconnectingSource:
         self.has_audio = bool(self._current.has_audio)
         self.audio_rate = int(getattr(self._current, "audio_rate", 0))
         self.frame_size = getattr(self._current, "frame_size", None)
+        self.opened_at = getattr(self._current, "opened_at", None)   # the first connection's
 
     def events(self) -> Iterator[LiveFrame | AudioChunk | SourceDropped | SourceReconnected]:
         index = 0

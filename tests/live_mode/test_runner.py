@@ -291,3 +291,58 @@ def test_per_frame_work_slower_than_real_time_skips_frames_and_windows_go_on(tmp
     first_skip = skips[0]["time_s"]
     assert any(not w["dropped"] and w["end_s"] > first_skip + 1.0 for w in windows)
     assert summary.frames_skipped < 80 / 2
+
+
+class ArrivingAt:
+    """A file played as a live stream whose frame ``i`` (at source time ``t``) arrives at
+    ``arrival(i, t)`` on a fake monotonic clock (``now``) that started when the stream opened (0)."""
+
+    def __init__(self, source, arrival) -> None:
+        self.source, self.arrival, self.now = source, arrival, 0.0
+        self.name, self.fps, self.has_audio, self.live, self.opened_at = source.name, source.fps, False, True, 0.0
+
+    def events(self):
+        for event in self.source.events():
+            if isinstance(event, LiveFrame):
+                self.now = self.arrival(event.index, event.time)
+                yield event
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def run_arriving(predictor, clip: Path, log: Path, arrival):
+    from live_mode.pacing import WallClock
+
+    runner = LiveRunner(predictor, LiveSettings(window=2.0, stride=1.0, drop_late=True, warm_up=False), log=log)
+    source = ArrivingAt(runner.open(clip), arrival)
+    summary = runner.run(source, clock=WallClock(timer=lambda: source.now, origin=0.0), handle_sigint=False)
+    records = read_log(log)
+    return (summary, [r for r in records if r.get("event") == "frames_skipped"],
+            [r for r in records if "window" in r])
+
+
+def test_a_stream_buffered_during_warm_up_is_skipped_until_live_mode_is_caught_up(tmp_path, predictor):
+    from tests.conftest import make_scene_clip
+
+    clip = make_scene_clip(tmp_path / "buffered.mp4", n_frames=80, fps=10.0, size=(160, 90), faces=1, audio=False)
+    # 3 s of stream buffered while live mode warmed up: those frames come in a burst (10 ms apart)
+    # until the reader has caught up with the stream, then at its pace
+    summary, skips, windows = run_arriving(predictor, clip, tmp_path / "log.jsonl",
+                                           lambda i, t: max(3.0 + 0.01 * i, t))
+    assert len(skips) == 1 and "rebased_s" not in skips[0] and skips[0]["lag_s"] == pytest.approx(3.0, abs=0.01)
+    assert 30 <= summary.frames_skipped <= 36                 # the backlog, about 3 s of frames
+    late = [w for w in windows if w["dropped"]]
+    assert late and all(w["end_s"] <= 4.0 for w in late)      # windows due in the backlog were late
+    assert all(not w["dropped"] for w in windows if w["end_s"] >= 6.0)
+
+
+def test_a_lag_that_skipping_cannot_shrink_is_rebased_not_skipped_for_ever(tmp_path, predictor):
+    from tests.conftest import make_scene_clip
+
+    clip = make_scene_clip(tmp_path / "stalled.mp4", n_frames=80, fps=10.0, size=(160, 90), faces=1, audio=False)
+    # the stream stalled 3 s while live mode warmed up: its frames come at its pace, 3 s late
+    summary, skips, windows = run_arriving(predictor, clip, tmp_path / "log.jsonl", lambda i, t: t + 3.0)
+    assert len(skips) == 1 and skips[0]["rebased_s"] == pytest.approx(3.0, abs=0.01)
+    assert summary.frames_skipped <= 12                       # one second of source, then rebased
+    assert all(not w["dropped"] for w in windows if w["end_s"] >= 3.0)
