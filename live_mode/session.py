@@ -247,6 +247,8 @@ class Session:
                 burst["_check"] = (frame.time, lag)   # catching up: go on skipping
                 return True
             self.clock.rebase(lag)
+            if hasattr(self.source, "rebase"):   # a reconnecting stream measures its gaps on the same clock
+                self.source.rebase(lag)
             burst["rebased_s"] = round(lag, 4)
         self.end_skipping()
         return False

@@ -67,11 +67,13 @@ class ReconnectingSource:
         self.audio_rate = int(getattr(self._current, "audio_rate", 0))
         self.frame_size = getattr(self._current, "frame_size", None)
         self.opened_at = getattr(self._current, "opened_at", None)   # the first connection's
+        # clock time of timeline time 0: the opening when the connection knows it (as live mode's
+        # clock does), else the arrival of the first frame
+        self._origin: float | None = self.opened_at
 
     def events(self) -> Iterator[LiveFrame | AudioChunk | SourceDropped | SourceReconnected]:
         index = 0
         offset = 0.0                        # added to the current connection's times
-        origin: float | None = None         # wall-clock time of timeline time 0 (from the first frame)
         last_time: float | None = None      # timeline time of the last frame handed out
         attempts: int | None = None         # after a reconnection, until its first frame
         held: list = []                     # that connection's events before its first frame
@@ -85,7 +87,7 @@ class ReconnectingSource:
                             continue
                         # the first frame after the gap is on time: the gap is the wall-clock time away
                         before = last_time + 1.0 / self.fps
-                        now_t = max(before, self._clock() - origin)
+                        now_t = max(before, self._clock() - self._origin)
                         offset = now_t - event.time
                         self.gaps.append((before, now_t))
                         self.reconnects += 1
@@ -95,8 +97,8 @@ class ReconnectingSource:
                         held = []
                     if isinstance(event, LiveFrame):
                         last_time = event.time + offset
-                        if origin is None:
-                            origin = self._clock() - last_time
+                        if self._origin is None:
+                            self._origin = self._clock() - last_time
                         yield LiveFrame(index, last_time, event.image)
                         index += 1
                     else:
@@ -117,6 +119,12 @@ class ReconnectingSource:
                 self.warning = f"{reason}; gave up reconnecting" if self.reconnect else reason
                 return
             held = []
+
+    def rebase(self, seconds: float) -> None:
+        """Count the timeline from ``seconds`` later, as live mode's clock does when it rebases
+        (:meth:`live_mode.pacing.WallClock.rebase`), so that a gap is measured on the same clock."""
+        if self._origin is not None:
+            self._origin += float(seconds)
 
     @staticmethod
     def _shift(event, offset: float):

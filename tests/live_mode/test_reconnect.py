@@ -71,7 +71,8 @@ def test_live_mode_logs_the_drop_reconnects_and_predicts_after_it(tmp_path, tiny
     finally:
         server.kill()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
-    events = [r for r in lines if "event" in r]
+    # (frames the stream buffered while live mode warmed up may be skipped first: frames_skipped)
+    events = [r for r in lines if r.get("event", "").startswith("source_")]
     assert [e["event"] for e in events][:2] == ["source_dropped", "source_reconnected"]
     dropped, back = events[0], events[1]
     assert back["gap_s"] > 1.0 and back["time_s"] > dropped["time_s"] and back["attempts"] >= 1

@@ -135,3 +135,28 @@ def test_a_served_stream_killed_and_restarted_is_read_again(tmp_path, protocol):
     assert back.gap_s > 1.0
     after = [e for e in events[events.index(back):] if isinstance(e, LiveFrame)]
     assert len(after) >= 10 and back.time - 1e-6 <= after[0].time <= back.time + 0.5
+
+
+@pytest.mark.parametrize("rebase, gap", [(None, 3.6), (3.0, 0.6)])
+def test_gaps_are_measured_from_the_streams_opening_on_live_modes_clock(rebase, gap):
+    clock = FakeClock()
+    todo = [5, 5]
+
+    def connect():
+        connection = FakeConnection(clock, todo.pop(0))
+        connection.opened_at = clock.t
+        return connection
+
+    source = ReconnectingSource("fake://x", connect, reconnect=None, clock=clock, sleep=clock.sleep)
+    assert source.opened_at == 100.0
+    clock.t += 3.0      # live mode warms up before reading: the stream was coming meanwhile
+    back = None
+    for event in source.events():
+        if isinstance(event, LiveFrame) and event.index == 0 and rebase is not None:
+            source.rebase(rebase)    # live mode found the lag could not be won back
+        if isinstance(event, SourceReconnected):
+            back = event
+            break
+    # dropped at 0.5 s of timeline and clock 103.5; back (0.5 s backoff, a frame) at clock 104.1,
+    # 4.1 s after the opening (or 1.1 s after the rebased origin)
+    assert back.gap_s == pytest.approx(gap, abs=1e-6)
