@@ -168,8 +168,8 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     The image is first halved while it stays at least twice the target (OpenCV's exact 2x area
     reduction is its fast path; one area resize by a large uneven factor is slow), then
-    area-resized the rest: an area average still, a few grey levels from the one-step result at
-    most, and the same pixels for the same frame every time."""
+    area-resized the rest: an area average still (not bit-identical to the one-step resize), and
+    the same pixels for the same frame every time."""
     tw, th = size
     h, w = image.shape[:2]
     while w >= 2 * tw and h >= 2 * th and w % 2 == 0 and h % 2 == 0:

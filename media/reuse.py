@@ -90,17 +90,22 @@ class ClipReuse:
         """Source time (s) of source audio sample ``sample`` (at ``audio_rate``)."""
         return self.audio_origin + sample / float(self.audio_rate or 1)
 
-    def per_frame(self, kind: Hashable, indices: Sequence[int], times: Sequence[float],
-                  compute: Callable[[list[int]], Sequence[Any]]) -> list[Any]:
-        """Per-frame results for the clip frames ``indices`` (at clip ``times``, s): those another
-        clip of the source computed come from the store (under ``kind``, by frame id), the others
-        from ``compute(positions)`` (positions into ``indices``, each frame once), and are stored."""
+    def _stored(self, kind: Hashable, indices: Sequence[int]) -> tuple[list[Any], list[int]]:
+        """The stored result of each of ``indices`` (``None`` when absent) and the positions
+        into ``indices`` still to compute, each frame once (its first position)."""
         out: list[Any] = [self.store.get(kind, self.frame_ids[i]) for i in indices]
         first: dict[int, int] = {}
         for j, i in enumerate(indices):
             if out[j] is None:
                 first.setdefault(i, j)
-        todo = sorted(first.values())
+        return out, sorted(first.values())
+
+    def per_frame(self, kind: Hashable, indices: Sequence[int], times: Sequence[float],
+                  compute: Callable[[list[int]], Sequence[Any]]) -> list[Any]:
+        """Per-frame results for the clip frames ``indices`` (at clip ``times``, s): those another
+        clip of the source computed come from the store (under ``kind``, by frame id), the others
+        from ``compute(positions)`` (positions into ``indices``, each frame once), and are stored."""
+        out, todo = self._stored(kind, indices)
         fresh = {}
         for j, value in zip(todo, compute(todo)):
             fresh[indices[j]] = value
@@ -126,12 +131,8 @@ class ClipReuse:
             item = self.store.lookup(kind, fid)
             if item is not None:
                 known.append(item)
-        out: list[Any] = [self.store.get(kind, self.frame_ids[i]) for i in indices]
-        first: dict[int, int] = {}
-        for j, i in enumerate(indices):
-            if out[j] is None:
-                first.setdefault(i, j)
-        remaining = set(first.values())
+        out, todo = self._stored(kind, indices)
+        remaining = set(todo)
         when = {j: self.source_time(times[j]) for j in remaining}
 
         def distance(j: int, ts: list[float]) -> float:
